@@ -1,0 +1,403 @@
+"""Every exception actorcluster raises, under one base class.
+
+Families follow whose fault it is:
+
+* the caller's (bad input, bad configuration): :class:`UsageError` and subclasses,
+  which are also :class:`ValueError` so code written for lazycluster keeps working;
+* the remote side's or the network's (host unreachable, agent lost, a command that
+  failed): :class:`RemoteError` and subclasses;
+* ours to manage (a supervisor that gave up, a cancelled task): the rest.
+
+Every exception survives ``pickle`` (it may cross to or from the remote agent): each
+class keeps its constructor arguments in ``args`` and rebuilds its message from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ActorClusterError",
+    "AgentLostError",
+    "AgentStartError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectionRefusedHostError",
+    "FileTransferError",
+    "HostKeyChangedError",
+    "HostKeyError",
+    "HostUnreachableError",
+    "InvalidRuntimeError",
+    "LazyclusterError",
+    "MasterStartError",
+    "NoPortsLeftError",
+    "PathCreationError",
+    "PortInUseError",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteFunctionError",
+    "SupervisorGaveUpError",
+    "TaskCancelledError",
+    "TaskExecutionError",
+    "UnknownHostError",
+    "UnknownHostKeyError",
+    "UnknownProcessKeyError",
+    "UsageError",
+]
+
+
+class ActorClusterError(Exception):
+    """Base class of every error actorcluster raises.
+
+    Subclasses take keyword-free positional arguments and format their message from
+    them in :meth:`__str__`, so instances pickle and unpickle unchanged.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # OSError-derived subclasses would otherwise fold 2-3 args into errno/strerror.
+        self.args = args
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.args == other.args  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.args))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.args)
+
+
+LazyclusterError = ActorClusterError
+"""The name lazycluster's documentation uses for the base class."""
+
+
+# --- the caller's fault ---------------------------------------------------------------
+
+
+class UsageError(ActorClusterError, ValueError):
+    """An argument or a call was wrong; the message names what and why."""
+
+
+class ConfigurationError(UsageError):
+    """A connection setting, ssh_config entry or spec field is invalid."""
+
+
+class UnknownProcessKeyError(UsageError, KeyError):
+    """No process (task or port exposure) is known under this key."""
+
+    def __init__(self, key: str, host: str = "") -> None:
+        super().__init__(key, host)
+
+    def __str__(self) -> str:
+        key, host = self.args
+        where = f" on runtime {host}" if host else ""
+        return f"unknown process key {key!r}{where}"
+
+
+class PortInUseError(ActorClusterError):
+    """A port that was asked for is already in use.
+
+    Args:
+        port: the busy port.
+        side: where it is busy (``"local"``, a host name, or ``"group"``).
+    """
+
+    def __init__(self, port: int, side: str = "") -> None:
+        super().__init__(port, side)
+
+    @property
+    def port(self) -> int:
+        """The busy port."""
+        return int(self.args[0])
+
+    def __str__(self) -> str:
+        port, side = self.args
+        where = f" on {side}" if side else ""
+        return f"port {port} is already in use{where}"
+
+
+class NoPortsLeftError(ActorClusterError):
+    """None of the ports offered is free."""
+
+    def __init__(self, ports: tuple[int, ...] | list[int] = (), side: str = "") -> None:
+        super().__init__(tuple(ports), side)
+
+    def __str__(self) -> str:
+        ports, side = self.args
+        where = f" on {side}" if side else ""
+        shown = ", ".join(map(str, ports[:10])) + (", ..." if len(ports) > 10 else "")
+        return f"no free port left{where} among [{shown}]"
+
+
+# --- the remote side's or the network's fault -----------------------------------------
+
+
+class RemoteError(ActorClusterError):
+    """Something on or on the way to a host went wrong."""
+
+
+class HostUnreachableError(RemoteError, ConnectionError):
+    """A host could not be reached or was lost.
+
+    Args:
+        host: the runtime's host name.
+        reason: what happened, in words.
+    """
+
+    def __init__(self, host: str, reason: str = "") -> None:
+        super().__init__(host, reason)
+
+    @property
+    def host(self) -> str:
+        """The host that could not be reached."""
+        return str(self.args[0])
+
+    def __str__(self) -> str:
+        host, reason = self.args
+        return f"host {host} is unreachable" + (f": {reason}" if reason else "")
+
+
+class UnknownHostError(HostUnreachableError):
+    """The host name does not resolve."""
+
+
+class ConnectionRefusedHostError(HostUnreachableError):
+    """The host refused the TCP connection (no sshd listening)."""
+
+
+class AuthenticationError(HostUnreachableError):
+    """No offered key or password was accepted by the host."""
+
+
+class HostKeyError(HostUnreachableError):
+    """The host's key could not be verified."""
+
+    def __init__(self, host: str, reason: str = "", known_hosts: str = "") -> None:
+        RemoteError.__init__(self, host, reason, known_hosts)
+
+    def __str__(self) -> str:
+        host, reason, known_hosts = self.args
+        where = f" (known_hosts: {known_hosts})" if known_hosts else ""
+        return f"host key of {host} rejected: {reason}{where}"
+
+
+class UnknownHostKeyError(HostKeyError):
+    """The host's key is not in known_hosts and trusting new keys was not asked for."""
+
+
+class HostKeyChangedError(HostKeyError):
+    """The host's key differs from the one in known_hosts: possible man in the middle."""
+
+
+class AgentStartError(RemoteError):
+    """The remote agent did not come up; the message carries what the host printed."""
+
+    def __init__(self, host: str, reason: str, output: str = "") -> None:
+        super().__init__(host, reason, output)
+
+    def __str__(self) -> str:
+        host, reason, output = self.args
+        tail = f"; host printed: {output[-2000:]!r}" if output else ""
+        return f"agent on {host} did not start: {reason}{tail}"
+
+
+class AgentLostError(HostUnreachableError):
+    """The remote agent (or its connection) went away while a request was pending."""
+
+
+class ProtocolError(RemoteError):
+    """A frame between client and agent was truncated, corrupt or unexpected."""
+
+
+class TaskExecutionError(RemoteError):
+    """A step of a task failed.
+
+    Args:
+        task: the task's name.
+        step: the failing step's index (0-based, as in the execution log).
+        command: what the step did (the command, or a description of the step).
+        exit_code: the command's exit code, or None for non-command steps.
+        output: the tail of the step's output.
+        host: the runtime's host.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        step: int,
+        command: str,
+        exit_code: int | None = None,
+        output: str = "",
+        host: str = "",
+    ) -> None:
+        super().__init__(task, step, command, exit_code, output, host)
+
+    @property
+    def task_name(self) -> str:
+        """The failing task's name."""
+        return str(self.args[0])
+
+    @property
+    def step(self) -> int:
+        """Index of the failing step."""
+        return int(self.args[1])
+
+    @property
+    def command(self) -> str:
+        """The failing step's command or description."""
+        return str(self.args[2])
+
+    @property
+    def exit_code(self) -> int | None:
+        """The command's exit code, None for non-command steps."""
+        code = self.args[3]
+        return None if code is None else int(code)
+
+    @property
+    def output(self) -> str:
+        """Tail of the step's output."""
+        return str(self.args[4])
+
+    @property
+    def host(self) -> str:
+        """The runtime's host."""
+        return str(self.args[5])
+
+    def __str__(self) -> str:
+        task, step, command, exit_code, output, host = self.args
+        where = f" on {host}" if host else ""
+        code = "" if exit_code is None else f" exited with {exit_code}"
+        tail = f"\n--- output tail ---\n{output[-2000:]}" if output else ""
+        return f"task {task!r}{where} failed at step {step} ({command!r}){code}{tail}"
+
+
+class RemoteFunctionError(TaskExecutionError):
+    """A function run on a host raised; carries the remote type name and traceback.
+
+    The original exception, when it could be unpickled here, is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        step: int,
+        command: str,
+        exc_type: str = "",
+        remote_traceback: str = "",
+        host: str = "",
+    ) -> None:
+        RemoteError.__init__(self, task, step, command, exc_type, remote_traceback, host)
+
+    @property
+    def exit_code(self) -> int | None:
+        """Functions have no exit code."""
+        return None
+
+    @property
+    def exc_type(self) -> str:
+        """Qualified name of the exception type raised on the host."""
+        return str(self.args[3])
+
+    @property
+    def remote_traceback(self) -> str:
+        """The traceback as formatted on the host."""
+        return str(self.args[4])
+
+    @property
+    def output(self) -> str:
+        """The remote traceback."""
+        return self.remote_traceback
+
+    def __str__(self) -> str:
+        task, step, command, exc_type, tb, host = self.args
+        where = f" on {host}" if host else ""
+        return (
+            f"task {task!r}{where} failed at step {step} ({command}): "
+            f"{exc_type} raised on the host\n--- remote traceback ---\n{tb}"
+        )
+
+
+class FileTransferError(RemoteError, OSError):
+    """A file or folder could not be sent or fetched."""
+
+    def __init__(self, host: str, path: str, reason: str) -> None:
+        RemoteError.__init__(self, host, path, reason)
+
+    def __str__(self) -> str:
+        host, path, reason = self.args
+        return f"transfer of {path!r} with {host} failed: {reason}"
+
+
+class PathCreationError(ActorClusterError):
+    """A directory could not be created on a host."""
+
+    def __init__(self, path: str, host: str = "", reason: str = "") -> None:
+        super().__init__(path, host, reason)
+
+    def __str__(self) -> str:
+        path, host, reason = self.args
+        where = f" on {host}" if host else ""
+        why = f": {reason}" if reason else ""
+        return f"could not create directory {path!r}{where}{why}"
+
+
+class InvalidRuntimeError(ActorClusterError):
+    """The host is not usable as a runtime (unreachable, or no usable python3)."""
+
+    def __init__(self, host: str, reason: str = "") -> None:
+        super().__init__(host, reason)
+
+    def __str__(self) -> str:
+        host, reason = self.args
+        return f"{host} is not a valid runtime" + (f": {reason}" if reason else "")
+
+
+class MasterStartError(ActorClusterError):
+    """A cluster's master did not start in time."""
+
+    def __init__(self, host: str, port: int, reason: str = "") -> None:
+        super().__init__(host, port, reason)
+
+    def __str__(self) -> str:
+        host, port, reason = self.args
+        return f"master on {host}:{port} did not start" + (f": {reason}" if reason else "")
+
+
+# --- ours to manage -------------------------------------------------------------------
+
+
+class TaskCancelledError(ActorClusterError):
+    """A task was stopped before it finished (by the user, or its runtime stopped)."""
+
+    def __init__(self, task: str, reason: str = "", host: str = "") -> None:
+        super().__init__(task, reason, host)
+
+    def __str__(self) -> str:
+        task, reason, host = self.args
+        where = f" on {host}" if host else ""
+        return f"task {task!r}{where} was cancelled" + (f": {reason}" if reason else "")
+
+
+class SupervisorGaveUpError(ActorClusterError):
+    """A supervisor exceeded its restart intensity and stopped.
+
+    Args:
+        supervisor: the supervisor's name.
+        child: the child whose restarts exceeded the intensity.
+        last_error: the child's last exit reason, in words.
+        restarts: how many restarts happened within the period.
+    """
+
+    def __init__(self, supervisor: str, child: str, last_error: str, restarts: int = 0) -> None:
+        super().__init__(supervisor, child, last_error, restarts)
+
+    def __str__(self) -> str:
+        supervisor, child, last_error, restarts = self.args
+        return (
+            f"supervisor {supervisor} gave up after {restarts} restarts of child "
+            f"{child!r}; last error: {last_error}"
+        )

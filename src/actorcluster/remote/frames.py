@@ -1,0 +1,185 @@
+"""The frame protocol between the client and the remote agent (stdlib only).
+
+Both ends import this module: the client from the installed package, the agent from
+the copy sent over the SSH channel at connect time. It must therefore use nothing but
+the standard library, and keep working on every Python from 3.10 on.
+
+A frame is a fixed 20-byte header followed by a body::
+
+    magic (2 bytes, b"\\xacF") | version (1) | kind (1) | request id (8, unsigned)
+    | body length (4, unsigned) | crc32 of the body (4)
+
+all big-endian. The body is a pickled ``dict`` of plain data (str, bytes, int, float,
+bool, None, list, tuple, dict). The request id ties replies to the request that caused
+them; id 0 is for frames that belong to no request (HELLO).
+
+A stream that ends exactly between frames is a clean end (``read_frame`` returns
+``None``); one that ends inside a frame, a bad magic or version, a body over
+``MAX_BODY`` or a CRC mismatch raises :class:`FrameError`, never blocks for more.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import pickle
+import struct
+import zlib
+from typing import Any, Callable, NamedTuple
+
+__all__ = [
+    "HEADER",
+    "MAGIC",
+    "MAX_BODY",
+    "READY_MARKER",
+    "VERSION",
+    "Frame",
+    "FrameError",
+    "FrameReader",
+    "Kind",
+    "encode_frame",
+]
+
+MAGIC = b"\xacF"
+VERSION = 1
+HEADER = struct.Struct(">2sBBQII")
+MAX_BODY = 64 * 1024 * 1024
+READY_MARKER = b"\n\x00ACTORCLUSTER-AGENT-READY-1\x00\n"
+"""Written by the agent before its first frame; anything before it is shell noise."""
+
+_PICKLE_PROTOCOL = 4
+
+
+class Kind(enum.IntEnum):
+    """What a frame is. Requests go client to agent; replies and events come back."""
+
+    # client -> agent
+    SETUP = 1
+    """{working_dir: str, temporary: bool, env: dict} -> RESULT {working_dir}."""
+    PING = 2
+    """{} -> PONG {}."""
+    RUN = 3
+    """{cmd: str, env: dict, cwd: str|None, stream: bool} -> OUTPUT* then EXIT {code}."""
+    CALL = 4
+    """{payload: bytes, env: dict, cwd: str|None} -> OUTPUT* then RESULT {value: bytes}
+    or RAISED {exc: bytes|None, type: str, traceback: str}."""
+    CANCEL = 5
+    """{target: int}: stop request ``target``; it answers ERROR {type: "cancelled"}."""
+    FS = 6
+    """{op: str, ...} -> RESULT {value} or ERROR. See the agent for the ops."""
+    PUT = 7
+    """{path: str, kind: "file"|"tar", mode: int|None} opens an upload."""
+    PUT_CHUNK = 8
+    """{data: bytes} for an open upload (same request id)."""
+    PUT_END = 9
+    """{} closes an upload -> RESULT {value: bytes written} or ERROR."""
+    GET = 10
+    """{path: str} -> DATA {kind: "file"|"tar", data: bytes}* then RESULT or ERROR."""
+    FACTS = 11
+    """{} -> RESULT {value: dict of host facts}."""
+    PORTS = 12
+    """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not}."""
+
+    # agent -> client
+    HELLO = 64
+    """{pid: int, python: str, cwd: str} once, right after the ready marker."""
+    PONG = 65
+    OUTPUT = 66
+    """{fd: 1|2, data: bytes}: a piece of a command's or function's output."""
+    EXIT = 67
+    """{code: int}: a command ended (negative: killed by that signal)."""
+    RESULT = 68
+    """{value: Any}: a request succeeded."""
+    RAISED = 69
+    """A called function raised."""
+    ERROR = 70
+    """{type: str, message: str}: a request failed on the agent."""
+    DATA = 71
+    """{kind: str, data: bytes}: a chunk of a download."""
+
+
+class Frame(NamedTuple):
+    """One decoded frame."""
+
+    kind: int
+    request_id: int
+    payload: dict[str, Any]
+
+
+class FrameError(Exception):
+    """A frame was truncated, corrupt, oversized or of an unknown version."""
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: a frame body never names a class or function."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise FrameError(f"frame body refers to {module}.{name}; only plain data is allowed")
+
+
+def encode_frame(kind: int, request_id: int, payload: dict[str, Any]) -> bytes:
+    """Return the bytes of one frame carrying ``payload``."""
+    body = pickle.dumps(payload, protocol=_PICKLE_PROTOCOL)
+    if len(body) > MAX_BODY:
+        raise FrameError(f"frame body of {len(body)} bytes exceeds the {MAX_BODY} byte limit")
+    header = HEADER.pack(MAGIC, VERSION, kind, request_id, len(body), zlib.crc32(body))
+    return header + body
+
+
+class FrameReader:
+    """Reads frames from a byte source.
+
+    Args:
+        recv: returns up to ``n`` bytes, ``b""`` at the end of the stream.
+        chunk: how many bytes to ask ``recv`` for at a time.
+    """
+
+    def __init__(self, recv: Callable[[int], bytes], chunk: int = 256 * 1024) -> None:
+        self._recv = recv
+        self._chunk = chunk
+        self._buffer = bytearray()
+
+    def _fill(self, size: int) -> bool:
+        """Buffer at least ``size`` bytes; False if the stream ended first."""
+        while len(self._buffer) < size:
+            data = self._recv(max(self._chunk, size - len(self._buffer)))
+            if not data:
+                return False
+            self._buffer += data
+        return True
+
+    def read_frame(self) -> Frame | None:
+        """Return the next frame, or None if the stream ended cleanly between frames."""
+        if not self._fill(HEADER.size):
+            if self._buffer:
+                raise FrameError(
+                    f"stream ended inside a frame header ({len(self._buffer)} of "
+                    f"{HEADER.size} bytes)"
+                )
+            return None
+        magic, version, kind, request_id, length, crc = HEADER.unpack_from(self._buffer)
+        if magic != MAGIC:
+            raise FrameError(f"bad frame magic {bytes(magic)!r} (expected {MAGIC!r})")
+        if version != VERSION:
+            raise FrameError(f"unsupported frame version {version} (expected {VERSION})")
+        if length > MAX_BODY:
+            raise FrameError(f"frame body of {length} bytes exceeds the {MAX_BODY} byte limit")
+        end = HEADER.size + length
+        if not self._fill(end):
+            raise FrameError(
+                f"stream ended inside a frame body ({len(self._buffer) - HEADER.size} of "
+                f"{length} bytes)"
+            )
+        body = bytes(self._buffer[HEADER.size : end])
+        del self._buffer[:end]
+        if zlib.crc32(body) != crc:
+            raise FrameError(f"frame {request_id} failed its checksum (kind {kind})")
+        try:
+            payload = _PlainDataUnpickler(io.BytesIO(body)).load()
+        except FrameError:
+            raise
+        except Exception as exc:  # any unpickling failure is a corrupt frame
+            raise FrameError(f"frame {request_id} has an undecodable body: {exc!r}") from exc
+        if not isinstance(payload, dict):
+            raise FrameError(f"frame {request_id} body is {type(payload).__name__}, not dict")
+        return Frame(kind, request_id, payload)
