@@ -1,31 +1,73 @@
 """actorcluster: remote machines over SSH as supervised actors.
 
-The public API is lazycluster's (``Runtime``, ``RuntimeTask``, ...); every name is
-re-exported here.
+The public API is lazycluster's (``Runtime``, ``RuntimeTask``, its errors), with futures
+that can be awaited from asyncio; every public name is re-exported here.
 """
 
 from __future__ import annotations
 
 from actorcluster.errors import (
     ActorClusterError,
+    AgentLostError,
+    AgentStartError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionRefusedHostError,
+    FileTransferError,
+    HostKeyChangedError,
+    HostKeyError,
+    HostUnreachableError,
     InvalidRuntimeError,
     LazyclusterError,
     MasterStartError,
     NoPortsLeftError,
     PathCreationError,
     PortInUseError,
+    ProtocolError,
+    RemoteError,
+    RemoteFunctionError,
+    SupervisorGaveUpError,
+    TaskCancelledError,
     TaskExecutionError,
+    UnknownHostError,
+    UnknownHostKeyError,
+    UnknownProcessKeyError,
+    UsageError,
 )
+from actorcluster.futures import ActorFuture
+from actorcluster.runtime import Runtime
+from actorcluster.runtime_task import RuntimeTask
 
 __all__ = [
     "ActorClusterError",
+    "ActorFuture",
+    "AgentLostError",
+    "AgentStartError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectionRefusedHostError",
+    "FileTransferError",
+    "HostKeyChangedError",
+    "HostKeyError",
+    "HostUnreachableError",
     "InvalidRuntimeError",
     "LazyclusterError",
     "MasterStartError",
     "NoPortsLeftError",
     "PathCreationError",
     "PortInUseError",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteFunctionError",
+    "Runtime",
+    "RuntimeTask",
+    "SupervisorGaveUpError",
+    "TaskCancelledError",
     "TaskExecutionError",
+    "UnknownHostError",
+    "UnknownHostKeyError",
+    "UnknownProcessKeyError",
+    "UsageError",
 ]
 
 __version__ = "0.1.0"

@@ -140,6 +140,17 @@ class RemoteError(ActorClusterError):
     """Something on or on the way to a host went wrong."""
 
 
+class InvalidRuntimeError(ActorClusterError):
+    """The host is not usable as a runtime (unreachable, or no usable python3)."""
+
+    def __init__(self, host: str, reason: str = "") -> None:
+        super().__init__(host, reason)
+
+    def __str__(self) -> str:
+        host, reason = self.args
+        return f"{host} is not a valid runtime" + (f": {reason}" if reason else "")
+
+
 class HostUnreachableError(RemoteError, ConnectionError):
     """A host could not be reached or was lost.
 
@@ -161,23 +172,23 @@ class HostUnreachableError(RemoteError, ConnectionError):
         return f"host {host} is unreachable" + (f": {reason}" if reason else "")
 
 
-class UnknownHostError(HostUnreachableError):
+class UnknownHostError(HostUnreachableError, InvalidRuntimeError):
     """The host name does not resolve."""
 
 
-class ConnectionRefusedHostError(HostUnreachableError):
+class ConnectionRefusedHostError(HostUnreachableError, InvalidRuntimeError):
     """The host refused the TCP connection (no sshd listening)."""
 
 
-class AuthenticationError(HostUnreachableError):
+class AuthenticationError(HostUnreachableError, InvalidRuntimeError):
     """No offered key or password was accepted by the host."""
 
 
-class HostKeyError(HostUnreachableError):
+class HostKeyError(HostUnreachableError, InvalidRuntimeError):
     """The host's key could not be verified."""
 
     def __init__(self, host: str, reason: str = "", known_hosts: str = "") -> None:
-        RemoteError.__init__(self, host, reason, known_hosts)
+        ActorClusterError.__init__(self, host, reason, known_hosts)
 
     def __str__(self) -> str:
         host, reason, known_hosts = self.args
@@ -193,11 +204,11 @@ class HostKeyChangedError(HostKeyError):
     """The host's key differs from the one in known_hosts: possible man in the middle."""
 
 
-class AgentStartError(RemoteError):
+class AgentStartError(RemoteError, InvalidRuntimeError):
     """The remote agent did not come up; the message carries what the host printed."""
 
     def __init__(self, host: str, reason: str, output: str = "") -> None:
-        super().__init__(host, reason, output)
+        ActorClusterError.__init__(self, host, reason, output)
 
     def __str__(self) -> str:
         host, reason, output = self.args
@@ -290,7 +301,7 @@ class RemoteFunctionError(TaskExecutionError):
         remote_traceback: str = "",
         host: str = "",
     ) -> None:
-        RemoteError.__init__(self, task, step, command, exc_type, remote_traceback, host)
+        ActorClusterError.__init__(self, task, step, command, exc_type, remote_traceback, host)
 
     @property
     def exit_code(self) -> int | None:
@@ -325,7 +336,7 @@ class FileTransferError(RemoteError, OSError):
     """A file or folder could not be sent or fetched."""
 
     def __init__(self, host: str, path: str, reason: str) -> None:
-        RemoteError.__init__(self, host, path, reason)
+        ActorClusterError.__init__(self, host, path, reason)
 
     def __str__(self) -> str:
         host, path, reason = self.args
@@ -343,17 +354,6 @@ class PathCreationError(ActorClusterError):
         where = f" on {host}" if host else ""
         why = f": {reason}" if reason else ""
         return f"could not create directory {path!r}{where}{why}"
-
-
-class InvalidRuntimeError(ActorClusterError):
-    """The host is not usable as a runtime (unreachable, or no usable python3)."""
-
-    def __init__(self, host: str, reason: str = "") -> None:
-        super().__init__(host, reason)
-
-    def __str__(self) -> str:
-        host, reason = self.args
-        return f"{host} is not a valid runtime" + (f": {reason}" if reason else "")
 
 
 class MasterStartError(ActorClusterError):

@@ -1,0 +1,5 @@
+"""``python -m actorcluster``: runs the demo."""
+
+from actorcluster.demo import main
+
+main()

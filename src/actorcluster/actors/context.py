@@ -1,0 +1,167 @@
+"""What the actors of one runtime share: its options and its current connection and agent.
+
+The actors own the lifecycles (connect, start the agent, restart); this object only
+publishes what is current, so the hot path (a task sending a request) reaches the agent
+client without a hop through an actor's inbox, and waits briefly while a reconnect is
+under way instead of failing at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from actorcluster.errors import HostUnreachableError
+
+if TYPE_CHECKING:
+    import pykka
+
+    from actorcluster.remote.client import AgentClient
+    from actorcluster.ssh import SshConnection, SshTarget
+
+__all__ = ["LOCALHOST", "RuntimeContext", "RuntimeOptions"]
+
+LOCALHOST = "localhost"
+"""The host name of the runtime that runs its agent as a local subprocess (no sshd)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeOptions:
+    """How to reach one host and run its agent."""
+
+    host: str
+    """The host as the user named it."""
+    target: SshTarget | None
+    """Where and how to connect; None for the local runtime."""
+    python: str | None = None
+    """The interpreter on the host; None: python3.X (the client's X), else python3."""
+    shell: str | None = None
+    """The shell commands run through; None: the login shell of the host's user."""
+    agent_start_timeout: float = 30.0
+    """Seconds the agent gets to come up after the channel opened."""
+    heartbeat_interval: float = 2.0
+    """Seconds between pings to the agent."""
+    heartbeat_timeout: float = 10.0
+    """Seconds of silence after which the host counts as lost."""
+    reconnect_wait: float = 10.0
+    """Seconds a new request waits for a reconnect under way before it fails."""
+    working_dir: str | None = None
+    """The working directory the user gave; None: a temporary one."""
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+    """Options for later layers, kept as given."""
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this runtime runs its agent as a local subprocess."""
+        return self.target is None
+
+
+class RuntimeContext:
+    """Shared, thread-safe state of one runtime's actors."""
+
+    def __init__(self, options: RuntimeOptions) -> None:
+        self.options = options
+        self.host = options.host
+        self.working_dir: str | None = options.working_dir
+        self.temporary_working_dir = options.working_dir is None
+        self._condition = threading.Condition()
+        self._connection: SshConnection | None = None
+        self._agent: AgentClient | None = None
+        self._task_supervisor: pykka.ActorRef[Any] | None = None
+        self._tunnel_supervisor: pykka.ActorRef[Any] | None = None
+        self._closed = False
+        self._last_error = ""
+
+    def __repr__(self) -> str:
+        state = "ready" if self._agent is not None else "not ready"
+        return f"<RuntimeContext {self.host} {state}>"
+
+    # --- publishing (called by the actors) ------------------------------------------
+
+    def set_connection(self, connection: SshConnection | None) -> None:
+        """Publish the current SSH connection (None while there is none)."""
+        with self._condition:
+            self._connection = connection
+            self._condition.notify_all()
+
+    def set_agent(self, agent: AgentClient | None, error: str = "") -> None:
+        """Publish the current agent client (None while there is none)."""
+        with self._condition:
+            self._agent = agent
+            if error:
+                self._last_error = error
+            self._condition.notify_all()
+
+    def set_task_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
+        """Publish the current task supervisor."""
+        with self._condition:
+            self._task_supervisor = ref
+            self._condition.notify_all()
+
+    def set_tunnel_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
+        """Publish the current tunnel supervisor."""
+        with self._condition:
+            self._tunnel_supervisor = ref
+            self._condition.notify_all()
+
+    def close(self, reason: str = "the runtime was stopped") -> None:
+        """Mark the runtime stopped: waiters fail at once from now on."""
+        with self._condition:
+            self._closed = True
+            self._last_error = reason
+            self._condition.notify_all()
+
+    # --- reading (called by tasks, tunnels and facades) -----------------------------
+
+    @property
+    def connection(self) -> SshConnection | None:
+        """The current SSH connection, if any."""
+        return self._connection
+
+    @property
+    def ready(self) -> bool:
+        """Whether an agent is up right now."""
+        return self._agent is not None and self._agent.alive
+
+    def agent(self, timeout: float | None = None) -> AgentClient:
+        """The current agent client, waiting up to ``timeout`` for a reconnect.
+
+        Raises:
+            HostUnreachableError: no agent came within the time, or the runtime stopped.
+        """
+        wait = self.options.reconnect_wait if timeout is None else timeout
+        return self._wait_for(lambda: self._agent, wait, "agent")
+
+    def task_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
+        """The current task supervisor, waiting like :meth:`agent`."""
+        wait = self.options.reconnect_wait if timeout is None else timeout
+        return self._wait_for(lambda: self._task_supervisor, wait, "task supervisor")
+
+    def tunnel_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
+        """The current tunnel supervisor, waiting like :meth:`agent`."""
+        wait = self.options.reconnect_wait if timeout is None else timeout
+        return self._wait_for(lambda: self._tunnel_supervisor, wait, "tunnel supervisor")
+
+    def _wait_for(self, get: Any, timeout: float, what: str) -> Any:
+        with self._condition:
+            ok = self._condition.wait_for(lambda: self._closed or _usable(get()), timeout)
+            value = get()
+            if self._closed:
+                raise HostUnreachableError(self.host, self._last_error or "runtime stopped")
+            if not ok or value is None:
+                why = f"; last error: {self._last_error}" if self._last_error else ""
+                raise HostUnreachableError(
+                    self.host, f"no {what} within {timeout:.1f} s (reconnecting){why}"
+                )
+            return value
+
+
+def _usable(value: Any) -> bool:
+    if value is None:
+        return False
+    alive = getattr(value, "alive", None)
+    if isinstance(alive, bool):
+        return alive
+    is_alive = getattr(value, "is_alive", None)
+    return bool(is_alive()) if callable(is_alive) else True

@@ -1,0 +1,114 @@
+"""The supervision subtree of one runtime.
+
+::
+
+    RuntimeSupervisor[host]   rest_for_one: a new connection means a new agent, new
+    ├── ConnectionActor       tasks and tunnels; running tasks fail with a clear error
+    ├── AgentActor
+    ├── TaskSupervisor        one_for_one, temporary TaskActor children
+    └── TunnelSupervisor      one_for_one, permanent TunnelActor children
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actorcluster.actors.agent import AgentActor
+from actorcluster.actors.connection import ConnectionActor
+from actorcluster.supervisors import Backoff, ChildSpec, Restart, Strategy, Supervisor
+
+if TYPE_CHECKING:
+    import pykka
+
+    from actorcluster.actors.context import RuntimeContext
+
+__all__ = ["TaskSupervisor", "TunnelSupervisor", "runtime_supervisor_spec"]
+
+RECONNECT_BACKOFF = Backoff(initial=0.1, maximum=2.0, multiplier=2.0, jitter=0.1)
+"""Waits between reconnect attempts: 0.1 s doubling up to 2 s."""
+MAX_RESTARTS = 30
+"""Restarts of a runtime's children allowed in ``RESTART_PERIOD`` before it gives up
+(about a minute of a host being down, at the backoff's 2 s ceiling)."""
+RESTART_PERIOD = 60.0
+
+
+class TaskSupervisor(Supervisor):
+    """One_for_one supervisor of a runtime's running tasks; publishes itself."""
+
+    def __init__(self, context: RuntimeContext) -> None:
+        super().__init__(
+            f"tasks:{context.host}", Strategy.ONE_FOR_ONE, max_restarts=1000, period=1.0
+        )
+        self._context = context
+
+    def on_start(self) -> None:
+        """Start, then publish this supervisor to the runtime."""
+        super().on_start()
+        self._context.set_task_supervisor(self.actor_ref)
+
+    def on_stop(self) -> None:
+        """Unpublish, then stop the tasks (their futures fail with a clear error)."""
+        self._context.set_task_supervisor(None)
+        super().on_stop()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Unpublish."""
+        self._context.set_task_supervisor(None)
+        super().on_failure(*exc_info)
+
+
+class TunnelSupervisor(Supervisor):
+    """One_for_one supervisor of a runtime's port exposures; publishes itself."""
+
+    def __init__(self, context: RuntimeContext) -> None:
+        super().__init__(
+            f"tunnels:{context.host}", Strategy.ONE_FOR_ONE, max_restarts=100, period=10.0
+        )
+        self._context = context
+
+    def on_start(self) -> None:
+        """Start (re-opening every tunnel after a reconnect), then publish."""
+        super().on_start()
+        self._context.set_tunnel_supervisor(self.actor_ref)
+
+    def on_stop(self) -> None:
+        """Unpublish, then close every tunnel."""
+        self._context.set_tunnel_supervisor(None)
+        super().on_stop()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Unpublish."""
+        self._context.set_tunnel_supervisor(None)
+        super().on_failure(*exc_info)
+
+
+def _start_runtime_supervisor(context: RuntimeContext) -> pykka.ActorRef[Any]:
+    children = [
+        ChildSpec(id="connection", start=lambda: ConnectionActor.start(context)),
+        ChildSpec(id="agent", start=lambda: AgentActor.start(context)),
+        ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
+        ChildSpec(id="tunnels", start=lambda: TunnelSupervisor.start(context)),
+    ]
+    return Supervisor.start(
+        f"runtime:{context.host}",
+        Strategy.REST_FOR_ONE,
+        children,
+        max_restarts=MAX_RESTARTS,
+        period=RESTART_PERIOD,
+        backoff=RECONNECT_BACKOFF,
+    )
+
+
+def runtime_supervisor_spec(context: RuntimeContext, child_id: str) -> ChildSpec:
+    """The child spec of a runtime's supervisor, for the root (or a user's) tree.
+
+    Transient: a runtime stopped by its user stays stopped; one that gave up after too
+    many reconnects is started again by its parent, which keeps trying at the parent's
+    own pace.
+    """
+    return ChildSpec(
+        id=child_id,
+        start=lambda: _start_runtime_supervisor(context),
+        restart=Restart.TRANSIENT,
+        shutdown_timeout=15.0,
+    )

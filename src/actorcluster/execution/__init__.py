@@ -1,0 +1,1 @@
+"""How each kind of step is carried out over the agent protocol (client side)."""

@@ -1,0 +1,127 @@
+"""How the agent gets onto a host: a one-line first stage and a compressed second stage.
+
+The first stage is short enough for a command line (``python3 -c '...'``). It reads a
+length line and that many bytes of zlib-compressed Python from stdin and runs them. The
+second stage installs an import hook serving the agent's modules (``frames``, ``facts``,
+``agent*``, as the private package ``_acagent``) and cloudpickle's modules from memory,
+checks the Python version, and starts the agent, which goes on reading frames from the
+same stdin. Nothing is written to the host's disk and nothing is installed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import zlib
+from functools import cache
+from pathlib import Path
+
+__all__ = ["AGENT_PACKAGE", "StageTwo", "first_stage", "remote_command", "stage_two"]
+
+AGENT_PACKAGE = "_acagent"
+"""The name the agent's package has on the host."""
+
+FIRST_STAGE = (
+    "import sys,zlib;b=sys.stdin.buffer;n=int(b.readline());"
+    "exec(compile(zlib.decompress(b.read(n)),'<actorcluster-agent>','exec'))"
+)
+
+_SECOND_STAGE_TEMPLATE = '''
+import sys, importlib.abc, importlib.util
+_SOURCES = {sources!r}
+_WANT = {version!r}
+if tuple(sys.version_info[:2]) != _WANT:
+    sys.stderr.write("actorcluster agent needs Python %d.%d (the client's), found %s at %s\\n"
+                     % (_WANT[0], _WANT[1], sys.version.split()[0], sys.executable))
+    sys.stderr.flush()
+    raise SystemExit(3)
+
+class _InMemoryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name not in _SOURCES:
+            return None
+        is_package = _SOURCES[name][0]
+        return importlib.util.spec_from_loader(name, self, is_package=is_package)
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        is_package, source = _SOURCES[module.__name__]
+        if is_package:
+            module.__path__ = []
+        code = compile(source, "<actorcluster>/" + module.__name__, "exec")
+        exec(code, module.__dict__)
+
+sys.meta_path.insert(0, _InMemoryFinder())
+import {package}.agent
+{package}.agent.main()
+'''
+
+
+def _package_sources(directory: Path, package: str, select: str = "*.py") -> dict[str, tuple[bool, str]]:
+    sources: dict[str, tuple[bool, str]] = {}
+    for path in sorted(directory.glob(select)):
+        if path.name == "__init__.py":
+            sources[package] = (True, path.read_text(encoding="utf-8"))
+        else:
+            sources[f"{package}.{path.stem}"] = (False, path.read_text(encoding="utf-8"))
+    sources.setdefault(package, (True, ""))
+    return sources
+
+
+def _agent_sources() -> dict[str, tuple[bool, str]]:
+    here = Path(__file__).parent
+    sources: dict[str, tuple[bool, str]] = {AGENT_PACKAGE: (True, "")}
+    for pattern in ("frames.py", "facts.py", "agent*.py"):
+        for path in sorted(here.glob(pattern)):
+            sources[f"{AGENT_PACKAGE}.{path.stem}"] = (False, path.read_text(encoding="utf-8"))
+    return sources
+
+
+def _cloudpickle_sources() -> dict[str, tuple[bool, str]]:
+    import cloudpickle
+
+    return _package_sources(Path(cloudpickle.__file__).parent, "cloudpickle")
+
+
+class StageTwo:
+    """The compressed second stage, ready to be written after the first stage starts."""
+
+    def __init__(self, code: bytes) -> None:
+        self.code = code
+        """The zlib-compressed Python source."""
+
+    def wire_bytes(self) -> bytes:
+        """What the client writes to the first stage's stdin."""
+        return b"%d\n" % len(self.code) + self.code
+
+
+@cache
+def stage_two() -> StageTwo:
+    """Build (once per process) the second stage for this client's Python version."""
+    sources = {**_cloudpickle_sources(), **_agent_sources()}
+    source = _SECOND_STAGE_TEMPLATE.format(
+        sources=sources, version=tuple(sys.version_info[:2]), package=AGENT_PACKAGE
+    )
+    return StageTwo(zlib.compress(source.encode("utf-8"), 6))
+
+
+def first_stage() -> str:
+    """The first stage's Python source (one line)."""
+    return FIRST_STAGE
+
+
+def remote_command(python: str | None = None) -> str:
+    """The shell command that starts the agent on a host.
+
+    Args:
+        python: the interpreter to run. None: ``python3.X`` for the client's X when the
+            host has it, else ``python3``.
+    """
+    stage = shlex.quote(FIRST_STAGE)
+    if python:
+        return f"exec {shlex.quote(python)} -c {stage}"
+    versioned = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return (
+        f"if command -v {versioned} >/dev/null 2>&1; then exec {versioned} -c {stage}; "
+        f"else exec python3 -c {stage}; fi"
+    )

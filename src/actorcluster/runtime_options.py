@@ -1,0 +1,60 @@
+"""Turning ``Runtime(host, working_dir, connection_kwargs)`` into validated options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from actorcluster.actors.context import LOCALHOST, RuntimeOptions
+from actorcluster.errors import ConfigurationError, UsageError
+
+__all__ = ["RUNTIME_KWARGS", "build_options"]
+
+RUNTIME_KWARGS: dict[str, str] = {
+    "python": "the interpreter on the host (default python3.X for the client's X, else python3)",
+    "shell": "the shell commands run through (default: the user's login shell)",
+    "agent_start_timeout": "seconds the agent gets to start",
+    "heartbeat_interval": "seconds between pings to the agent",
+    "heartbeat_timeout": "seconds of silence after which the host counts as lost",
+    "reconnect_wait": "seconds a call waits for a reconnect under way",
+}
+"""Keys of ``connection_kwargs`` that configure the runtime rather than SSH."""
+
+_SECONDS = ("agent_start_timeout", "heartbeat_interval", "heartbeat_timeout", "reconnect_wait")
+
+
+def _runtime_value(key: str, value: Any) -> Any:
+    if key in _SECONDS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigurationError(f"connection_kwargs[{key!r}] must be a positive number of seconds, not {value!r}")
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"connection_kwargs[{key!r}] must be a non-empty string, not {value!r}")
+    return value
+
+
+def build_options(
+    host: str, working_dir: str | None, connection_kwargs: Mapping[str, Any] | None
+) -> RuntimeOptions:
+    """Validate the constructor's arguments and resolve the host.
+
+    Raises:
+        UsageError: ``host`` or ``working_dir`` is not a non-empty string.
+        ConfigurationError: a connection kwarg is unknown or has a bad value.
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise UsageError(f"host must be a non-empty string, not {host!r}")
+    if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.strip()):
+        raise UsageError(f"working_dir must be a non-empty string or None, not {working_dir!r}")
+    if connection_kwargs is not None and not isinstance(connection_kwargs, Mapping):
+        raise ConfigurationError(f"connection_kwargs must be a dict, not {type(connection_kwargs).__name__}")
+    given = dict(connection_kwargs or {})
+    runtime = {key: _runtime_value(key, given.pop(key)) for key in list(given) if key in RUNTIME_KWARGS}
+    from actorcluster.ssh import parse_ssh_kwargs, resolve_target
+
+    if host == LOCALHOST:
+        parse_ssh_kwargs(given)  # still reject unknown keys and bad values
+        target = None
+    else:
+        target = resolve_target(host, given)
+    return RuntimeOptions(host=host, target=target, working_dir=working_dir, **runtime)

@@ -1,0 +1,296 @@
+"""RuntimeTask: the builder users know (``.run_command().send_file()...``).
+
+What it sends to a runtime is an immutable :class:`~actorcluster.messages.tasks.Task`;
+the events that come back build its execution log, its log file and its function
+returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from actorcluster.errors import UsageError
+from actorcluster.messages.events import (
+    FunctionReturned,
+    StepFinished,
+    StepOutput,
+    StepStarted,
+    TaskFinished,
+)
+from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
+from actorcluster.messages.tasks import Task
+from actorcluster.pickling import dumps_call
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from actorcluster.execution.control import TaskControl
+    from actorcluster.futures import ActorFuture
+    from actorcluster.messages.events import TaskEvent
+    from actorcluster.messages.steps import Step
+
+__all__ = ["RuntimeTask", "execution_log_dir"]
+
+
+def execution_log_dir() -> Path:
+    """Where execution log files go: ``$ACTORCLUSTER_LOG_DIR``, else a per-user folder
+    under the system's temporary directory."""
+    configured = os.environ.get("ACTORCLUSTER_LOG_DIR")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"actorcluster-{os.getuid()}" / "execution_log"
+
+
+def _non_empty(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise UsageError(f"{name} must not be empty")
+    return value
+
+
+def _function_name(function: Callable[..., Any]) -> str:
+    if isinstance(function, functools.partial):
+        return f"partial({_function_name(function.func)})"
+    return str(getattr(function, "__qualname__", None) or type(function).__name__)
+
+
+class RuntimeTask:
+    """A named sequence of steps to run on a runtime.
+
+    Args:
+        name: the task's name; None: a unique one is generated.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise UsageError(f"task name must be a string, not {type(name).__name__}")
+        self._name = name if name else f"task-{id(self)}"
+        self._steps: list[Step] = []
+        self._env: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._log: list[str] = []
+        self._returns: list[bytes] = []
+        self._log_file_path: str | None = None
+        self._log_file: IO[str] | None = None
+        self._debug = False
+        self._host = ""
+        self._future: ActorFuture[Any] | None = None
+        self._control: TaskControl | None = None
+        self.omit_on_join = False
+        """If True, ``join()`` does not wait for this task."""
+
+    def __repr__(self) -> str:
+        state = "not run" if self._future is None else ("done" if self._future.done() else "running")
+        return f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}>"
+
+    # --- building -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self._name
+
+    def run_command(self, command: str) -> RuntimeTask:
+        """Add a step that runs a shell command (passed to the shell literally).
+
+        Raises:
+            ValueError: the command is empty (a :class:`UsageError`).
+        """
+        self._steps.append(RunCommand(command=_non_empty("command", command)))
+        return self
+
+    def send_file(self, local_path: str, remote_path: str | None = None) -> RuntimeTask:
+        """Add a step that sends a file or a folder to the host.
+
+        A file goes to ``remote_path`` (into it, under its own name, when that is a
+        folder or ends with ``/``); a folder's content goes into the folder
+        ``remote_path``. None: the working directory, under the local name.
+
+        Raises:
+            ValueError: ``local_path`` is empty.
+        """
+        local = _non_empty("local_path", local_path)
+        if remote_path is not None and not isinstance(remote_path, str):
+            raise UsageError("remote_path must be a string or None")
+        self._steps.append(SendFile(local_path=local, remote_path=remote_path or None))
+        return self
+
+    def get_file(self, remote_path: str, local_path: str | None = None) -> RuntimeTask:
+        """Add a step that fetches a file or folder from the host.
+
+        None for ``local_path``: the current directory, under the remote name.
+
+        Raises:
+            ValueError: ``remote_path`` is empty.
+        """
+        remote = _non_empty("remote_path", remote_path)
+        if local_path is not None and not isinstance(local_path, str):
+            raise UsageError("local_path must be a string or None")
+        self._steps.append(GetFile(remote_path=remote, local_path=local_path or None))
+        return self
+
+    def run_function(self, function: Callable[..., Any], **func_kwargs: Any) -> RuntimeTask:
+        """Add a step that calls ``function(**func_kwargs)`` on the host.
+
+        Any callable cloudpickle can ship works: functions, lambdas, closures,
+        ``functools.partial``, bound methods. Its return value is in
+        :attr:`function_returns`.
+
+        Raises:
+            ValueError: ``function`` is not callable, or it or its arguments cannot be
+                pickled (the message says which).
+        """
+        if function is None or not callable(function):
+            raise UsageError(f"function must be callable, not {type(function).__name__}")
+        name = _function_name(function)
+        try:
+            payload = dumps_call(function, func_kwargs)
+        except Exception as exc:
+            raise UsageError(f"cannot pickle function {name} or its arguments: {exc}") from exc
+        self._steps.append(RunFunction(payload=payload, name=name))
+        return self
+
+    @property
+    def env_variables(self) -> dict[str, str]:
+        """Environment variables for every step (set by the runtime when executed)."""
+        return self._env
+
+    @env_variables.setter
+    def env_variables(self, env_variables: dict[str, str]) -> None:
+        self._env = {str(key): str(value) for key, value in dict(env_variables).items()}
+
+    def build(self) -> Task:
+        """The immutable task message for the current steps.
+
+        Raises:
+            ValueError: the task has no steps.
+        """
+        if not self._steps:
+            raise UsageError(f"task {self._name!r} has no steps")
+        return Task(name=self._name, steps=tuple(self._steps), env=tuple(self._env.items()))
+
+    # --- results --------------------------------------------------------------------
+
+    @property
+    def execution_log(self) -> list[str]:
+        """One entry per executed step, in order: the step's output."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def execution_log_file_path(self) -> str | None:
+        """The log file of the latest execution, updated after each step."""
+        return self._log_file_path
+
+    @property
+    def function_returns(self) -> Generator[object, None, None]:
+        """The return values of the task's functions, in the order they ran."""
+        with self._lock:
+            returns = list(self._returns)
+        for value in returns:
+            yield pickle.loads(value)
+
+    @property
+    def future(self) -> ActorFuture[Any] | None:
+        """The future of the latest execution (resolved with this task), if any."""
+        return self._future
+
+    @property
+    def process(self) -> ActorFuture[Any] | None:
+        """lazycluster's name for what runs the task: here, its future."""
+        return self._future
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the latest execution is still running."""
+        return self._future is not None and not self._future.done()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the latest execution ended (omit_on_join tasks too, if asked).
+
+        Errors of the execution are not raised here; see :attr:`future`.
+        """
+        if self._future is None:
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._future.done():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self._future.get(timeout=remaining)
+            except Exception:  # the error belongs to whoever reads the future
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """Cancel the running execution: its remote process group is killed."""
+        if self._control is not None:
+            self._control.cancel(reason)
+
+    def print_log(self) -> None:
+        """Print the execution log, each entry prefixed with its index."""
+        for index, entry in enumerate(self.execution_log):
+            print(f"[{index}] {entry}")
+
+    def cleanup(self) -> None:
+        """Remove local resources of the task (its log file)."""
+        self._close_log_file()
+        if self._log_file_path and os.path.exists(self._log_file_path):
+            os.unlink(self._log_file_path)
+
+    # --- execution (used by Runtime) ------------------------------------------------
+
+    def _begin(self, host: str, future: ActorFuture[Any], control: TaskControl, debug: bool) -> None:
+        """Reset the results for a new execution on ``host``."""
+        with self._lock:
+            self._log = []
+            self._returns = []
+        self._close_log_file()
+        self._host, self._future, self._control, self._debug = host, future, control, debug
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        directory = execution_log_dir() / host
+        self._log_file_path = str(directory / f"{self._name}_{stamp}.log")
+
+    def _apply(self, event: TaskEvent) -> None:
+        """Fold one event into the log, the log file and the returns."""
+        match event:
+            case StepStarted():
+                with self._lock:
+                    self._log.append("")
+            case StepOutput(index=index, text=text):
+                with self._lock:
+                    self._log[index] += text
+                if self._debug:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+            case FunctionReturned(value=value):
+                with self._lock:
+                    self._returns.append(value)
+            case StepFinished(index=index):
+                self._write_log_entry(index)
+            case TaskFinished():
+                self._close_log_file()
+
+    def _write_log_entry(self, index: int) -> None:
+        assert self._log_file_path is not None
+        if self._log_file is None:
+            Path(self._log_file_path).parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self._log_file_path, "a", encoding="utf-8")  # noqa: SIM115
+        with self._lock:
+            entry = self._log[index]
+        self._log_file.write(f"[{index}] {entry}\n")
+        self._log_file.flush()
+
+    def _close_log_file(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
