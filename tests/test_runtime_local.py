@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from actorcluster import (
     RemoteFunctionError,
@@ -191,12 +192,12 @@ def test_stopping_a_task_kills_its_remote_process_group(runtime, tmp_path):
     future = runtime.execute_task(task)
     key = f"localhost::task::long"
     assert runtime.is_runtime_task_process(key)
-    _wait_for(marker.exists)
+    wait_until(lambda: marker.exists() and marker.read_text().strip(), what="the child started")
     runtime.stop_process(key)
     with pytest.raises(TaskCancelledError):
         future.get(timeout=10)
     child = int(marker.read_text())
-    _wait_for(lambda: not _alive(child))
+    wait_until(lambda: not _alive(child), what="the child was killed")
 
 
 def test_join_waits_for_tasks_except_omitted_ones():
@@ -239,11 +240,3 @@ def _alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
     return " Z " not in stat
 
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    event = threading.Event()
-    deadline = timeout
-    while not condition():
-        if event.wait(0.02) or deadline <= 0:
-            raise AssertionError("condition not met in time")
-        deadline -= 0.02

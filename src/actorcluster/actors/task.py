@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actorcluster.errors import ActorClusterError, TaskCancelledError, TaskExecutionError
+from actorcluster.errors import TaskCancelledError, TaskExecutionError
 from actorcluster.execution.commands import run_command, run_function
 from actorcluster.execution.step_context import StepContext
 from actorcluster.execution.transfer import get_file, send_file
@@ -116,20 +116,13 @@ class TaskActor(SupervisedActor):
             emit=run.emit,
             working_dir=self._context.working_dir or ".",
         )
-        exit_code: int | None = None
         try:
             exit_code = self._dispatch_step(context, step)
-        except TaskExecutionError as error:
+        except BaseException as error:
+            code = error.exit_code if isinstance(error, TaskExecutionError) else None
             seconds = time.monotonic() - started
-            code = error.exit_code
             run.emit(StepFinished(task=name, index=index, ok=False, exit_code=code, seconds=seconds))
             raise
-        except ActorClusterError as error:
-            seconds = time.monotonic() - started
-            run.emit(StepFinished(task=name, index=index, ok=False, seconds=seconds))
-            if isinstance(error, TaskCancelledError):
-                raise
-            raise TaskExecutionError(name, index, description, None, str(error), self._context.host) from error
         seconds = time.monotonic() - started
         run.emit(StepFinished(task=name, index=index, ok=True, exit_code=exit_code, seconds=seconds))
 

@@ -1,0 +1,39 @@
+"""Supervision notifications: what a supervised actor tells its supervisor, and the
+supervisor's own timer messages.
+
+A :class:`ChildExited` is sent by every :class:`~actorcluster.supervisors.SupervisedActor`
+to its supervisor when it stops, after its ``on_stop``/``on_failure`` ran. The
+supervisor matches it to the child it started by ``actor_urn``: a notification from an
+older incarnation of a child (one the supervisor stopped itself, say) is stale and
+ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ChildExited"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChildExited:
+    """A supervised actor stopped, normally or by crashing."""
+
+    child_id: str
+    """The id of the child spec the actor was started under."""
+    actor_urn: str
+    """The stopped actor's URN: tells this incarnation from earlier ones."""
+    normal: bool
+    """True for a normal stop (``on_stop`` ran); False for a crash."""
+    reason: str | None = None
+    """The crash in words (``repr`` of the exception); None for a normal stop."""
+    error: Exception | None = None
+    """The exception the actor crashed with; None for a normal stop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RestartDue:
+    """Internal: a scheduled restart's backoff has elapsed (sent by the clock's timer)."""
+
+    token: int
+    """Identifies the pending restart; a cancelled or superseded token is ignored."""
