@@ -1,1 +1,21 @@
-"""ssh."""
+"""The SSH boundary: resolving hosts, connecting, host keys, error translation.
+
+The only package that sees paramiko and socket errors; it raises
+:mod:`actorcluster.errors` types (with the original as ``__cause__``) instead.
+"""
+
+from __future__ import annotations
+
+from actorcluster.ssh.config import CONFIG_ENV_VAR, SshTarget, resolve_target
+from actorcluster.ssh.connect import SshConnection, connect
+from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "SshConnection",
+    "SshOptions",
+    "SshTarget",
+    "connect",
+    "parse_ssh_kwargs",
+    "resolve_target",
+]

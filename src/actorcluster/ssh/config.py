@@ -1,0 +1,260 @@
+"""Resolving a host name into an :class:`SshTarget`: ssh_config first, then ssh_kwargs.
+
+The ssh_config file is ``~/.ssh/config`` if it exists; the environment variable
+``ACTORCLUSTER_SSH_CONFIG`` replaces that default and the ``ssh_config_path`` kwarg
+replaces both. Honoured: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump,
+UserKnownHostsFile, ConnectTimeout, ServerAliveInterval and StrictHostKeyChecking
+(``accept-new``/``no`` trust new keys; a changed key is never accepted).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+import structlog
+
+from actorcluster.errors import ConfigurationError
+from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["CONFIG_ENV_VAR", "SshTarget", "resolve_target"]
+
+log = structlog.get_logger(__name__)
+
+CONFIG_ENV_VAR = "ACTORCLUSTER_SSH_CONFIG"
+"""Environment variable naming the ssh_config file to read instead of ~/.ssh/config."""
+
+_DEFAULT_CONFIG = "~/.ssh/config"
+_DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+_MAX_JUMPS = 8
+_ACCEPT_NEW = frozenset({"accept-new", "no", "off", "false"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshTarget:
+    """Everything needed to connect to one host; plain data.
+
+    Secrets (``password``, ``passphrase``, ``pkey``) are left out of ``repr``; ``pkey``
+    is also left out of equality. A target holding a ``pkey`` pickles only if the key
+    object does.
+    """
+
+    alias: str
+    """The host as the user wrote it (the ssh_config ``Host`` name)."""
+    hostname: str
+    """The name or address actually connected to."""
+    port: int = 22
+    """sshd's TCP port."""
+    user: str
+    """Login user."""
+    identity_files: tuple[str, ...] = ()
+    """Private key files to offer, in order (missing ones are skipped)."""
+    known_hosts_files: tuple[str, ...] = ()
+    """known_hosts files to verify the host key against; new keys go to the first."""
+    accept_new_host_keys: bool = False
+    """Trust (and record) the key of a host not in known_hosts."""
+    connect_timeout: float = 10.0
+    """Seconds for the TCP connect and the SSH key exchange."""
+    server_alive_interval: float = 5.0
+    """Seconds between keepalive messages; 0 turns them off."""
+    proxy_jump: SshTarget | None = None
+    """The jump host to tunnel through, itself a target (which may have its own)."""
+    password: str | None = field(default=None, repr=False)
+    """Password for password authentication."""
+    passphrase: str | None = field(default=None, repr=False)
+    """Passphrase that decrypts the key files."""
+    pkey: paramiko.PKey | None = field(default=None, repr=False, compare=False)
+    """An in-memory private key, offered first."""
+    allow_agent: bool = True
+    """Offer the keys of a running ssh-agent."""
+    look_for_keys: bool = True
+    """Offer ``~/.ssh/id_*`` keys."""
+    banner_timeout: float = 10.0
+    """Seconds to wait for the server's SSH banner."""
+    auth_timeout: float = 15.0
+    """Seconds to wait for an authentication answer."""
+    channel_timeout: float = 10.0
+    """Seconds to wait for a channel to open."""
+
+    @property
+    def address(self) -> str:
+        """``hostname:port`` (bracketed for IPv6), for messages."""
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{host}:{self.port}"
+
+
+def resolve_target(host: str, ssh_kwargs: Mapping[str, Any] | None = None) -> SshTarget:
+    """Resolve ``host`` through ssh_config, then apply ``ssh_kwargs`` on top.
+
+    Args:
+        host: a host name or ssh_config alias; fabric's ``user@host:port`` shorthand
+            works too (the alias is then ``host``).
+        ssh_kwargs: lazycluster's ``connection_kwargs`` plus actorcluster's keys (see
+            :mod:`actorcluster.ssh.options`).
+
+    Raises:
+        ConfigurationError: a bad key or value in ``ssh_kwargs``, a user or port given
+            both in ``host`` and in ``ssh_kwargs``, an unreadable or invalid ssh_config,
+            or a ProxyJump loop.
+    """
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host):
+        raise ConfigurationError(f"invalid host {host!r}: expected a host name")
+    options = parse_ssh_kwargs(ssh_kwargs)
+    user, name, port = _parse_host(host)
+    for key, short, given in (("user", user, options.user), ("port", port, options.port)):
+        if short is not None and given is not None:
+            raise ConfigurationError(f"invalid host {host!r}: {key} given here and in ssh_kwargs")
+    options = replace(options, user=options.user or user, port=options.port or port)
+    config = _load_config(options.ssh_config_path)
+    return _resolve(config, name, options, via=None, chain=())
+
+
+def _load_config(path: str | None) -> paramiko.SSHConfig:
+    """Parse the ssh_config file to use; an empty config if there is none."""
+    source = "ssh_config_path"
+    if path is None and os.environ.get(CONFIG_ENV_VAR):
+        path, source = os.environ[CONFIG_ENV_VAR], CONFIG_ENV_VAR
+    if path is None:
+        default = os.path.expanduser(_DEFAULT_CONFIG)
+        if not os.path.isfile(default):
+            return paramiko.SSHConfig()
+        path, source = default, "default ssh_config"
+    try:
+        return paramiko.SSHConfig.from_path(os.path.expanduser(path))
+    except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
+        raise ConfigurationError(f"cannot read ssh_config {path!r} ({source}): {exc}") from exc
+
+
+def _lookup(config: paramiko.SSHConfig, host: str) -> dict[str, Any]:
+    try:
+        return dict(config.lookup(host))
+    except Exception as exc:  # Match exec, canonicalisation: anything paramiko raises
+        raise ConfigurationError(f"ssh_config lookup of {host!r} failed: {exc}") from exc
+
+
+def _number(entry: dict[str, Any], key: str, host: str) -> float | None:
+    raw = entry.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or (key == "port" and not (value.is_integer() and 1 <= value <= 65535)):
+        raise ConfigurationError(f"ssh_config for {host!r}: invalid {key} {raw!r}")
+    return value
+
+
+def _known_hosts(entry: dict[str, Any], options: SshOptions) -> tuple[str, ...]:
+    if options.known_hosts is not None:
+        files: tuple[str, ...] = options.known_hosts
+    elif "userknownhostsfile" in entry:
+        files = tuple(entry["userknownhostsfile"].split())
+        if files == ("none",):
+            files = ()
+    else:
+        files = (_DEFAULT_KNOWN_HOSTS,)
+    home, user = os.path.expanduser("~"), getpass.getuser()
+    return tuple(os.path.expanduser(f.replace("%d", home).replace("%u", user)) for f in files)
+
+
+def _resolve(
+    config: paramiko.SSHConfig,
+    host: str,
+    options: SshOptions,
+    via: SshTarget | None,
+    chain: tuple[str, ...],
+) -> SshTarget:
+    """Resolve one host; ``via`` is a jump already chosen by a ProxyJump list."""
+    if host in chain or len(chain) > _MAX_JUMPS:
+        raise ConfigurationError(f"ProxyJump loop: {' -> '.join((*chain, host))}")
+    entry = _lookup(config, host)
+    identities_only = str(entry.get("identitiesonly", "no")).lower() == "yes"
+    strict = str(entry.get("stricthostkeychecking", "yes")).lower()
+    connect_timeout = options.connect_timeout or _number(entry, "connecttimeout", host) or 10.0
+    alive = _number(entry, "serveraliveinterval", host)
+    key_files = (*options.key_filenames, *entry.get("identityfile", ()))
+    target = SshTarget(
+        alias=host,
+        hostname=str(entry.get("hostname", host)),
+        port=options.port or int(_number(entry, "port", host) or 22),
+        user=options.user or str(entry.get("user") or getpass.getuser()),
+        identity_files=tuple(dict.fromkeys(os.path.expanduser(f) for f in key_files)),
+        known_hosts_files=_known_hosts(entry, options),
+        accept_new_host_keys=_pick(options.accept_new_host_keys, strict in _ACCEPT_NEW),
+        connect_timeout=connect_timeout,
+        server_alive_interval=5.0 if alive is None else alive,
+        password=options.password,
+        passphrase=options.passphrase,
+        pkey=options.pkey,
+        allow_agent=_pick(options.allow_agent, not identities_only),
+        look_for_keys=_pick(options.look_for_keys, not identities_only),
+        banner_timeout=options.banner_timeout or connect_timeout,
+        auth_timeout=options.auth_timeout or 15.0,
+        channel_timeout=options.channel_timeout or 10.0,
+    )
+    if via is None:
+        spec = options.gateway or entry.get("proxyjump")
+        via = _resolve_jumps(config, spec, host, options, (*chain, host))
+    return replace(target, proxy_jump=via)
+
+
+def _pick(given: bool | None, default: bool) -> bool:
+    return default if given is None else given
+
+
+def _resolve_jumps(
+    config: paramiko.SSHConfig,
+    spec: str | None,
+    host: str,
+    options: SshOptions,
+    chain: tuple[str, ...],
+) -> SshTarget | None:
+    """Resolve a ProxyJump list ``a,b``: ``a`` as configured, then ``b`` via ``a``."""
+    if not spec or spec.strip().lower() == "none":
+        return None
+    via: SshTarget | None = None
+    for hop in (h.strip() for h in spec.split(",")):
+        user, hop_host, port = _parse_host(hop)
+        if hop_host == host and via is None:  # `Host * / ProxyJump bastion` reaches bastion
+            log.debug("ssh.config.self_jump_ignored", host=host)
+            return None
+        hop_options = SshOptions(
+            user=user,
+            port=port,
+            key_filenames=options.key_filenames,
+            pkey=options.pkey,
+            passphrase=options.passphrase,
+            known_hosts=options.known_hosts,
+            accept_new_host_keys=options.accept_new_host_keys,
+        )
+        if via is None:
+            via = _resolve(config, hop_host, hop_options, None, chain)
+        else:
+            via = _resolve(config, hop_host, hop_options, via, (*chain, *_aliases(via)))
+    return via
+
+
+def _aliases(target: SshTarget | None) -> tuple[str, ...]:
+    return () if target is None else (*_aliases(target.proxy_jump), target.alias)
+
+
+def _parse_host(hop: str) -> tuple[str | None, str, int | None]:
+    """Split ``[ssh://][user@]host[:port]`` (``[v6addr]:port`` too)."""
+    rest = hop.removeprefix("ssh://")
+    user, _, rest = rest.rpartition("@")
+    port: str | None = None
+    if rest.startswith("["):
+        rest, _, tail = rest[1:].partition("]")
+        port = tail.removeprefix(":") or None
+    elif rest.count(":") == 1:
+        rest, port = rest.split(":")
+    if not rest or (port is not None and not (port.isdigit() and 1 <= int(port) <= 65535)):
+        raise ConfigurationError(f"invalid host {hop!r}: expected [user@]host[:port]")
+    return user or None, rest, None if port is None else int(port)

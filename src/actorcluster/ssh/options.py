@@ -1,0 +1,199 @@
+"""Checking ``ssh_kwargs``: lazycluster's (fabric's) ``connection_kwargs`` plus ours.
+
+Accepted keys, exactly: ``user``, ``port``, ``connect_timeout``, ``connect_kwargs`` (a
+dict with any of ``key_filename``, ``pkey``, ``password``, ``passphrase``,
+``look_for_keys``, ``allow_agent``, ``banner_timeout``, ``auth_timeout``,
+``channel_timeout``, ``timeout``), ``gateway``, ``forward_agent`` (accepted, ignored),
+``ssh_config_path``, ``known_hosts`` and ``accept_new_host_keys``. ``None`` as a value
+means "not given". Anything else raises :class:`~actorcluster.errors.ConfigurationError`
+naming the key and the value (secrets are never shown).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import paramiko
+import structlog
+
+from actorcluster.errors import ConfigurationError
+
+__all__ = ["SshOptions", "parse_ssh_kwargs"]
+
+log = structlog.get_logger(__name__)
+
+_SECRETS = frozenset(
+    {"connect_kwargs.password", "connect_kwargs.passphrase", "connect_kwargs.pkey"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshOptions:
+    """The ``ssh_kwargs`` a caller gave, checked and normalised (None: not given)."""
+
+    user: str | None = None
+    """Login user."""
+    port: int | None = None
+    """TCP port of sshd."""
+    connect_timeout: float | None = None
+    """Seconds for the TCP connect and the SSH handshake."""
+    key_filenames: tuple[str, ...] = ()
+    """Private key files to offer, before the ssh_config IdentityFiles."""
+    pkey: paramiko.PKey | None = field(default=None, repr=False, compare=False)
+    """An in-memory private key to offer first."""
+    password: str | None = field(default=None, repr=False)
+    """Password for password authentication (and, if no passphrase, key decryption)."""
+    passphrase: str | None = field(default=None, repr=False)
+    """Passphrase that decrypts the key files."""
+    look_for_keys: bool | None = None
+    """Whether to try ``~/.ssh/id_*``."""
+    allow_agent: bool | None = None
+    """Whether to try the keys of a running ssh-agent."""
+    banner_timeout: float | None = None
+    """Seconds to wait for the server's SSH banner."""
+    auth_timeout: float | None = None
+    """Seconds to wait for an authentication answer."""
+    channel_timeout: float | None = None
+    """Seconds to wait for a channel to open."""
+    gateway: str | None = None
+    """A jump host, written as for ProxyJump; overrides the ssh_config ProxyJump."""
+    ssh_config_path: str | None = None
+    """The ssh_config file to read instead of the default."""
+    known_hosts: tuple[str, ...] | None = None
+    """known_hosts files, instead of UserKnownHostsFile / ``~/.ssh/known_hosts``."""
+    accept_new_host_keys: bool | None = None
+    """Whether to trust and record keys of hosts not in known_hosts."""
+
+
+def _fail(key: str, value: Any, why: str) -> NoReturn:
+    shown = "<redacted>" if key in _SECRETS else repr(value)
+    raise ConfigurationError(f"invalid ssh setting {key}={shown}: {why}")
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        _fail(key, value, "expected a non-empty string")
+    return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        _fail(key, value, "expected True or False")
+    return value
+
+
+def _port(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        _fail(key, value, "expected an int port in 1..65535")
+    return value
+
+
+def _seconds(key: str, value: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        _fail(key, value, "expected a finite number of seconds > 0")
+    return float(value)
+
+
+def _path(key: str, value: Any) -> str:
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(path, str) or not path.strip():
+        _fail(key, value, "expected a path (str or os.PathLike)")
+    return path
+
+
+def _paths(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, (str, os.PathLike)):
+        return (_path(key, value),)
+    if not isinstance(value, (list, tuple)) or not value:
+        _fail(key, value, "expected a path or a non-empty list of paths")
+    return tuple(_path(key, item) for item in value)
+
+
+def _pkey(key: str, value: Any) -> paramiko.PKey:
+    if not isinstance(value, paramiko.PKey):
+        _fail(key, value, "expected a paramiko.PKey")
+    return value
+
+
+def _ignored(key: str, value: Any) -> None:
+    _flag(key, value)
+    log.debug("ssh.option.ignored", key=key, value=value)
+
+
+_Check = Callable[[str, Any], Any]
+
+_CONNECT_KWARGS: dict[str, tuple[str, _Check]] = {
+    "key_filename": ("key_filenames", _paths),
+    "pkey": ("pkey", _pkey),
+    "password": ("password", _text),
+    "passphrase": ("passphrase", _text),
+    "look_for_keys": ("look_for_keys", _flag),
+    "allow_agent": ("allow_agent", _flag),
+    "banner_timeout": ("banner_timeout", _seconds),
+    "auth_timeout": ("auth_timeout", _seconds),
+    "channel_timeout": ("channel_timeout", _seconds),
+    "timeout": ("connect_timeout", _seconds),
+}
+
+_TOP_LEVEL: dict[str, tuple[str, _Check]] = {
+    "user": ("user", _text),
+    "port": ("port", _port),
+    "connect_timeout": ("connect_timeout", _seconds),
+    "gateway": ("gateway", _text),
+    "forward_agent": ("", _ignored),
+    "ssh_config_path": ("ssh_config_path", _path),
+    "known_hosts": ("known_hosts", _paths),
+    "accept_new_host_keys": ("accept_new_host_keys", _flag),
+}
+
+
+def _collect(
+    given: Mapping[Any, Any], table: dict[str, tuple[str, _Check]], prefix: str
+) -> dict[str, Any]:
+    """Check each key of ``given`` against ``table``; return the field values."""
+    fields: dict[str, Any] = {}
+    for key, value in given.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or key not in table:
+            _fail(name, value, f"unknown key; accepted keys: {', '.join(sorted(table))}")
+        if value is None:
+            continue
+        attr, check = table[key]
+        checked = check(name, value)
+        if attr:
+            fields[attr] = checked
+    return fields
+
+
+def parse_ssh_kwargs(ssh_kwargs: Mapping[str, Any] | None) -> SshOptions:
+    """Check ``ssh_kwargs`` and return them as :class:`SshOptions`.
+
+    Args:
+        ssh_kwargs: lazycluster's ``connection_kwargs`` plus actorcluster's keys, or None.
+
+    Raises:
+        ConfigurationError: an unknown key, or a value of the wrong type or range.
+    """
+    if ssh_kwargs is None:
+        return SshOptions()
+    if not isinstance(ssh_kwargs, Mapping):
+        _fail("ssh_kwargs", ssh_kwargs, "expected a dict")
+    top = {k: v for k, v in ssh_kwargs.items() if k != "connect_kwargs"}
+    fields = _collect(top, _TOP_LEVEL, "")
+    nested = ssh_kwargs.get("connect_kwargs")
+    if nested is not None:
+        if not isinstance(nested, Mapping):
+            _fail("connect_kwargs", nested, "expected a dict")
+        inner = _collect(nested, _CONNECT_KWARGS, "connect_kwargs.")
+        outer_timeout = fields.get("connect_timeout")
+        if outer_timeout is not None and inner.get("connect_timeout", outer_timeout) != (
+            outer_timeout
+        ):
+            _fail("connect_kwargs.timeout", nested["timeout"], "conflicts with connect_timeout")
+        fields.update(inner)
+    return SshOptions(**fields)

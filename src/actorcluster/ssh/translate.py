@@ -1,0 +1,127 @@
+"""paramiko and socket errors, translated once into :mod:`actorcluster.errors` types.
+
+Modelled on httpcore's ``_exceptions.map_exceptions``: code that talks to paramiko
+runs inside :func:`ssh_errors`, and what escapes it is an
+:class:`~actorcluster.errors.ActorClusterError` whose ``__cause__`` is the original.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import paramiko
+
+from actorcluster.errors import (
+    ActorClusterError,
+    AuthenticationError,
+    ConnectionRefusedHostError,
+    HostUnreachableError,
+    UnknownHostError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from actorcluster.ssh.config import SshTarget
+
+__all__ = ["ssh_errors", "translate_error"]
+
+_TRANSLATED = (OSError, EOFError, paramiko.SSHException)
+_DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ed25519")
+
+
+@contextmanager
+def ssh_errors(target: SshTarget, action: str, timeout: float) -> Iterator[None]:
+    """Translate paramiko and socket errors raised inside the block.
+
+    Args:
+        target: the host being talked to (named in every message).
+        action: what the block does, for messages (``"TCP connect"``).
+        timeout: the block's time limit in seconds, for "timed out after" messages.
+    """
+    try:
+        yield
+    except ActorClusterError:
+        raise
+    except _TRANSLATED as exc:
+        raise translate_error(exc, target, action, timeout) from exc
+
+
+def translate_error(  # noqa: PLR0911 - one return per kind of failure reads best
+    exc: BaseException, target: SshTarget, action: str, timeout: float
+) -> HostUnreachableError:
+    """The actorcluster error for ``exc``, raised while doing ``action`` with ``target``.
+
+    ``action`` reads as a phrase naming the address (``"TCP connect to 10.0.0.1:22"``).
+    """
+    host, text = target.alias, str(exc)
+    if isinstance(exc, socket.gaierror):
+        return UnknownHostError(host, f"{target.hostname} does not resolve: {exc.strerror}")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectionRefusedHostError(host, f"{action} refused: nothing listens there")
+    limit = _timeout_limit(exc, target, timeout)
+    if limit is not None:
+        return HostUnreachableError(host, f"{action} timed out after {limit:g} s")
+    if isinstance(exc, paramiko.AuthenticationException) or (
+        text == "No authentication methods available"
+    ):
+        return AuthenticationError(
+            host,
+            f"no key or password accepted for user {target.user} at {target.address} "
+            f"(tried: {tried_credentials(target)}; last answer: {text or type(exc).__name__})",
+        )
+    if isinstance(exc, paramiko.ChannelException):
+        return _channel_error(exc, host, f"{action} refused: {exc.text} (code {exc.code})")
+    if isinstance(exc, EOFError) or "EOFError" in text:
+        return HostUnreachableError(host, f"{action} failed: the connection was closed")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else text
+    return HostUnreachableError(host, f"{action} failed: {reason or type(exc).__name__}")
+
+
+def _timeout_limit(exc: BaseException, target: SshTarget, timeout: float) -> float | None:
+    """The limit that ran out if ``exc`` is a timeout, else None."""
+    text = str(exc)
+    if isinstance(exc, TimeoutError) or text == "Timeout opening channel.":
+        return timeout
+    if text.startswith("Error reading SSH protocol banner") and isinstance(
+        exc.__context__, TimeoutError
+    ):
+        return target.banner_timeout
+    if text == "No existing session":  # start_client returned with the key exchange unfinished
+        return target.connect_timeout
+    if text == "Authentication timeout.":
+        return target.auth_timeout
+    return None
+
+
+def _channel_error(exc: paramiko.ChannelException, host: str, reason: str) -> HostUnreachableError:
+    """A refused channel, by the server's reason (a ProxyJump tunnel's says why)."""
+    lowered = exc.text.lower()
+    if "refused" in lowered:
+        return ConnectionRefusedHostError(host, reason)
+    if "not known" in lowered or "resolve" in lowered or "no address" in lowered:
+        return UnknownHostError(host, reason)
+    return HostUnreachableError(host, reason)
+
+
+def tried_credentials(target: SshTarget) -> str:
+    """What authentication offered, in words: key files and methods, never secrets."""
+    tried: list[str] = []
+    if target.pkey is not None:
+        tried.append(f"key {target.pkey.get_name()} {target.pkey.fingerprint}")
+    tried.extend(p if os.path.isfile(p) else f"{p} (missing)" for p in target.identity_files)
+    if target.allow_agent:
+        tried.append("ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "no ssh-agent running")
+    if target.look_for_keys:
+        found = [os.path.join("~/.ssh", k) for k in _DEFAULT_KEYS if _home_key_exists(k)]
+        tried.append(", ".join(found) if found else "no ~/.ssh/id_* keys")
+    if target.password is not None:
+        tried.append("password")
+    return ", ".join(tried) or "nothing: no key file, agent or password"
+
+
+def _home_key_exists(name: str) -> bool:
+    return os.path.isfile(os.path.join(os.path.expanduser("~/.ssh"), name))
