@@ -297,3 +297,16 @@ def test_clear_tasks_forgets_logs_and_returns():
         assert list(rt.function_returns) == [1]
         rt.clear_tasks()
         assert list(rt.function_returns) == []
+
+
+def test_large_transfers_report_progress_up_to_the_total(runtime, tmp_path):
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(5 * 1024 * 1024))
+    sent: list[tuple[int, int | None]] = []
+    runtime.send_file(str(source), progress=lambda done, total: sent.append((done, total)))
+    assert len(sent) >= 5
+    assert sent[-1] == (source.stat().st_size, source.stat().st_size)
+    assert [done for done, _ in sent] == sorted(done for done, _ in sent)
+    received: list[int] = []
+    runtime.get_file("big.bin", str(tmp_path / "back.bin"), progress=lambda done, _: received.append(done))
+    assert received[-1] == source.stat().st_size

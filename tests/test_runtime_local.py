@@ -240,3 +240,13 @@ def _alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
     return " Z " not in stat
 
+
+
+def test_a_task_executes_standalone_on_a_host_name_or_a_runtime(runtime):
+    task = RuntimeTask("standalone").run_command("echo alone")
+    task.execute("localhost")
+    assert task.execution_log == ["alone\n"]
+    task.execute(runtime)
+    assert task.execution_log == ["alone\n"]
+    with pytest.raises(UsageError):
+        task.execute(42)

@@ -12,8 +12,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.actors.context import LOCALHOST, RuntimeContext
 from actorcluster.actors.runtime_tree import runtime_supervisor_spec
 from actorcluster.actors.task import TaskActor, TaskRun
@@ -28,7 +28,7 @@ from actorcluster.futures import ActorFuture
 from actorcluster.runtime_host import RuntimeHostMixin
 from actorcluster.runtime_options import build_options
 from actorcluster.runtime_processes import RuntimeProcessesMixin
-from actorcluster.runtime_task import RuntimeTask
+from actorcluster.runtime_task import ProgressCallback, RuntimeTask
 from actorcluster.supervisors import ChildSpec, Restart, root_supervisor
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Runtime"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _ASK_TIMEOUT = 60.0
 _runtime_ids = itertools.count(1)
@@ -269,18 +269,30 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin):
         return task
 
     def send_file(
-        self, local_path: str, remote_path: str | None = None, execute_async: bool | None = False
+        self,
+        local_path: str,
+        remote_path: str | None = None,
+        execute_async: bool | None = False,
+        *,
+        progress: ProgressCallback | None = None,
     ) -> RuntimeTask:
         """Send a file or folder to the runtime (see :meth:`RuntimeTask.send_file`)."""
-        task = RuntimeTask(f"send-file-{next(self._task_ids)}").send_file(local_path, remote_path)
+        task = RuntimeTask(f"send-file-{next(self._task_ids)}")
+        task.send_file(local_path, remote_path, progress=progress)
         self.execute_task(task, execute_async=execute_async)
         return task
 
     def get_file(
-        self, remote_path: str, local_path: str | None = None, execute_async: bool | None = False
+        self,
+        remote_path: str,
+        local_path: str | None = None,
+        execute_async: bool | None = False,
+        *,
+        progress: ProgressCallback | None = None,
     ) -> RuntimeTask:
         """Fetch a file or folder from the runtime (see :meth:`RuntimeTask.get_file`)."""
-        task = RuntimeTask(f"get-file-{next(self._task_ids)}").get_file(remote_path, local_path)
+        task = RuntimeTask(f"get-file-{next(self._task_ids)}")
+        task.get_file(remote_path, local_path, progress=progress)
         self.execute_task(task, execute_async=execute_async)
         return task
 

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,20 +25,24 @@ from actorcluster.messages.events import (
     StepOutput,
     StepStarted,
     TaskFinished,
+    TransferProgress,
 )
 from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
 from actorcluster.messages.tasks import Task
 from actorcluster.pickling import dumps_call
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
 
     from actorcluster.execution.control import TaskControl
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
 
-__all__ = ["RuntimeTask", "execution_log_dir"]
+__all__ = ["ProgressCallback", "RuntimeTask", "execution_log_dir"]
+
+ProgressCallback = Callable[[int, "int | None"], None]
+"""``progress(done, total)``: bytes moved so far, and in all when known."""
 
 
 def execution_log_dir() -> Path:
@@ -63,6 +68,25 @@ def _function_name(function: Callable[..., Any]) -> str:
     return str(getattr(function, "__qualname__", None) or type(function).__name__)
 
 
+def _connection_target(connection: Any) -> tuple[str, dict[str, Any] | None]:
+    if isinstance(connection, str) and connection.strip():
+        return connection, None
+    host = getattr(connection, "host", None)
+    if not isinstance(host, str) or not host:
+        raise UsageError(
+            f"connection must be a Runtime, a host name or a fabric Connection, not {connection!r}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name in ("user", "port", "connect_timeout"):
+        value = getattr(connection, name, None)
+        if value is not None:
+            kwargs[name] = value
+    connect_kwargs = getattr(connection, "connect_kwargs", None)
+    if connect_kwargs:
+        kwargs["connect_kwargs"] = dict(connect_kwargs)
+    return host, kwargs or None
+
+
 class RuntimeTask:
     """A named sequence of steps to run on a runtime.
 
@@ -75,6 +99,7 @@ class RuntimeTask:
             raise UsageError(f"task name must be a string, not {type(name).__name__}")
         self._name = name if name else f"task-{id(self)}"
         self._steps: list[Step] = []
+        self._progress: dict[int, ProgressCallback] = {}
         self._env: dict[str, str] = {}
         self._lock = threading.Lock()
         self._log: list[str] = []
@@ -89,7 +114,9 @@ class RuntimeTask:
         """If True, ``join()`` does not wait for this task."""
 
     def __repr__(self) -> str:
-        state = "not run" if self._future is None else ("done" if self._future.done() else "running")
+        state = (
+            "not run" if self._future is None else ("done" if self._future.done() else "running")
+        )
         return f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}>"
 
     # --- building -------------------------------------------------------------------
@@ -108,12 +135,19 @@ class RuntimeTask:
         self._steps.append(RunCommand(command=_non_empty("command", command)))
         return self
 
-    def send_file(self, local_path: str, remote_path: str | None = None) -> RuntimeTask:
+    def send_file(
+        self,
+        local_path: str,
+        remote_path: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> RuntimeTask:
         """Add a step that sends a file or a folder to the host.
 
         A file goes to ``remote_path`` (into it, under its own name, when that is a
         folder or ends with ``/``); a folder's content goes into the folder
         ``remote_path``. None: the working directory, under the local name.
+        ``progress(done, total)`` is called as bytes go out (total None for folders).
 
         Raises:
             ValueError: ``local_path`` is empty.
@@ -121,13 +155,21 @@ class RuntimeTask:
         local = _non_empty("local_path", local_path)
         if remote_path is not None and not isinstance(remote_path, str):
             raise UsageError("remote_path must be a string or None")
+        self._add_progress(progress)
         self._steps.append(SendFile(local_path=local, remote_path=remote_path or None))
         return self
 
-    def get_file(self, remote_path: str, local_path: str | None = None) -> RuntimeTask:
+    def get_file(
+        self,
+        remote_path: str,
+        local_path: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> RuntimeTask:
         """Add a step that fetches a file or folder from the host.
 
         None for ``local_path``: the current directory, under the remote name.
+        ``progress(done, total)`` is called as bytes arrive (total None if unknown).
 
         Raises:
             ValueError: ``remote_path`` is empty.
@@ -135,8 +177,15 @@ class RuntimeTask:
         remote = _non_empty("remote_path", remote_path)
         if local_path is not None and not isinstance(local_path, str):
             raise UsageError("local_path must be a string or None")
+        self._add_progress(progress)
         self._steps.append(GetFile(remote_path=remote, local_path=local_path or None))
         return self
+
+    def _add_progress(self, progress: ProgressCallback | None) -> None:
+        if progress is not None:
+            if not callable(progress):
+                raise UsageError("progress must be callable")
+            self._progress[len(self._steps)] = progress
 
     def run_function(self, function: Callable[..., Any], **func_kwargs: Any) -> RuntimeTask:
         """Add a step that calls ``function(**func_kwargs)`` on the host.
@@ -247,9 +296,36 @@ class RuntimeTask:
         if self._log_file_path and os.path.exists(self._log_file_path):
             os.unlink(self._log_file_path)
 
+    def execute(self, connection: Any, debug: bool = False) -> None:
+        """Execute the task standalone, synchronously.
+
+        Args:
+            connection: a :class:`~actorcluster.Runtime`, a host name, or a fabric-style
+                connection object (its ``host``, ``user``, ``port`` and
+                ``connect_kwargs`` are used). For the latter two a runtime is started
+                for this execution (steps run in a temporary working directory) and
+                cleaned up afterwards.
+            debug: print the host's output live.
+
+        Raises:
+            TaskExecutionError: a step failed.
+            InvalidRuntimeError: the host cannot be reached.
+            ValueError: ``connection`` is none of the above.
+        """
+        from actorcluster.runtime import Runtime
+
+        if isinstance(connection, Runtime):
+            connection.execute_task(self, execute_async=False, debug=debug)
+            return
+        host, kwargs = _connection_target(connection)
+        with Runtime(host, connection_kwargs=kwargs) as runtime:
+            runtime.execute_task(self, execute_async=False, debug=debug)
+
     # --- execution (used by Runtime) ------------------------------------------------
 
-    def _begin(self, host: str, future: ActorFuture[Any], control: TaskControl, debug: bool) -> None:
+    def _begin(
+        self, host: str, future: ActorFuture[Any], control: TaskControl, debug: bool
+    ) -> None:
         """Reset the results for a new execution on ``host``."""
         with self._lock:
             self._log = []
@@ -272,6 +348,10 @@ class RuntimeTask:
                 if self._debug:
                     sys.stdout.write(text)
                     sys.stdout.flush()
+            case TransferProgress(index=index, done=done, total=total):
+                callback = self._progress.get(index)
+                if callback is not None:
+                    callback(done, total)
             case FunctionReturned(value=value):
                 with self._lock:
                     self._returns.append(value)

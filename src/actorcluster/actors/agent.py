@@ -7,8 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from actorcluster._logging import get_logger
 from actorcluster.errors import AgentLostError, AgentStartError, PathCreationError
 from actorcluster.remote.bootstrap import first_stage, remote_command, stage_two
 from actorcluster.remote.client import AgentClient
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AgentActor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _CHANNEL_WINDOW = 64 * 1024 * 1024
 
@@ -97,7 +96,9 @@ class AgentActor(SupervisedActor):
                 Kind.FS, {"op": "mkdtemp", "prefix": "actorcluster-", "temporary": True}, timeout
             )
             if frame.kind != Kind.RESULT:
-                raise PathCreationError("<temporary>", context.host, frame.payload.get("message", ""))
+                raise PathCreationError(
+                    "<temporary>", context.host, frame.payload.get("message", "")
+                )
             context.working_dir = str(frame.payload["value"])
         payload = {
             "working_dir": context.working_dir,

@@ -6,8 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from actorcluster._logging import get_logger
 from actorcluster.errors import HostUnreachableError
 from actorcluster.supervisors import SupervisedActor
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionActor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from actorcluster._logging import get_logger
 from actorcluster.errors import TaskCancelledError, TaskExecutionError
 from actorcluster.execution.commands import run_command, run_function
 from actorcluster.execution.step_context import StepContext
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TaskActor", "TaskRun"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +120,14 @@ class TaskActor(SupervisedActor):
         except BaseException as error:
             code = error.exit_code if isinstance(error, TaskExecutionError) else None
             seconds = time.monotonic() - started
-            run.emit(StepFinished(task=name, index=index, ok=False, exit_code=code, seconds=seconds))
+            run.emit(
+                StepFinished(task=name, index=index, ok=False, exit_code=code, seconds=seconds)
+            )
             raise
         seconds = time.monotonic() - started
-        run.emit(StepFinished(task=name, index=index, ok=True, exit_code=exit_code, seconds=seconds))
+        run.emit(
+            StepFinished(task=name, index=index, ok=True, exit_code=exit_code, seconds=seconds)
+        )
 
     @staticmethod
     def _dispatch_step(context: StepContext, step: Step) -> int | None:

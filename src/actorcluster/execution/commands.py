@@ -28,7 +28,9 @@ def run_command(context: StepContext, step: RunCommand) -> tuple[int, str]:
     """
     output = OutputCollector(context)
     request = context.client.submit(
-        Kind.RUN, {"cmd": step.command, "env": context.env, "cwd": context.working_dir}, output.on_frame
+        Kind.RUN,
+        {"cmd": step.command, "env": context.env, "cwd": context.working_dir},
+        output.on_frame,
     )
     frame = context.wait(request)
     if frame.kind != Kind.EXIT:
@@ -50,7 +52,9 @@ def run_function(context: StepContext, step: RunFunction) -> str:
     """
     output = OutputCollector(context)
     request = context.client.submit(
-        Kind.CALL, {"payload": step.payload, "env": context.env, "cwd": context.working_dir}, output.on_frame
+        Kind.CALL,
+        {"payload": step.payload, "env": context.env, "cwd": context.working_dir},
+        output.on_frame,
     )
     frame = context.wait(request)
     if frame.kind == Kind.RESULT:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from actorcluster.errors import FileTransferError
+from actorcluster.messages.events import TransferProgress
 from actorcluster.remote.frames import Kind
 
 if TYPE_CHECKING:
@@ -59,10 +60,11 @@ def _send_target(context: StepContext, step: SendFile, local: Path) -> str:
 class _ChunkSender:
     """A write-only file object that sends PUT_CHUNK frames of up to CHUNK bytes."""
 
-    def __init__(self, context: StepContext, request: Request) -> None:
+    def __init__(self, context: StepContext, request: Request, total: int | None) -> None:
         self._context = context
         self._request = request
         self._buffer = bytearray()
+        self._total = total
         self.sent = 0
 
     def write(self, data: bytes) -> int:
@@ -77,6 +79,7 @@ class _ChunkSender:
             data = bytes(self._buffer)
             self._context.client.send(Kind.PUT_CHUNK, self._request.request_id, {"data": data})
             self.sent += len(data)
+            _progress(self._context, self.sent, self._total)
         self._buffer.clear()
 
 
@@ -93,7 +96,8 @@ def send_file(context: StepContext, step: SendFile) -> str:
     kind = "tar" if local.is_dir() else "file"
     mode = None if local.is_dir() else local.stat().st_mode & 0o7777
     request = context.client.submit(Kind.PUT, {"path": target, "kind": kind, "mode": mode})
-    sender = _ChunkSender(context, request)
+    total = local.stat().st_size if kind == "file" else None
+    sender = _ChunkSender(context, request, total)
     try:
         if kind == "file":
             _stream_file(local, sender, request)
@@ -105,7 +109,9 @@ def send_file(context: StepContext, step: SendFile) -> str:
             context.client.send(Kind.PUT_END, request.request_id, {})
     frame = context.wait(request)
     if frame.kind != Kind.RESULT:
-        raise FileTransferError(context.host, target, str(frame.payload.get("message", frame.payload)))
+        raise FileTransferError(
+            context.host, target, str(frame.payload.get("message", frame.payload))
+        )
     return f"sent {local} to {target} ({sender.sent} bytes)"
 
 
@@ -122,6 +128,10 @@ def _stream_tar(local: Path, sender: _ChunkSender) -> None:
     with tarfile.open(fileobj=sender, mode="w|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
         for name in sorted(os.listdir(local)):
             archive.add(str(local / name), arcname=name)
+
+
+def _progress(context: StepContext, done: int, total: int | None) -> None:
+    context.emit(TransferProgress(task=context.task, index=context.index, done=done, total=total))
 
 
 class _Receiver:
@@ -147,6 +157,8 @@ class _Receiver:
                 self._open(str(frame.payload.get("kind", "file")), frame.payload.get("mode"))
             data: bytes = frame.payload.get("data", b"")
             self.received += len(data)
+            size = frame.payload.get("size")
+            _progress(self._context, self.received, size if isinstance(size, int) else None)
             if self._file is not None:
                 self._file.write(data)
             elif self._pipe_writer is not None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FunctionReturned", "StepFinished", "StepOutput", "StepStarted", "TaskEvent", "TaskFinished"]
+__all__ = [
+    "FunctionReturned",
+    "StepFinished",
+    "StepOutput",
+    "StepStarted",
+    "TaskEvent",
+    "TaskFinished",
+    "TransferProgress",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,8 +69,6 @@ class TaskFinished:
     """The error, in words, when it failed."""
 
 
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FunctionReturned:
     """A function step returned; its value, still pickled."""
@@ -75,5 +81,21 @@ class FunctionReturned:
     """The return value, pickled on the host (load with ``pickle.loads``)."""
 
 
-TaskEvent = StepStarted | StepOutput | StepFinished | FunctionReturned | TaskFinished
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferProgress:
+    """A file transfer step moved more bytes."""
+
+    task: str
+    """The task's name."""
+    index: int
+    """The step's index."""
+    done: int
+    """Bytes moved so far."""
+    total: int | None
+    """Bytes to move in all, when known."""
+
+
+TaskEvent = (
+    StepStarted | StepOutput | StepFinished | FunctionReturned | TransferProgress | TaskFinished
+)
 """Any task event."""

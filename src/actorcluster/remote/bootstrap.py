@@ -26,7 +26,7 @@ FIRST_STAGE = (
     "exec(compile(zlib.decompress(b.read(n)),'<actorcluster-agent>','exec'))"
 )
 
-_SECOND_STAGE_TEMPLATE = '''
+_SECOND_STAGE_TEMPLATE = """
 import sys, importlib.abc, importlib.util
 _SOURCES = {sources!r}
 _WANT = {version!r}
@@ -54,10 +54,12 @@ class _InMemoryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 sys.meta_path.insert(0, _InMemoryFinder())
 import {package}.agent
 {package}.agent.main()
-'''
+"""
 
 
-def _package_sources(directory: Path, package: str, select: str = "*.py") -> dict[str, tuple[bool, str]]:
+def _package_sources(
+    directory: Path, package: str, select: str = "*.py"
+) -> dict[str, tuple[bool, str]]:
     sources: dict[str, tuple[bool, str]] = {}
     for path in sorted(directory.glob(select)):
         if path.name == "__init__.py":

@@ -15,8 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from actorcluster._logging import get_logger
 from actorcluster.errors import AgentLostError, AgentStartError, ProtocolError
 from actorcluster.futures import ActorFuture
 from actorcluster.remote.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FINAL_KINDS", "AgentClient", "Request"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FINAL_KINDS = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.PONG})
 """Reply kinds that end a request."""
@@ -123,7 +122,9 @@ class AgentClient:
                 raise TimeoutError("the agent's ready marker did not arrive in time")
             data = self._stream.recv(65536, timeout=remaining)
             if not data:
-                raise OSError(f"the host closed the stream before the agent started: {seen[-2000:]!r}")
+                raise OSError(
+                    f"the host closed the stream before the agent started: {seen[-2000:]!r}"
+                )
             seen += data
             if len(seen) > _NOISE_LIMIT and READY_MARKER not in seen:
                 seen = seen[-len(READY_MARKER) - 4096 :]

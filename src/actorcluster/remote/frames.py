@@ -25,7 +25,8 @@ import io
 import pickle
 import struct
 import zlib
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 __all__ = [
     "HEADER",

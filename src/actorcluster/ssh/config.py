@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import paramiko
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import ConfigurationError
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_ENV_VAR", "SshTarget", "resolve_target"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CONFIG_ENV_VAR = "ACTORCLUSTER_SSH_CONFIG"
 """Environment variable naming the ssh_config file to read instead of ~/.ssh/config."""

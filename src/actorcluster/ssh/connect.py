@@ -16,8 +16,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import paramiko
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError, HostUnreachableError
 from actorcluster.ssh.hostkeys import HostKeyVerifier
 from actorcluster.ssh.translate import ssh_errors
@@ -36,7 +36,7 @@ __all__ = [
     "connect",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PARAMIKO_LOG_CHANNEL = "actorcluster.ssh.paramiko"
 """The stdlib logger paramiko's own messages go to. Its errors reach the caller as our

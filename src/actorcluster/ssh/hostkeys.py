@@ -12,8 +12,8 @@ import os
 from typing import TYPE_CHECKING
 
 import paramiko
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import HostKeyChangedError, UnknownHostKeyError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ __all__ = [
     "verify_host_key",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import paramiko
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import ConfigurationError
 
 __all__ = ["SshOptions", "parse_ssh_kwargs"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _SECRETS = frozenset(
     {"connect_kwargs.password", "connect_kwargs.passphrase", "connect_kwargs.pkey"}

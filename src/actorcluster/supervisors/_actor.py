@@ -25,9 +25,9 @@ import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pykka
-import structlog
 from pykka.messages import ProxyCall
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SupervisedActor", "join_actor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class _Link:

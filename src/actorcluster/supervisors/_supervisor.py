@@ -8,8 +8,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import SupervisorGaveUpError, UsageError
 from actorcluster.messages.supervision import ChildExited, _RestartDue
 from actorcluster.supervisors._actor import SupervisedActor, join_actor, start_linked
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Supervisor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Supervisor(SupervisedActor):

@@ -11,8 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
-import structlog
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.supervisors._actor import _Link, join_actor, start_linked
 from actorcluster.supervisors._proxy import SupervisorProxy, supervisor_proxy
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RootSupervisor", "SupervisionTree", "root_supervisor", "stop_root_supervisor"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _ROOT_BACKOFF = Backoff()
 

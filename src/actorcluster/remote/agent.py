@@ -1,0 +1,240 @@
+"""The remote agent: serves many concurrent requests over its stdin and stdout.
+
+The client sends this program over an SSH channel at connect time (nothing is installed
+on the host), as a private package with :mod:`frames`, :mod:`facts`, the ``agent_*``
+modules and cloudpickle's source; the same program runs as a plain local subprocess
+for the localhost runtime (``python3 -m actorcluster.remote.agent``). It therefore uses
+the standard library only (Python 3.10+, Linux first, macOS works) and imports its
+siblings relatively.
+
+At start it moves the frame stream out of harm's way: fd 1 is duplicated to a private
+descriptor that only frames use, and fd 1 itself then points at /dev/null, so a print
+or an inherited descriptor can never corrupt the stream. It writes
+:data:`frames.READY_MARKER` and a HELLO frame {pid, python, cwd, hostname}, then reads
+frames from ``sys.stdin.buffer`` (the very object the bootstrap read from) until the
+stream ends.
+
+The reading thread answers PING and CANCEL itself and handles uploads in order;
+RUN, CALL, FS, GET, FACTS, PORTS and SETUP each get a daemon thread. See
+:mod:`agent_core` for how each request answers exactly once.
+
+When stdin ends, on SIGTERM or SIGHUP, or when the client stops reading (EPIPE), the
+agent kills every process group it started (SIGTERM, a short grace, SIGKILL), removes
+every temporary folder and partial upload, and exits with status 0. It writes
+diagnostics, sparingly, to stderr only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from . import agent_call, agent_files, agent_process, agent_transfer, facts, frames
+from .agent_core import Hub, checked_env, diag
+
+if TYPE_CHECKING:
+    import io
+    from collections.abc import Sequence
+
+__all__ = ["Agent", "main", "ports_free", "setup"]
+
+Kind = frames.Kind
+
+Handler = Callable[[Hub, int, dict[str, Any]], None]
+
+
+def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
+    """SETUP {working_dir, temporary, env, shell?} -> RESULT {value: the working dir}.
+
+    Creates the working directory with its parents (mode 0700 if temporary, which also
+    makes the agent remove it at exit), moves there, and makes ``env`` the base of
+    every later RUN and CALL (it is applied to ``os.environ`` too).
+    """
+    env = checked_env(payload.get("env"))
+    shell = payload.get("shell")
+    if shell is not None and not (isinstance(shell, str) and os.access(shell, os.X_OK)):
+        raise FileNotFoundError(f"shell {shell!r} is not an executable file")
+    working_dir = payload.get("working_dir")
+    if working_dir is not None:
+        path = hub.resolve(working_dir)
+        temporary = bool(payload.get("temporary"))
+        created = not os.path.isdir(path)
+        os.makedirs(path, 0o700 if temporary else 0o777, exist_ok=True)
+        if temporary and created:
+            os.chmod(path, 0o700)
+        os.chdir(path)
+        hub.working_dir = path
+        if temporary:
+            hub.add_temp_dir(path)
+    base_env = dict(hub.base_env)
+    for name, value in env.items():
+        if value is None:
+            base_env.pop(name, None)
+            os.environ.pop(name, None)
+        else:
+            base_env[name] = os.environ[name] = value
+    hub.base_env = base_env  # replaced whole: concurrent RUNs copy it unlocked
+    if shell is not None:
+        hub.shell = shell
+    hub.finish(request_id, Kind.RESULT, {"value": hub.working_dir})
+
+
+def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
+    """Whether each TCP port can be bound on ``host`` ("" means every interface).
+
+    Binds without SO_REUSEADDR, so a port that is listened on (or lingers in
+    TIME_WAIT) counts as taken.
+    """
+    if host:
+        found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+        family, _, _, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
+        bind_host = str(address[0])
+    else:
+        family, bind_host = socket.AF_INET, "0.0.0.0"
+    free = []
+    for port in ports:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"not a TCP port number: {port!r}")
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((bind_host, port))
+            except OSError:
+                free.append(False)
+            else:
+                free.append(True)
+    return free
+
+
+def _ports(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
+    """PORTS {ports, host} -> RESULT {value: list[bool]}."""
+    ports = payload.get("ports")
+    host = payload.get("host") or ""
+    if not isinstance(ports, (list, tuple)) or not isinstance(host, str):
+        raise TypeError("PORTS needs 'ports' (a list of ints) and 'host' (a string)")
+    hub.finish(request_id, Kind.RESULT, {"value": ports_free(ports, host)})
+
+
+def _facts(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
+    """FACTS {} -> RESULT {value: facts.gather_facts()}."""
+    hub.finish(request_id, Kind.RESULT, {"value": facts.gather_facts()})
+
+
+class Agent:
+    """Reads frames and dispatches them.
+
+    Args:
+        stdin: the buffered binary stream frames arrive on (its ``read1`` is used).
+        out_fd: the file descriptor frames are written to.
+    """
+
+    def __init__(self, stdin: io.BufferedReader, out_fd: int) -> None:
+        self.hub = Hub(out_fd)
+        self._stdin = stdin
+        self.router = agent_call.OutputRouter(self.hub)
+        self._uploads = agent_transfer.Uploads(self.hub)
+        router = self.router
+        self._threaded: dict[int, Handler] = {
+            Kind.RUN: agent_process.run_command,
+            Kind.CALL: lambda hub, rid, body: agent_call.call_function(hub, router, rid, body),
+            Kind.FS: agent_files.fs_request,
+            Kind.GET: agent_transfer.get_request,
+            Kind.FACTS: _facts,
+            Kind.PORTS: _ports,
+            Kind.SETUP: setup,
+        }
+
+    def hello(self) -> None:
+        """Write the ready marker and the HELLO frame."""
+        self.hub.write_raw(frames.READY_MARKER)
+        hello = {
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+            "cwd": os.getcwd(),
+            "hostname": socket.gethostname(),
+        }
+        self.hub.send(Kind.HELLO, 0, hello)
+
+    def serve(self) -> None:
+        """Dispatch frames until the input ends (or turns out corrupt)."""
+        reader = frames.FrameReader(self._stdin.read1)
+        while True:
+            try:
+                frame = reader.read_frame()
+            except (frames.FrameError, OSError) as exc:
+                diag(f"input stream broken: {exc}")
+                return
+            if frame is None:
+                return
+            self.dispatch(frame)
+
+    def dispatch(self, frame: frames.Frame) -> None:
+        """Handle one frame: inline, or on a new thread."""
+        kind, request_id, payload = frame
+        handler = self._threaded.get(kind)
+        if handler is not None:
+            if self.hub.open(request_id):
+                threading.Thread(
+                    target=self._guarded,
+                    args=(handler, request_id, payload),
+                    name=f"agent-{request_id}",
+                    daemon=True,
+                ).start()
+        elif kind == Kind.PING:
+            self.hub.send(Kind.PONG, request_id, {})
+        elif kind == Kind.CANCEL:
+            target = payload.get("target")
+            if isinstance(target, int):
+                self.hub.cancel(target)
+        elif kind == Kind.PUT:
+            self._uploads.begin(request_id, payload)
+        elif kind == Kind.PUT_CHUNK:
+            self._uploads.chunk(request_id, payload)
+        elif kind == Kind.PUT_END:
+            self._uploads.end(request_id)
+        else:
+            message = f"unknown request kind {kind}"
+            self.hub.send(Kind.ERROR, request_id, {"type": "ProtocolError", "message": message})
+
+    def _guarded(self, handler: Handler, request_id: int, payload: dict[str, Any]) -> None:
+        """Run ``handler``; whatever it raises answers ERROR {type, message}."""
+        try:
+            handler(self.hub, request_id, payload)
+        except Exception as exc:  # every failure of a request is the client's to see
+            self.hub.fail(request_id, exc)
+
+    def install_signals(self) -> None:
+        """Exit cleanly on SIGTERM and SIGHUP; ignore SIGINT (the client decides)."""
+        try:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, lambda *_: self.hub.exit_soon())
+            # A Python handler, not SIG_IGN: an ignored signal stays ignored in children.
+            signal.signal(signal.SIGINT, lambda *_: None)
+        except ValueError:  # not the main thread: the bootstrap keeps the signals
+            diag("not on the main thread; signals keep their handlers")
+
+
+def main() -> None:
+    """Run the agent on this process's stdin and stdout; never returns."""
+    stdin = cast("io.BufferedReader", sys.stdin.buffer)
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    agent = Agent(stdin, out_fd)
+    agent.install_signals()
+    agent.router.install()
+    agent.hello()
+    try:
+        agent.serve()
+    finally:
+        agent.hub.shutdown_and_exit()
+
+
+if __name__ == "__main__":
+    main()

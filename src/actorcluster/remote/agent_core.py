@@ -1,0 +1,353 @@
+"""The agent's shared state: the frame writer, live requests, started processes, cleanup.
+
+Stdlib only (see :mod:`agent`). Every frame leaves through :meth:`Hub.send`,
+:meth:`Hub.emit` or :meth:`Hub.finish`, which serialise writes on one lock. A request is
+*live* from :meth:`Hub.open` until its final reply: :meth:`Hub.finish` sends that reply
+only if the request is still live, and :meth:`Hub.cancel` ends it early with ERROR
+"cancelled", so a request answers exactly once whatever races between the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import frames
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "CANCELLED",
+    "EXIT_GRACE",
+    "Hub",
+    "checked_env",
+    "diag",
+    "error_payload",
+    "terminate_groups",
+]
+
+Kind = frames.Kind
+
+CANCELLED = "cancelled"
+"""The ERROR type of a request ended by CANCEL."""
+EXIT_GRACE = 0.5
+"""Seconds between SIGTERM and SIGKILL when the agent exits."""
+
+Abort = Callable[[], None]
+
+
+def diag(message: str) -> None:
+    """Write one diagnostic line to the agent's real stderr (never to the frame stream)."""
+    stream = sys.__stderr__
+    if stream is None:
+        return
+    try:
+        stream.write(f"actorcluster-agent[{os.getpid()}]: {message}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The ERROR body for ``exc``: its class name and message."""
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether ``proc``'s process group still has a member (zombies included)."""
+    proc.poll()  # reap the leader, so it does not count once it has exited
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running_groups() -> set[int] | None:
+    """Process groups with a member that is not a zombie, from /proc (None without it).
+
+    An orphaned zombie counts as a member for ``killpg`` until init reaps it, which
+    can take a second; it needs no signal, so waiting for it would only waste time.
+    """
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    groups = set()
+    for name in names:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as file:
+                    fields = file.read().rpartition(b")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            if len(fields) > 2 and fields[0] not in (b"Z", b"X"):
+                groups.add(int(fields[2]))
+    return groups
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to ``proc``'s process group, ignoring a group already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _still_running(procs: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
+    """Those of ``procs`` whose group has a member that is not a zombie."""
+    alive = [proc for proc in procs if _group_alive(proc)]
+    running = _running_groups() if alive else None
+    return alive if running is None else [proc for proc in alive if proc.pid in running]
+
+
+def terminate_groups(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
+    """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL the rest."""
+    alive = _still_running(list(procs))
+    for proc in alive:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+        alive = _still_running(alive)
+    for proc in alive:
+        _signal_group(proc, signal.SIGKILL)
+
+
+class Hub:
+    """The state every request handler shares.
+
+    Args:
+        out_fd: the private file descriptor frames are written to.
+    """
+
+    def __init__(self, out_fd: int) -> None:
+        self._out_fd = out_fd
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._live: dict[int, Abort | None] = {}
+        self._groups: dict[int, subprocess.Popen[bytes]] = {}
+        self._temp_dirs: list[str] = []
+        self._cleanups: list[Abort] = []
+        self._closing = False
+        self._closed = threading.Event()
+        self._gone = False
+        self.working_dir = os.getcwd()
+        """Absolute working directory: relative paths and commands start here."""
+        self.base_env = dict(os.environ)
+        """The agent's environment at start plus SETUP's env: the base of every RUN."""
+        self.shell: str | None = None
+        """SETUP's shell override, else None for the user's login shell."""
+
+    # -- writing frames ---------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        """Write all of ``data``; called with the send lock held."""
+        if self._gone:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._out_fd, view) :]
+        except OSError as exc:
+            self._gone = True
+            diag(f"client gone ({exc.strerror}); exiting")
+            self.exit_soon()
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes that are not a frame (the ready marker)."""
+        with self._send_lock:
+            self._write(data)
+
+    def send(self, kind: int, request_id: int, payload: dict[str, Any]) -> None:
+        """Send a frame that belongs to no live request (HELLO, PONG, protocol errors)."""
+        data = frames.encode_frame(kind, request_id, payload)
+        with self._send_lock:
+            self._write(data)
+
+    # -- live requests ----------------------------------------------------------------
+
+    def open(self, request_id: int) -> bool:
+        """Make ``request_id`` live; False (and a diagnostic) if it already is."""
+        with self._send_lock:
+            if request_id in self._live:
+                duplicate = True
+            else:
+                self._live[request_id] = None
+                duplicate = False
+        if duplicate:
+            diag(f"request id {request_id} is already in flight; frame dropped")
+        return not duplicate
+
+    def set_abort(self, request_id: int, abort: Abort) -> bool:
+        """Set what CANCEL does for ``request_id``; False if it is no longer live."""
+        with self._send_lock:
+            if request_id not in self._live:
+                return False
+            self._live[request_id] = abort
+            return True
+
+    def is_live(self, request_id: int) -> bool:
+        """Whether ``request_id`` has not answered yet (nor been cancelled)."""
+        return request_id in self._live
+
+    def emit(self, request_id: int, kind: int, payload: dict[str, Any]) -> bool:
+        """Send an intermediate frame (OUTPUT, DATA) of a live request; False if it is not."""
+        data = frames.encode_frame(kind, request_id, payload)
+        with self._send_lock:
+            if request_id not in self._live:
+                return False
+            self._write(data)
+            return True
+
+    def finish(self, request_id: int, kind: int, payload: dict[str, Any]) -> bool:
+        """Send the final reply of a live request; False (nothing sent) if it is not."""
+        data = frames.encode_frame(kind, request_id, payload)
+        with self._send_lock:
+            if request_id not in self._live:
+                return False
+            del self._live[request_id]
+            self._write(data)
+            return True
+
+    def fail(self, request_id: int, exc: BaseException) -> bool:
+        """Finish ``request_id`` with ERROR {type, message} for ``exc``."""
+        return self.finish(request_id, Kind.ERROR, error_payload(exc))
+
+    def cancel(self, target: int) -> None:
+        """End a live request with ERROR "cancelled", then run its abort hook."""
+        payload = {"type": CANCELLED, "message": f"request {target} was cancelled"}
+        data = frames.encode_frame(Kind.ERROR, target, payload)
+        with self._send_lock:
+            if target not in self._live:
+                return  # unknown or already answered: ignored
+            abort = self._live.pop(target)
+            self._write(data)
+        if abort is not None:
+            try:
+                abort()
+            except Exception as exc:  # an abort hook must not take the reader down
+                diag(f"cancel of request {target} failed: {exc!r}")
+
+    # -- processes, temporary directories, environment --------------------------------
+
+    def track(self, proc: subprocess.Popen[bytes]) -> None:
+        """Remember ``proc``'s process group for killing at exit (at once if exiting)."""
+        with self._state_lock:
+            closing = self._closing
+            if not closing:
+                self._groups[proc.pid] = proc
+        if closing:
+            terminate_groups([proc], 0.0)
+
+    def untrack(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forget ``proc``'s group once it is empty (left tracked while members live)."""
+        if not _group_alive(proc):
+            with self._state_lock:
+                self._groups.pop(proc.pid, None)
+
+    def kill_later(self, proc: subprocess.Popen[bytes], grace: float = 1.0) -> None:
+        """Terminate ``proc``'s group from a background thread (SIGTERM, grace, SIGKILL)."""
+        threading.Thread(
+            target=terminate_groups, args=([proc], grace), name="agent-kill", daemon=True
+        ).start()
+
+    def add_temp_dir(self, path: str) -> None:
+        """Remove ``path`` (recursively) when the agent exits."""
+        with self._state_lock:
+            if path not in self._temp_dirs:
+                self._temp_dirs.append(path)
+
+    def add_cleanup(self, cleanup: Abort) -> None:
+        """Run ``cleanup`` when the agent exits, before processes are killed."""
+        with self._state_lock:
+            self._cleanups.append(cleanup)
+
+    def environment(self, overrides: Mapping[str, Any] | None) -> dict[str, str]:
+        """``base_env`` updated with ``overrides`` (a None value unsets the name)."""
+        env = dict(self.base_env)
+        for name, value in checked_env(overrides).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def resolve(self, path: object) -> str:
+        """``path`` with ``~`` expanded, made absolute against the working directory."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a string, not {type(path).__name__}")
+        return os.path.abspath(os.path.join(self.working_dir, os.path.expanduser(path)))
+
+    # -- exit -------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Kill every started process group and remove temporary directories.
+
+        The first call does the work; later ones wait until it is done.
+        """
+        with self._state_lock:
+            first = not self._closing
+            self._closing = True
+        if not first:
+            self._closed.wait()
+            return
+        try:
+            self._clean_up()
+        finally:
+            self._closed.set()
+
+    def _clean_up(self) -> None:
+        """Run the cleanups, kill the process groups, remove the temporary directories."""
+        with self._state_lock:
+            cleanups = list(self._cleanups)
+            groups = list(self._groups.values())
+            temp_dirs = list(self._temp_dirs)
+        for cleanup in cleanups:
+            try:
+                cleanup()
+            except Exception as exc:  # keep cleaning up whatever one step does
+                diag(f"cleanup failed: {exc!r}")
+        terminate_groups(groups, EXIT_GRACE)
+        if temp_dirs:
+            os.chdir("/")
+        home = os.path.expanduser("~")
+        for path in temp_dirs:
+            if os.path.realpath(path) not in ("/", os.path.realpath(home)):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def exit_soon(self) -> None:
+        """Shut down and exit the process from a fresh thread (safe in signal handlers)."""
+        threading.Thread(target=self.shutdown_and_exit, name="agent-exit", daemon=True).start()
+
+    def shutdown_and_exit(self) -> None:
+        """Shut down, then end the process with status 0 without waiting for threads."""
+        self.shutdown()
+        for stream in (sys.__stderr__, sys.__stdout__):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(0)
+
+
+def checked_env(env: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """``env`` validated as a mapping of str to str (or None to unset)."""
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise TypeError(f"env must be a dict, not {type(env).__name__}")
+    for name, value in env.items():
+        if not isinstance(name, str) or not (value is None or isinstance(value, str)):
+            raise TypeError(f"env entries must be str to str, got {name!r}: {value!r}")
+    return env

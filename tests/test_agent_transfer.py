@@ -1,0 +1,193 @@
+"""PUT and GET: files and folder trees in chunks, round trips, failures, cancel."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+import warnings
+from typing import TYPE_CHECKING
+
+import pytest
+
+from actorcluster.remote.agent_transfer import _extract_checked
+from actorcluster.remote.frames import Frame, Kind
+from agent_harness import AgentProcess
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+WEIRD = "we ird \"q\" 's' $(touch pwned) ü 日本"
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[AgentProcess]:
+    process = AgentProcess(cwd=str(tmp_path))
+    yield process
+    process.close()
+
+
+def _get(agent: AgentProcess, path: str) -> tuple[list[Frame], Frame]:
+    return agent.request(Kind.GET, {"path": path})
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (relative) with its content, None for folders."""
+    found: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            found[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as file:
+                found[os.path.relpath(path, root)] = file.read()
+    return found
+
+
+def test_a_file_round_trips_in_chunks_with_its_mode(agent: AgentProcess, tmp_path: Path) -> None:
+    data = os.urandom(2 * MIB + 123)
+    final = agent.put(f"up/{WEIRD}", "file", data, mode=0o640)
+    assert (final.kind, final.payload) == (Kind.RESULT, {"value": len(data)})
+    target = tmp_path / "up" / WEIRD
+    assert target.read_bytes() == data
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert os.listdir(target.parent) == [WEIRD]  # no temporary file left
+    chunks, final = _get(agent, str(target))
+    assert [len(chunk.payload["data"]) for chunk in chunks] == [MIB, MIB, 123]
+    assert chunks[0].payload["mode"] == 0o640
+    assert all(chunk.payload["kind"] == "file" for chunk in chunks)
+    assert b"".join(chunk.payload["data"] for chunk in chunks) == data
+    assert final.payload == {"value": len(data)}
+
+
+def test_an_empty_file_round_trips_as_one_empty_chunk(agent: AgentProcess, tmp_path: Path) -> None:
+    assert agent.put("empty", "file", b"").payload == {"value": 0}
+    assert (tmp_path / "empty").read_bytes() == b""
+    chunks, final = _get(agent, "empty")
+    assert [chunk.payload["data"] for chunk in chunks] == [b""]
+    assert final.payload == {"value": 0}
+
+
+def test_uploading_over_a_file_replaces_it_and_keeps_its_mode(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    target = tmp_path / "script"
+    target.write_text("old")
+    target.chmod(0o700)
+    assert agent.put("script", "file", b"new").kind == Kind.RESULT
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_a_folder_tree_round_trips(agent: AgentProcess, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / WEIRD / "deep" / "deeper").mkdir(parents=True)
+    (source / "empty folder").mkdir()
+    (source / "top.txt").write_text("top")
+    (source / WEIRD / "binary").write_bytes(os.urandom(3 * MIB))
+    (source / WEIRD / "deep" / "deeper" / "leaf").write_text("leaf")
+    chunks, final = _get(agent, str(source))
+    assert final.kind == Kind.RESULT
+    assert {chunk.payload["kind"] for chunk in chunks} == {"tar"}
+    stream = b"".join(chunk.payload["data"] for chunk in chunks)
+    assert final.payload["value"] == len(stream)
+    with tarfile.open(fileobj=io.BytesIO(stream)) as archive:
+        assert "top.txt" in archive.getnames()  # names are relative to the folder
+    final = agent.put("copy", "tar", stream, chunk=MIB // 3)
+    assert final.payload == {"value": len(stream)}
+    assert _tree(tmp_path / "copy") == _tree(source)
+
+
+def test_getting_a_missing_path_answers_file_not_found(agent: AgentProcess, tmp_path: Path) -> None:
+    chunks, final = _get(agent, "missing $(x)")
+    assert chunks == []
+    assert (final.kind, final.payload["type"]) == (Kind.ERROR, "FileNotFoundError")
+    assert str(tmp_path / "missing $(x)") in final.payload["message"]
+
+
+def test_uploading_a_file_onto_a_folder_answers_an_error(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "folder").mkdir()
+    final = agent.put("folder", "file", b"data")
+    assert (final.kind, final.payload["type"]) == (Kind.ERROR, "IsADirectoryError")
+
+
+def test_a_broken_tar_upload_fails_once_and_drops_the_rest(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    request_id = agent.start(Kind.PUT, {"path": "dest", "kind": "tar", "mode": None})
+    for _ in range(20):
+        agent.send(Kind.PUT_CHUNK, request_id, {"data": b"this is no tar archive" * 1000})
+    agent.send(Kind.PUT_END, request_id, {})
+    _, final = agent.replies(request_id)
+    assert (final.kind, final.payload["type"]) == (Kind.ERROR, "ReadError")
+    assert agent.request(Kind.PING, {})[1].kind == Kind.PONG
+    assert agent.queued(request_id) == []
+    assert os.listdir(tmp_path / "dest") == []
+
+
+def test_a_tar_member_escaping_the_folder_is_refused(agent: AgentProcess, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("../escaped")
+        info.size = 4
+        archive.addfile(info, io.BytesIO(b"evil"))
+    final = agent.put("dest", "tar", buffer.getvalue())
+    assert final.kind == Kind.ERROR
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_cancel_of_an_upload_discards_it(agent: AgentProcess, tmp_path: Path) -> None:
+    request_id = agent.start(Kind.PUT, {"path": "target", "kind": "file", "mode": None})
+    agent.send(Kind.PUT_CHUNK, request_id, {"data": b"partial"})
+    agent.send(Kind.CANCEL, 0, {"target": request_id})
+    _, final = agent.replies(request_id)
+    assert (final.kind, final.payload["type"]) == (Kind.ERROR, "cancelled")
+    agent.send(Kind.PUT_CHUNK, request_id, {"data": b"late"})
+    agent.send(Kind.PUT_END, request_id, {})
+    assert agent.request(Kind.PING, {})[1].kind == Kind.PONG
+    assert agent.queued(request_id) == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unfinished_upload_leaves_nothing_when_the_agent_exits(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    request_id = agent.start(Kind.PUT, {"path": "target", "kind": "file", "mode": None})
+    agent.send(Kind.PUT_CHUNK, request_id, {"data": b"partial"})
+    assert agent.request(Kind.PING, {})[1].kind == Kind.PONG  # the chunk is written
+    assert len(os.listdir(tmp_path)) == 1  # the hidden temporary file
+    agent.close()
+    assert agent.proc.returncode == 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_without_tarfile_filters_unsafe_members_are_still_refused(tmp_path: Path) -> None:
+    def archive_of(*members: tuple[str, str]) -> tarfile.TarFile:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, link in members:
+                info = tarfile.TarInfo(name)
+                if link:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                else:
+                    info.size = 2
+                archive.addfile(info, None if link else io.BytesIO(b"ok"))
+        return tarfile.open(fileobj=io.BytesIO(buffer.getvalue()), mode="r|")
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # extract() without a filter
+        with archive_of(("a/b", ""), ("a/link", "b")) as archive:
+            _extract_checked(archive, str(dest))
+        for unsafe in [("../x", ""), ("/abs", ""), ("out", "../../x")]:
+            with archive_of(unsafe) as archive, pytest.raises(tarfile.TarError):
+                _extract_checked(archive, str(dest))
+    assert (dest / "a" / "b").read_bytes() == b"ok"
+    assert os.readlink(dest / "a" / "link") == "b"
+    assert sorted(os.listdir(tmp_path)) == ["dest"]
