@@ -54,14 +54,18 @@ def test_a_working_dir_that_cannot_be_created_is_a_path_creation_error(ssh_bed, 
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(PathCreationError, match="file"):
-        Runtime("host-2", working_dir=str(blocker / "sub"), connection_kwargs=ssh_bed.connection_kwargs)
+        Runtime(
+            "host-2", working_dir=str(blocker / "sub"), connection_kwargs=ssh_bed.connection_kwargs
+        )
 
 
 def test_env_variables_reach_commands_and_functions_literally(runtime):
     value = "a 'b' \"c\" $(d) `e` ü"
     runtime.add_env_variables({"ODD_VALUE": value})
-    task = RuntimeTask("env").run_command('printf %s "$ODD_VALUE"').run_function(
-        lambda: __import__("os").environ["ODD_VALUE"]
+    task = (
+        RuntimeTask("env")
+        .run_command('printf %s "$ODD_VALUE"')
+        .run_function(lambda: __import__("os").environ["ODD_VALUE"])
     )
     runtime.execute_task(task, execute_async=False)
     assert task.execution_log[0] == value
@@ -111,7 +115,9 @@ def test_each_filter_can_pass_and_fail(runtime):
     assert runtime.check_filter(installed_executables=["sh", "ls"])
     assert not runtime.check_filter(installed_executables=["sh", "no-such-executable-xyz"])
     assert runtime.check_filter(filter_commands="echo true")
-    assert runtime.check_filter(filter_commands=['[ -n "$WORKING_DIR" ] && echo "true" || echo "false"'])
+    assert runtime.check_filter(
+        filter_commands=['[ -n "$WORKING_DIR" ] && echo "true" || echo "false"']
+    )
     assert not runtime.check_filter(filter_commands="echo false")
     assert not runtime.check_filter(filter_commands=["echo true", "echo nope"])
 
@@ -226,13 +232,13 @@ def test_an_asynchronous_transfer_hands_back_a_task_with_a_future(runtime, tmp_p
 
 
 def test_fetching_a_missing_remote_file_is_a_transfer_error_naming_it(runtime, tmp_path):
-    with pytest.raises(FileTransferError, match="nope.txt"):
+    with pytest.raises(FileTransferError, match=r"nope\.txt"):
         runtime.get_file("nope.txt", str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
 
 
 def test_sending_a_missing_local_file_is_a_transfer_error_naming_it(runtime, tmp_path):
-    with pytest.raises(FileTransferError, match="missing.txt") as caught:
+    with pytest.raises(FileTransferError, match=r"missing\.txt") as caught:
         runtime.send_file(str(tmp_path / "missing.txt"))
     assert isinstance(caught.value, OSError)
 
@@ -248,9 +254,9 @@ def test_sending_a_file_where_a_folder_is_needed_fails_clearly(runtime, tmp_path
 
 
 def test_empty_paths_are_value_errors(runtime):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="local_path must not be empty"):
         runtime.send_file("")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="remote_path must not be empty"):
         runtime.get_file("")
 
 
@@ -281,9 +287,9 @@ def test_get_free_port_with_no_free_port_is_no_ports_left(runtime):
 
 @pytest.mark.parametrize("port", [0, -1, 65536, "80", 1.5, True])
 def test_ports_out_of_range_are_value_errors(runtime, port):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"port must be an integer in 1\.\.65535"):
         runtime.has_free_port(port)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"port must be an integer in 1\.\.65535"):
         runtime.get_free_port([port])
 
 
@@ -308,5 +314,7 @@ def test_large_transfers_report_progress_up_to_the_total(runtime, tmp_path):
     assert sent[-1] == (source.stat().st_size, source.stat().st_size)
     assert [done for done, _ in sent] == sorted(done for done, _ in sent)
     received: list[int] = []
-    runtime.get_file("big.bin", str(tmp_path / "back.bin"), progress=lambda done, _: received.append(done))
+    runtime.get_file(
+        "big.bin", str(tmp_path / "back.bin"), progress=lambda done, _: received.append(done)
+    )
     assert received[-1] == source.stat().st_size

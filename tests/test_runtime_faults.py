@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from waiting import wait_until
 
 from actorcluster import HostUnreachableError, Runtime, RuntimeTask
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,13 +87,17 @@ def test_a_sigkilled_client_leaves_nothing_behind_on_the_host(ssh_bed, tmp_path,
             line = client.stdout.readline().decode()
         working_dir = line.split(" ", 1)[1].strip()
         assert working_dir and os.path.isdir(working_dir)
-        wait_until(lambda: marker.exists() and marker.read_text().strip(), what="the remote sleep started")
+        wait_until(
+            lambda: marker.exists() and marker.read_text().strip(), what="the remote sleep started"
+        )
         sleeper = int(marker.read_text())
         assert _alive(sleeper)
         client.kill()
         client.wait(timeout=10)
         wait_until(lambda: not _alive(sleeper), timeout=15, what="the remote process was killed")
-        wait_until(lambda: not os.path.exists(working_dir), timeout=15, what="the temp dir was removed")
+        wait_until(
+            lambda: not os.path.exists(working_dir), timeout=15, what="the temp dir was removed"
+        )
     finally:
         client.kill()
         client.wait(timeout=10)

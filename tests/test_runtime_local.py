@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from waiting import wait_until
 
 from actorcluster import (
     RemoteFunctionError,
@@ -19,6 +18,7 @@ from actorcluster import (
     TaskExecutionError,
     UsageError,
 )
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,12 @@ def test_commands_run_in_the_working_directory_with_its_variable(runtime):
 
 
 def test_a_non_zero_exit_is_a_task_error_naming_step_command_code_and_output(runtime):
-    task = RuntimeTask("fails").run_command("true").run_command("echo boom; exit 3").run_command("echo never")
+    task = (
+        RuntimeTask("fails")
+        .run_command("true")
+        .run_command("echo boom; exit 3")
+        .run_command("echo never")
+    )
     with pytest.raises(TaskExecutionError) as caught:
         runtime.execute_task(task, execute_async=False)
     error = caught.value
@@ -54,7 +59,15 @@ def test_a_non_zero_exit_is_a_task_error_naming_step_command_code_and_output(run
 
 @pytest.mark.parametrize(
     "value",
-    ["plain", "with space", "quote ' and \"", "$(touch /tmp/actorcluster-pwned)", "`id`", "ünïcödé ✓", "a\\nb"],
+    [
+        "plain",
+        "with space",
+        "quote ' and \"",
+        "$(touch /tmp/actorcluster-pwned)",
+        "`id`",
+        "ünïcödé ✓",
+        "a\\nb",
+    ],
 )
 def test_environment_values_arrive_literally(runtime, value):
     task = RuntimeTask("env").run_command('printf %s "$ODD"')
@@ -82,6 +95,10 @@ class _Counter:
         return self.start + n
 
 
+def _adder(base: int):
+    return lambda n: base + n
+
+
 @pytest.mark.parametrize(
     ("function", "kwargs", "expected"),
     [
@@ -89,7 +106,7 @@ class _Counter:
         (lambda: "lambda", {}, "lambda"),
         (functools.partial(_double, 5), {}, 10),
         (_Counter(40).add, {"n": 2}, 42),
-        ((lambda base: lambda n: base + n)(100), {"n": 1}, 101),
+        (_adder(100), {"n": 1}, 101),
     ],
     ids=["function", "lambda", "partial", "bound-method", "closure"],
 )
@@ -129,12 +146,17 @@ def test_what_a_function_prints_is_its_log_entry(runtime):
 def test_function_returns_keep_task_order_across_tasks():
     with Runtime("localhost") as rt:
         for n in range(3):
-            rt.execute_task(RuntimeTask(f"t{n}").run_function(lambda n=n: n).run_function(lambda n=n: -n), execute_async=False)
+            rt.execute_task(
+                RuntimeTask(f"t{n}").run_function(lambda n=n: n).run_function(lambda n=n: -n),
+                execute_async=False,
+            )
         assert list(rt.function_returns) == [0, 0, 1, -1, 2, -2]
 
 
 def test_async_tasks_return_futures_that_resolve_to_the_task(runtime):
-    futures = [runtime.execute_task(RuntimeTask(f"a{n}").run_command(f"echo {n}")) for n in range(20)]
+    futures = [
+        runtime.execute_task(RuntimeTask(f"a{n}").run_command(f"echo {n}")) for n in range(20)
+    ]
     done = [future.get(timeout=30) for future in futures]
     assert [task.execution_log for task in done] == [[f"{n}\n"] for n in range(20)]
 
@@ -182,7 +204,9 @@ def test_execution_log_of_an_unknown_task_is_a_value_error(runtime):
 
 
 def test_debug_prints_the_hosts_output_live(runtime, capsys):
-    runtime.execute_task(RuntimeTask("dbg").run_command("echo live"), execute_async=False, debug=True)
+    runtime.execute_task(
+        RuntimeTask("dbg").run_command("echo live"), execute_async=False, debug=True
+    )
     assert "live" in capsys.readouterr().out
 
 
@@ -190,7 +214,7 @@ def test_stopping_a_task_kills_its_remote_process_group(runtime, tmp_path):
     marker = tmp_path / "child.pid"
     task = RuntimeTask("long").run_command(f"sleep 60 & echo $! > {marker}; wait")
     future = runtime.execute_task(task)
-    key = f"localhost::task::long"
+    key = "localhost::task::long"
     assert runtime.is_runtime_task_process(key)
     wait_until(lambda: marker.exists() and marker.read_text().strip(), what="the child started")
     runtime.stop_process(key)
@@ -239,7 +263,6 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
     return " Z " not in stat
-
 
 
 def test_a_task_executes_standalone_on_a_host_name_or_a_runtime(runtime):

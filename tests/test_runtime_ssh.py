@@ -6,7 +6,6 @@ import concurrent.futures
 from pathlib import Path
 
 import pytest
-from sshbed import write_ed25519_key
 
 from actorcluster import (
     AuthenticationError,
@@ -21,6 +20,7 @@ from actorcluster import (
     UnknownHostError,
     UnknownHostKeyError,
 )
+from sshbed import write_ed25519_key
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,12 @@ def test_tasks_on_all_hosts_at_once_all_complete(ssh_bed):
 
 def test_runtimes_connect_in_parallel(ssh_bed):
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        runtimes = list(pool.map(lambda h: Runtime(h.name, connection_kwargs=ssh_bed.connection_kwargs), ssh_bed.hosts))
+        runtimes = list(
+            pool.map(
+                lambda h: Runtime(h.name, connection_kwargs=ssh_bed.connection_kwargs),
+                ssh_bed.hosts,
+            )
+        )
     try:
         assert [rt.echo("hi").strip() for rt in runtimes] == ["hi"] * 3
     finally:
@@ -116,7 +121,11 @@ def test_a_key_the_host_does_not_know_is_an_authentication_error(ssh_bed, tmp_pa
     config = _config_without_identity(ssh_bed, tmp_path, ssh_bed.known_hosts)
     kwargs = {
         "ssh_config_path": str(config),
-        "connect_kwargs": {"key_filename": str(stranger), "look_for_keys": False, "allow_agent": False},
+        "connect_kwargs": {
+            "key_filename": str(stranger),
+            "look_for_keys": False,
+            "allow_agent": False,
+        },
     }
     with pytest.raises(AuthenticationError, match="host-1"):
         Runtime("host-1", connection_kwargs=kwargs)

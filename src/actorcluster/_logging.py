@@ -17,7 +17,15 @@ import structlog
 
 __all__ = ["LibraryLogger", "get_logger"]
 
-_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40, "critical": 50}
+_LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "exception": 40,
+    "critical": 50,
+}
 _QUIET_BELOW = 30
 
 

@@ -22,8 +22,12 @@ def _where_am_i(greeting: str) -> str:
     return f"{greeting} from {platform.node()} (pid {os.getpid()}) in {os.getcwd()}"
 
 
+def _total(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
 async def _await_both(runtime: Runtime) -> list[object]:
-    first = runtime.execute_task(RuntimeTask("async-a").run_function(sum, iterable=[1, 2, 3]))
+    first = runtime.execute_task(RuntimeTask("async-a").run_function(_total, numbers=[1, 2, 3]))
     second = runtime.execute_task(RuntimeTask("async-b").run_command("echo awaited"))
     assert first is not None and second is not None
     done = await asyncio.gather(first, second)
@@ -37,8 +41,10 @@ def main() -> None:
     with Runtime("localhost") as runtime:
         print(f"connected to {runtime.host} in {time.perf_counter() - started:.3f} s")
         print(f"working dir: {runtime.working_dir}")
-        print(f"cores={runtime.cpu_cores} memory={runtime.memory_in_mb} MB "
-              f"python={runtime.python_version} gpus={runtime.gpu_count}")
+        print(
+            f"cores={runtime.cpu_cores} memory={runtime.memory_in_mb} MB "
+            f"python={runtime.python_version} gpus={runtime.gpu_count}"
+        )
 
         task = RuntimeTask("hello").run_command("echo hello from the shell; uname -s")
         task.run_function(_where_am_i, greeting="hello")

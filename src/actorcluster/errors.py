@@ -62,7 +62,7 @@ class ActorClusterError(Exception):
         return str(self.args[0]) if self.args else self.__class__.__name__
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.args == other.args  # type: ignore[union-attr]
+        return type(self) is type(other) and self.args == other.args
 
     def __hash__(self) -> int:
         return hash((type(self), self.args))

@@ -72,11 +72,15 @@ class ActorFuture(pykka.ThreadingFuture[T], Generic[T]):
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
 
+        def resolve() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
         def wake(_: ActorFuture[T]) -> None:
-            loop.call_soon_threadsafe(lambda: waiter.done() or waiter.set_result(None))
+            loop.call_soon_threadsafe(resolve)
 
         self.add_done_callback(wake)
         yield from waiter.__await__()
         return self.get(timeout=0)  # type: ignore[no-any-return]
 
-    __iter__ = __await__  # type: ignore[assignment]
+    __iter__ = __await__

@@ -14,10 +14,12 @@ import sys
 import sysconfig
 import threading
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = ["dumps_call"]
 

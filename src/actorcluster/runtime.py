@@ -7,6 +7,7 @@ runtime's :class:`~actorcluster.actors.context.RuntimeContext`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from typing import TYPE_CHECKING, Any
@@ -350,9 +351,8 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin):
             return
         self._stopped = True
         self._stop_all_processes()
-        try:
+        # The tree may already be gone (interpreter exit), or the child with it.
+        with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):
             self._parent.proxy().terminate_child(self._child_id).get(timeout=_ASK_TIMEOUT)
-        except (pykka.ActorDeadError, ActorClusterError):
-            pass  # the tree is already gone (interpreter exit) or the child was
         self._context.close()
         log.info("runtime.stopped", host=self._host)

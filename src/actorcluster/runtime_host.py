@@ -52,13 +52,12 @@ class RuntimeHostMixin:
         self._facts_lock = threading.Lock()
 
     def _request(self, kind: Kind, payload: dict[str, Any]) -> Frame:
-        frame = self._context.agent().call(kind, payload, timeout=_REQUEST_TIMEOUT)
-        return frame
+        return self._context.agent().call(kind, payload, timeout=_REQUEST_TIMEOUT)
 
     def _fs(self, op: str, **payload: Any) -> Any:
         frame = self._request(Kind.FS, {"op": op, **payload})
         if frame.kind != Kind.RESULT:
-            raise _AgentRefused(frame.payload)
+            raise _AgentRefusedError(frame.payload)
         return frame.payload["value"]
 
     # --- facts ----------------------------------------------------------------------
@@ -71,7 +70,9 @@ class RuntimeHostMixin:
             if self._facts is None:
                 frame = self._request(Kind.FACTS, {})
                 if frame.kind != Kind.RESULT:
-                    raise ActorClusterError(f"could not read the facts of {self._host}: {frame.payload}")
+                    raise ActorClusterError(
+                        f"could not read the facts of {self._host}: {frame.payload}"
+                    )
                 self._facts = dict(frame.payload["value"])
             return dict(self._facts)
 
@@ -161,7 +162,11 @@ class RuntimeHostMixin:
         request = self._context.agent().submit(
             Kind.RUN,
             {"cmd": command, "env": self._env, "cwd": self._context.working_dir},
-            lambda frame: output.append(frame.payload.get("data", b"")) if frame.payload.get("fd") == 1 else None,
+            lambda frame: (
+                output.append(frame.payload.get("data", b""))
+                if frame.payload.get("fd") == 1
+                else None
+            ),
         )
         request.future.get(timeout=_REQUEST_TIMEOUT)
         return b"".join(output).decode("utf-8", "replace").strip().lower() == "true"
@@ -178,7 +183,7 @@ class RuntimeHostMixin:
             raise PathCreationError(str(path), self._host, "empty path")
         try:
             self._fs("mkdir", path=path)
-        except _AgentRefused as exc:
+        except _AgentRefusedError as exc:
             raise PathCreationError(path, self._host, str(exc)) from None
 
     def delete_dir(self, path: str) -> bool:
@@ -187,7 +192,7 @@ class RuntimeHostMixin:
             raise UsageError("path must be a non-empty string")
         try:
             return bool(self._fs("rmtree", path=path))
-        except _AgentRefused:
+        except _AgentRefusedError:
             return False
 
     def create_tempdir(self) -> str:
@@ -202,8 +207,16 @@ class RuntimeHostMixin:
         output: list[bytes] = []
         request = self._context.agent().submit(
             Kind.RUN,
-            {"cmd": f"echo {shlex.quote(str(msg))}", "env": self._env, "cwd": self._context.working_dir},
-            lambda frame: output.append(frame.payload.get("data", b"")) if frame.payload.get("fd") == 1 else None,
+            {
+                "cmd": f"echo {shlex.quote(str(msg))}",
+                "env": self._env,
+                "cwd": self._context.working_dir,
+            },
+            lambda frame: (
+                output.append(frame.payload.get("data", b""))
+                if frame.payload.get("fd") == 1
+                else None
+            ),
         )
         request.future.get(timeout=_REQUEST_TIMEOUT)
         return b"".join(output).decode("utf-8", "replace")
@@ -232,7 +245,7 @@ class RuntimeHostMixin:
         """
         checked = [_check_port(port) for port in ports]
         if checked:
-            for port, free in zip(checked, self._ports_free(checked)):
+            for port, free in zip(checked, self._ports_free(checked), strict=False):
                 if free:
                     return port
         raise NoPortsLeftError(checked, self._host)
@@ -245,7 +258,7 @@ class RuntimeHostMixin:
             return False
 
 
-class _AgentRefused(Exception):
+class _AgentRefusedError(Exception):
     """An FS request answered ERROR; str() is the agent's type and message."""
 
     def __init__(self, payload: dict[str, Any]) -> None:

@@ -26,10 +26,14 @@ _SECONDS = ("agent_start_timeout", "heartbeat_interval", "heartbeat_timeout", "r
 def _runtime_value(key: str, value: Any) -> Any:
     if key in _SECONDS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigurationError(f"connection_kwargs[{key!r}] must be a positive number of seconds, not {value!r}")
+            raise ConfigurationError(
+                f"connection_kwargs[{key!r}] must be a positive number of seconds, not {value!r}"
+            )
         return float(value)
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"connection_kwargs[{key!r}] must be a non-empty string, not {value!r}")
+        raise ConfigurationError(
+            f"connection_kwargs[{key!r}] must be a non-empty string, not {value!r}"
+        )
     return value
 
 
@@ -47,9 +51,13 @@ def build_options(
     if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.strip()):
         raise UsageError(f"working_dir must be a non-empty string or None, not {working_dir!r}")
     if connection_kwargs is not None and not isinstance(connection_kwargs, Mapping):
-        raise ConfigurationError(f"connection_kwargs must be a dict, not {type(connection_kwargs).__name__}")
+        raise ConfigurationError(
+            f"connection_kwargs must be a dict, not {type(connection_kwargs).__name__}"
+        )
     given = dict(connection_kwargs or {})
-    runtime = {key: _runtime_value(key, given.pop(key)) for key in list(given) if key in RUNTIME_KWARGS}
+    runtime = {
+        key: _runtime_value(key, given.pop(key)) for key in list(given) if key in RUNTIME_KWARGS
+    }
     from actorcluster.ssh import parse_ssh_kwargs, resolve_target
 
     if host == LOCALHOST:

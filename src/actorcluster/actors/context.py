@@ -131,17 +131,24 @@ class RuntimeContext:
             HostUnreachableError: no agent came within the time, or the runtime stopped.
         """
         wait = self.options.reconnect_wait if timeout is None else timeout
-        return self._wait_for(lambda: self._agent, wait, "agent")
+        agent: AgentClient = self._wait_for(lambda: self._agent, wait, "agent")
+        return agent
 
     def task_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
         """The current task supervisor, waiting like :meth:`agent`."""
         wait = self.options.reconnect_wait if timeout is None else timeout
-        return self._wait_for(lambda: self._task_supervisor, wait, "task supervisor")
+        ref: pykka.ActorRef[Any] = self._wait_for(
+            lambda: self._task_supervisor, wait, "task supervisor"
+        )
+        return ref
 
     def tunnel_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
         """The current tunnel supervisor, waiting like :meth:`agent`."""
         wait = self.options.reconnect_wait if timeout is None else timeout
-        return self._wait_for(lambda: self._tunnel_supervisor, wait, "tunnel supervisor")
+        ref: pykka.ActorRef[Any] = self._wait_for(
+            lambda: self._tunnel_supervisor, wait, "tunnel supervisor"
+        )
+        return ref
 
     def _wait_for(self, get: Any, timeout: float, what: str) -> Any:
         with self._condition:

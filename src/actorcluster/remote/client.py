@@ -10,6 +10,7 @@ the host: no request is ever left pending.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -192,10 +193,8 @@ class AgentClient:
     def cancel(self, request_id: int) -> None:
         """Ask the agent to stop a request; its final frame will be ERROR cancelled."""
         if self.alive:
-            try:
+            with contextlib.suppress(AgentLostError):
                 self.send(Kind.CANCEL, 0, {"target": request_id})
-            except AgentLostError:
-                pass
 
     # --- reading --------------------------------------------------------------------
 
@@ -270,10 +269,8 @@ class AgentClient:
                 self._lost_error = AgentLostError(self.host, reason)
                 self._on_lost = None
         self._closed.set()
-        try:
+        with contextlib.suppress(OSError):
             self._stream.close()
-        except OSError:
-            pass
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current:

@@ -25,8 +25,10 @@ import io
 import pickle
 import struct
 import zlib
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "HEADER",

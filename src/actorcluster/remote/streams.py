@@ -8,6 +8,7 @@ SSH channel's window counts stderr too; a full pipe blocks the agent).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import select
 import subprocess
@@ -160,10 +161,8 @@ class PipeStream:
     def close(self) -> None:
         """Close the agent's stdin (it then cleans up and exits), then reap it."""
         assert self.process.stdin is not None
-        try:
+        with contextlib.suppress(OSError):
             self.process.stdin.close()
-        except OSError:
-            pass
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
