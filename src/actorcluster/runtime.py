@@ -240,9 +240,9 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin):
             restart=Restart.TEMPORARY,
             shutdown_timeout=5.0,
         )
-        supervisor = context.task_supervisor()
+        supervisor = context.task_supervisor_proxy()
         try:
-            supervisor.proxy().start_child(spec).get(timeout=_ASK_TIMEOUT)
+            supervisor.start_child(spec).get(timeout=_ASK_TIMEOUT)
         except pykka.ActorDeadError as exc:
             raise HostUnreachableError(self._host, "the runtime was restarting") from exc
         return future

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import HostUnreachableError
+from actorcluster.supervisors import supervisor_proxy
 
 if TYPE_CHECKING:
     import pykka
 
     from actorcluster.remote.client import AgentClient
     from actorcluster.ssh import SshConnection, SshTarget
+    from actorcluster.supervisors import SupervisorProxy
 
 __all__ = ["LOCALHOST", "RuntimeContext", "RuntimeOptions"]
 
@@ -69,6 +71,7 @@ class RuntimeContext:
         self._connection: SshConnection | None = None
         self._agent: AgentClient | None = None
         self._task_supervisor: pykka.ActorRef[Any] | None = None
+        self._task_supervisor_proxy: SupervisorProxy | None = None
         self._tunnel_supervisor: pykka.ActorRef[Any] | None = None
         self._closed = False
         self._last_error = ""
@@ -94,9 +97,12 @@ class RuntimeContext:
             self._condition.notify_all()
 
     def set_task_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
-        """Publish the current task supervisor."""
+        """Publish the current task supervisor (and a proxy to it: building a pykka
+        proxy introspects the actor, too slow to do per task)."""
+        proxy = supervisor_proxy(ref) if ref is not None else None
         with self._condition:
             self._task_supervisor = ref
+            self._task_supervisor_proxy = proxy
             self._condition.notify_all()
 
     def set_tunnel_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
@@ -141,6 +147,14 @@ class RuntimeContext:
             lambda: self._task_supervisor, wait, "task supervisor"
         )
         return ref
+
+    def task_supervisor_proxy(self, timeout: float | None = None) -> SupervisorProxy:
+        """A proxy to the current task supervisor, waiting like :meth:`agent`."""
+        self.task_supervisor(timeout)
+        proxy = self._task_supervisor_proxy
+        if proxy is None:
+            raise HostUnreachableError(self.host, "the task supervisor is restarting")
+        return proxy
 
     def tunnel_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
         """The current tunnel supervisor, waiting like :meth:`agent`."""
