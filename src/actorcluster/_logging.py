@@ -10,12 +10,13 @@ also makes true), every event goes through the application's configuration.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 import structlog
 
-__all__ = ["LibraryLogger", "get_logger"]
+__all__ = ["LibraryLogger", "get_logger", "quiet_expected_actor_failures"]
 
 _LEVELS = {
     "debug": 10,
@@ -76,3 +77,27 @@ class LibraryLogger:
 def get_logger(name: str) -> LibraryLogger:
     """The logger for a library module (``log = get_logger(__name__)``)."""
     return LibraryLogger(name)
+
+
+class _ExpectedFailureFilter(logging.Filter):
+    """Drops pykka's "Unhandled exception in <actor>" records for our own errors.
+
+    A supervised actor that crashes with an :class:`ActorClusterError` (a lost host, an
+    agent that did not start) is an expected event: its supervisor logs it as a
+    structured ``supervisor.child.exited`` event and restarts it, and the caller gets the
+    typed error. pykka would also print the traceback at ERROR level through stdlib
+    logging. Bugs (any other exception) still reach pykka's log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from actorcluster.errors import ActorClusterError
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, ActorClusterError)
+
+
+def quiet_expected_actor_failures() -> None:
+    """Install :class:`_ExpectedFailureFilter` on pykka's logger (once)."""
+    pykka_logger = logging.getLogger("pykka")
+    if not any(isinstance(f, _ExpectedFailureFilter) for f in pykka_logger.filters):
+        pykka_logger.addFilter(_ExpectedFailureFilter())

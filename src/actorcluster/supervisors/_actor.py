@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pykka
 from pykka.messages import ProxyCall
 
-from actorcluster._logging import get_logger
+from actorcluster._logging import get_logger, quiet_expected_actor_failures
 from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["SupervisedActor", "join_actor"]
 
 log = get_logger(__name__)
+quiet_expected_actor_failures()
 
 
 class _Link:

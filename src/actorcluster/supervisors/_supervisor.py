@@ -216,7 +216,8 @@ class Supervisor(SupervisedActor):
             return  # an incarnation we stopped ourselves, or one already replaced
         child.ref = child.link = None
         reason = message.reason or "normal"
-        level = "info" if message.normal else "warning"
+        # A temporary child (a task) ending normally is routine: debug, not info.
+        level = "warning" if not message.normal else "debug" if child.temporary else "info"
         self._emit(level, "supervisor.child.exited", child, reason)
         if child.temporary:
             self._table.children.remove(child)
@@ -317,7 +318,7 @@ class Supervisor(SupervisedActor):
         event = (
             "supervisor.child.started" if restart_reason is None else "supervisor.child.restarted"
         )
-        self._emit("info", event, child, restart_reason)
+        self._emit("debug" if child.temporary else "info", event, child, restart_reason)
         return ref
 
     def _terminate(self, child: Child) -> None:
