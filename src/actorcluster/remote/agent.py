@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import agent_call, agent_files, agent_process, agent_transfer, facts, frames
+from . import agent_call, agent_files, agent_process, agent_transfer, agent_watchdog, facts, frames
 from .agent_core import Hub, checked_env, diag
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ class Agent:
 
 def main() -> None:
     """Run the agent on this process's stdin and stdout; never returns."""
+    agent_watchdog.start_watchdog()  # first: it must fork before any thread exists
     stdin = cast("io.BufferedReader", sys.stdin.buffer)
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1,0 +1,123 @@
+"""The agent's watchdog: cleans up after the agent even when the agent is killed outright.
+
+The agent cleans up when its stdin ends, but a SIGKILL (the OOM killer, a user's
+``kill -9``) gives it no chance: the process groups it started would run on as orphans
+and its temporary directories would stay. So at start, while still single-threaded, the
+agent forks a small watchdog in its own session that holds the read end of a pipe. The
+agent writes a line per process group started or ended and per temporary directory;
+when the pipe ends (the agent exited, whichever way) the watchdog terminates the groups
+still listed (SIGTERM, a short grace, SIGKILL) and removes the directories, then exits.
+
+Stdlib only (see :mod:`agent`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+__all__ = ["note_group_ended", "note_group_started", "note_temp_dir", "start_watchdog"]
+
+_GRACE = 0.5
+_fd: int | None = None
+_lock = threading.Lock()
+
+
+def start_watchdog() -> None:
+    """Fork the watchdog (call once, before any thread starts)."""
+    global _fd
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the watchdog
+        os.close(write_end)
+        _detach()
+        _watch(read_end)
+        os._exit(0)
+    os.close(read_end)
+    _fd = write_end
+
+
+def _detach() -> None:
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)  # never hold the agent's stream or the session's pipes
+    os.close(devnull)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _watch(read_end: int) -> None:
+    groups: set[int] = set()
+    temp_dirs: list[str] = []
+    buffer = b""
+    while True:
+        data = os.read(read_end, 65536)
+        if not data:
+            break
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            _apply(line.decode("utf-8", "surrogateescape"), groups, temp_dirs)
+    _clean_up(groups, temp_dirs)
+
+
+def _apply(line: str, groups: set[int], temp_dirs: list[str]) -> None:
+    kind, _, value = line.partition(" ")
+    if kind == "+G":
+        groups.add(int(value))
+    elif kind == "-G":
+        groups.discard(int(value))
+    elif kind == "+D" and value not in temp_dirs:
+        temp_dirs.append(value)
+
+
+def _signal_all(groups: set[int], sig: int) -> set[int]:
+    alive = set()
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+            alive.add(group)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return alive
+
+
+def _clean_up(groups: set[int], temp_dirs: list[str]) -> None:
+    alive = _signal_all(groups, signal.SIGTERM)
+    deadline = time.monotonic() + _GRACE
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = _signal_all(alive, 0)
+    _signal_all(alive, signal.SIGKILL)
+    for path in temp_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _note(line: str) -> None:
+    if _fd is None:
+        return
+    data = (line + "\n").encode("utf-8", "surrogateescape")
+    with _lock:
+        try:
+            os.write(_fd, data)
+        except OSError:
+            pass  # the watchdog is gone: the agent's own clean-up still runs
+
+
+def note_group_started(pgid: int) -> None:
+    """A process group the watchdog must kill if the agent dies."""
+    _note(f"+G {pgid}")
+
+
+def note_group_ended(pgid: int) -> None:
+    """That process group is empty now."""
+    _note(f"-G {pgid}")
+
+
+def note_temp_dir(path: str) -> None:
+    """A directory the watchdog must remove if the agent dies."""
+    _note(f"+D {path}")
