@@ -13,6 +13,7 @@ Stdlib only (see :mod:`agent`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,13 +23,13 @@ import time
 __all__ = ["note_group_ended", "note_group_started", "note_temp_dir", "start_watchdog"]
 
 _GRACE = 0.5
-_fd: int | None = None
+_pipe: list[int] = []
+"""The write end of the pipe to the watchdog, once started."""
 _lock = threading.Lock()
 
 
 def start_watchdog() -> None:
     """Fork the watchdog (call once, before any thread starts)."""
-    global _fd
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the watchdog
@@ -37,7 +38,7 @@ def start_watchdog() -> None:
         _watch(read_end)
         os._exit(0)
     os.close(read_end)
-    _fd = write_end
+    _pipe.append(write_end)
 
 
 def _detach() -> None:
@@ -98,14 +99,12 @@ def _clean_up(groups: set[int], temp_dirs: list[str]) -> None:
 
 
 def _note(line: str) -> None:
-    if _fd is None:
+    if not _pipe:
         return
     data = (line + "\n").encode("utf-8", "surrogateescape")
-    with _lock:
-        try:
-            os.write(_fd, data)
-        except OSError:
-            pass  # the watchdog is gone: the agent's own clean-up still runs
+    # If the watchdog is gone, the agent's own clean-up still runs.
+    with _lock, contextlib.suppress(OSError):
+        os.write(_pipe[0], data)
 
 
 def note_group_started(pgid: int) -> None:

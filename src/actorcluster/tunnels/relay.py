@@ -1,0 +1,182 @@
+"""Relaying one connection's bytes between two ends, a thread per direction.
+
+Each direction is a plain blocking loop (``recv`` up to :data:`CHUNK` bytes, then
+``sendall``): no ``select``, so a paramiko channel is read straight from its buffer
+(``Channel.fileno`` would add a pipe and a wakeup per packet). When one direction
+reads the end of its stream, the other end's writing side is shut (half-close, as
+``ssh -L`` does); when both directions ended, or either failed, both ends are closed.
+:meth:`Relay.close` closes both at once, waking the blocked threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import paramiko
+
+__all__ = ["CHUNK", "ChannelEnd", "End", "Relay", "RelaySet", "SocketEnd"]
+
+CHUNK = 512 * 1024
+"""Bytes asked for per read: large, so a fast stream costs few Python-level loops."""
+_SOCKET_BUFFER = 4 * 2**20
+
+
+class End(Protocol):
+    """One side of a relayed connection: a TCP socket or an SSH channel."""
+
+    def recv(self, size: int) -> bytes:
+        """Up to ``size`` bytes; b"" at the end of the stream."""
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data`` or raise."""
+
+    def shutdown_write(self) -> None:
+        """Tell the peer no more data will come."""
+
+    def close(self) -> None:
+        """Close at once, waking any thread blocked in ``recv`` or ``sendall``."""
+
+
+class SocketEnd:
+    """A connected TCP socket as an :class:`End` (TCP_NODELAY, large buffers)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+        self.recv = sock.recv
+        self.sendall = sock.sendall
+
+    def __repr__(self) -> str:
+        return f"<SocketEnd fd={self.sock.fileno()}>"
+
+    def shutdown_write(self) -> None:
+        """Send FIN."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Shut both ways (wakes a blocked recv), then close."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+class ChannelEnd:
+    """A paramiko channel as an :class:`End`."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.recv = channel.recv
+        self.sendall = channel.sendall
+
+    def __repr__(self) -> str:
+        return f"<ChannelEnd {self.channel.get_id()}>"
+
+    def shutdown_write(self) -> None:
+        """Send EOF on the channel."""
+        with contextlib.suppress(OSError, EOFError):
+            self.channel.shutdown_write()
+
+    def close(self) -> None:
+        """Close the channel (a blocked recv returns b"", a blocked send fails)."""
+        with contextlib.suppress(OSError, EOFError):
+            self.channel.close()
+
+
+class Relay:
+    """Copies bytes both ways between ``left`` and ``right`` until both streams end.
+
+    Args:
+        left: the end that was accepted (the tunnel's client side).
+        right: the end opened towards the service.
+        on_end: called once, from a relay thread, when the relay is over.
+    """
+
+    def __init__(self, left: End, right: End, on_end: Callable[[Relay], None]) -> None:
+        self.left = left
+        self.right = right
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self._running = 2
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Relay {self.left!r} <-> {self.right!r} running={self._running}>"
+
+    def run(self, name: str) -> None:
+        """Relay right to left on a new thread and left to right on this one."""
+        thread = threading.Thread(
+            target=self._pump, args=(self.right, self.left), name=f"{name}-in", daemon=True
+        )
+        thread.start()
+        self._pump(self.left, self.right)
+
+    def close(self) -> None:
+        """Close both ends now; both threads end promptly."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.left.close()
+        self.right.close()
+
+    def _pump(self, source: End, sink: End) -> None:
+        recv, send = source.recv, sink.sendall
+        try:
+            while data := recv(CHUNK):
+                send(data)
+        except (OSError, EOFError):
+            self.close()
+        else:
+            sink.shutdown_write()
+        with self._lock:
+            self._running -= 1
+            last = self._running == 0
+        if last:
+            self.close()
+            self._on_end(self)
+
+
+class RelaySet:
+    """The live relays of one forwarder, so they can all be closed at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._relays: set[Relay] = set()
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._relays)
+
+    def run(self, left: End, right: End, name: str) -> None:
+        """Relay between the two ends on this thread (and one more) until it is over."""
+        relay = Relay(left, right, self._discard)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._relays.add(relay)
+        if closed:
+            relay.close()
+            return
+        relay.run(name)
+
+    def close(self) -> None:
+        """Close every relay and refuse new ones."""
+        with self._lock:
+            self._closed = True
+            relays, self._relays = list(self._relays), set()
+        for relay in relays:
+            relay.close()
+
+    def _discard(self, relay: Relay) -> None:
+        with self._lock:
+            self._relays.discard(relay)
