@@ -273,3 +273,21 @@ def test_a_task_executes_standalone_on_a_host_name_or_a_runtime(runtime):
     assert task.execution_log == ["alone\n"]
     with pytest.raises(UsageError):
         task.execute(42)
+
+
+def test_interpreter_exit_without_cleanup_still_removes_the_working_dir(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "from actorcluster import Runtime, RuntimeTask\n"
+        "rt = Runtime('localhost')\n"
+        "rt.execute_task(RuntimeTask('bg').run_command('sleep 120'))\n"
+        "print(rt.working_dir, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    working_dir = done.stdout.strip().splitlines()[-1]
+    wait_until(lambda: not os.path.exists(working_dir), what="the working dir was removed")

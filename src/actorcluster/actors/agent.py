@@ -19,11 +19,25 @@ if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.remote.streams import ByteStream
 
-__all__ = ["AgentActor"]
+__all__ = ["AgentActor", "AgentStatistics"]
 
 log = get_logger(__name__)
 
 _CHANNEL_WINDOW = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStatistics:
+    """A snapshot of an AgentActor."""
+
+    host: str
+    """The runtime's host."""
+    alive: bool
+    """Whether the agent answers."""
+    pid: int | None
+    """The agent's process id on the host."""
+    python: str | None
+    """The agent's Python version."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +63,17 @@ class AgentActor(SupervisedActor):
     def __repr__(self) -> str:
         state = "READY" if self._client is not None and self._client.alive else "DOWN"
         return f"<AgentActor {self._context.host} {state}>"
+
+    def statistics(self) -> AgentStatistics:
+        """A frozen snapshot of this actor's state."""
+        client = self._client
+        hello = client.hello if client is not None else {}
+        return AgentStatistics(
+            host=self._context.host,
+            alive=client is not None and client.alive,
+            pid=hello.get("pid"),
+            python=hello.get("python"),
+        )
 
     def on_start(self) -> None:
         """Start the agent and set up the working directory."""

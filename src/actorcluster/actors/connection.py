@@ -14,9 +14,21 @@ if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.ssh import SshConnection
 
-__all__ = ["ConnectionActor"]
+__all__ = ["ConnectionActor", "ConnectionStatistics"]
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionStatistics:
+    """A snapshot of a ConnectionActor."""
+
+    host: str
+    """The runtime's host."""
+    connected: bool
+    """Whether the SSH transport is up (always False for the local runtime)."""
+    cipher: str | None
+    """The negotiated cipher, when connected."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +58,15 @@ class ConnectionActor(SupervisedActor):
     def __repr__(self) -> str:
         state = "CONNECTED" if self._connection is not None else "LOCAL-OR-DOWN"
         return f"<ConnectionActor {self._context.host} {state}>"
+
+    def statistics(self) -> ConnectionStatistics:
+        """A frozen snapshot of this actor's state."""
+        connection = self._connection
+        return ConnectionStatistics(
+            host=self._context.host,
+            connected=connection is not None and connection.is_active(),
+            cipher=connection.cipher if connection is not None else None,
+        )
 
     def on_start(self) -> None:
         """Connect (nothing to do for the local runtime) and start the watcher."""

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from actorcluster.messages.steps import Step
     from actorcluster.messages.tasks import Task
 
-__all__ = ["TaskActor", "TaskRun"]
+__all__ = ["TaskActor", "TaskRun", "TaskStatistics"]
 
 log = get_logger(__name__)
 
@@ -49,12 +49,32 @@ class TaskRun:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStatistics:
+    """A snapshot of a TaskActor."""
+
+    task: str
+    """The task's name."""
+    step: int
+    """The step running (-1 before the first)."""
+    steps: int
+    """How many steps the task has."""
+    done: bool
+    """Whether its future is resolved."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Execute:
     """Internal: run the steps (sent to itself from on_start, so start returns at once)."""
 
 
 class TaskActor(SupervisedActor):
-    """Runs one task. Temporary child of its runtime's task supervisor."""
+    """Runs one task. Temporary child of its runtime's task supervisor.
+
+    Its inbox is busy while the steps run (each step waits on the agent), so it is
+    stopped and inspected around its inbox: cancellation goes through the run's
+    :class:`~actorcluster.execution.control.TaskControl`, which makes the agent end the
+    step in flight at once.
+    """
 
     def __init__(self, context: RuntimeContext, run: TaskRun) -> None:
         super().__init__()
@@ -66,6 +86,13 @@ class TaskActor(SupervisedActor):
     def __repr__(self) -> str:
         total = len(self._run.task.steps)
         return f"<TaskActor {self._context.host}/{self._run.task.name} step {self._step}/{total}>"
+
+    def statistics(self) -> TaskStatistics:
+        """A frozen snapshot of this actor's state."""
+        run = self._run
+        return TaskStatistics(
+            task=run.task.name, step=self._step, steps=len(run.task.steps), done=run.future.done()
+        )
 
     def on_start(self) -> None:
         """Queue the execution; starting returns at once."""

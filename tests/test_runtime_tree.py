@@ -1,0 +1,69 @@
+"""The runtime's supervision subtree, seen from the inside: its actors, their state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from actorcluster import Runtime, RuntimeTask, TaskCancelledError
+from actorcluster.actors.agent import AgentActor
+from actorcluster.actors.connection import ConnectionActor
+from actorcluster.actors.task import TaskActor
+from actorcluster.supervisors import root_supervisor, supervisor_proxy
+
+if TYPE_CHECKING:
+    import pykka
+
+
+def _actor(ref: pykka.ActorRef):
+    """The actor object behind a ref (to read its repr, as a debugger would)."""
+    return ref._actor_weakref()
+
+
+def _runtime_children(runtime: Runtime) -> dict[str, pykka.ActorRef]:
+    root = supervisor_proxy(root_supervisor())
+    runtime_ref = next(
+        info.ref for info in root.which_children().get(timeout=10) if info.id == runtime._child_id
+    )
+    return {
+        info.id: info.ref for info in supervisor_proxy(runtime_ref).which_children().get(timeout=10)
+    }
+
+
+def test_a_runtime_is_connection_agent_tasks_and_tunnels_in_that_order(ssh_bed):
+    with Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs) as rt:
+        children = _runtime_children(rt)
+        assert list(children) == ["connection", "agent", "tasks", "tunnels"]
+        connection = children["connection"].proxy().statistics().get(timeout=10)
+        assert connection.connected
+        assert connection.cipher == "aes128-gcm@openssh.com"
+        agent = children["agent"].proxy().statistics().get(timeout=10)
+        assert agent.alive
+        assert agent.pid == rt._context.agent().hello["pid"]
+        assert "host-3" in repr(_actor(children["agent"]))
+        assert "CONNECTED" in repr(_actor(children["connection"]))
+
+
+def test_a_running_task_is_a_task_actor_under_the_task_supervisor():
+    with Runtime("localhost") as rt:
+        future = rt.execute_task(RuntimeTask("watched").run_command("sleep 30"))
+        tasks = supervisor_proxy(_runtime_children(rt)["tasks"]).which_children().get(timeout=10)
+        (info,) = tasks
+        assert info.ref.actor_class is TaskActor
+        # Its inbox is busy while steps run (cancel goes through TaskControl), so read
+        # the snapshot directly, as a debugger would.
+        stats = _actor(info.ref).statistics()
+        assert (stats.task, stats.steps, stats.done) == ("watched", 1, False)
+        assert "watched" in repr(_actor(info.ref))
+        rt.get_process("localhost::task::watched").terminate()
+        assert future is not None
+        with pytest.raises(TaskCancelledError):
+            future.get(timeout=10)
+
+
+def test_actor_classes_under_a_runtime_are_the_documented_ones(ssh_bed):
+    with Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs) as rt:
+        children = _runtime_children(rt)
+        assert isinstance(_actor(children["connection"]), ConnectionActor)
+        assert isinstance(_actor(children["agent"]), AgentActor)
