@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 __all__ = ["wait_until"]
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll ``condition`` every 20 ms until it is true; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
