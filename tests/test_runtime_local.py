@@ -286,7 +286,12 @@ def test_interpreter_exit_without_cleanup_still_removes_the_working_dir(tmp_path
         "print(rt.working_dir, flush=True)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert done.returncode == 0, done.stderr
     working_dir = done.stdout.strip().splitlines()[-1]

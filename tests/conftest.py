@@ -1,0 +1,68 @@
+"""Fixtures shared by every test: the bed of real sshd hosts, and actor cleanup."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import pykka
+import pytest
+
+from sshbed import SshBed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+ACTOR_STOP_TIMEOUT = 10.0
+_stuck_actors: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
+    """Three sshd hosts (``host-1``..``host-3``) shared by the whole run.
+
+    Do not stop or change its hosts: other tests use them. Take ``make_ssh_bed`` for that.
+    """
+    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3) as bed:
+        yield bed
+
+
+@pytest.fixture
+def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[[int], SshBed]]:
+    """Factory ``make_ssh_bed(count)``: a started bed of this test's own, stopped after it."""
+    beds: list[SshBed] = []
+
+    def make(count: int = 1) -> SshBed:
+        bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count)
+        beds.append(bed)
+        return bed.start()
+
+    yield make
+    for bed in reversed(beds):
+        bed.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftover_actors() -> Iterator[None]:
+    """After each test, stop every pykka actor the test started that still runs
+    (newest first), bounded. Actors of wider-scoped fixtures (set up before this
+    fixture) are left alone.
+
+    An actor that does not stop in time fails this test's teardown once and is not
+    waited on again, so one stuck actor cannot slow every later test down.
+    """
+    before = {ref.actor_urn for ref in pykka.ActorRegistry.get_all()}
+    yield
+    deadline = time.monotonic() + ACTOR_STOP_TIMEOUT
+    stuck: list[str] = []
+    for ref in reversed(pykka.ActorRegistry.get_all()):
+        if ref.actor_urn in _stuck_actors or ref.actor_urn in before:
+            continue
+        try:
+            ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
+        except pykka.Timeout:
+            _stuck_actors.add(ref.actor_urn)
+            stuck.append(repr(ref))
+    if stuck:
+        pytest.fail(f"actors still running {ACTOR_STOP_TIMEOUT} s after the test: {stuck}")
