@@ -16,6 +16,8 @@ import threading
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import paramiko
 
 __all__ = ["ByteStream", "ChannelStream", "PipeStream"]
@@ -62,6 +64,18 @@ class _StderrTail:
             return b"".join(self._chunks).decode("utf-8", "replace")
 
 
+def _drain(read: Callable[[int], bytes], tail: _StderrTail) -> None:
+    """Read until the end (or an error) into ``tail``."""
+    while True:
+        try:
+            data = read(65536)
+        except OSError:
+            return
+        if not data:
+            return
+        tail.add(data)
+
+
 class ChannelStream:
     """An SSH session channel running the agent."""
 
@@ -74,14 +88,7 @@ class ChannelStream:
         self._drainer.start()
 
     def _drain_stderr(self) -> None:
-        while True:
-            try:
-                data = self._channel.recv_stderr(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self._stderr.add(data)
+        _drain(self._channel.recv_stderr, self._stderr)
 
     def recv(self, size: int, timeout: float | None = None) -> bytes:
         """See :class:`ByteStream`."""
@@ -134,14 +141,7 @@ class PipeStream:
     def _drain_stderr(self) -> None:
         assert self.process.stderr is not None
         fd = self.process.stderr.fileno()
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self._stderr.add(data)
+        _drain(lambda size: os.read(fd, size), self._stderr)
 
     def recv(self, size: int, timeout: float | None = None) -> bytes:
         """See :class:`ByteStream`."""
