@@ -30,6 +30,7 @@ from actorcluster.runtime_host import RuntimeHostMixin
 from actorcluster.runtime_options import build_options
 from actorcluster.runtime_processes import RuntimeProcessesMixin
 from actorcluster.runtime_task import ProgressCallback, RuntimeTask
+from actorcluster.runtime_tunnels import RuntimeTunnelsMixin
 from actorcluster.supervisors import ChildSpec, Restart, root_supervisor
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ _ASK_TIMEOUT = 60.0
 _runtime_ids = itertools.count(1)
 
 
-class Runtime(RuntimeHostMixin, RuntimeProcessesMixin):
+class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
     """A host that runs tasks, functions, transfers and tunnels.
 
     Args:

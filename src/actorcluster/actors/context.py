@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from actorcluster.remote.client import AgentClient
     from actorcluster.ssh import SshConnection, SshTarget
     from actorcluster.supervisors import SupervisorProxy
+    from actorcluster.tunnels.spec import TunnelSpec
 
 __all__ = ["LOCALHOST", "RuntimeContext", "RuntimeOptions"]
 
@@ -75,6 +76,7 @@ class RuntimeContext:
         self._tunnel_supervisor: pykka.ActorRef[Any] | None = None
         self._closed = False
         self._last_error = ""
+        self._tunnels: dict[str, TunnelSpec] = {}
 
     def __repr__(self) -> str:
         state = "ready" if self._agent is not None else "not ready"
@@ -118,7 +120,37 @@ class RuntimeContext:
             self._last_error = reason
             self._condition.notify_all()
 
+    # --- the wanted tunnels (kept across reconnects) --------------------------------
+
+    def add_tunnel(self, spec: TunnelSpec) -> bool:
+        """Remember a wanted tunnel; False if one with its key is already wanted."""
+        with self._condition:
+            if spec.key in self._tunnels:
+                return False
+            self._tunnels[spec.key] = spec
+            return True
+
+    def remove_tunnel(self, key: str) -> bool:
+        """Forget a tunnel (it is not re-opened any more); False if it was not wanted."""
+        with self._condition:
+            return self._tunnels.pop(key, None) is not None
+
+    def has_tunnel(self, key: str) -> bool:
+        """Whether the tunnel with this key is wanted."""
+        with self._condition:
+            return key in self._tunnels
+
+    def tunnels(self) -> list[TunnelSpec]:
+        """The wanted tunnels, oldest first (a TunnelSupervisor starts one child each)."""
+        with self._condition:
+            return list(self._tunnels.values())
+
     # --- reading (called by tasks, tunnels and facades) -----------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether the runtime was stopped."""
+        return self._closed
 
     @property
     def connection(self) -> SshConnection | None:

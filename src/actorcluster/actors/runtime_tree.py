@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.actors.agent import AgentActor
 from actorcluster.actors.connection import ConnectionActor
+from actorcluster.actors.tunnel import tunnel_child_spec
 from actorcluster.supervisors import Backoff, ChildSpec, Restart, Strategy, Supervisor
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ MAX_RESTARTS = 30
 """Restarts of a runtime's children allowed in ``RESTART_PERIOD`` before it gives up
 (about a minute of a host being down, at the backoff's 2 s ceiling)."""
 RESTART_PERIOD = 60.0
+TUNNEL_BACKOFF = Backoff(initial=0.2, maximum=2.0, multiplier=2.0, jitter=0.1)
+"""Waits before a broken tunnel is opened again."""
 
 
 class TaskSupervisor(Supervisor):
@@ -58,18 +61,38 @@ class TaskSupervisor(Supervisor):
 
 
 class TunnelSupervisor(Supervisor):
-    """One_for_one supervisor of a runtime's port exposures; publishes itself."""
+    """One_for_one supervisor of a runtime's port exposures; publishes itself.
+
+    Its children are dynamic (one per exposure, added by the runtime), so a restart of
+    this supervisor (a reconnect) would lose them: instead it starts one permanent
+    :class:`~actorcluster.actors.tunnel.TunnelActor` per tunnel in the runtime's
+    registry of wanted tunnels (:meth:`RuntimeContext.tunnels`).
+    """
 
     def __init__(self, context: RuntimeContext) -> None:
+        children = [tunnel_child_spec(context, spec, strict=False) for spec in context.tunnels()]
         super().__init__(
-            f"tunnels:{context.host}", Strategy.ONE_FOR_ONE, max_restarts=100, period=10.0
+            f"tunnels:{context.host}",
+            Strategy.ONE_FOR_ONE,
+            children,
+            max_restarts=100,
+            period=10.0,
+            backoff=TUNNEL_BACKOFF,
         )
         self._context = context
 
     def on_start(self) -> None:
-        """Start (re-opening every tunnel after a reconnect), then publish."""
+        """Start (re-opening every wanted tunnel after a reconnect), then publish."""
         super().on_start()
         self._context.set_tunnel_supervisor(self.actor_ref)
+        self._drop_unwanted()
+
+    def _drop_unwanted(self) -> None:
+        """Stop the tunnels stopped by their user while this supervisor was starting."""
+        for child in self.which_children():
+            if not self._context.has_tunnel(child.id):
+                self.terminate_child(child.id)
+                self.delete_child(child.id)
 
     def on_stop(self) -> None:
         """Unpublish, then close every tunnel."""

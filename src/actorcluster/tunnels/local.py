@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
-from actorcluster.tunnels.relay import RelaySet, SocketEnd
+from actorcluster.tunnels.relay import RelaySet, SocketEnd, spawn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,9 +99,10 @@ class LocalForwarder:
         Raises:
             OSError: the port cannot be bound.
         """
-        self._listener = bind_listener(self.address, self.port)
-        thread = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
-        thread.start()
+        listener = self._listener = bind_listener(self.address, self.port)
+        threading.Thread(
+            target=self._accept_loop, args=(listener,), name=f"{self.name}-accept", daemon=True
+        ).start()
 
     def close(self) -> None:
         """Stop listening and close every relayed connection now."""
@@ -117,9 +118,12 @@ class LocalForwarder:
         for sock in pending:
             SocketEnd(sock).close()
 
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._pending.discard(sock)
+        SocketEnd(sock).close()
+
+    def _accept_loop(self, listener: socket.socket) -> None:
         while not self._closing.is_set():
             try:
                 sock, peer = listener.accept()
@@ -129,9 +133,11 @@ class LocalForwarder:
                 return
             with self._lock:
                 self._pending.add(sock)
-            threading.Thread(
-                target=self._serve, args=(sock, peer), name=f"{self.name}-conn", daemon=True
-            ).start()
+            try:
+                spawn(self._serve, sock, peer)
+            except RuntimeError as exc:  # no thread to be had: refuse this one connection
+                log.warning("tunnel.connection.dropped", tunnel=self.name, error=str(exc))
+                self._drop(sock)
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         client = SocketEnd(sock)
@@ -148,4 +154,4 @@ class LocalForwarder:
             far.close()
             client.close()
             return
-        self._relays.run(client, far, self.name)
+        self._relays.run(client, far)

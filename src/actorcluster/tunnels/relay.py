@@ -10,21 +10,95 @@ reads the end of its stream, the other end's writing side is shut (half-close, a
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import os
+import queue
 import socket
 import threading
 from typing import TYPE_CHECKING, Protocol
+
+from actorcluster.tunnels.fastpipe import install_fast_pipe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import paramiko
 
-__all__ = ["CHUNK", "ChannelEnd", "End", "Relay", "RelaySet", "SocketEnd"]
+__all__ = ["CHUNK", "ChannelEnd", "End", "Relay", "RelaySet", "SocketEnd", "spawn"]
 
 CHUNK = 512 * 1024
 """Bytes asked for per read: large, so a fast stream costs few Python-level loops."""
 _SOCKET_BUFFER = 4 * 2**20
+_IDLE_SECONDS = 30.0
+_PACKET_OVERHEAD = 64  # what paramiko keeps free in a packet for the message header
+_Job = tuple["Callable[..., object]", tuple[object, ...]]
+
+
+class _Workers:
+    """Threads that run one blocking job each, then wait a while for the next.
+
+    A relay needs a thread per direction for as long as its connection lasts; a
+    tunnel serving many short connections would otherwise create (and tear down) two
+    threads per connection. Idle threads end after :data:`_IDLE_SECONDS`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._idle = 0
+
+    def submit(self, target: Callable[..., object], args: tuple[object, ...]) -> None:
+        """Run ``target(*args)`` on an idle thread, or on a new one."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._jobs.put((target, args))
+                return
+        _thread.start_new_thread(self._work, ((target, args),))
+
+    def _work(self, job: _Job | None) -> None:
+        while job is not None:
+            target, args = job
+            job = None  # hold nothing of a finished job while idle
+            target(*args)
+            del target, args
+            job = self._next()
+
+    def _next(self) -> _Job | None:
+        with self._lock:
+            self._idle += 1
+        try:
+            return self._jobs.get(timeout=_IDLE_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                try:  # a job handed to this thread just as it timed out
+                    return self._jobs.get_nowait()
+                except queue.Empty:
+                    self._idle -= 1
+                    return None
+
+
+_workers = _Workers()
+
+
+def _forget_workers() -> None:
+    global _workers  # noqa: PLW0603 - a forked child inherits no idle threads
+    _workers = _Workers()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+def spawn(target: Callable[..., object], *args: object) -> None:
+    """Run ``target(*args)`` on a thread of its own, without waiting for it to start.
+
+    Threads are reused (see :class:`_Workers`), and ``threading.Thread.start`` is
+    avoided: it waits until the new thread runs, which under load can cost a GIL
+    switch interval (5 ms) per connection. The threads never delay interpreter exit.
+    ``target`` must handle its own errors.
+    """
+    _workers.submit(target, args)
 
 
 class End(Protocol):
@@ -71,15 +145,32 @@ class SocketEnd:
 
 
 class ChannelEnd:
-    """A paramiko channel as an :class:`End`."""
+    """A paramiko channel as an :class:`End` (with a :class:`FastPipe` receive buffer)."""
 
     def __init__(self, channel: paramiko.Channel) -> None:
+        install_fast_pipe(channel)
         self.channel = channel
         self.recv = channel.recv
-        self.sendall = channel.sendall
+        self._send = channel.send
 
     def __repr__(self) -> str:
         return f"<ChannelEnd {self.channel.get_id()}>"
+
+    def sendall(self, data: bytes) -> None:
+        """Send all of ``data``, one packet's worth of it per ``Channel.send``.
+
+        ``Channel.sendall`` re-slices the rest of the data after every packet (a
+        512 KiB chunk sent in 32 KiB packets is copied 8 times over), and spins once
+        the channel stops taking data; this slices each packet once, and raises.
+        """
+        send = self._send
+        step = max(1, self.channel.out_max_packet_size - _PACKET_OVERHEAD)
+        offset, size = 0, len(data)
+        while offset < size:
+            sent = send(data[offset : offset + step])
+            if not sent:
+                raise BrokenPipeError("the channel was closed")
+            offset += sent
 
     def shutdown_write(self) -> None:
         """Send EOF on the channel."""
@@ -112,12 +203,9 @@ class Relay:
     def __repr__(self) -> str:
         return f"<Relay {self.left!r} <-> {self.right!r} running={self._running}>"
 
-    def run(self, name: str) -> None:
+    def run(self) -> None:
         """Relay right to left on a new thread and left to right on this one."""
-        thread = threading.Thread(
-            target=self._pump, args=(self.right, self.left), name=f"{name}-in", daemon=True
-        )
-        thread.start()
+        spawn(self._pump, self.right, self.left)
         self._pump(self.left, self.right)
 
     def close(self) -> None:
@@ -134,7 +222,7 @@ class Relay:
         try:
             while data := recv(CHUNK):
                 send(data)
-        except (OSError, EOFError):
+        except Exception:  # a reset, a closed channel, a lost transport: end both ways
             self.close()
         else:
             sink.shutdown_write()
@@ -157,7 +245,7 @@ class RelaySet:
     def __len__(self) -> int:
         return len(self._relays)
 
-    def run(self, left: End, right: End, name: str) -> None:
+    def run(self, left: End, right: End) -> None:
         """Relay between the two ends on this thread (and one more) until it is over."""
         relay = Relay(left, right, self._discard)
         with self._lock:
@@ -167,7 +255,7 @@ class RelaySet:
         if closed:
             relay.close()
             return
-        relay.run(name)
+        relay.run()
 
     def close(self) -> None:
         """Close every relay and refuse new ones."""

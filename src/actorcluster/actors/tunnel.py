@@ -1,0 +1,183 @@
+"""TunnelActor: one port exposure (a local or a remote forward) of a runtime."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actorcluster._logging import get_logger
+from actorcluster.errors import ActorClusterError
+from actorcluster.supervisors import ChildSpec, Restart, SupervisedActor
+from actorcluster.tunnels import open_forwarder
+
+if TYPE_CHECKING:
+    from actorcluster.actors.context import RuntimeContext
+    from actorcluster.tunnels import Forwarder, TunnelSpec
+
+__all__ = ["TunnelActor", "TunnelStatistics", "tunnel_child_spec"]
+
+log = get_logger(__name__)
+
+RETRY_INITIAL = 0.2
+"""Seconds before the first retry of a tunnel that could not be re-opened."""
+RETRY_MAXIMUM = 2.0
+"""Longest wait between retries."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TunnelStatistics:
+    """A snapshot of a TunnelActor."""
+
+    key: str
+    """The tunnel's process key."""
+    up: bool
+    """Whether its listener is open now."""
+    failed_opens: int
+    """Attempts to open it that failed (each retried after a backoff)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Retry:
+    """Internal: try to open the tunnel again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Broken:
+    """Internal: the forwarder broke by itself (listener error, ssh exited)."""
+
+    reason: str
+    """What happened."""
+
+
+class TunnelActor(SupervisedActor):
+    """Owns one forwarder: opens it in ``on_start``, closes it in ``on_stop``/``on_failure``.
+
+    Permanent child of its runtime's TunnelSupervisor. A forwarder that breaks by itself
+    crashes the actor, so the supervisor opens a new one. After a reconnect the
+    supervisor starts the actor again from the runtime's registry of wanted tunnels;
+    then an open that fails (the port still held on the host, say) does not fail the
+    start but is retried with a backoff, logging ``tunnel.open_failed``.
+
+    Args:
+        context: the runtime's shared state.
+        spec: the tunnel.
+        strict: an open that fails fails the start (the user's own call), instead of
+            being retried.
+    """
+
+    def __init__(self, context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> None:
+        super().__init__()
+        self._context = context
+        self._spec = spec
+        self._strict = strict
+        self._forwarder: Forwarder | None = None
+        self._failed_opens = 0
+        self._timer: threading.Timer | None = None
+        self._log = log.bind(
+            host=spec.host,
+            key=spec.key,
+            direction=spec.direction,
+            local_port=spec.local_port,
+            runtime_port=spec.runtime_port,
+        )
+
+    def __repr__(self) -> str:
+        return f"<TunnelActor {self._spec.key} {'UP' if self._forwarder else 'DOWN'}>"
+
+    def on_start(self) -> None:
+        """Open the forwarder (or schedule a retry, unless strict)."""
+        super().on_start()
+        if not self._context.has_tunnel(self._spec.key):
+            return  # stopped by its user while the supervisor was restarting
+        try:
+            self._open()
+        except ActorClusterError as exc:
+            if self._strict:
+                raise
+            self._open_failed(exc)
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch: retries, and a broken forwarder (which crashes the actor)."""
+        match message:
+            case _Retry():
+                self._on_retry()
+            case _Broken(reason=reason):
+                raise ActorClusterError(f"tunnel {self._spec.key} broke: {reason}")
+            case _:
+                return super().on_receive(message)
+        return None
+
+    def statistics(self) -> TunnelStatistics:
+        """A frozen snapshot."""
+        return TunnelStatistics(
+            key=self._spec.key, up=self._forwarder is not None, failed_opens=self._failed_opens
+        )
+
+    def on_stop(self) -> None:
+        """Close the forwarder: the listener and every connection."""
+        self._release("stopped")
+        super().on_stop()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Close the forwarder."""
+        self._release(f"failed: {exc_info[1]}")
+        super().on_failure(*exc_info)
+
+    def _open(self) -> None:
+        self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)
+        self._log.info("tunnel.up", carrier=self._spec.carrier, failed_opens=self._failed_opens)
+
+    def _open_failed(self, error: Exception) -> None:
+        self._failed_opens += 1
+        delay = min(RETRY_MAXIMUM, RETRY_INITIAL * 2 ** (self._failed_opens - 1))
+        self._log.warning("tunnel.open_failed", error=str(error), retry_in=delay)
+        self._timer = threading.Timer(delay, self._tell, args=(_Retry(),))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _on_retry(self) -> None:
+        if self._forwarder is not None or not self._context.has_tunnel(self._spec.key):
+            return
+        try:
+            self._open()
+        except ActorClusterError as exc:
+            self._open_failed(exc)
+
+    def _on_broken(self, reason: str) -> None:
+        self._tell(_Broken(reason=reason))
+
+    def _tell(self, message: object) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            return  # stopped meanwhile: nothing to do
+
+    def _release(self, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        forwarder, self._forwarder = self._forwarder, None
+        if forwarder is None:
+            return
+        forwarder.close()
+        wanted = self._context.has_tunnel(self._spec.key)
+        if wanted and reason == "stopped":
+            reason = "the runtime is reconnecting"
+        emit = self._log.warning if wanted else self._log.info
+        emit("tunnel.down", reason=reason, wanted=wanted)
+
+
+def tunnel_child_spec(context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> ChildSpec:
+    """The permanent child spec of a tunnel, its id the tunnel's key.
+
+    Only the first start may be ``strict``: restarts retry instead of failing.
+    """
+    first = [strict]
+
+    def start() -> pykka.ActorRef[Any]:
+        strict_now, first[0] = first[0], False
+        return TunnelActor.start(context, spec, strict=strict_now)
+
+    return ChildSpec(id=spec.key, start=start, restart=Restart.PERMANENT, shutdown_timeout=5.0)

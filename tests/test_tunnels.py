@@ -1,0 +1,203 @@
+"""Port exposure over real SSH: both directions, process keys, stopping, bad input."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from structlog.testing import capture_logs
+
+from actorcluster import PortInUseError, Runtime, UsageError
+from actorcluster.tunnels import port_is_free
+from test_tunnels_support import EchoServer, echo_round_trip, free_ports, listening
+from waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def runtime(ssh_bed):
+    rt = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
+    yield rt
+    rt.cleanup()
+
+
+@pytest.fixture
+def ports():
+    return free_ports(4)
+
+
+def _tunnel_children(runtime):
+    supervisor = runtime._context.tunnel_supervisor()
+    return [info.id for info in supervisor.proxy().which_children().get(timeout=5)]
+
+
+def test_a_local_forward_carries_data_both_ways(runtime, ports):
+    service, local = ports[:2]
+    with EchoServer(service):
+        key = runtime.expose_port_from_runtime(service, local)
+        try:
+            echo_round_trip(local, size=4 * 2**20)
+            echo_round_trip(local)
+        finally:
+            runtime.stop_process(key)
+
+
+def test_a_remote_forward_carries_data_both_ways(runtime, ports):
+    service, remote = ports[:2]
+    with EchoServer(service):
+        key = runtime.expose_port_to_runtime(service, remote)
+        try:
+            echo_round_trip(remote, size=4 * 2**20)
+            echo_round_trip(remote)
+        finally:
+            runtime.stop_process(key)
+
+
+def test_process_keys_keep_lazyclusters_format_and_are_listed(runtime, ports):
+    a, b, c, d = ports
+    from_key = runtime.expose_port_from_runtime(a, b)
+    to_key = runtime.expose_port_to_runtime(c, d)
+    try:
+        assert from_key == f"host-1::-L::{b}::{a}"
+        assert to_key == f"host-1::-R::{d}::{c}"
+        assert Runtime.is_port_exposure_process(from_key)
+        assert Runtime.is_port_exposure_process(to_key)
+        assert not Runtime.is_runtime_task_process(to_key)
+        alive = runtime.get_processes(only_alive=True)
+        assert {from_key, to_key} <= alive.keys()
+        assert runtime.get_process(to_key).is_alive()
+        assert {from_key, to_key} <= set(_tunnel_children(runtime))
+    finally:
+        runtime.stop_process(from_key)
+        runtime.stop_process(to_key)
+    assert from_key not in runtime.get_processes(only_alive=True)
+    assert not runtime.get_process(to_key).is_alive()
+    assert not {from_key, to_key} & set(_tunnel_children(runtime))
+
+
+def test_the_listening_port_defaults_to_the_other_port(runtime, ports):
+    a, b = ports[:2]
+    from_key = runtime.expose_port_from_runtime(a)
+    to_key = runtime.expose_port_to_runtime(b)
+    try:
+        assert from_key == f"host-1::-L::{a}::{a}"
+        assert to_key == f"host-1::-R::{b}::{b}"
+        assert listening(a)
+        assert listening(b)
+    finally:
+        runtime.stop_process(from_key)
+        runtime.stop_process(to_key)
+
+
+@pytest.mark.parametrize("direction", ["from", "to"])
+def test_stop_process_closes_the_listener_and_its_connections_at_once(runtime, ports, direction):
+    service, listen = ports[:2]
+    with EchoServer(service):
+        if direction == "from":
+            key = runtime.expose_port_from_runtime(service, listen)
+        else:
+            key = runtime.expose_port_to_runtime(service, listen)
+        with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
+            client.sendall(b"ping")
+            assert client.recv(4) == b"ping"
+            runtime.stop_process(key)
+            assert client.recv(4) == b""  # closed by the stop, not by a timeout
+        assert port_is_free("127.0.0.1", listen)
+        assert not runtime.get_process(key).is_alive()
+        accepting = [t for t in threading.enumerate() if t.name.endswith(f"{listen}-accept")]
+        for thread in accepting:
+            thread.join(5)
+            assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65536, 70000, "8080", 80.5, True, None])
+def test_bad_ports_raise_usage_errors(runtime, bad):
+    with pytest.raises(UsageError, match=r"1\.\.65535"):
+        runtime.expose_port_from_runtime(bad)
+    with pytest.raises(UsageError, match=r"1\.\.65535"):
+        runtime.expose_port_to_runtime(bad)
+    if bad is not None:
+        with pytest.raises(UsageError, match="local_port"):
+            runtime.expose_port_from_runtime(8080, bad)
+        with pytest.raises(UsageError, match="runtime_port"):
+            runtime.expose_port_to_runtime(8080, bad)
+
+
+def test_a_bad_carrier_or_bind_address_raises_a_usage_error(runtime, ports):
+    with pytest.raises(UsageError, match="carrier"):
+        runtime.expose_port_from_runtime(ports[0], ports[1], carrier="socat")
+    with pytest.raises(UsageError, match="bind_address"):
+        runtime.expose_port_to_runtime(ports[0], ports[1], bind_address="")
+
+
+def test_a_local_port_in_use_raises_before_anything_is_opened(runtime, ports):
+    service, taken = ports[:2]
+    with EchoServer(taken), pytest.raises(PortInUseError) as caught:
+        runtime.expose_port_from_runtime(service, taken)
+    assert caught.value.port == taken
+    assert caught.value.args[1] == "local"
+    assert f"host-1::-L::{taken}::{service}" not in runtime.get_processes()
+    assert f"host-1::-L::{taken}::{service}" not in _tunnel_children(runtime)
+
+
+def test_a_runtime_port_in_use_raises_naming_the_host(runtime, ports):
+    service, taken = ports[:2]
+    with EchoServer(taken), pytest.raises(PortInUseError) as caught:
+        runtime.expose_port_to_runtime(service, taken)
+    assert caught.value.port == taken
+    assert caught.value.args[1] == "host-1"
+    assert f"host-1::-R::{taken}::{service}" not in runtime.get_processes()
+
+
+def test_exposing_the_same_ports_twice_raises_port_in_use(runtime, ports):
+    key = runtime.expose_port_to_runtime(ports[0], ports[1])
+    try:
+        with pytest.raises(PortInUseError):
+            runtime.expose_port_to_runtime(ports[0], ports[1])
+    finally:
+        runtime.stop_process(key)
+
+
+def test_tunnels_log_up_and_down(runtime, ports):
+    with capture_logs() as logs:
+        key = runtime.expose_port_from_runtime(ports[0], ports[1])
+        runtime.stop_process(key)
+    events = [e for e in logs if e.get("key") == key and e["event"] in ("tunnel.up", "tunnel.down")]
+    assert [entry["event"] for entry in events] == ["tunnel.up", "tunnel.down"]
+    assert events[0]["direction"] == "-L"
+    assert events[0]["local_port"] == ports[1]
+    assert events[0]["runtime_port"] == ports[0]
+    assert events[1]["wanted"] is False
+
+
+@pytest.mark.parametrize("direction", ["from", "to"])
+def test_the_openssh_carrier_carries_data_both_ways(runtime, ports, direction):
+    service, listen = ports[:2]
+    with EchoServer(service):
+        if direction == "from":
+            key = runtime.expose_port_from_runtime(service, listen, carrier="openssh")
+        else:
+            key = runtime.expose_port_to_runtime(service, listen, carrier="openssh")
+        try:
+            echo_round_trip(listen, size=2**20)
+        finally:
+            runtime.stop_process(key)
+        # ssh exits at once; the host's sshd closes its listener when it notices.
+        wait_until(lambda: port_is_free("127.0.0.1", listen), 5, "the port freed")
+
+
+def test_the_localhost_runtime_exposes_ports_both_ways():
+    a, b, c, d = free_ports(4)
+    with Runtime("localhost") as rt, EchoServer(a), EchoServer(c):
+        from_key = rt.expose_port_from_runtime(a, b)
+        to_key = rt.expose_port_to_runtime(c, d)
+        assert from_key == f"localhost::-L::{b}::{a}"
+        assert to_key == f"localhost::-R::{d}::{c}"
+        echo_round_trip(b)
+        echo_round_trip(d)
+        with pytest.raises(PortInUseError):
+            rt.expose_port_to_runtime(a, b)
+        with pytest.raises(UsageError, match="carrier"):
+            rt.expose_port_from_runtime(a, c, carrier="openssh")
+    assert port_is_free("127.0.0.1", b)
+    assert port_is_free("127.0.0.1", d)
