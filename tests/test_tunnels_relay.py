@@ -11,7 +11,7 @@ import paramiko
 import pytest
 from paramiko.buffered_pipe import PipeTimeout
 
-from actorcluster.tunnels.fastpipe import FastPipe, install_fast_pipe
+from actorcluster.ssh.channel_io import FastPipe, install_fast_pipe
 from actorcluster.tunnels.relay import RelaySet, SocketEnd
 from waiting import wait_until
 

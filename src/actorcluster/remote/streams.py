@@ -15,6 +15,8 @@ import subprocess
 import threading
 from typing import TYPE_CHECKING, Protocol
 
+from actorcluster.ssh.channel_io import install_fast_pipe, send_all
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -80,6 +82,7 @@ class ChannelStream:
     """An SSH session channel running the agent."""
 
     def __init__(self, channel: paramiko.Channel) -> None:
+        install_fast_pipe(channel)
         self._channel = channel
         self._stderr = _StderrTail()
         self._drainer = threading.Thread(
@@ -102,7 +105,7 @@ class ChannelStream:
         """See :class:`ByteStream`."""
         if self._channel.closed:
             raise OSError("channel is closed")
-        self._channel.sendall(data)
+        send_all(self._channel, data)
 
     def close(self) -> None:
         """See :class:`ByteStream`."""

@@ -18,7 +18,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from actorcluster.tunnels.fastpipe import install_fast_pipe
+from actorcluster.ssh.channel_io import install_fast_pipe, send_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +31,6 @@ CHUNK = 512 * 1024
 """Bytes asked for per read: large, so a fast stream costs few Python-level loops."""
 _SOCKET_BUFFER = 4 * 2**20
 _IDLE_SECONDS = 30.0
-_PACKET_OVERHEAD = 64  # what paramiko keeps free in a packet for the message header
 _Job = tuple["Callable[..., object]", tuple[object, ...]]
 
 
@@ -151,7 +150,6 @@ class ChannelEnd:
         install_fast_pipe(channel)
         self.channel = channel
         self.recv = channel.recv
-        self._send = channel.send
 
     def __repr__(self) -> str:
         return f"<ChannelEnd {self.channel.get_id()}>"
@@ -163,14 +161,7 @@ class ChannelEnd:
         512 KiB chunk sent in 32 KiB packets is copied 8 times over), and spins once
         the channel stops taking data; this slices each packet once, and raises.
         """
-        send = self._send
-        step = max(1, self.channel.out_max_packet_size - _PACKET_OVERHEAD)
-        offset, size = 0, len(data)
-        while offset < size:
-            sent = send(data[offset : offset + step])
-            if not sent:
-                raise BrokenPipeError("the channel was closed")
-            offset += sent
+        send_all(self.channel, data)
 
     def shutdown_write(self) -> None:
         """Send EOF on the channel."""
