@@ -296,3 +296,14 @@ def test_interpreter_exit_without_cleanup_still_removes_the_working_dir(tmp_path
     assert done.returncode == 0, done.stderr
     working_dir = done.stdout.strip().splitlines()[-1]
     wait_until(lambda: not os.path.exists(working_dir), what="the working dir was removed")
+
+
+def test_a_log_file_that_cannot_be_written_never_fails_the_task(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("ACTORCLUSTER_LOG_DIR", str(blocker))
+    with Runtime("localhost") as rt:
+        task = RuntimeTask("unlogged").run_command("echo still runs")
+        rt.execute_task(task, execute_async=False)
+        assert task.execution_log == ["still runs\n"]
+        assert task.execution_log_file_path is None

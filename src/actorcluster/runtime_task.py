@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.messages.events import (
     FunctionReturned,
@@ -52,6 +53,22 @@ def execution_log_dir() -> Path:
     if configured:
         return Path(configured)
     return Path(tempfile.gettempdir()) / f"actorcluster-{os.getuid()}" / "execution_log"
+
+
+log = get_logger(__name__)
+
+_made_dirs: set[str] = set()
+
+
+def _log_root() -> str:
+    return str(execution_log_dir())
+
+
+def _ensure_dir(path: str) -> None:
+    """``os.makedirs(path, exist_ok=True)``, once per path and process (tasks are many)."""
+    if path not in _made_dirs:
+        os.makedirs(path, exist_ok=True)
+        _made_dirs.add(path)
 
 
 def _non_empty(name: str, value: Any) -> str:
@@ -333,8 +350,8 @@ class RuntimeTask:
         self._close_log_file()
         self._host, self._future, self._control, self._debug = host, future, control, debug
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        directory = execution_log_dir() / host
-        self._log_file_path = str(directory / f"{self._name}_{stamp}.log")
+        directory = os.path.join(_log_root(), host)
+        self._log_file_path = os.path.join(directory, f"{self._name}_{stamp}.log")
 
     def _apply(self, event: TaskEvent) -> None:
         """Fold one event into the log, the log file and the returns."""
@@ -361,14 +378,23 @@ class RuntimeTask:
                 self._close_log_file()
 
     def _write_log_entry(self, index: int) -> None:
-        assert self._log_file_path is not None
-        if self._log_file is None:
-            Path(self._log_file_path).parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(self._log_file_path, "a", encoding="utf-8")  # noqa: SIM115
-        with self._lock:
-            entry = self._log[index]
-        self._log_file.write(f"[{index}] {entry}\n")
-        self._log_file.flush()
+        """Append the step's entry to the log file; a file that cannot be written is
+        logged once and skipped: it never fails the task."""
+        path = self._log_file_path
+        if path is None:
+            return
+        try:
+            if self._log_file is None:
+                _ensure_dir(os.path.dirname(path))
+                self._log_file = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            with self._lock:
+                entry = self._log[index]
+            self._log_file.write(f"[{index}] {entry}\n")
+            self._log_file.flush()
+        except OSError as error:
+            _made_dirs.discard(os.path.dirname(path))
+            log.warning("task.log_file_failed", task=self._name, path=path, error=str(error))
+            self._log_file_path = None
 
     def _close_log_file(self) -> None:
         if self._log_file is not None:
