@@ -66,3 +66,18 @@ def _stop_leftover_actors() -> Iterator[None]:
             stuck.append(repr(ref))
     if stuck:
         pytest.fail(f"actors still running {ACTOR_STOP_TIMEOUT} s after the test: {stuck}")
+
+
+@pytest.fixture
+def no_actors_left() -> Iterator[None]:
+    """After the test, stop every actor and check that none is left registered.
+
+    For tests that own the whole actor system (the supervision tests).
+    """
+    yield
+    from actorcluster.supervisors import stop_root_supervisor
+    from test_supervisor_fakes import stop_every_actor
+
+    stop_root_supervisor(timeout=10)
+    stop_every_actor()
+    assert pykka.ActorRegistry.get_all() == []

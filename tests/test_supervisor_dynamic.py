@@ -3,8 +3,6 @@ which_children, count_children; repr and statistics."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pykka
 import pytest
 from pykka.messages import ProxyCall
@@ -29,19 +27,10 @@ from test_supervisor_fakes import (
     end_child,
     running,
     start_supervisor,
-    stop_every_actor,
     worker_spec,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    stop_every_actor()
-    assert pykka.ActorRegistry.get_all() == []
+pytestmark = pytest.mark.usefixtures("no_actors_left")
 
 
 @pytest.fixture

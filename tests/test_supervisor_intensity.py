@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pykka
 import pytest
 from structlog.testing import capture_logs
 
@@ -27,19 +24,10 @@ from test_supervisor_fakes import (
     ref_of,
     running,
     start_supervisor,
-    stop_every_actor,
     worker_spec,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    stop_every_actor()
-    assert pykka.ActorRegistry.get_all() == []
+pytestmark = pytest.mark.usefixtures("no_actors_left")
 
 
 def test_restarts_within_the_intensity_are_allowed() -> None:

@@ -8,7 +8,6 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pykka
 import pytest
@@ -32,20 +31,10 @@ from test_supervisor_fakes import (
     end_child,
     ref_of,
     running,
-    stop_every_actor,
     worker_spec,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    stop_root_supervisor(timeout=WAIT)
-    stop_every_actor()
-    assert pykka.ActorRegistry.get_all() == []
+pytestmark = pytest.mark.usefixtures("no_actors_left")
 
 
 def _tree(journal: Journal) -> SupervisionTree:
