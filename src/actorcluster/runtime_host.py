@@ -4,6 +4,7 @@ involved, so paths and names arrive literally."""
 
 from __future__ import annotations
 
+import shlex
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -158,18 +159,20 @@ class RuntimeHostMixin:
         return all(self._command_prints_true(command) for command in commands)
 
     def _command_prints_true(self, command: str) -> bool:
-        output = []
-        request = self._context.agent().submit(
-            Kind.RUN,
-            {"cmd": command, "env": self._env, "cwd": self._context.working_dir},
-            lambda frame: (
+        return self._stdout_of(command).strip().lower() == "true"
+
+    def _stdout_of(self, command: str) -> str:
+        """Run ``command`` in the working directory; return its stdout (exit code aside)."""
+        output: list[bytes] = []
+
+        def collect(frame: Frame) -> None:
+            if frame.payload.get("fd") == 1:
                 output.append(frame.payload.get("data", b""))
-                if frame.payload.get("fd") == 1
-                else None
-            ),
-        )
+
+        payload = {"cmd": command, "env": self._env, "cwd": self._context.working_dir}
+        request = self._context.agent().submit(Kind.RUN, payload, collect)
         request.future.get(timeout=_REQUEST_TIMEOUT)
-        return b"".join(output).decode("utf-8", "replace").strip().lower() == "true"
+        return b"".join(output).decode("utf-8", "replace")
 
     # --- directories ----------------------------------------------------------------
 
@@ -202,24 +205,7 @@ class RuntimeHostMixin:
 
     def echo(self, msg: str) -> str:
         """Echo ``msg`` through the host's shell and return what it printed."""
-        import shlex
-
-        output: list[bytes] = []
-        request = self._context.agent().submit(
-            Kind.RUN,
-            {
-                "cmd": f"echo {shlex.quote(str(msg))}",
-                "env": self._env,
-                "cwd": self._context.working_dir,
-            },
-            lambda frame: (
-                output.append(frame.payload.get("data", b""))
-                if frame.payload.get("fd") == 1
-                else None
-            ),
-        )
-        request.future.get(timeout=_REQUEST_TIMEOUT)
-        return b"".join(output).decode("utf-8", "replace")
+        return self._stdout_of(f"echo {shlex.quote(str(msg))}")
 
     # --- ports and validity ---------------------------------------------------------
 
