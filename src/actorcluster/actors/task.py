@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
     from actorcluster.messages.tasks import Task
+    from actorcluster.remote.client import AgentClient
 
 __all__ = ["TaskActor", "TaskRun", "TaskStatistics"]
 
@@ -105,9 +106,6 @@ class TaskActor(SupervisedActor):
             case _Execute():
                 self._on_execute()
                 return None
-            case _Stop():
-                self.stop()
-                return None
             case _:
                 return super().on_receive(message)
 
@@ -124,9 +122,9 @@ class TaskActor(SupervisedActor):
         else:
             self._finish(None)
         finally:
-            self.actor_ref.tell(_Stop())
+            self.stop()  # queued: the actor stops after this message
 
-    def _execute_step(self, client: Any, index: int, step: Step) -> None:
+    def _execute_step(self, client: AgentClient, index: int, step: Step) -> None:
         run = self._run
         name = run.task.name
         description = step.describe()
@@ -178,7 +176,8 @@ class TaskActor(SupervisedActor):
             self._log.debug("task.finished", steps=len(run.task.steps))
             run.future.set(run.result)
         else:
-            self._log.info("task.failed", step=self._step, error=str(error).splitlines()[0])
+            summary = (str(error).splitlines() or [type(error).__name__])[0]
+            self._log.info("task.failed", step=self._step, error=summary)
             run.future.fail(error)
 
     def _fail_pending(self, reason: str) -> None:
@@ -199,8 +198,3 @@ class TaskActor(SupervisedActor):
 
 def _log_line(context: StepContext, line: str) -> None:
     context.emit(StepOutput(task=context.task, index=context.index, fd=1, text=line + "\n"))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Stop:
-    """Internal: the task is done; stop normally."""
