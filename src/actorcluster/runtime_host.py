@@ -14,6 +14,7 @@ from actorcluster.errors import (
     PathCreationError,
     UsageError,
 )
+from actorcluster.ports import check_port
 from actorcluster.remote.frames import Kind
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ def _as_list(value: str | list[str] | tuple[str, ...] | None, name: str) -> list
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return list(value)
     raise UsageError(f"{name} must be a string or a list of strings, not {value!r}")
-
-
-def _check_port(port: Any) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise UsageError(f"port must be an integer in 1..65535, not {port!r}")
-    return port
 
 
 class RuntimeHostMixin:
@@ -221,7 +216,7 @@ class RuntimeHostMixin:
         Raises:
             ValueError: the port is not in 1..65535.
         """
-        return self._ports_free([_check_port(port)])[0]
+        return self._ports_free([check_port(port)])[0]
 
     def get_free_port(self, ports: list[int]) -> int:
         """The first free port of ``ports`` on the host (all checked in one request).
@@ -229,7 +224,7 @@ class RuntimeHostMixin:
         Raises:
             NoPortsLeftError: none is free, or the list is empty.
         """
-        checked = [_check_port(port) for port in ports]
+        checked = [check_port(port) for port in ports]
         if checked:
             for port, free in zip(checked, self._ports_free(checked), strict=False):
                 if free:

@@ -11,13 +11,14 @@ runtime's "processes", keyed ``<host>::-L::<local>::<runtime>`` or
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.actors.tunnel import tunnel_child_spec
 from actorcluster.errors import HostUnreachableError, PortInUseError, RemoteError, UsageError
+from actorcluster.ports import check_port
 from actorcluster.remote.frames import Kind
 from actorcluster.supervisors import supervisor_proxy
 from actorcluster.tunnels import (
@@ -40,12 +41,6 @@ __all__ = ["RuntimeTunnelsMixin", "TunnelProcess"]
 log = get_logger(__name__)
 
 _ASK_TIMEOUT = 60.0
-
-
-def _check_port(port: Any, name: str) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise UsageError(f"{name} must be an integer in 1..65535, not {port!r}")
-    return port
 
 
 class TunnelProcess:
@@ -119,8 +114,8 @@ class RuntimeTunnelsMixin:
             UsageError: a port is not an int in 1..65535, or a bad carrier.
             PortInUseError: ``local_port`` is taken here (side ``"local"``).
         """
-        runtime_port = _check_port(runtime_port, "runtime_port")
-        local = runtime_port if local_port is None else _check_port(local_port, "local_port")
+        runtime_port = check_port(runtime_port, "runtime_port")
+        local = runtime_port if local_port is None else check_port(local_port, "local_port")
         return self._expose(FROM_RUNTIME, local, runtime_port, bind_address, carrier)
 
     def expose_port_to_runtime(
@@ -148,8 +143,8 @@ class RuntimeTunnelsMixin:
             PortInUseError: ``runtime_port`` is taken on the host (side: the host).
             RemoteError: the host refused to forward for another reason.
         """
-        local_port = _check_port(local_port, "local_port")
-        remote = local_port if runtime_port is None else _check_port(runtime_port, "runtime_port")
+        local_port = check_port(local_port, "local_port")
+        remote = local_port if runtime_port is None else check_port(runtime_port, "runtime_port")
         return self._expose(TO_RUNTIME, local_port, remote, bind_address, carrier)
 
     def _expose(
