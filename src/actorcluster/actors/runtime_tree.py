@@ -35,8 +35,32 @@ TUNNEL_BACKOFF = Backoff(initial=0.2, maximum=2.0, multiplier=2.0, jitter=0.1)
 """Waits before a broken tunnel is opened again."""
 
 
-class TaskSupervisor(Supervisor):
-    """One_for_one supervisor of a runtime's running tasks; publishes itself."""
+class _PublishedSupervisor(Supervisor):
+    """A supervisor that publishes its ref to its runtime while it runs, so callers
+    reach the current one across restarts."""
+
+    def _publish(self, ref: pykka.ActorRef[Any] | None) -> None:
+        raise NotImplementedError
+
+    def on_start(self) -> None:
+        """Start the children, then publish."""
+        super().on_start()
+        self._publish(self.actor_ref)
+
+    def on_stop(self) -> None:
+        """Unpublish, then stop the children."""
+        self._publish(None)
+        super().on_stop()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Unpublish."""
+        self._publish(None)
+        super().on_failure(*exc_info)
+
+
+class TaskSupervisor(_PublishedSupervisor):
+    """One_for_one supervisor of a runtime's running tasks (temporary children; when
+    it stops, their futures fail with a clear error)."""
 
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__(
@@ -44,23 +68,11 @@ class TaskSupervisor(Supervisor):
         )
         self._context = context
 
-    def on_start(self) -> None:
-        """Start, then publish this supervisor to the runtime."""
-        super().on_start()
-        self._context.set_task_supervisor(self.actor_ref)
-
-    def on_stop(self) -> None:
-        """Unpublish, then stop the tasks (their futures fail with a clear error)."""
-        self._context.set_task_supervisor(None)
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Unpublish."""
-        self._context.set_task_supervisor(None)
-        super().on_failure(*exc_info)
+    def _publish(self, ref: pykka.ActorRef[Any] | None) -> None:
+        self._context.set_task_supervisor(ref)
 
 
-class TunnelSupervisor(Supervisor):
+class TunnelSupervisor(_PublishedSupervisor):
     """One_for_one supervisor of a runtime's port exposures; publishes itself.
 
     Its children are dynamic (one per exposure, added by the runtime), so a restart of
@@ -81,10 +93,12 @@ class TunnelSupervisor(Supervisor):
         )
         self._context = context
 
+    def _publish(self, ref: pykka.ActorRef[Any] | None) -> None:
+        self._context.set_tunnel_supervisor(ref)
+
     def on_start(self) -> None:
         """Start (re-opening every wanted tunnel after a reconnect), then publish."""
         super().on_start()
-        self._context.set_tunnel_supervisor(self.actor_ref)
         self._drop_unwanted()
 
     def _drop_unwanted(self) -> None:
@@ -93,16 +107,6 @@ class TunnelSupervisor(Supervisor):
             if not self._context.has_tunnel(child.id):
                 self.terminate_child(child.id)
                 self.delete_child(child.id)
-
-    def on_stop(self) -> None:
-        """Unpublish, then close every tunnel."""
-        self._context.set_tunnel_supervisor(None)
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Unpublish."""
-        self._context.set_tunnel_supervisor(None)
-        super().on_failure(*exc_info)
 
 
 def _start_runtime_supervisor(context: RuntimeContext) -> pykka.ActorRef[Any]:
