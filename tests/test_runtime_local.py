@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from actorcluster import (
+    InvalidRuntimeError,
     RemoteFunctionError,
     Runtime,
     RuntimeTask,
@@ -307,3 +309,21 @@ def test_a_log_file_that_cannot_be_written_never_fails_the_task(tmp_path, monkey
         rt.execute_task(task, execute_async=False)
         assert task.execution_log == ["still runs\n"]
         assert task.execution_log_file_path is None
+
+
+def test_shell_noise_before_the_agent_starts_is_skipped(tmp_path):
+    noisy = tmp_path / "noisy-python"
+    noisy.write_text(
+        f'#!/bin/sh\necho "Welcome! conda activate base"\nexec {sys.executable} "$@"\n'
+    )
+    noisy.chmod(0o755)
+    with Runtime("localhost", connection_kwargs={"python": str(noisy)}) as rt:
+        assert rt.echo("clean").strip() == "clean"
+
+
+def test_an_agent_that_never_starts_reports_what_the_host_printed(tmp_path):
+    broken = tmp_path / "broken-python"
+    broken.write_text('#!/bin/sh\necho "Python 2.7.18 is all we have" >&2\nexit 3\n')
+    broken.chmod(0o755)
+    with pytest.raises(InvalidRuntimeError, match="Python 2.7.18 is all we have"):
+        Runtime("localhost", connection_kwargs={"python": str(broken)})
