@@ -325,5 +325,5 @@ def test_an_agent_that_never_starts_reports_what_the_host_printed(tmp_path):
     broken = tmp_path / "broken-python"
     broken.write_text('#!/bin/sh\necho "Python 2.7.18 is all we have" >&2\nexit 3\n')
     broken.chmod(0o755)
-    with pytest.raises(InvalidRuntimeError, match="Python 2.7.18 is all we have"):
+    with pytest.raises(InvalidRuntimeError, match=r"Python 2\.7\.18 is all we have"):
         Runtime("localhost", connection_kwargs={"python": str(broken)})
