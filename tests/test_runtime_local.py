@@ -327,3 +327,18 @@ def test_an_agent_that_never_starts_reports_what_the_host_printed(tmp_path):
     broken.chmod(0o755)
     with pytest.raises(InvalidRuntimeError, match=r"Python 2\.7\.18 is all we have"):
         Runtime("localhost", connection_kwargs={"python": str(broken)})
+
+
+def test_a_request_the_agent_does_not_answer_in_time_is_a_typed_timeout(runtime, tmp_path):
+    from actorcluster import RequestTimeoutError
+    from actorcluster.remote.frames import Kind
+
+    marker = tmp_path / "slow.pid"
+    agent = runtime._context.agent()
+    payload = {"cmd": f"echo $$ > {marker}; exec sleep 30", "env": {}, "cwd": None}
+    with pytest.raises(RequestTimeoutError, match=r"within 0\.5 s") as caught:
+        agent.call(Kind.RUN, payload, timeout=0.5)
+    assert isinstance(caught.value, TimeoutError)
+    wait_until(
+        lambda: not _alive(int(marker.read_text())), what="the timed-out command was cancelled"
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "RemoteFunctionError",
+    "RequestTimeoutError",
     "SupervisorGaveUpError",
     "TaskCancelledError",
     "TaskExecutionError",
@@ -218,6 +219,17 @@ class AgentStartError(RemoteError, InvalidRuntimeError):
 
 class AgentLostError(HostUnreachableError):
     """The remote agent (or its connection) went away while a request was pending."""
+
+
+class RequestTimeoutError(RemoteError, TimeoutError):
+    """The agent did not answer a request in time (the request is cancelled)."""
+
+    def __init__(self, host: str, request: str, seconds: float) -> None:
+        ActorClusterError.__init__(self, host, request, seconds)
+
+    def __str__(self) -> str:
+        host, request, seconds = self.args
+        return f"{host} did not answer {request} within {seconds} s"
 
 
 class ProtocolError(RemoteError):

@@ -165,8 +165,8 @@ class RuntimeHostMixin:
                 output.append(frame.payload.get("data", b""))
 
         payload = {"cmd": command, "env": self._env, "cwd": self._context.working_dir}
-        request = self._context.agent().submit(Kind.RUN, payload, collect)
-        request.future.get(timeout=_REQUEST_TIMEOUT)
+        agent = self._context.agent()
+        agent.wait(agent.submit(Kind.RUN, payload, collect), _REQUEST_TIMEOUT, command)
         return b"".join(output).decode("utf-8", "replace")
 
     # --- directories ----------------------------------------------------------------

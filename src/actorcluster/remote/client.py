@@ -16,8 +16,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actorcluster._logging import get_logger
-from actorcluster.errors import AgentLostError, AgentStartError, ProtocolError
+from actorcluster.errors import (
+    AgentLostError,
+    AgentStartError,
+    ProtocolError,
+    RequestTimeoutError,
+)
 from actorcluster.futures import ActorFuture
 from actorcluster.remote.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
 from actorcluster.remote.frames import encode_frame as _encode
@@ -187,8 +194,23 @@ class AgentClient:
             raise self._lost() from exc
 
     def call(self, kind: Kind, payload: dict[str, Any], timeout: float | None = None) -> Frame:
-        """Send a request and wait for its final frame."""
-        return self.submit(kind, payload).future.get(timeout=timeout)  # type: ignore[no-any-return]
+        """Send a request and wait for its final frame.
+
+        Raises:
+            RequestTimeoutError: no final frame within ``timeout`` (the request is
+                cancelled on the agent).
+            AgentLostError: the agent went away meanwhile.
+        """
+        return self.wait(self.submit(kind, payload), timeout, kind.name)
+
+    def wait(self, request: Request, timeout: float | None, what: str = "a request") -> Frame:
+        """Wait for a submitted request's final frame, like :meth:`call`."""
+        try:
+            frame: Frame = request.future.get(timeout=timeout)
+        except pykka.Timeout:
+            self.cancel(request.request_id)
+            raise RequestTimeoutError(self.host, what, timeout or 0.0) from None
+        return frame
 
     def cancel(self, request_id: int) -> None:
         """Ask the agent to stop a request; its final frame will be ERROR cancelled."""
