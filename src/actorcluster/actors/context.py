@@ -18,6 +18,7 @@ from actorcluster.supervisors import supervisor_proxy
 if TYPE_CHECKING:
     import pykka
 
+    from actorcluster.execution.control import TaskControl
     from actorcluster.remote.client import AgentClient
     from actorcluster.ssh import SshConnection, SshTarget
     from actorcluster.supervisors import SupervisorProxy
@@ -76,6 +77,7 @@ class RuntimeContext:
         self._tunnel_supervisor: pykka.ActorRef[Any] | None = None
         self._closed = False
         self._last_error = ""
+        self._running: set[TaskControl] = set()
         self._tunnels: dict[str, TunnelSpec] = {}
 
     def __repr__(self) -> str:
@@ -112,6 +114,24 @@ class RuntimeContext:
         with self._condition:
             self._tunnel_supervisor = ref
             self._condition.notify_all()
+
+    def task_started(self, control: TaskControl) -> None:
+        """A task began running (so stopping the runtime can cancel it)."""
+        with self._condition:
+            self._running.add(control)
+
+    def task_ended(self, control: TaskControl) -> None:
+        """A task ended."""
+        with self._condition:
+            self._running.discard(control)
+
+    def cancel_running_tasks(self, reason: str) -> None:
+        """Cancel every running task: each step in flight ends at once on the host, so
+        the task actors can stop without waiting out their shutdown timeout."""
+        with self._condition:
+            running = list(self._running)
+        for control in running:
+            control.cancel(reason)
 
     def close(self, reason: str = "the runtime was stopped") -> None:
         """Mark the runtime stopped: waiters fail at once from now on."""

@@ -71,6 +71,11 @@ class TaskSupervisor(_PublishedSupervisor):
     def _publish(self, ref: pykka.ActorRef[Any] | None) -> None:
         self._context.set_task_supervisor(ref)
 
+    def on_stop(self) -> None:
+        """Cancel the running tasks first: their actors are busy until their step ends."""
+        self._context.cancel_running_tasks("its runtime stopped")
+        super().on_stop()
+
 
 class TunnelSupervisor(_PublishedSupervisor):
     """One_for_one supervisor of a runtime's port exposures; publishes itself.

@@ -98,6 +98,7 @@ class TaskActor(SupervisedActor):
     def on_start(self) -> None:
         """Queue the execution; starting returns at once."""
         super().on_start()
+        self._context.task_started(self._run.control)
         self.actor_ref.tell(_Execute())
 
     def on_receive(self, message: Any) -> Any:
@@ -169,6 +170,7 @@ class TaskActor(SupervisedActor):
 
     def _finish(self, error: BaseException | None) -> None:
         run = self._run
+        self._context.task_ended(run.control)
         if run.future.done():
             return
         run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
