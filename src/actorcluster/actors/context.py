@@ -9,7 +9,7 @@ under way instead of failing at once.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import HostUnreachableError
@@ -52,8 +52,6 @@ class RuntimeOptions:
     """Seconds a new request waits for a reconnect under way before it fails."""
     working_dir: str | None = None
     """The working directory the user gave; None: a temporary one."""
-    extra: tuple[tuple[str, Any], ...] = field(default=())
-    """Options for later layers, kept as given."""
 
     @property
     def is_local(self) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from actorcluster.messages.steps import Step
 
-__all__ = ["CancelTask", "Task"]
+__all__ = ["Task"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,11 +26,3 @@ class Task:
     def env_dict(self) -> dict[str, str]:
         """The environment as a new dict."""
         return dict(self.env)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelTask:
-    """Stop a running task; its remote process group is killed."""
-
-    reason: str = "stopped by the user"
-    """Why, for the cancellation error."""
