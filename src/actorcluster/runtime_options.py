@@ -23,11 +23,16 @@ RUNTIME_KWARGS: dict[str, str] = {
 _SECONDS = ("agent_start_timeout", "heartbeat_interval", "heartbeat_timeout", "reconnect_wait")
 
 
+_MAX_SECONDS = 86400.0
+
+
 def _runtime_value(key: str, value: Any) -> Any:
     if key in _SECONDS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not 0 < value <= _MAX_SECONDS:
             raise ConfigurationError(
-                f"connection_kwargs[{key!r}] must be a positive number of seconds, not {value!r}"
+                f"connection_kwargs[{key!r}] must be a number of seconds in (0, 86400], "
+                f"not {value!r}"
             )
         return float(value)
     if not isinstance(value, str) or not value.strip():

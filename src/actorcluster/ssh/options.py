@@ -94,8 +94,8 @@ def _port(key: str, value: Any) -> int:
 
 def _seconds(key: str, value: Any) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        _fail(key, value, "expected a finite number of seconds > 0")
+    if not ok or not math.isfinite(value) or not 0 < value <= 86400:
+        _fail(key, value, "expected a number of seconds in (0, 86400]")
     return float(value)
 
 
