@@ -342,3 +342,37 @@ def test_a_request_the_agent_does_not_answer_in_time_is_a_typed_timeout(runtime,
     wait_until(
         lambda: not _alive(int(marker.read_text())), what="the timed-out command was cancelled"
     )
+
+
+def test_setting_the_working_dir_creates_it_and_moves_every_step_there(tmp_path):
+    target = tmp_path / "new home" / "deep"
+    with Runtime("localhost") as rt:
+        old = rt.working_dir
+        rt.working_dir = str(target)
+        assert target.is_dir()
+        assert rt.env_variables[Runtime.WORKING_DIR_ENV_VAR_NAME] == str(target)
+        task = RuntimeTask("where").run_command('pwd; printf %s "$WORKING_DIR"')
+        rt.execute_task(task, execute_async=False)
+        assert task.execution_log == [f"{target}\n{target}"]
+    assert target.is_dir()  # a given working dir is kept
+    assert not os.path.exists(old)  # the temporary one is gone
+
+
+def test_task_processes_are_listed_counted_and_logged(capsys):
+    with Runtime("localhost") as rt:
+        running = rt.execute_task(RuntimeTask("runs").run_command("sleep 30"))
+        rt.execute_task(RuntimeTask("quick").run_command("echo printed"), execute_async=False)
+        assert rt.alive_task_process_count == 1
+        assert rt.alive_process_count == 1
+        assert {p.key for p in rt.task_processes} == {"localhost::task::runs"}
+        assert set(rt.get_processes()) == {"localhost::task::runs"}
+        rt.print_log()
+        assert "printed" in capsys.readouterr().out
+        with pytest.raises(ValueError, match="unknown process key"):
+            rt.get_process("localhost::task::nope")
+        with pytest.raises(ValueError, match="unknown process key"):
+            rt.stop_process("nope")
+        rt.stop_process("localhost::task::runs")
+        with pytest.raises(TaskCancelledError):
+            running.get(timeout=10)
+        assert rt.alive_task_process_count == 0

@@ -173,3 +173,21 @@ def test_a_host_behind_a_proxy_jump_is_a_runtime_like_any_other(ssh_bed, tmp_pat
         assert task.execution_log[0].split()[2] == second.address  # it is host-2
         # ... reached through a login on host-1:
         assert jump_log.read_text().count("Accepted publickey") == logins_before + 1
+
+
+def test_a_task_executes_standalone_on_a_fabric_style_connection(ssh_bed, tmp_path, monkeypatch):
+    import types
+
+    host = ssh_bed.hosts[0]
+    config = tmp_path / "ssh_config"  # only where to find the host's key
+    config.write_text(f"Host {host.address}\n    UserKnownHostsFile {ssh_bed.known_hosts}\n")
+    monkeypatch.setenv("ACTORCLUSTER_SSH_CONFIG", str(config))
+    connection = types.SimpleNamespace(  # what a fabric Connection carries
+        host=host.address,
+        user=ssh_bed.user,
+        port=host.port,
+        connect_kwargs={"key_filename": str(ssh_bed.client_key)},
+    )
+    task = RuntimeTask("fabric-style").run_command("echo via fabric")
+    task.execute(connection)
+    assert task.execution_log == ["via fabric\n"]

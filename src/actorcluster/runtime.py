@@ -213,8 +213,8 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         future = self._start_task(task, debug)
         with self._lock:
             self._tasks.append(task)
-        self._register_task_process(task)
-        if execute_async:
+        if execute_async:  # lazycluster's "processes" are the asynchronous tasks
+            self._register_task_process(task)
             task.omit_on_join = omit_on_join
             return future
         future.get()

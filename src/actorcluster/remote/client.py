@@ -117,7 +117,9 @@ class AgentClient:
             self._reader = FrameReader(source.recv)
             hello = self._read_hello(source, deadline)
         except (OSError, TimeoutError, FrameError) as exc:
-            raise AgentStartError(self.host, str(exc), self._stream.stderr_text()) from exc
+            # The agent may have died: let its last words arrive (bounded) for the error.
+            stderr = self._stream.final_stderr(1.0)
+            raise AgentStartError(self.host, str(exc), stderr) from exc
         self.hello = hello
         self._start_threads()
         return hello

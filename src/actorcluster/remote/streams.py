@@ -42,6 +42,10 @@ class ByteStream(Protocol):
     def stderr_text(self) -> str:
         """The tail of what the agent wrote to stderr so far."""
 
+    def final_stderr(self, timeout: float) -> str:
+        """The stderr tail once the agent's stderr ended (waiting up to ``timeout``):
+        for the error of an agent that died while starting."""
+
     def release(self) -> None:
         """Free what is left once nobody reads any more (after :meth:`close`)."""
 
@@ -118,6 +122,11 @@ class ChannelStream:
         """See :class:`ByteStream`."""
         return self._stderr.text()
 
+    def final_stderr(self, timeout: float) -> str:
+        """See :class:`ByteStream`."""
+        self._drainer.join(timeout)
+        return self._stderr.text()
+
     def exit_status(self) -> int | None:
         """The remote command's exit status, when it has exited."""
         if self._channel.exit_status_ready():
@@ -178,6 +187,11 @@ class PipeStream:
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
+
+    def final_stderr(self, timeout: float) -> str:
+        """See :class:`ByteStream`."""
+        self._drainer.join(timeout)
+        return self._stderr.text()
 
     def stderr_text(self) -> str:
         """See :class:`ByteStream`."""
