@@ -26,7 +26,9 @@ AGENT_PACKAGE = "_acagent"
 FIRST_STAGE = (
     "import sys,zlib;b=sys.stdin.buffer;n=int(b.readline());"
     "exec(compile(zlib.decompress(b.read(n)),'<actorcluster-agent>','exec'))"
+    "  # actorcluster.remote.agent"
 )
+"""The first stage. The trailing comment names the process in ``ps``/``pgrep -f``."""
 
 _SECOND_STAGE_TEMPLATE = """
 import sys, importlib.abc, importlib.util, marshal
