@@ -14,7 +14,6 @@ from proctree import alive, cmdline, wait_gone
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 WEIRD = 'it\'s "quoted" $(touch pwned) `touch pwned2` \\ ; | & ünïcødé 日本 *'
 
