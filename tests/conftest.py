@@ -81,3 +81,27 @@ def no_actors_left() -> Iterator[None]:
     stop_root_supervisor(timeout=10)
     stop_every_actor()
     assert pykka.ActorRegistry.get_all() == []
+
+
+AGENT_MARK = b"actorcluster.remote.agent"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if an agent this run started on this machine outlived its test.
+
+    Local agents (and their watchdogs) are this process's descendants; agents on the
+    bed's hosts are gone with the bed. A watchdog may take a moment to finish its clean-up.
+    """
+    import os
+
+    from proctree import cmdline, descendants
+
+    def leftovers() -> list[int]:
+        return [pid for pid in descendants(os.getpid()) if AGENT_MARK in cmdline(pid)]
+
+    deadline = time.monotonic() + 5.0
+    while (left := leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left and exitstatus == 0:
+        print(f"\nagent processes left running after the tests: {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
