@@ -162,18 +162,9 @@ class AgentActor(SupervisedActor):
             case _:
                 return super().on_receive(message)
 
-    def _release(self) -> None:
+    def on_exit(self, error: BaseException | None) -> None:
+        """Close the agent (it kills what it started and removes temporary dirs)."""
         self._context.set_agent(None)
         if self._client is not None:
             self._client.close("the agent actor stopped")
             self._client = None
-
-    def on_stop(self) -> None:
-        """Close the agent (it kills what it started and removes temporary dirs)."""
-        self._release()
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Close what is left of the agent."""
-        self._release()
-        super().on_failure(*exc_info)

@@ -101,19 +101,10 @@ class ConnectionActor(SupervisedActor):
             case _:
                 return super().on_receive(message)
 
-    def _release(self) -> None:
+    def on_exit(self, error: BaseException | None) -> None:
+        """Close the connection."""
         self._closing.set()
         self._context.set_connection(None)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def on_stop(self) -> None:
-        """Close the connection."""
-        self._release()
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Close the connection."""
-        self._release()
-        super().on_failure(*exc_info)

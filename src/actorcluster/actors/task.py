@@ -187,15 +187,9 @@ class TaskActor(SupervisedActor):
             self._run.control.cancel(reason)
             self._finish(TaskCancelledError(self._run.task.name, reason, self._context.host))
 
-    def on_stop(self) -> None:
-        """A task stopped before finishing fails its future: none is left pending."""
-        self._fail_pending("its runtime stopped")
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Likewise on a crash."""
-        self._fail_pending("its actor crashed")
-        super().on_failure(*exc_info)
+    def on_exit(self, error: BaseException | None) -> None:
+        """A task that ends before finishing fails its future: none is left pending."""
+        self._fail_pending("its runtime stopped" if error is None else "its actor crashed")
 
 
 def _log_line(context: StepContext, line: str) -> None:

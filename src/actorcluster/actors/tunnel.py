@@ -116,15 +116,9 @@ class TunnelActor(SupervisedActor):
             key=self._spec.key, up=self._forwarder is not None, failed_opens=self._failed_opens
         )
 
-    def on_stop(self) -> None:
+    def on_exit(self, error: BaseException | None) -> None:
         """Close the forwarder: the listener and every connection."""
-        self._release("stopped")
-        super().on_stop()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        """Close the forwarder."""
-        self._release(f"failed: {exc_info[1]}")
-        super().on_failure(*exc_info)
+        self._release("stopped" if error is None else f"failed: {error}")
 
     def _open(self) -> None:
         self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)

@@ -159,7 +159,8 @@ class SupervisedActor(pykka.ThreadingActor):
       to the supervisor starting it); keep ``__init__`` to storing configuration;
     * acquire in ``on_start`` (if it raises, the start fails with that exception and
       pykka calls neither ``on_stop`` nor ``on_failure``: clean up your partial state
-      before raising); release in both ``on_stop`` and ``on_failure``;
+      before raising); release in :meth:`on_exit`, which the base ``on_stop`` and
+      ``on_failure`` both call;
     * call ``super()`` in ``on_start``, ``on_stop``, ``on_failure``, and hand
       messages you do not handle to ``super().on_receive(message)`` (it logs
       ``actor.unknown_message``);
@@ -196,7 +197,8 @@ class SupervisedActor(pykka.ThreadingActor):
         """Acquire resources; subclasses call ``super().on_start()``."""
 
     def on_stop(self) -> None:
-        """Release resources; subclasses call ``super().on_stop()``."""
+        """Release resources (:meth:`on_exit`); overrides call ``super().on_stop()``."""
+        self.on_exit(None)
 
     def on_failure(
         self,
@@ -204,7 +206,12 @@ class SupervisedActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Release resources after a crash; subclasses call ``super().on_failure(...)``."""
+        """Release after a crash (:meth:`on_exit`); overrides call ``super().on_failure``."""
+        self.on_exit(exception_value)
+
+    def on_exit(self, error: BaseException | None) -> None:
+        """Release what ``on_start`` acquired: runs once, whether the actor stopped
+        (``error`` None) or crashed (``error`` the exception)."""
 
     def on_receive(self, message: Any) -> Any:
         """Log a message nobody handled (``actor.unknown_message``) and return None."""
