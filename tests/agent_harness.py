@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import actorcluster
-from actorcluster.remote import frames
-from actorcluster.remote.frames import Frame, Kind
+from actorcluster.remote.agent import frames
+from actorcluster.remote.agent.frames import Frame, Kind
 
 if TYPE_CHECKING:
     import io

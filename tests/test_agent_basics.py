@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import cloudpickle
 import pytest
 
-from actorcluster.remote import frames
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent import frames
+from actorcluster.remote.agent.frames import Kind
 from agent_harness import AgentProcess, measure_costs
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def test_the_agent_runs_as_a_private_package_without_actorcluster(tmp_path: Path
     boot = (
         "import sys, types; package = types.ModuleType('_acagent'); "
         "package.__path__ = [sys.argv[1]]; sys.modules['_acagent'] = package; "
-        "import _acagent.agent; _acagent.agent.main()"
+        "import _acagent.main; _acagent.main.main()"
     )
     agent = AgentProcess(cwd=str(tmp_path), command=[sys.executable, "-c", boot, str(remote)])
     try:

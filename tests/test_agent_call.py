@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 import pytest
 
-from actorcluster.remote.frames import Frame, Kind
+from actorcluster.remote.agent.frames import Frame, Kind
 from agent_harness import AgentProcess, wait_until
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster.remote import frames
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent import frames
+from actorcluster.remote.agent.frames import Kind
 from agent_harness import COMMAND, AgentProcess, agent_env, wait_until
 from proctree import alive, wait_gone
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
 from agent_harness import AgentProcess
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
 from agent_harness import AgentProcess
 from proctree import alive, cmdline, wait_gone
 

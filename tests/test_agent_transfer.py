@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster.remote.agent_transfer import _extract_checked
-from actorcluster.remote.frames import Frame, Kind
+from actorcluster.remote.agent.frames import Frame, Kind
+from actorcluster.remote.agent.transfers import _extract_checked
 from agent_harness import AgentProcess
 
 if TYPE_CHECKING:

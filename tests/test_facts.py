@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster.remote import facts
+from actorcluster.remote.agent import facts
 
 if TYPE_CHECKING:
     from pathlib import Path

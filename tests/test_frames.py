@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actorcluster.remote.frames import (
+from actorcluster.remote.agent.frames import (
     HEADER,
     MAGIC,
     MAX_BODY,

@@ -331,7 +331,7 @@ def test_an_agent_that_never_starts_reports_what_the_host_printed(tmp_path):
 
 def test_a_request_the_agent_does_not_answer_in_time_is_a_typed_timeout(runtime, tmp_path):
     from actorcluster import RequestTimeoutError
-    from actorcluster.remote.frames import Kind
+    from actorcluster.remote.agent.frames import Kind
 
     marker = tmp_path / "slow.pid"
     agent = runtime._context.agent()

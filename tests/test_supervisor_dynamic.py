@@ -13,7 +13,6 @@ from actorcluster.supervisors import (
     ChildSpec,
     Restart,
     Strategy,
-    SupervisedActor,
     Supervisor,
     supervisor_proxy,
 )
@@ -187,12 +186,12 @@ def test_supervised_actor_knows_its_supervisor_and_child_id(journal: Journal) ->
     assert proxy.supervisor_ref.get(timeout=WAIT).actor_urn == sup.actor_urn
 
 
-def test_unsupervised_actor_runs_on_a_daemon_thread_and_has_no_supervisor() -> None:
+def test_unsupervised_actor_runs_on_a_daemon_pool_thread_and_has_no_supervisor() -> None:
     ref = Worker.start("solo", Journal())
     assert ref.proxy().supervisor_ref.get(timeout=WAIT) is None
     assert ref.proxy().child_id.get(timeout=WAIT) == "Worker"
-    assert Worker.use_daemon_thread is True
-    assert SupervisedActor.use_daemon_thread is True
+    thread = ref.proxy().current_thread().get(timeout=WAIT)
+    assert thread.daemon and thread.name.startswith("actorcluster-actor-")
 
 
 def test_unknown_message_to_a_supervised_actor_is_logged() -> None:

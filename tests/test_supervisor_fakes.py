@@ -127,6 +127,10 @@ class Worker(SupervisedActor):
                 return super().on_receive(message)
         return None
 
+    def current_thread(self) -> threading.Thread:
+        """The thread handling this call (for tests of where actors run)."""
+        return threading.current_thread()
+
 
 def worker_spec(
     name: str,

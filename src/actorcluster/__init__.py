@@ -36,8 +36,8 @@ from actorcluster.errors import (
     UsageError,
 )
 from actorcluster.futures import ActorFuture
-from actorcluster.runtime import Runtime
-from actorcluster.runtime_task import RuntimeTask
+from actorcluster.runtimes.runtime import Runtime
+from actorcluster.runtimes.task import RuntimeTask
 
 __all__ = [
     "ActorClusterError",

@@ -43,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         demo()
         return 0
-    from actorcluster.runtime import Runtime
-    from actorcluster.runtime_task import RuntimeTask
+    from actorcluster.runtimes.runtime import Runtime
+    from actorcluster.runtimes.task import RuntimeTask
 
     kwargs = {"ssh_config_path": args.ssh_config} if args.ssh_config else None
     try:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import AgentLostError, AgentStartError, PathCreationError
+from actorcluster.remote.agent.frames import Kind
 from actorcluster.remote.bootstrap import first_stage, remote_command, stage_two
 from actorcluster.remote.client import AgentClient
-from actorcluster.remote.frames import Kind
 from actorcluster.remote.streams import ChannelStream, PipeStream
 from actorcluster.supervisors import SupervisedActor
 

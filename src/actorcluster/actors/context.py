@@ -18,9 +18,9 @@ from actorcluster.supervisors import supervisor_proxy
 if TYPE_CHECKING:
     import pykka
 
-    from actorcluster.execution.control import TaskControl
     from actorcluster.remote.client import AgentClient
     from actorcluster.ssh import SshConnection, SshTarget
+    from actorcluster.steps.control import TaskControl
     from actorcluster.supervisors import SupervisorProxy
     from actorcluster.tunnels.spec import TunnelSpec
 

@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import TaskCancelledError, TaskExecutionError
-from actorcluster.execution.commands import run_command, run_function
-from actorcluster.execution.step_context import StepContext
-from actorcluster.execution.transfer import get_file, send_file
 from actorcluster.messages.events import StepFinished, StepOutput, StepStarted, TaskFinished
 from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
+from actorcluster.steps.commands import run_command, run_function
+from actorcluster.steps.step_context import StepContext
+from actorcluster.steps.transfer import get_file, send_file
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actorcluster.actors.context import RuntimeContext
-    from actorcluster.execution.control import TaskControl
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
     from actorcluster.messages.tasks import Task
     from actorcluster.remote.client import AgentClient
+    from actorcluster.steps.control import TaskControl
 
 __all__ = ["TaskActor", "TaskRun", "TaskStatistics"]
 
@@ -73,7 +73,7 @@ class TaskActor(SupervisedActor):
 
     Its inbox is busy while the steps run (each step waits on the agent), so it is
     stopped and inspected around its inbox: cancellation goes through the run's
-    :class:`~actorcluster.execution.control.TaskControl`, which makes the agent end the
+    :class:`~actorcluster.steps.control.TaskControl`, which makes the agent end the
     step in flight at once.
     """
 

@@ -2,10 +2,10 @@
 
 The first stage is short enough for a command line (``python3 -c '...'``). It reads a
 length line and that many bytes of zlib-compressed Python from stdin and runs them. The
-second stage installs an import hook serving the agent's modules (``frames``, ``facts``,
-``agent*``, as the private package ``_acagent``) and cloudpickle's modules, compiled
-here and marshalled, from memory,
-checks the Python version, and starts the agent, which goes on reading frames from the
+second stage installs an import hook serving the agent package
+(:mod:`actorcluster.remote.agent`, as the private package ``_acagent``) and
+cloudpickle's modules, compiled here and marshalled, from memory, checks the Python
+version, and starts the agent, which goes on reading frames from the
 same stdin. Nothing is written to the host's disk and nothing is installed.
 """
 
@@ -55,8 +55,8 @@ class _InMemoryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(marshal.loads(code), module.__dict__)
 
 sys.meta_path.insert(0, _InMemoryFinder())
-import {package}.agent
-{package}.agent.main()
+import {package}.main
+{package}.main.main()
 """
 
 
@@ -74,11 +74,9 @@ def _package_sources(
 
 
 def _agent_sources() -> dict[str, tuple[bool, str]]:
-    here = Path(__file__).parent
-    sources: dict[str, tuple[bool, str]] = {AGENT_PACKAGE: (True, "")}
-    for pattern in ("frames.py", "facts.py", "agent*.py"):
-        for path in sorted(here.glob(pattern)):
-            sources[f"{AGENT_PACKAGE}.{path.stem}"] = (False, path.read_text(encoding="utf-8"))
+    """The agent package (:mod:`actorcluster.remote.agent`), whole, as ``_acagent``."""
+    sources = _package_sources(Path(__file__).parent / "agent", AGENT_PACKAGE)
+    sources.pop(f"{AGENT_PACKAGE}.__main__", None)  # the bootstrap starts main() itself
     return sources
 
 

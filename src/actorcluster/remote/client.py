@@ -26,8 +26,8 @@ from actorcluster.errors import (
     RequestTimeoutError,
 )
 from actorcluster.futures import ActorFuture
-from actorcluster.remote.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
-from actorcluster.remote.frames import encode_frame as _encode
+from actorcluster.remote.agent.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
+from actorcluster.remote.agent.frames import encode_frame as _encode
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -30,6 +30,7 @@ from pykka.messages import ProxyCall
 from actorcluster._logging import get_logger, quiet_expected_actor_failures
 from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
+from actorcluster.supervisors._pool import PooledActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,7 +43,7 @@ quiet_expected_actor_failures()
 
 
 class _Link:
-    """Ties one actor to whoever started it: parent, child id, start outcome, thread."""
+    """Ties one actor to whoever started it: parent, child id, start outcome, its end."""
 
     __slots__ = (
         "__weakref__",
@@ -50,10 +51,10 @@ class _Link:
         "actor_urn",
         "child_id",
         "exit_error",
+        "finished",
         "parent",
         "start_error",
         "started",
-        "thread",
     )
 
     def __init__(self, parent: pykka.ActorRef[Any] | None, child_id: str) -> None:
@@ -64,7 +65,8 @@ class _Link:
         self.exit_error: Exception | None = None
         self.actor_urn: str | None = None
         self.actor_class: type[Any] | None = None
-        self.thread: threading.Thread | None = None
+        self.finished: threading.Event | None = None
+        """The actor's :attr:`~PooledActor.actor_finished`, once it exists."""
 
 
 _local = threading.local()
@@ -78,18 +80,26 @@ def _claim(actor: SupervisedActor) -> _Link:
         link = _Link(None, type(actor).__name__)
     link.actor_urn = actor.actor_urn
     link.actor_class = type(actor)
+    link.finished = actor.actor_finished
     _links[actor.actor_urn] = link
     return link
 
 
 def start_linked(
-    start: Callable[[], pykka.ActorRef[Any]], *, parent: pykka.ActorRef[Any] | None, child_id: str
+    start: Callable[[], pykka.ActorRef[Any]],
+    *,
+    parent: pykka.ActorRef[Any] | None,
+    child_id: str,
+    wait: bool = True,
 ) -> tuple[pykka.ActorRef[Any], _Link]:
     """Call ``start()`` and wait until the actor it started finished ``on_start``.
 
+    With ``wait`` False it returns once the actor exists: a failing ``on_start`` then
+    reaches the parent as the child's abnormal exit instead.
+
     Raises:
         ConfigurationError: ``start`` did not start a :class:`SupervisedActor`.
-        Exception: whatever ``start()`` or the actor's ``on_start`` raised.
+        Exception: whatever ``start()`` or (waiting) the actor's ``on_start`` raised.
     """
     link = _Link(parent, child_id)
     previous = getattr(_local, "link", None)
@@ -108,10 +118,12 @@ def start_linked(
             f"its ref, got {ref!r}"
         )
         raise ConfigurationError(msg)
+    if not wait:
+        return ref, link
     link.started.wait()
     if link.start_error is not None:
-        if link.thread is not None:
-            link.thread.join(timeout=1.0)
+        if link.finished is not None:
+            link.finished.wait(timeout=1.0)
         raise link.start_error
     return ref, link
 
@@ -123,7 +135,7 @@ def _stop_claimed(link: _Link) -> None:
 
 
 def join_actor(ref: pykka.ActorRef[Any], timeout: float | None = None) -> bool:
-    """Wait until the actor has stopped and its thread has ended.
+    """Wait until the actor has stopped and handled its last message.
 
     For a :class:`SupervisedActor` this means its exit notification has been sent;
     for other actors it only waits for the stopped flag.
@@ -139,18 +151,14 @@ def join_actor(ref: pykka.ActorRef[Any], timeout: float | None = None) -> bool:
     link = _links.get(ref.actor_urn)
     if not ref.actor_stopped.wait(left()):
         return False
-    if link is None:
+    if link is None or link.finished is None:
         return True  # not a SupervisedActor, or long gone
     if not link.started.wait(left()):
         return False
-    thread = link.thread
-    if thread is None or thread is threading.current_thread():
-        return True
-    thread.join(left())
-    return not thread.is_alive()
+    return link.finished.wait(left())
 
 
-class SupervisedActor(pykka.ThreadingActor):
+class SupervisedActor(PooledActor):
     """Base class of every supervised actor (workers and supervisors alike).
 
     Contract for subclasses:
@@ -167,10 +175,10 @@ class SupervisedActor(pykka.ThreadingActor):
     * to be restarted, crash: raise from a message sent with ``tell``, e.g. with
       :meth:`crash`. Raising while answering an ``ask`` only fails that ask.
 
-    Threads are daemon threads: a forgotten actor never blocks interpreter exit.
+    It runs on the shared actor pool (:class:`~actorcluster.supervisors._pool.PooledActor`):
+    it holds a thread only while it has messages, and pool threads are daemon threads,
+    so a forgotten actor never blocks interpreter exit.
     """
-
-    use_daemon_thread = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -235,7 +243,6 @@ class SupervisedActor(pykka.ThreadingActor):
 
         @functools.wraps(on_start)
         def guarded() -> None:
-            link.thread = threading.current_thread()
             try:
                 on_start()
             except Exception as exc:

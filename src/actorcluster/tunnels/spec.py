@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actorcluster.processes import DELIMITER
-
 __all__ = [
     "CARRIERS",
     "FROM_RUNTIME",
@@ -15,6 +13,8 @@ __all__ = [
     "tunnel_key",
 ]
 
+DELIMITER = "::"
+"""Separates the parts of a process key (lazycluster's format)."""
 FROM_RUNTIME = "-L"
 """Direction of ``expose_port_from_runtime``: a listener here, the service on the host."""
 TO_RUNTIME = "-R"

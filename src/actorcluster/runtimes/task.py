@@ -30,15 +30,15 @@ from actorcluster.messages.events import (
 )
 from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
 from actorcluster.messages.tasks import Task
-from actorcluster.pickling import dumps_call
+from actorcluster.runtimes.pickling import dumps_call
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from actorcluster.execution.control import TaskControl
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
+    from actorcluster.steps.control import TaskControl
 
 __all__ = ["ProgressCallback", "RuntimeTask", "execution_log_dir"]
 
@@ -329,7 +329,7 @@ class RuntimeTask:
             InvalidRuntimeError: the host cannot be reached.
             ValueError: ``connection`` is none of the above.
         """
-        from actorcluster.runtime import Runtime
+        from actorcluster.runtimes.runtime import Runtime
 
         if isinstance(connection, Runtime):
             connection.execute_task(self, execute_async=False, debug=debug)

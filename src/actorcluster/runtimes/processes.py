@@ -1,4 +1,4 @@
-"""The process bookkeeping part of :class:`~actorcluster.runtime.Runtime`."""
+"""The process bookkeeping part of :class:`~actorcluster.runtimes.runtime.Runtime`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import threading
 from typing import TYPE_CHECKING
 
 from actorcluster.errors import UnknownProcessKeyError
-from actorcluster.processes import DELIMITER, TASK, TaskProcess, task_key
+from actorcluster.runtimes.process_handles import DELIMITER, TASK, TaskProcess, task_key
 
 if TYPE_CHECKING:
-    from actorcluster.processes import ProcessHandle
-    from actorcluster.runtime_task import RuntimeTask
+    from actorcluster.runtimes.process_handles import ProcessHandle
+    from actorcluster.runtimes.task import RuntimeTask
 
 __all__ = ["RuntimeProcessesMixin"]
 

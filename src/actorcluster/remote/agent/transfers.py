@@ -1,6 +1,6 @@
 """PUT and GET: files and folder trees moved in chunks.
 
-Stdlib only (see :mod:`agent`).
+Stdlib only (see the package docstring).
 
 Uploads (PUT, PUT_CHUNK*, PUT_END, all with the request id of the PUT) are handled on
 the frame-reading thread, in order. A file is written to a hidden temporary name
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from . import frames
 
 if TYPE_CHECKING:
-    from .agent_core import Hub
+    from .hub import Hub
 
 __all__ = ["CHUNK_SIZE", "Uploads", "get_request"]
 

@@ -1,6 +1,6 @@
 """Host facts: CPU cores (container quota aware), memory, GPUs, OS and Python.
 
-Stdlib only: this module is shipped with the agent (see :mod:`agent`). The parsing is
+Stdlib only: this module is shipped with the agent (see the package docstring). The parsing is
 done by pure functions that take text, so each format is tested on recorded samples;
 :func:`gather_facts` reads the real files under ``root`` (tests point it at a fake
 tree) and runs ``nvidia-smi`` when it is on the PATH.

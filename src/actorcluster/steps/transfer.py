@@ -17,13 +17,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from actorcluster.errors import FileTransferError
 from actorcluster.messages.events import TransferProgress
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
 
 if TYPE_CHECKING:
-    from actorcluster.execution.step_context import StepContext
     from actorcluster.messages.steps import GetFile, SendFile
+    from actorcluster.remote.agent.frames import Frame
     from actorcluster.remote.client import Request
-    from actorcluster.remote.frames import Frame
+    from actorcluster.steps.step_context import StepContext
 
 __all__ = ["CHUNK", "get_file", "remote_path", "send_file"]
 

@@ -1,5 +1,5 @@
 """Host facts, directories, ports and filters: that part of
-:class:`~actorcluster.runtime.Runtime`. Each is one request to the agent: no shell is
+:class:`~actorcluster.runtimes.runtime.Runtime`. Each is one request to the agent: no shell is
 involved, so paths and names arrive literally."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from actorcluster.errors import (
     PathCreationError,
     UsageError,
 )
-from actorcluster.ports import check_port
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
+from actorcluster.runtimes.ports import check_port
 
 if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
-    from actorcluster.remote.frames import Frame
+    from actorcluster.remote.agent.frames import Frame
 
 __all__ = ["RuntimeHostMixin"]
 

@@ -1,22 +1,16 @@
-"""The remote agent: serves many concurrent requests over its stdin and stdout.
+"""The agent's main loop: serves many concurrent requests over its stdin and stdout.
 
-The client sends this program over an SSH channel at connect time (nothing is installed
-on the host), as a private package with :mod:`frames`, :mod:`facts`, the ``agent_*``
-modules and cloudpickle's source; the same program runs as a plain local subprocess
-for the localhost runtime (``python3 -m actorcluster.remote.agent``). It therefore uses
-the standard library only (Python 3.10+, Linux first, macOS works) and imports its
-siblings relatively.
-
-At start it moves the frame stream out of harm's way: fd 1 is duplicated to a private
-descriptor that only frames use, and fd 1 itself then points at /dev/null, so a print
-or an inherited descriptor can never corrupt the stream. It writes
+See the package docstring for how it gets onto a host. At start it moves the frame
+stream out of harm's way: fd 1 is duplicated to a private descriptor that only frames
+use, and fd 1 itself then points at /dev/null, so a print or an inherited descriptor
+can never corrupt the stream. It writes
 :data:`frames.READY_MARKER` and a HELLO frame {pid, python, cwd, hostname}, then reads
 frames from ``sys.stdin.buffer`` (the very object the bootstrap read from) until the
 stream ends.
 
 The reading thread answers PING and CANCEL itself and handles uploads in order;
 RUN, CALL, FS, GET, FACTS, PORTS and SETUP each get a daemon thread. See
-:mod:`agent_core` for how each request answers exactly once.
+:mod:`hub` for how each request answers exactly once.
 
 When stdin ends, on SIGTERM or SIGHUP, or when the client stops reading (EPIPE), the
 agent kills every process group it started (SIGTERM, a short grace, SIGKILL), removes
@@ -35,8 +29,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import agent_call, agent_files, agent_process, agent_transfer, agent_watchdog, facts, frames
-from .agent_core import Hub, checked_env, diag
+from . import calls, commands, facts, files, frames, transfers, watchdog
+from .hub import Hub, checked_env, diag
 
 if TYPE_CHECKING:
     import io
@@ -136,14 +130,14 @@ class Agent:
     def __init__(self, stdin: io.BufferedReader, out_fd: int) -> None:
         self.hub = Hub(out_fd)
         self._stdin = stdin
-        self.router = agent_call.OutputRouter(self.hub)
-        self._uploads = agent_transfer.Uploads(self.hub)
+        self.router = calls.OutputRouter(self.hub)
+        self._uploads = transfers.Uploads(self.hub)
         router = self.router
         self._threaded: dict[int, Handler] = {
-            Kind.RUN: agent_process.run_command,
-            Kind.CALL: lambda hub, rid, body: agent_call.call_function(hub, router, rid, body),
-            Kind.FS: agent_files.fs_request,
-            Kind.GET: agent_transfer.get_request,
+            Kind.RUN: commands.run_command,
+            Kind.CALL: lambda hub, rid, body: calls.call_function(hub, router, rid, body),
+            Kind.FS: files.fs_request,
+            Kind.GET: transfers.get_request,
             Kind.FACTS: _facts,
             Kind.PORTS: _ports,
             Kind.SETUP: setup,
@@ -221,7 +215,7 @@ class Agent:
 
 def main() -> None:
     """Run the agent on this process's stdin and stdout; never returns."""
-    agent_watchdog.start_watchdog()  # first: it must fork before any thread exists
+    watchdog.start_watchdog()  # first: it must fork before any thread exists
     stdin = cast("io.BufferedReader", sys.stdin.buffer)
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -235,7 +229,3 @@ def main() -> None:
         agent.serve()
     finally:
         agent.hub.shutdown_and_exit()
-
-
-if __name__ == "__main__":
-    main()

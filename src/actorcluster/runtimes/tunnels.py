@@ -1,4 +1,4 @@
-"""Port exposure (tunnels): that part of :class:`~actorcluster.runtime.Runtime`.
+"""Port exposure (tunnels): that part of :class:`~actorcluster.runtimes.runtime.Runtime`.
 
 Each exposure is a :class:`~actorcluster.actors.tunnel.TunnelActor` under the runtime's
 TunnelSupervisor, riding the runtime's one SSH connection. The runtime keeps the wanted
@@ -18,8 +18,8 @@ import pykka
 from actorcluster._logging import get_logger
 from actorcluster.actors.tunnel import tunnel_child_spec
 from actorcluster.errors import HostUnreachableError, PortInUseError, RemoteError, UsageError
-from actorcluster.ports import check_port
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
+from actorcluster.runtimes.ports import check_port
 from actorcluster.supervisors import supervisor_proxy
 from actorcluster.tunnels import (
     CARRIERS,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actorcluster.actors.context import RuntimeContext
-    from actorcluster.processes import ProcessHandle
+    from actorcluster.runtimes.process_handles import ProcessHandle
 
 __all__ = ["RuntimeTunnelsMixin", "TunnelProcess"]
 

@@ -1,6 +1,6 @@
 """The agent's shared state: the frame writer, live requests, started processes, cleanup.
 
-Stdlib only (see :mod:`agent`). Every frame leaves through :meth:`Hub.send`,
+Stdlib only (see the package docstring). Every frame leaves through :meth:`Hub.send`,
 :meth:`Hub.emit` or :meth:`Hub.finish`, which serialise writes on one lock. A request is
 *live* from :meth:`Hub.open` until its final reply: :meth:`Hub.finish` sends that reply
 only if the request is still live, and :meth:`Hub.cancel` ends it early with ERROR
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import agent_watchdog, frames
+from . import frames, watchdog
 
 if TYPE_CHECKING:
     import subprocess
@@ -246,7 +246,7 @@ class Hub:
             closing = self._closing
             if not closing:
                 self._groups[proc.pid] = proc
-        agent_watchdog.note_group_started(proc.pid)
+        watchdog.note_group_started(proc.pid)
         if closing:
             terminate_groups([proc], 0.0)
 
@@ -255,7 +255,7 @@ class Hub:
         if not _group_alive(proc):
             with self._state_lock:
                 self._groups.pop(proc.pid, None)
-            agent_watchdog.note_group_ended(proc.pid)
+            watchdog.note_group_ended(proc.pid)
 
     def kill_later(self, proc: subprocess.Popen[bytes], grace: float = 1.0) -> None:
         """Terminate ``proc``'s group from a background thread (SIGTERM, grace, SIGKILL)."""
@@ -268,7 +268,7 @@ class Hub:
         with self._state_lock:
             if path not in self._temp_dirs:
                 self._temp_dirs.append(path)
-        agent_watchdog.note_temp_dir(path)
+        watchdog.note_temp_dir(path)
 
     def add_cleanup(self, cleanup: Abort) -> None:
         """Run ``cleanup`` when the agent exits, before processes are killed."""

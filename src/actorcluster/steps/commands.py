@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from actorcluster.errors import RemoteFunctionError, TaskExecutionError
 from actorcluster.messages.events import FunctionReturned
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
 
 if TYPE_CHECKING:
-    from actorcluster.execution.step_context import StepContext
     from actorcluster.messages.steps import RunCommand, RunFunction
+    from actorcluster.steps.step_context import StepContext
 
-from actorcluster.execution.step_context import OutputCollector
+from actorcluster.steps.step_context import OutputCollector
 
 __all__ = ["run_command", "run_function"]
 

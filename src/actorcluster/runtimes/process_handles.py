@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from actorcluster.runtime_task import RuntimeTask
+    from actorcluster.runtimes.task import RuntimeTask
 
 __all__ = ["DELIMITER", "TASK", "ProcessHandle", "TaskProcess", "task_key"]
 

@@ -24,13 +24,13 @@ from actorcluster.errors import (
     InvalidRuntimeError,
     UsageError,
 )
-from actorcluster.execution.control import TaskControl
 from actorcluster.futures import ActorFuture
-from actorcluster.runtime_host import RuntimeHostMixin
-from actorcluster.runtime_options import build_options
-from actorcluster.runtime_processes import RuntimeProcessesMixin
-from actorcluster.runtime_task import ProgressCallback, RuntimeTask
-from actorcluster.runtime_tunnels import RuntimeTunnelsMixin
+from actorcluster.runtimes.host import RuntimeHostMixin
+from actorcluster.runtimes.options import build_options
+from actorcluster.runtimes.processes import RuntimeProcessesMixin
+from actorcluster.runtimes.task import ProgressCallback, RuntimeTask
+from actorcluster.runtimes.tunnels import RuntimeTunnelsMixin
+from actorcluster.steps.control import TaskControl
 from actorcluster.supervisors import ChildSpec, Restart, root_supervisor
 
 if TYPE_CHECKING:

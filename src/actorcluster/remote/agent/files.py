@@ -1,6 +1,6 @@
 """FS: directory and path operations on the agent's host.
 
-Stdlib only (see :mod:`agent`). Every path is a literal string, made absolute against
+Stdlib only (see the package docstring). Every path is a literal string, made absolute against
 the working directory after ``~`` expansion, and never passed through a shell. An
 operation that fails answers ERROR {type: the exception's class name, message}.
 
@@ -30,7 +30,7 @@ from . import frames
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .agent_core import Hub
+    from .hub import Hub
 
 __all__ = ["OPS", "fs_request"]
 

@@ -1,6 +1,6 @@
 """CALL: a cloudpickled function run on a thread of the agent, its prints sent back.
 
-Stdlib only (see :mod:`agent`); ``cloudpickle`` is imported on the first CALL (in
+Stdlib only (see the package docstring); ``cloudpickle`` is imported on the first CALL (in
 production it is the copy shipped with the agent).
 
 Threads, not processes, keep a call cheap, at a price the caller should know:
@@ -29,10 +29,10 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from . import frames
-from .agent_core import checked_env, diag
+from .hub import checked_env, diag
 
 if TYPE_CHECKING:
-    from .agent_core import Hub
+    from .hub import Hub
 
 __all__ = ["OutputRouter", "RoutedStream", "call_function"]
 

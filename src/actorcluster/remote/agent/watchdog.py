@@ -8,7 +8,7 @@ agent writes a line per process group started or ended and per temporary directo
 when the pipe ends (the agent exited, whichever way) the watchdog terminates the groups
 still listed (SIGTERM, a short grace, SIGKILL) and removes the directories, then exits.
 
-Stdlib only (see :mod:`agent`).
+Stdlib only (see the package docstring).
 """
 
 from __future__ import annotations

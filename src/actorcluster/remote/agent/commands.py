@@ -1,6 +1,6 @@
 """RUN: a shell command in its own process group, its output streamed back as it comes.
 
-Stdlib only (see :mod:`agent`). The command runs through the user's login shell with
+Stdlib only (see the package docstring). The command runs through the user's login shell with
 ``-c`` (the passwd entry's shell, else ``/bin/sh``; SETUP may name another) in a new
 session, so CANCEL and the agent's exit can kill the command with all its children.
 One selector loop in the request's thread reads stdout and stderr; where the kernel
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import frames
 
 if TYPE_CHECKING:
-    from .agent_core import Hub
+    from .hub import Hub
 
 __all__ = ["DRAIN_GRACE", "READ_SIZE", "login_shell", "run_command", "shell_argv"]
 

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import TaskExecutionError
 from actorcluster.messages.events import StepOutput
-from actorcluster.remote.frames import Kind
+from actorcluster.remote.agent.frames import Kind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from actorcluster.execution.control import TaskControl
     from actorcluster.messages.events import TaskEvent
+    from actorcluster.remote.agent.frames import Frame
     from actorcluster.remote.client import AgentClient, Request
-    from actorcluster.remote.frames import Frame
+    from actorcluster.steps.control import TaskControl
 
 __all__ = ["OutputCollector", "StepContext"]
 

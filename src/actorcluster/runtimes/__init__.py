@@ -1,0 +1,12 @@
+"""Runtimes: one host as lazycluster's ``Runtime``, and the tasks it runs.
+
+The import path of lazycluster's ``lazycluster.runtimes`` module: ``Runtime``,
+``RuntimeTask`` and the names scripts import from it.
+"""
+
+from __future__ import annotations
+
+from actorcluster.runtimes.runtime import Runtime
+from actorcluster.runtimes.task import RuntimeTask
+
+__all__ = ["Runtime", "RuntimeTask"]

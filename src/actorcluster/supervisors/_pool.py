@@ -1,0 +1,256 @@
+"""Actors that hold a thread only while they have messages: :class:`PooledActor`.
+
+pykka's ``ThreadingActor`` gives every actor a thread for its whole life. A runtime is
+several actors (connection, agent, tasks, tunnels, one per running task), so a hundred
+idle runtimes would hold a thousand threads that only wait on their inboxes. A
+:class:`PooledActor` is a pykka actor (same refs, proxies, futures, ``on_start``/
+``on_stop``/``on_failure`` and message order) whose inbox, when a message arrives,
+queues the actor on the shared :class:`ActorPool`; a worker thread of the pool then
+handles the actor's messages until its inbox is empty (or a fair share, then it queues
+again), and goes on to the next actor. An actor is never handled by two workers at once.
+
+The pool is elastic, since a handler may block (a supervisor waiting for a child's
+``on_start``, a task sending a file): a queued actor gets an idle worker, else a new
+one while there are fewer than :data:`BUSY_WORKERS`; past that, a monitor adds a
+worker whenever the queue made no progress for :data:`STALL_SECONDS`, so blocked
+handlers can never starve the others. Workers end after :data:`IDLE_SECONDS` without
+work: an idle process holds no pool thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pykka
+from pykka import messages as pykka_messages
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
+
+__all__ = ["BUSY_WORKERS", "IDLE_SECONDS", "STALL_SECONDS", "ActorPool", "PooledActor"]
+
+BUSY_WORKERS = max(4, 2 * (os.cpu_count() or 1))
+"""Workers started at once for queued actors, before the monitor paces new ones."""
+STALL_SECONDS = 0.02
+"""How long the queue may make no progress before the monitor adds a worker."""
+IDLE_SECONDS = 5.0
+"""How long a worker waits for work before it ends."""
+FAIR_SHARE = 64
+"""Messages an actor handles in one turn before others get theirs."""
+
+_pykka_log = logging.getLogger("pykka")
+
+
+class ActorPool:
+    """Worker threads shared by every :class:`PooledActor` of the process."""
+
+    def __init__(self, name: str = "actorcluster-actor") -> None:
+        self._name = name
+        self._condition = threading.Condition()
+        self._ready: collections.deque[PooledActor] = collections.deque()
+        self._workers = 0
+        self._idle = 0
+        self._taken = 0
+        """Actors taken off the queue so far: the monitor's measure of progress."""
+        self._monitor: threading.Thread | None = None
+        self._numbers = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<ActorPool workers={self._workers} idle={self._idle} queued={len(self._ready)}>"
+
+    @property
+    def workers(self) -> int:
+        """Worker threads alive now."""
+        return self._workers
+
+    def schedule(self, actor: PooledActor) -> None:
+        """Queue ``actor`` to have its inbox handled."""
+        with self._condition:
+            self._ready.append(actor)
+            if self._idle:
+                self._condition.notify()
+            if len(self._ready) > self._idle:
+                if self._workers < BUSY_WORKERS:
+                    self._spawn()
+                elif self._monitor is None:
+                    self._monitor = self._start_thread(self._watch, f"{self._name}-monitor")
+
+    def _spawn(self) -> None:
+        """Start a worker (with the condition held)."""
+        self._workers += 1
+        self._start_thread(self._work, f"{self._name}-{next(self._numbers)}")
+
+    @staticmethod
+    def _start_thread(target: Any, name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _take(self) -> PooledActor | None:
+        """The next queued actor; None once idle for :data:`IDLE_SECONDS` (worker ends)."""
+        with self._condition:
+            deadline = time.monotonic() + IDLE_SECONDS
+            while not self._ready:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._workers -= 1
+                    return None
+                self._idle += 1
+                self._condition.wait(remaining)
+                self._idle -= 1
+            self._taken += 1
+            return self._ready.popleft()
+
+    def _work(self) -> None:
+        while (actor := self._take()) is not None:
+            actor._run_turn()
+
+    def _watch(self) -> None:
+        """Add a worker whenever queued actors made no progress for a while."""
+        while True:
+            with self._condition:
+                if not self._ready:
+                    self._monitor = None
+                    return
+                taken = self._taken
+            time.sleep(STALL_SECONDS)  # not on the condition: a notify is for workers
+            with self._condition:
+                if self._ready and self._taken == taken:
+                    self._spawn()
+
+
+POOL = ActorPool()
+"""The process-wide pool."""
+
+
+class _Inbox:
+    """A pykka inbox that queues its actor on the pool when a message arrives."""
+
+    __slots__ = ("_actor", "_queue")
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[Envelope[Any]] = collections.deque()
+        self._actor: PooledActor | None = None
+
+    def bind(self, actor: PooledActor) -> None:
+        self._actor = actor
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        self._queue.append(envelope)
+        if self._actor is not None:
+            self._actor._wake()
+
+    def get(self) -> Envelope[Any]:
+        return self._queue.popleft()
+
+    def empty(self) -> bool:
+        return not self._queue
+
+
+class PooledActor(pykka.Actor):
+    """A pykka actor run by the shared :class:`ActorPool` instead of a thread of its own.
+
+    Behaves as a ``ThreadingActor`` to everyone using it: ``start``, refs, ``tell``,
+    ``ask``, proxies, ``stop`` and the ``on_*`` hooks are pykka's. Its handlers run on
+    pool workers, one message at a time and in order; blocking in one only holds that
+    worker. :attr:`actor_finished` is set once the actor's life is over (``on_stop``
+    or ``on_failure`` ran and the inbox was drained).
+    """
+
+    pool: ActorPool = POOL
+    """The pool this class's actors run on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn_lock = threading.Lock()
+        self._queued = False
+        self._set_up = False
+        self.actor_finished = threading.Event()
+        """Set when the actor has stopped and handled (or refused) its last message."""
+        inbox = self.actor_inbox
+        assert isinstance(inbox, _Inbox)
+        inbox.bind(self)
+
+    @staticmethod
+    def _create_actor_inbox() -> _Inbox:
+        return _Inbox()
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return pykka.ThreadingFuture()
+
+    def _start_actor_loop(self) -> None:
+        with self._turn_lock:
+            self._queued = True
+        self.pool.schedule(self)
+
+    def _wake(self) -> None:
+        """A message arrived: queue the actor unless it is queued or running."""
+        with self._turn_lock:
+            if self._queued:
+                return
+            self._queued = True
+        self.pool.schedule(self)
+
+    def _run_turn(self) -> None:
+        """Handle messages (set-up first, teardown last) until the inbox is empty."""
+        if not self._set_up:
+            self._set_up = True
+            self._actor_loop_setup()
+        inbox = self.actor_inbox
+        for _ in range(FAIR_SHARE):
+            if self.actor_stopped.is_set():
+                self._actor_loop_teardown()
+                self.actor_finished.set()
+                return
+            with self._turn_lock:
+                if inbox.empty():
+                    self._queued = False
+                    return
+            self._handle(inbox.get())
+        self.pool.schedule(self)  # a fair share handled: queue again, still marked queued
+
+    def _handle(self, envelope: Envelope[Any]) -> None:
+        """One message, exactly as pykka's ``_actor_loop_running`` handles it."""
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                _pykka_log.info(f"Exception returned from {self} to caller:", exc_info=True)
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            _pykka_log.debug(f"{sys.exc_info()[1]!r} in {self}. Stopping all actors.")
+            self._stop()
+            pykka.ActorRegistry.stop_all()
+
+    def _actor_loop_teardown(self) -> None:
+        """Refuse what is left in the inbox (as pykka does), also what comes later."""
+        inbox = self.actor_inbox
+        while True:
+            with self._turn_lock:
+                if inbox.empty():
+                    self._queued = False
+                    return
+            envelope = inbox.get()
+            if envelope.reply_to is None:
+                continue
+            if isinstance(envelope.message, pykka_messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                error = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling it")
+                envelope.reply_to.set_exception(exc_info=(type(error), error, None))
