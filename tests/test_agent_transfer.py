@@ -50,8 +50,8 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 def test_a_file_round_trips_in_chunks_with_its_mode(agent: AgentProcess, tmp_path: Path) -> None:
     data = os.urandom(2 * MIB + 123)
     final = agent.put(f"up/{WEIRD}", "file", data, mode=0o640)
-    assert (final.kind, final.payload) == (Kind.RESULT, {"value": len(data)})
     target = tmp_path / "up" / WEIRD
+    assert (final.kind, final.payload) == (Kind.RESULT, {"value": len(data), "path": str(target)})
     assert target.read_bytes() == data
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert os.listdir(target.parent) == [WEIRD]  # no temporary file left
@@ -64,7 +64,7 @@ def test_a_file_round_trips_in_chunks_with_its_mode(agent: AgentProcess, tmp_pat
 
 
 def test_an_empty_file_round_trips_as_one_empty_chunk(agent: AgentProcess, tmp_path: Path) -> None:
-    assert agent.put("empty", "file", b"").payload == {"value": 0}
+    assert agent.put("empty", "file", b"").payload["value"] == 0
     assert (tmp_path / "empty").read_bytes() == b""
     chunks, final = _get(agent, "empty")
     assert [chunk.payload["data"] for chunk in chunks] == [b""]
@@ -97,7 +97,7 @@ def test_a_folder_tree_round_trips(agent: AgentProcess, tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(stream)) as archive:
         assert "top.txt" in archive.getnames()  # names are relative to the folder
     final = agent.put("copy", "tar", stream, chunk=MIB // 3)
-    assert final.payload == {"value": len(stream)}
+    assert final.payload == {"value": len(stream), "path": str(tmp_path / "copy")}
     assert _tree(tmp_path / "copy") == _tree(source)
 
 

@@ -48,7 +48,7 @@ def test_a_dying_host_fails_the_running_task_fast_and_the_runtime_comes_back(mak
 def test_a_killed_agent_is_restarted_and_the_running_task_fails_clearly(ssh_bed, tmp_path):
     marker = tmp_path / "sleep.pid"
     with Runtime("host-2", connection_kwargs=ssh_bed.connection_kwargs) as rt:
-        first = rt._context.agent().hello["pid"]
+        first = rt._handle.context.agent().hello["pid"]
         future = rt.execute_task(
             RuntimeTask("long").run_command(f"sleep 60 & echo $! > {marker}; wait")
         )
@@ -59,7 +59,7 @@ def test_a_killed_agent_is_restarted_and_the_running_task_fails_clearly(ssh_bed,
         # Its watchdog killed what the dead agent had started: no orphan.
         wait_until(lambda: not _alive(int(marker.read_text())), what="the orphan was killed")
         rt.wait_ready(timeout=30)
-        assert rt._context.agent().hello["pid"] != first
+        assert rt._handle.context.agent().hello["pid"] != first
         assert rt.echo("again").strip() == "again"
 
 

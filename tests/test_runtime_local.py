@@ -331,13 +331,11 @@ def test_an_agent_that_never_starts_reports_what_the_host_printed(tmp_path):
 
 def test_a_request_the_agent_does_not_answer_in_time_is_a_typed_timeout(runtime, tmp_path):
     from actorcluster import RequestTimeoutError
-    from actorcluster.remote.agent.frames import Kind
 
     marker = tmp_path / "slow.pid"
-    agent = runtime._context.agent()
-    payload = {"cmd": f"echo $$ > {marker}; exec sleep 30", "env": {}, "cwd": None}
+    agent = runtime._handle.context.agent()
     with pytest.raises(RequestTimeoutError, match=r"within 0\.5 s") as caught:
-        agent.call(Kind.RUN, payload, timeout=0.5)
+        agent.run(f"echo $$ > {marker}; exec sleep 30").result(timeout=0.5)
     assert isinstance(caught.value, TimeoutError)
     wait_until(
         lambda: not _alive(int(marker.read_text())), what="the timed-out command was cancelled"

@@ -24,7 +24,9 @@ def _actor(ref: pykka.ActorRef):
 def _runtime_children(runtime: Runtime) -> dict[str, pykka.ActorRef]:
     root = supervisor_proxy(root_supervisor())
     runtime_ref = next(
-        info.ref for info in root.which_children().get(timeout=10) if info.id == runtime._child_id
+        info.ref
+        for info in root.which_children().get(timeout=10)
+        if info.id == runtime._handle._child_id
     )
     return {
         info.id: info.ref for info in supervisor_proxy(runtime_ref).which_children().get(timeout=10)
@@ -40,7 +42,7 @@ def test_a_runtime_is_connection_agent_tasks_and_tunnels_in_that_order(ssh_bed):
         assert connection.cipher == "aes128-gcm@openssh.com"
         agent = children["agent"].proxy().statistics().get(timeout=10)
         assert agent.alive
-        assert agent.pid == rt._context.agent().hello["pid"]
+        assert agent.pid == rt._handle.context.agent().hello["pid"]
         assert "host-3" in repr(_actor(children["agent"]))
         assert "CONNECTED" in repr(_actor(children["connection"]))
 

@@ -33,6 +33,7 @@ from test_supervisor_fakes import (
     start_supervisor,
     worker_spec,
 )
+from threads import leaked_threads
 
 pytestmark = pytest.mark.usefixtures("no_actors_left")
 
@@ -321,7 +322,7 @@ def test_real_clock_backoff_restarts_after_the_delay(journal: Journal) -> None:
     assert time.monotonic() - began >= 0.05
     sup.stop(block=True, timeout=WAIT)
     assert join_actor(sup, timeout=WAIT)
-    assert set(threading.enumerate()) <= threads_before
+    assert not leaked_threads(threads_before)
 
 
 def test_rest_for_one_crash_during_a_pending_restart_merges_the_restarts(journal: Journal) -> None:

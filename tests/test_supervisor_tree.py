@@ -33,6 +33,7 @@ from test_supervisor_fakes import (
     running,
     worker_spec,
 )
+from threads import leaked_threads
 
 pytestmark = pytest.mark.usefixtures("no_actors_left")
 
@@ -55,7 +56,7 @@ def test_stopped_tree_leaves_no_thread_and_no_actor() -> None:
     journal.wait_count("start", "a", 2)  # restarted after a real-timer backoff
     tree.stop()
     assert pykka.ActorRegistry.get_all() == []
-    assert set(threading.enumerate()) <= threads_before
+    assert not leaked_threads(threads_before)
     assert journal.names("stop") == ["y", "x", "a"]
     assert tree.failure is None
 
@@ -68,7 +69,7 @@ def test_trees_can_be_created_and_stopped_many_times() -> None:
             assert running(tree.ref) == ["a", "inner"]
         assert not tree.is_alive()
         assert pykka.ActorRegistry.get_all() == []
-    assert set(threading.enumerate()) <= threads_before
+    assert not leaked_threads(threads_before)
 
 
 def test_tree_start_is_idempotent_and_stop_can_be_repeated() -> None:
@@ -117,7 +118,7 @@ def test_root_supervisor_is_started_once_and_anew_after_it_stopped() -> None:
         assert not root.is_alive()
         assert pykka.ActorRegistry.get_all() == []
     assert len(urns) == 10
-    assert set(threading.enumerate()) <= threads_before
+    assert not leaked_threads(threads_before)
 
 
 _AT_EXIT = textwrap.dedent(

@@ -27,7 +27,7 @@ def ports():
 
 
 def _tunnel_children(runtime):
-    supervisor = runtime._context.tunnel_supervisor()
+    supervisor = runtime._handle.context.tunnel_supervisor()
     return [info.id for info in supervisor.proxy().which_children().get(timeout=5)]
 
 

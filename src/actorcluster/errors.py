@@ -36,6 +36,8 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "RemoteFunctionError",
+    "RemoteOperationError",
+    "RequestCancelledError",
     "RequestTimeoutError",
     "SupervisorGaveUpError",
     "TaskCancelledError",
@@ -218,7 +220,36 @@ class AgentStartError(RemoteError, InvalidRuntimeError):
 
 
 class AgentLostError(HostUnreachableError):
-    """The remote agent (or its connection) went away while a request was pending."""
+    """The remote agent (or its connection) went away while a request was pending.
+
+    Args:
+        host: the runtime's host.
+        reason: what happened, in words.
+        kind: how it was lost: :attr:`SILENT` (no answer to heartbeats: a partition or
+            a hung agent), :attr:`ENDED` (its stream ended), :attr:`BROKEN` (the stream
+            or the protocol broke) or :attr:`CLOSED` (closed by the client).
+    """
+
+    SILENT = "silent"
+    """No answer to heartbeats (or a send made no progress) for the timeout."""
+    ENDED = "ended"
+    """The agent's stream ended."""
+    BROKEN = "broken"
+    """The stream failed, or the agent broke the protocol."""
+    CLOSED = "closed"
+    """The client closed the session."""
+
+    def __init__(self, host: str, reason: str = "", kind: str = "ended") -> None:
+        ActorClusterError.__init__(self, host, reason, kind)
+
+    @property
+    def kind(self) -> str:
+        """How it was lost (one of the class constants)."""
+        return str(self.args[2])
+
+    def __str__(self) -> str:
+        host, reason, _ = self.args
+        return f"host {host} is unreachable" + (f": {reason}" if reason else "")
 
 
 class RequestTimeoutError(RemoteError, TimeoutError):
@@ -234,6 +265,60 @@ class RequestTimeoutError(RemoteError, TimeoutError):
 
 class ProtocolError(RemoteError):
     """A frame between client and agent was truncated, corrupt or unexpected."""
+
+
+class RemoteOperationError(RemoteError):
+    """An operation on a host (a file system call, a transfer, reading facts) failed
+    there; ``error_type`` and ``errno`` are the host's (``OSError`` and ``28`` for a full
+    disk, say).
+
+    Args:
+        host: the runtime's host.
+        operation: what was asked, in words.
+        error_type: the exception's class name on the host.
+        message: its message.
+        errno: its errno, for OS errors; None otherwise.
+    """
+
+    def __init__(
+        self, host: str, operation: str, error_type: str, message: str, errno: int | None = None
+    ) -> None:
+        super().__init__(host, operation, error_type, message, errno)
+
+    @property
+    def host(self) -> str:
+        """The host where it failed."""
+        return str(self.args[0])
+
+    @property
+    def error_type(self) -> str:
+        """The exception's class name on the host."""
+        return str(self.args[2])
+
+    @property
+    def errno(self) -> int | None:
+        """The OS error number, if any."""
+        return None if self.args[4] is None else int(self.args[4])
+
+    @property
+    def reason(self) -> str:
+        """``error_type: message``, as the host raised it."""
+        return f"{self.args[2]}: {self.args[3]}"
+
+    def __str__(self) -> str:
+        host, operation, _, _, _ = self.args
+        return f"{operation} on {host} failed: {self.reason}"
+
+
+class RequestCancelledError(ActorClusterError):
+    """A request to a host's agent was cancelled before it answered."""
+
+    def __init__(self, host: str, request: str) -> None:
+        super().__init__(host, request)
+
+    def __str__(self) -> str:
+        host, request = self.args
+        return f"{request} on {host} was cancelled"
 
 
 class TaskExecutionError(RemoteError):

@@ -8,16 +8,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
-from actorcluster.errors import AgentLostError, AgentStartError, PathCreationError
-from actorcluster.remote.agent.frames import Kind
-from actorcluster.remote.bootstrap import first_stage, remote_command, stage_two
-from actorcluster.remote.client import AgentClient
-from actorcluster.remote.streams import ChannelStream, PipeStream
+from actorcluster.errors import (
+    AgentLostError,
+    AgentStartError,
+    PathCreationError,
+    RemoteOperationError,
+)
+from actorcluster.remote import (
+    AgentClient,
+    AgentSession,
+    PipeStream,
+    first_stage,
+    remote_command,
+    stage_two,
+)
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
-    from actorcluster.remote.streams import ByteStream
+    from actorcluster.remote import ByteStream
 
 __all__ = ["AgentActor", "AgentStatistics"]
 
@@ -53,10 +62,10 @@ class _AgentLost:
 
 
 class AgentActor(SupervisedActor):
-    """Owns one :class:`AgentClient`: starts the agent in ``on_start``, sets up the
-    working directory, publishes the client, and crashes when the agent is lost so its
-    supervisor starts a new one (or, when the connection itself is gone, leaves that to
-    the connection's restart)."""
+    """Owns one agent session: starts the agent in ``on_start``, sets up the working
+    directory, publishes the client, and crashes when the agent is lost so its
+    supervisor starts a new one. When the connection itself is gone (or silent), it
+    reports that to the connection instead, whose restart brings a new agent too."""
 
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__()
@@ -83,15 +92,16 @@ class AgentActor(SupervisedActor):
         """Start the agent and set up the working directory."""
         super().on_start()
         options = self._context.options
-        client = AgentClient(
+        session = AgentSession(
             self._open_stream(),
             self._context.host,
             on_lost=self._on_lost,
             heartbeat_interval=options.heartbeat_interval,
             heartbeat_timeout=options.heartbeat_timeout,
         )
+        client = AgentClient(session)
         try:
-            hello = client.start(stage_two().wire_bytes(), options.agent_start_timeout)
+            hello = session.start(stage_two().wire_bytes(), options.agent_start_timeout)
             self._setup_working_dir(client)
         except BaseException:
             client.close("agent start failed")
@@ -113,42 +123,38 @@ class AgentActor(SupervisedActor):
         connection = self._context.connection
         if connection is None:
             raise AgentStartError(self._context.host, "no SSH connection")
-        channel = connection.open_session(window_size=_CHANNEL_WINDOW)
-        channel.exec_command(remote_command(options.python))
-        return ChannelStream(channel)
+        return connection.open_command_stream(
+            remote_command(options.python),
+            window_size=_CHANNEL_WINDOW,
+            timeout=options.heartbeat_timeout,
+        )
 
     def _setup_working_dir(self, client: AgentClient) -> None:
         context = self._context
         timeout = context.options.agent_start_timeout
-        if context.working_dir is None:
-            frame = client.call(
-                Kind.FS, {"op": "mkdtemp", "prefix": "actorcluster-", "temporary": True}, timeout
+        working_dir = context.working_dir
+        try:
+            if working_dir is None:
+                working_dir = client.mkdtemp(temporary=True).result(timeout)
+            setup = client.setup(
+                working_dir,
+                temporary=context.temporary_working_dir,
+                shell=context.options.shell,
             )
-            if frame.kind != Kind.RESULT:
-                raise PathCreationError(
-                    "<temporary>", context.host, frame.payload.get("message", "")
-                )
-            context.working_dir = str(frame.payload["value"])
-        payload = {
-            "working_dir": context.working_dir,
-            "temporary": context.temporary_working_dir,
-            "env": {},
-        }
-        if context.options.shell:
-            payload["shell"] = context.options.shell
-        frame = client.call(Kind.SETUP, payload, timeout)
-        if frame.kind != Kind.RESULT:
-            message = str(frame.payload.get("message", frame.payload))
-            raise PathCreationError(context.working_dir, context.host, message)
-        context.working_dir = str(frame.payload["value"])
+            context.working_dir = setup.result(timeout)
+        except RemoteOperationError as exc:
+            raise PathCreationError(working_dir or "<temporary>", context.host, exc.reason) from exc
 
     def _on_lost(self, error: AgentLostError) -> None:
-        connection = self._context.connection
-        self._context.set_agent(None, str(error))
-        if connection is not None and "heartbeat" in str(error):
-            connection.close()  # a silent peer: reconnect from scratch
-        if connection is not None and not connection.is_active():
-            return  # the connection's own restart brings up a new agent
+        """On the session's thread: unpublish, then have the right actor restart."""
+        context = self._context
+        context.set_agent(None, str(error))
+        connection = context.connection
+        if connection is not None and (
+            error.kind == AgentLostError.SILENT or not connection.is_active()
+        ):
+            context.connection_lost(str(error))  # reconnect from scratch
+            return
         try:
             self.actor_ref.tell(_AgentLost(error=error))
         except Exception:  # already stopping

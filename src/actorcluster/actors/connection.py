@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actorcluster._logging import get_logger
 from actorcluster.errors import HostUnreachableError
+from actorcluster.ssh import connect
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
@@ -33,26 +35,25 @@ class ConnectionStatistics:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _ConnectionLost:
-    """Internal: the transport ended while we did not close it."""
+    """Internal: the connection died, or its peer went silent."""
 
     reason: str
-    """What the watcher saw."""
+    """What was seen."""
 
 
 class ConnectionActor(SupervisedActor):
     """Connects in ``on_start``; crashes (for its supervisor to reconnect) when the
-    transport dies; closes in ``on_stop``/``on_failure``.
+    connection is reported lost; closes it in :meth:`on_exit`.
 
-    A watcher thread joins paramiko's transport thread, which ends exactly when the
-    connection does; keepalives (ServerAliveInterval) and the agent's heartbeats make
-    a silent peer end it too.
+    Nothing here watches the connection with a thread of its own: whatever notices that
+    it died or went silent (the agent session's reader and heartbeats, above all)
+    reports it through :meth:`RuntimeContext.connection_lost`.
     """
 
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__()
         self._context = context
         self._connection: SshConnection | None = None
-        self._closing = threading.Event()
         self._log = log.bind(host=context.host, actor="connection")
 
     def __repr__(self) -> str:
@@ -69,41 +70,31 @@ class ConnectionActor(SupervisedActor):
         )
 
     def on_start(self) -> None:
-        """Connect (nothing to do for the local runtime) and start the watcher."""
+        """Connect (nothing to do for the local runtime) and publish the connection."""
         super().on_start()
         target = self._context.options.target
         if target is None:
             return
-        from actorcluster.ssh import connect
-
         self._connection = connect(target)
-        self._context.set_connection(self._connection)
-        watcher = threading.Thread(
-            target=self._watch, name=f"actorcluster-conn-watch-{self._context.host}", daemon=True
-        )
-        watcher.start()
+        self._context.set_connection(self._connection, self._report_lost)
 
-    def _watch(self) -> None:
-        assert self._connection is not None
-        self._connection.transport.join()
-        if not self._closing.is_set():
-            self._log.warning("ssh.connection.lost")
-            try:
-                self.actor_ref.tell(_ConnectionLost(reason="the SSH connection ended"))
-            except Exception:  # the actor is already gone: nothing to tell
-                return
+    def _report_lost(self, reason: str) -> None:
+        try:
+            self.actor_ref.tell(_ConnectionLost(reason=reason))
+        except pykka.ActorDeadError:
+            return  # stopping anyway
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch: a lost connection crashes the actor so its supervisor reconnects."""
         match message:
             case _ConnectionLost(reason=reason):
+                self._log.info("ssh.connection.lost", reason=reason)
                 raise HostUnreachableError(self._context.host, reason)
             case _:
                 return super().on_receive(message)
 
     def on_exit(self, error: BaseException | None) -> None:
         """Close the connection."""
-        self._closing.set()
         self._context.set_connection(None)
         if self._connection is not None:
             self._connection.close()

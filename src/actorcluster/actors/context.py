@@ -2,8 +2,8 @@
 
 The actors own the lifecycles (connect, start the agent, restart); this object only
 publishes what is current, so the hot path (a task sending a request) reaches the agent
-client without a hop through an actor's inbox, and waits briefly while a reconnect is
-under way instead of failing at once.
+client without a hop through an actor's inbox, and a task that starts while a reconnect
+is under way waits for the agent without holding a thread (:meth:`when_agent`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,19 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._timers import TIMERS
 from actorcluster.errors import HostUnreachableError
 from actorcluster.supervisors import supervisor_proxy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pykka
 
-    from actorcluster.remote.client import AgentClient
+    from actorcluster._timers import TimerHandle
+    from actorcluster.remote import AgentClient
     from actorcluster.ssh import SshConnection, SshTarget
-    from actorcluster.steps.control import TaskControl
+    from actorcluster.steps import TaskControl
     from actorcluster.supervisors import SupervisorProxy
     from actorcluster.tunnels.spec import TunnelSpec
 
@@ -59,6 +63,16 @@ class RuntimeOptions:
         return self.target is None
 
 
+class _Waiting:
+    """A callback waiting for the agent, with its deadline's timer."""
+
+    __slots__ = ("callback", "timer")
+
+    def __init__(self, callback: Callable[[AgentClient | None, BaseException | None], None]):
+        self.callback = callback
+        self.timer: TimerHandle | None = None
+
+
 class RuntimeContext:
     """Shared, thread-safe state of one runtime's actors."""
 
@@ -66,9 +80,12 @@ class RuntimeContext:
         self.options = options
         self.host = options.host
         self.working_dir: str | None = options.working_dir
+        """The working directory on the host (absolute once the agent set it up)."""
         self.temporary_working_dir = options.working_dir is None
+        """Whether the working directory is ours to remove."""
         self._condition = threading.Condition()
         self._connection: SshConnection | None = None
+        self._connection_lost: Callable[[str], None] | None = None
         self._agent: AgentClient | None = None
         self._task_supervisor: pykka.ActorRef[Any] | None = None
         self._task_supervisor_proxy: SupervisorProxy | None = None
@@ -77,18 +94,30 @@ class RuntimeContext:
         self._last_error = ""
         self._running: set[TaskControl] = set()
         self._tunnels: dict[str, TunnelSpec] = {}
+        self._waiting: list[_Waiting] = []
 
     def __repr__(self) -> str:
-        state = "ready" if self._agent is not None else "not ready"
+        state = "ready" if self.ready else "not ready"
         return f"<RuntimeContext {self.host} {state}>"
 
     # --- publishing (called by the actors) ------------------------------------------
 
-    def set_connection(self, connection: SshConnection | None) -> None:
-        """Publish the current SSH connection (None while there is none)."""
+    def set_connection(
+        self, connection: SshConnection | None, on_lost: Callable[[str], None] | None = None
+    ) -> None:
+        """Publish the current SSH connection (None while there is none), and what
+        :meth:`connection_lost` calls for it (its actor's crash)."""
         with self._condition:
             self._connection = connection
+            self._connection_lost = on_lost
             self._condition.notify_all()
+
+    def connection_lost(self, reason: str) -> None:
+        """The current connection is dead or silent: have it reconnected from scratch."""
+        with self._condition:
+            on_lost, self._connection_lost = self._connection_lost, None
+        if on_lost is not None:
+            on_lost(reason)
 
     def set_agent(self, agent: AgentClient | None, error: str = "") -> None:
         """Publish the current agent client (None while there is none)."""
@@ -97,14 +126,16 @@ class RuntimeContext:
             if error:
                 self._last_error = error
             self._condition.notify_all()
+            waiting = self._take_waiting() if agent is not None else []
+        for waiter in waiting:
+            waiter.callback(agent, None)
 
     def set_task_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
-        """Publish the current task supervisor (and a proxy to it: building a pykka
-        proxy introspects the actor, too slow to do per task)."""
+        """Publish the current task supervisor (a proxy to it: building a pykka proxy
+        introspects the actor, too slow to do per task)."""
         proxy = supervisor_proxy(ref) if ref is not None else None
         with self._condition:
-            self._task_supervisor = ref
-            self._task_supervisor_proxy = proxy
+            self._task_supervisor, self._task_supervisor_proxy = ref, proxy
             self._condition.notify_all()
 
     def set_tunnel_supervisor(self, ref: pykka.ActorRef[Any] | None) -> None:
@@ -123,9 +154,13 @@ class RuntimeContext:
         with self._condition:
             self._running.discard(control)
 
+    @property
+    def running_task_count(self) -> int:
+        """How many tasks run now."""
+        return len(self._running)
+
     def cancel_running_tasks(self, reason: str) -> None:
-        """Cancel every running task: each step in flight ends at once on the host, so
-        the task actors can stop without waiting out their shutdown timeout."""
+        """Cancel every running task: each step in flight ends at once on the host."""
         with self._condition:
             running = list(self._running)
         for control in running:
@@ -137,6 +172,10 @@ class RuntimeContext:
             self._closed = True
             self._last_error = reason
             self._condition.notify_all()
+            waiting = self._take_waiting()
+        error = HostUnreachableError(self.host, reason)
+        for waiter in waiting:
+            waiter.callback(None, error)
 
     # --- the wanted tunnels (kept across reconnects) --------------------------------
 
@@ -163,7 +202,7 @@ class RuntimeContext:
         with self._condition:
             return list(self._tunnels.values())
 
-    # --- reading (called by tasks, tunnels and facades) -----------------------------
+    # --- reading (called by tasks, tunnels and the runtime handle) ------------------
 
     @property
     def closed(self) -> bool:
@@ -178,7 +217,8 @@ class RuntimeContext:
     @property
     def ready(self) -> bool:
         """Whether an agent is up right now."""
-        return self._agent is not None and self._agent.alive
+        agent = self._agent
+        return agent is not None and agent.alive
 
     def agent(self, timeout: float | None = None) -> AgentClient:
         """The current agent client, waiting up to ``timeout`` for a reconnect.
@@ -190,17 +230,48 @@ class RuntimeContext:
         agent: AgentClient = self._wait_for(lambda: self._agent, wait, "agent")
         return agent
 
-    def task_supervisor(self, timeout: float | None = None) -> pykka.ActorRef[Any]:
-        """The current task supervisor, waiting like :meth:`agent`."""
-        wait = self.options.reconnect_wait if timeout is None else timeout
-        ref: pykka.ActorRef[Any] = self._wait_for(
-            lambda: self._task_supervisor, wait, "task supervisor"
-        )
-        return ref
+    def when_agent(
+        self,
+        callback: Callable[[AgentClient | None, BaseException | None], None],
+        timeout: float | None = None,
+    ) -> None:
+        """Call ``callback(client, None)`` once an agent is up (at once, here, if one
+        is), or ``callback(None, error)`` when none came within ``timeout`` (default
+        :attr:`RuntimeOptions.reconnect_wait`) or the runtime stopped. No thread waits."""
+        with self._condition:
+            agent, closed = self._agent, self._closed
+            if (agent is None or not agent.alive) and not closed:
+                waiter = _Waiting(callback)
+                self._waiting.append(waiter)
+                wait = self.options.reconnect_wait if timeout is None else timeout
+                waiter.timer = TIMERS.call_later(wait, lambda: self._expire(waiter, wait))
+                return
+        if closed:
+            callback(None, HostUnreachableError(self.host, self._last_error or "runtime stopped"))
+        else:
+            callback(agent, None)
 
-    def task_supervisor_proxy(self, timeout: float | None = None) -> SupervisorProxy:
+    def _expire(self, waiter: _Waiting, wait: float) -> None:
+        with self._condition:
+            if waiter not in self._waiting:
+                return
+            self._waiting.remove(waiter)
+            why = f"; last error: {self._last_error}" if self._last_error else ""
+        error = HostUnreachableError(self.host, f"no agent within {wait:.1f} s (reconnecting){why}")
+        waiter.callback(None, error)
+
+    def _take_waiting(self) -> list[_Waiting]:
+        """Everyone waiting, their timers cancelled (with the condition held)."""
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+        return waiting
+
+    def task_supervisor(self, timeout: float | None = None) -> SupervisorProxy:
         """A proxy to the current task supervisor, waiting like :meth:`agent`."""
-        self.task_supervisor(timeout)
+        wait = self.options.reconnect_wait if timeout is None else timeout
+        self._wait_for(lambda: self._task_supervisor, wait, "task supervisor")
         proxy = self._task_supervisor_proxy
         if proxy is None:
             raise HostUnreachableError(self.host, "the task supervisor is restarting")

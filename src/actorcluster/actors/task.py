@@ -1,4 +1,4 @@
-"""TaskActor: executes one Task message's steps in order and resolves its future."""
+"""TaskActor: carries out one Task message's steps in order and resolves its future."""
 
 from __future__ import annotations
 
@@ -6,29 +6,32 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actorcluster._logging import get_logger
+from actorcluster._timers import TIMERS
 from actorcluster.errors import TaskCancelledError, TaskExecutionError
-from actorcluster.messages.events import StepFinished, StepOutput, StepStarted, TaskFinished
-from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
-from actorcluster.steps.commands import run_command, run_function
-from actorcluster.steps.step_context import StepContext
-from actorcluster.steps.transfer import get_file, send_file
+from actorcluster.messages.events import StepFinished, StepStarted, TaskFinished
+from actorcluster.steps import StepContext, step_run
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actorcluster._timers import TimerHandle
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
-    from actorcluster.messages.steps import Step
     from actorcluster.messages.tasks import Task
-    from actorcluster.remote.client import AgentClient
-    from actorcluster.steps.control import TaskControl
+    from actorcluster.remote import AgentClient, Call
+    from actorcluster.steps import StepRun, TaskControl
 
-__all__ = ["TaskActor", "TaskRun", "TaskStatistics"]
+__all__ = ["CANCEL_GRACE", "TaskActor", "TaskRun", "TaskStatistics"]
 
 log = get_logger(__name__)
+
+CANCEL_GRACE = 5.0
+"""Seconds a cancelled task waits for the host to confirm its step stopped."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,9 +39,7 @@ class TaskRun:
     """Everything one execution of a task needs, besides the runtime."""
 
     task: Task
-    """The steps."""
-    env: dict[str, str]
-    """The runtime's environment merged with the task's."""
+    """The steps, and the environment they run in."""
     future: ActorFuture[Any]
     """Resolved with ``result`` when every step succeeded, else failed with the error."""
     result: Any
@@ -46,7 +47,8 @@ class TaskRun:
     control: TaskControl
     """Cancellation."""
     emit: Callable[[TaskEvent], None]
-    """Where the events go (the execution log is built from them)."""
+    """Where the events go (the execution log is built from them); called on the
+    task actor's thread, never on an I/O thread."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,134 +65,215 @@ class TaskStatistics:
     """Whether its future is resolved."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Execute:
-    """Internal: run the steps (sent to itself from on_start, so start returns at once)."""
+@dataclass(frozen=True, slots=True)
+class _AgentReady:
+    """Internal: the agent is up (or did not come in time: ``error``)."""
+
+    client: AgentClient | None
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Deliver:
+    """Internal: data arrived for step ``index`` (output, a download chunk)."""
+
+    index: int
+    item: object
+
+
+@dataclass(frozen=True, slots=True)
+class _StepEnded:
+    """Internal: step ``index``'s request ended."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Cancelled:
+    """Internal: the task was cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CancelGraceOver:
+    """Internal: the host did not confirm a cancelled step in time."""
 
 
 class TaskActor(SupervisedActor):
     """Runs one task. Temporary child of its runtime's task supervisor.
 
-    Its inbox is busy while the steps run (each step waits on the agent), so it is
-    stopped and inspected around its inbox: cancellation goes through the run's
-    :class:`~actorcluster.steps.control.TaskControl`, which makes the agent end the
-    step in flight at once.
+    It holds no thread while a step runs on the host: each step's request ends with a
+    message to this actor (as does the data that arrives for it), so a thousand tasks
+    waiting on their hosts cost a thousand small objects, not a thousand threads. Only
+    sending a file occupies a thread of the actor pool, for as long as it streams.
+    Cancellation goes through the run's :class:`~actorcluster.steps.TaskControl`: the
+    agent ends the step in flight at once and the task fails with
+    :class:`~actorcluster.errors.TaskCancelledError`.
     """
 
     def __init__(self, context: RuntimeContext, run: TaskRun) -> None:
         super().__init__()
         self._context = context
         self._run = run
-        self._step = -1
+        self._index = -1
+        self._client: AgentClient | None = None
+        self._step: StepRun | None = None
+        self._call: Call[Any] | None = None
+        self._started = 0.0
+        self._grace: TimerHandle | None = None
+        self._env = run.task.env_dict
         self._log = log.bind(host=context.host, actor="task", task=run.task.name)
 
     def __repr__(self) -> str:
         total = len(self._run.task.steps)
-        return f"<TaskActor {self._context.host}/{self._run.task.name} step {self._step}/{total}>"
+        return f"<TaskActor {self._context.host}/{self._run.task.name} step {self._index}/{total}>"
 
     def statistics(self) -> TaskStatistics:
         """A frozen snapshot of this actor's state."""
         run = self._run
         return TaskStatistics(
-            task=run.task.name, step=self._step, steps=len(run.task.steps), done=run.future.done()
+            task=run.task.name, step=self._index, steps=len(run.task.steps), done=run.future.done()
         )
 
     def on_start(self) -> None:
-        """Queue the execution; starting returns at once."""
+        """Ask for the agent (waiting for a reconnect under way, without a thread)."""
         super().on_start()
         self._context.task_started(self._run.control)
-        self.actor_ref.tell(_Execute())
+        self._run.control.on_cancel(lambda: self._tell(_Cancelled()))
+        self._context.when_agent(lambda client, error: self._tell(_AgentReady(client, error)))
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch."""
         match message:
-            case _Execute():
-                self._on_execute()
-                return None
+            case _AgentReady(client=client, error=error):
+                self._on_agent_ready(client, error)
+            case _Deliver(index=index, item=item):
+                if index == self._index and self._step is not None:
+                    self._step.feed(item)
+            case _StepEnded(index=index):
+                if index == self._index:
+                    self._on_step_ended()
+            case _Cancelled():
+                self._on_cancelled()
+            case _CancelGraceOver():
+                self._finish(self._run.control.error())
             case _:
                 return super().on_receive(message)
+        return None
 
-    def _on_execute(self) -> None:
-        run = self._run
+    def _tell(self, message: object) -> None:
         try:
-            client = self._context.agent()
-            for index, step in enumerate(run.task.steps):
-                run.control.check()
-                self._step = index
-                self._execute_step(client, index, step)
-        except BaseException as exc:
-            self._finish(exc)
-        else:
-            self._finish(None)
-        finally:
-            self.stop()  # queued: the actor stops after this message
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            return  # already finished: late news is dropped
 
-    def _execute_step(self, client: AgentClient, index: int, step: Step) -> None:
+    def _on_agent_ready(self, client: AgentClient | None, error: BaseException | None) -> None:
+        if self._run.future.done():
+            return
+        if client is None:
+            self._finish(error or RuntimeError("no agent"))
+            return
+        self._client = client
+        self._next_step()
+
+    def _next_step(self) -> None:
+        """Start the next step, or finish the task after the last one."""
         run = self._run
-        name = run.task.name
-        description = step.describe()
-        run.emit(StepStarted(task=name, index=index, description=description))
-        started = time.monotonic()
+        if self._run.control.cancelled:
+            self._finish(run.control.error())
+            return
+        self._index += 1
+        if self._index >= len(run.task.steps):
+            self._finish(None)
+            return
+        index = self._index
+        step = run.task.steps[index]
+        assert self._client is not None
         context = StepContext(
-            client=client,
-            task=name,
+            client=self._client,
+            task=run.task.name,
             index=index,
             host=self._context.host,
-            env=run.env,
+            env=self._env,
             control=run.control,
             emit=run.emit,
             working_dir=self._context.working_dir or ".",
         )
+        self._step = step_run(step, context, lambda item: self._tell(_Deliver(index, item)))
+        run.emit(StepStarted(task=run.task.name, index=index, description=step.describe()))
+        self._started = time.monotonic()
         try:
-            exit_code = self._dispatch_step(context, step)
-        except BaseException as error:
-            code = error.exit_code if isinstance(error, TaskExecutionError) else None
-            seconds = time.monotonic() - started
-            run.emit(
-                StepFinished(task=name, index=index, ok=False, exit_code=code, seconds=seconds)
-            )
-            raise
-        seconds = time.monotonic() - started
-        run.emit(
-            StepFinished(task=name, index=index, ok=True, exit_code=exit_code, seconds=seconds)
-        )
+            call = self._step.start()
+        except BaseException as exc:
+            self._step_failed(exc)
+            return
+        self._call = call
+        run.control.track(call)
+        call.add_done_callback(lambda _: self._tell(_StepEnded(index)))
 
-    @staticmethod
-    def _dispatch_step(context: StepContext, step: Step) -> int | None:
-        match step:
-            case RunCommand():
-                return run_command(context, step)[0]
-            case RunFunction():
-                run_function(context, step)
-            case SendFile():
-                _log_line(context, send_file(context, step))
-            case GetFile():
-                _log_line(context, get_file(context, step))
-        return None
+    def _on_step_ended(self) -> None:
+        step, call, run = self._step, self._call, self._run
+        assert step is not None and call is not None
+        run.control.untrack()
+        self._call = None
+        try:
+            code = step.finish(call)
+        except BaseException as exc:
+            self._step_failed(exc)
+            return
+        seconds = time.monotonic() - self._started
+        run.emit(
+            StepFinished(
+                task=run.task.name, index=self._index, ok=True, exit_code=code, seconds=seconds
+            )
+        )
+        self._next_step()
+
+    def _step_failed(self, error: BaseException) -> None:
+        run = self._run
+        if self._step is not None:
+            self._step.abort()
+        code = error.exit_code if isinstance(error, TaskExecutionError) else None
+        seconds = time.monotonic() - self._started
+        run.emit(
+            StepFinished(
+                task=run.task.name, index=self._index, ok=False, exit_code=code, seconds=seconds
+            )
+        )
+        self._finish(error)
+
+    def _on_cancelled(self) -> None:
+        if self._run.future.done():
+            return
+        if self._call is None:
+            self._finish(self._run.control.error())
+        elif self._grace is None:  # the host was asked to stop the step: give it a moment
+            self._grace = TIMERS.call_later(CANCEL_GRACE, lambda: self._tell(_CancelGraceOver()))
 
     def _finish(self, error: BaseException | None) -> None:
         run = self._run
+        if self._grace is not None:
+            self._grace.cancel()
         self._context.task_ended(run.control)
-        if run.future.done():
-            return
-        run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
-        if error is None:
-            self._log.debug("task.finished", steps=len(run.task.steps))
-            run.future.set(run.result)
-        else:
-            summary = (str(error).splitlines() or [type(error).__name__])[0]
-            self._log.info("task.failed", step=self._step, error=summary)
-            run.future.fail(error)
-
-    def _fail_pending(self, reason: str) -> None:
-        if not self._run.future.done():
-            self._run.control.cancel(reason)
-            self._finish(TaskCancelledError(self._run.task.name, reason, self._context.host))
+        if not run.future.done():
+            run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
+            if error is None:
+                self._log.debug("task.finished", steps=len(run.task.steps))
+                run.future.set(run.result)
+            else:
+                summary = (str(error).splitlines() or [type(error).__name__])[0]
+                self._log.debug("task.failed", step=self._index, error=summary)
+                run.future.fail(error)
+        self.stop()
 
     def on_exit(self, error: BaseException | None) -> None:
         """A task that ends before finishing fails its future: none is left pending."""
-        self._fail_pending("its runtime stopped" if error is None else "its actor crashed")
-
-
-def _log_line(context: StepContext, line: str) -> None:
-    context.emit(StepOutput(task=context.task, index=context.index, fd=1, text=line + "\n"))
+        run = self._run
+        if run.future.done():
+            return
+        run.control.cancel("its runtime stopped" if error is None else "its actor crashed")
+        if self._step is not None:
+            self._step.abort()
+        self._context.task_ended(run.control)
+        reason = "its runtime stopped" if error is None else f"its actor crashed: {error!r}"
+        run.emit(TaskFinished(task=run.task.name, ok=False, error=reason))
+        run.future.fail(TaskCancelledError(run.task.name, reason, self._context.host))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,21 +10,20 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError
-from actorcluster.supervisors import ChildSpec, Restart, SupervisedActor
+from actorcluster.supervisors import Backoff, ChildSpec, Restart, SupervisedActor, SystemClock
 from actorcluster.tunnels import open_forwarder
 
 if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
+    from actorcluster.supervisors import Cancellable, Clock
     from actorcluster.tunnels import Forwarder, TunnelSpec
 
 __all__ = ["TunnelActor", "TunnelStatistics", "tunnel_child_spec"]
 
 log = get_logger(__name__)
 
-RETRY_INITIAL = 0.2
-"""Seconds before the first retry of a tunnel that could not be re-opened."""
-RETRY_MAXIMUM = 2.0
-"""Longest wait between retries."""
+RETRY_BACKOFF = Backoff(initial=0.2, maximum=2.0, multiplier=2.0, jitter=0.1)
+"""Waits between attempts to re-open a tunnel after a reconnect: 0.2 s doubling to 2 s."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,23 +58,34 @@ class TunnelActor(SupervisedActor):
     crashes the actor, so the supervisor opens a new one. After a reconnect the
     supervisor starts the actor again from the runtime's registry of wanted tunnels;
     then an open that fails (the port still held on the host, say) does not fail the
-    start but is retried with a backoff, logging ``tunnel.open_failed``.
+    start but is retried after :data:`RETRY_BACKOFF` (on the injected clock), logging
+    ``tunnel.open_failed`` once and ``tunnel.up`` when it worked.
 
     Args:
         context: the runtime's shared state.
         spec: the tunnel.
         strict: an open that fails fails the start (the user's own call), instead of
             being retried.
+        clock: time for the retries; :class:`~actorcluster.supervisors.SystemClock`
+            if None.
     """
 
-    def __init__(self, context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> None:
+    def __init__(
+        self,
+        context: RuntimeContext,
+        spec: TunnelSpec,
+        *,
+        strict: bool,
+        clock: Clock | None = None,
+    ) -> None:
         super().__init__()
         self._context = context
         self._spec = spec
         self._strict = strict
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._forwarder: Forwarder | None = None
         self._failed_opens = 0
-        self._timer: threading.Timer | None = None
+        self._timer: Cancellable | None = None
         self._log = log.bind(
             host=spec.host,
             key=spec.key,
@@ -126,11 +136,12 @@ class TunnelActor(SupervisedActor):
 
     def _open_failed(self, error: Exception) -> None:
         self._failed_opens += 1
-        delay = min(RETRY_MAXIMUM, RETRY_INITIAL * 2 ** (self._failed_opens - 1))
-        self._log.warning("tunnel.open_failed", error=str(error), retry_in=delay)
-        self._timer = threading.Timer(delay, self._tell, args=(_Retry(),))
-        self._timer.daemon = True
-        self._timer.start()
+        delay = RETRY_BACKOFF.delay(self._failed_opens - 1, random.random)
+        if self._failed_opens == 1:
+            self._log.warning("tunnel.open_failed", error=str(error), retry_in=delay)
+        else:
+            self._log.debug("tunnel.open_failed", error=str(error), retry_in=delay)
+        self._timer = self._clock.call_later(delay, lambda: self._tell(_Retry()))
 
     def _on_retry(self) -> None:
         if self._forwarder is not None or not self._context.has_tunnel(self._spec.key):

@@ -11,8 +11,9 @@ ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["ChildExited"]
+__all__ = ["AdoptChild", "ChildExited"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +30,19 @@ class ChildExited:
     """The crash in words (``repr`` of the exception); None for a normal stop."""
     error: Exception | None = None
     """The exception the actor crashed with; None for a normal stop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdoptChild:
+    """Take a temporary child that was already started by whoever asked for it (see
+    :func:`~actorcluster.supervisors.start_temporary`) under supervision."""
+
+    spec: Any
+    """The child's :class:`~actorcluster.supervisors.ChildSpec`."""
+    ref: Any
+    """The started child's ``pykka.ActorRef``."""
+    link: Any
+    """The child's link to this supervisor (supervisors' internal bookkeeping)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

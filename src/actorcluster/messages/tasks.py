@@ -20,7 +20,8 @@ class Task:
     steps: tuple[Step, ...]
     """The steps, executed in order; the first failing one ends the task."""
     env: tuple[tuple[str, str], ...] = field(default=())
-    """Environment variables for every step, on top of the runtime's."""
+    """Environment variables for every step (the runtime's, as lazycluster gives a task
+    its runtime's), applied on top of the agent's own environment."""
 
     @property
     def env_dict(self) -> dict[str, str]:

@@ -1,1 +1,41 @@
-"""The remote agent, its frame protocol, and the client side that talks to it."""
+"""Talking to the agent on a host.
+
+:class:`AgentClient` is the typed client (a method per request, typed results, each a
+:class:`Call`); :class:`AgentSession` multiplexes requests over one byte stream;
+:mod:`~actorcluster.remote.bootstrap` gets the agent onto a host; the agent itself is
+the package :mod:`actorcluster.remote.agent`, shipped to the host at connect time. The
+wire protocol is spoken here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from actorcluster.remote.bootstrap import first_stage, remote_command, stage_two
+from actorcluster.remote.client import (
+    AgentClient,
+    Call,
+    CallOutcome,
+    CallRaised,
+    CallReturned,
+    PathInfo,
+    Upload,
+    Written,
+)
+from actorcluster.remote.session import AgentSession
+from actorcluster.remote.streams import ByteStream, PipeStream
+
+__all__ = [
+    "AgentClient",
+    "AgentSession",
+    "ByteStream",
+    "Call",
+    "CallOutcome",
+    "CallRaised",
+    "CallReturned",
+    "PathInfo",
+    "PipeStream",
+    "Upload",
+    "Written",
+    "first_stage",
+    "remote_command",
+    "stage_two",
+]

@@ -1,321 +1,519 @@
-"""The client side of the agent protocol: many concurrent requests over one stream.
+"""The typed agent client: one method per request kind, typed results.
 
-:class:`AgentClient` writes request frames (one lock, whole frames) and a reader thread
-routes every reply frame to its request by id: intermediate frames (OUTPUT, DATA) to
-the request's callback, the final one (EXIT, RESULT, RAISED, ERROR, PONG) to its future.
-A heartbeat thread pings the agent; silence past the timeout counts as loss. When the
-stream ends or breaks, every pending request fails with :class:`AgentLostError` naming
-the host: no request is ever left pending.
+:class:`AgentClient` speaks the frame protocol of :mod:`actorcluster.remote.agent.frames`
+(with :class:`~actorcluster.remote.session.AgentSession` underneath); above ``remote/``
+nobody sees a frame kind or a payload dict. Every method sends its request at once and
+returns a :class:`Call`, which gives the typed result (``call.result(timeout)``), can be
+cancelled on the host, and tells when it is done. A reply that is not what the protocol
+says is a :class:`~actorcluster.errors.ProtocolError` naming the host; an operation that
+failed on the host is a :class:`~actorcluster.errors.RemoteOperationError` with the
+host's error type, message and errno.
+
+Callbacks given to a method (``on_output``, ``on_data``) and done callbacks run on the
+session's reader thread: they are for the engine's own quick bookkeeping (hand the data
+to an actor), never for user code.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import threading
-import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import pykka
-
-from actorcluster._logging import get_logger
 from actorcluster.errors import (
-    AgentLostError,
-    AgentStartError,
     ProtocolError,
+    RemoteOperationError,
+    RequestCancelledError,
     RequestTimeoutError,
 )
-from actorcluster.futures import ActorFuture
-from actorcluster.remote.agent.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
-from actorcluster.remote.agent.frames import encode_frame as _encode
+from actorcluster.remote.agent.frames import Kind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
-    from actorcluster.remote.streams import ByteStream
+    from actorcluster.remote.agent.frames import Frame
+    from actorcluster.remote.session import AgentSession, Pending
 
-__all__ = ["FINAL_KINDS", "AgentClient", "Request"]
+__all__ = [
+    "AgentClient",
+    "Call",
+    "CallOutcome",
+    "CallRaised",
+    "CallReturned",
+    "PathInfo",
+    "Upload",
+    "Written",
+]
 
-log = get_logger(__name__)
+T = TypeVar("T")
 
-FINAL_KINDS = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.PONG})
-"""Reply kinds that end a request."""
-
-_NOISE_LIMIT = 64 * 1024
+_CANCELLED = "cancelled"
 
 
-class Request:
-    """One request in flight: its id, its future (the final frame), its frame callback."""
+@dataclass(frozen=True, slots=True)
+class CallReturned:
+    """A function returned."""
 
-    __slots__ = ("future", "on_frame", "request_id")
+    value: bytes
+    """The return value, pickled on the host (cloudpickle)."""
 
-    def __init__(self, request_id: int, on_frame: Callable[[Frame], None] | None) -> None:
-        self.request_id = request_id
-        self.future: ActorFuture[Frame] = ActorFuture()
-        self.on_frame = on_frame
+
+@dataclass(frozen=True, slots=True)
+class CallRaised:
+    """A function raised on the host."""
+
+    type_name: str
+    """The exception's qualified class name."""
+    traceback: str
+    """The traceback as formatted on the host."""
+    exception: bytes | None
+    """The exception, pickled on the host (None if it did not pickle)."""
+
+
+CallOutcome = CallReturned | CallRaised
+"""What a function call ended with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What an upload wrote."""
+
+    size: int
+    """Bytes written."""
+    path: str
+    """Where (absolute)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """What a path on the host is (links followed)."""
+
+    is_dir: bool
+    """Whether it is a folder."""
+    size: int
+    """Its size in bytes."""
+    mode: int
+    """Its permission bits."""
+
+
+class Call(Generic[T]):
+    """A request sent to the agent, and its typed result once it answered."""
+
+    __slots__ = ("_convert", "_pending", "_session", "what")
+
+    def __init__(
+        self, session: AgentSession, pending: Pending, what: str, convert: Callable[[Frame], T]
+    ) -> None:
+        self._session = session
+        self._pending = pending
+        self._convert = convert
+        self.what = what
+        """The request, in words (for errors)."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<Call {self.what!r} on {self._session.host} {'done' if self.done() else 'pending'}>"
+        )
+
+    @property
+    def request_id(self) -> int:
+        """The request's id on the wire."""
+        return self._pending.request_id
+
+    def done(self) -> bool:
+        """Whether the agent answered (or the request failed)."""
+        return self._pending.done()
+
+    def result(self, timeout: float | None = None) -> T:
+        """The typed result, waiting up to ``timeout`` seconds.
+
+        Raises:
+            RequestTimeoutError: no answer in time (the request is cancelled on the host).
+            AgentLostError: the agent went away first.
+            RemoteOperationError: the operation failed on the host.
+            RequestCancelledError: the request was cancelled.
+            ProtocolError: the reply was malformed.
+        """
+        if not self._pending.wait(timeout):
+            self.cancel()
+            raise RequestTimeoutError(self._session.host, self.what, timeout or 0.0)
+        return self._convert(self._pending.outcome())
+
+    def cancel(self) -> None:
+        """Ask the agent to stop the request (it then answers "cancelled")."""
+        if not self._pending.done():
+            self._session.cancel(self._pending.request_id)
+
+    def add_done_callback(self, callback: Callable[[Call[T]], None]) -> None:
+        """Call ``callback(self)`` when done, on the reader thread (or here if done)."""
+        self._pending.add_done_callback(lambda _: callback(self))
+
+
+class Upload:
+    """A file or a folder's tar stream being sent to the host, chunk by chunk."""
+
+    __slots__ = ("_call", "_session")
+
+    def __init__(self, session: AgentSession, call: Call[Written]) -> None:
+        self._session = session
+        self._call = call
+
+    @property
+    def refused(self) -> bool:
+        """Whether the host already answered (an early failure: the rest is dropped)."""
+        return self._call.done()
+
+    def write(self, data: bytes) -> None:
+        """Send a chunk.
+
+        Raises:
+            AgentLostError: the agent went away, or took nothing for the heartbeat
+                timeout.
+        """
+        self._session.send(Kind.PUT_CHUNK, self._call.request_id, {"data": data})
+
+    def finish(self) -> Call[Written]:
+        """End the upload; the call's result says what the host wrote, and where."""
+        if not self._call.done():
+            self._session.send(Kind.PUT_END, self._call.request_id, {})
+        return self._call
+
+    def abort(self) -> None:
+        """Give the upload up: the host discards what it received."""
+        self._call.cancel()
 
 
 class AgentClient:
-    """Talks to one agent over one byte stream.
+    """The requests an agent answers, typed.
 
     Args:
-        stream: the stream the agent's stdin and stdout are on.
-        host: the runtime's host, named in every error.
-        on_lost: called once, from the reader or heartbeat thread, when the agent is lost.
-        heartbeat_interval: seconds between pings.
-        heartbeat_timeout: seconds of silence after which the agent counts as lost.
+        session: the session with the agent.
     """
 
-    def __init__(
-        self,
-        stream: ByteStream,
-        host: str,
-        *,
-        on_lost: Callable[[AgentLostError], None] | None = None,
-        heartbeat_interval: float = 2.0,
-        heartbeat_timeout: float = 10.0,
-    ) -> None:
-        self.host = host
-        self.hello: dict[str, Any] = {}
-        self._stream = stream
-        self._on_lost = on_lost
-        self._heartbeat_interval = heartbeat_interval
-        self._heartbeat_timeout = heartbeat_timeout
-        self._ids = itertools.count(1)
-        self._pending: dict[int, Request] = {}
-        self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        self._closed = threading.Event()
-        self._lost_error: AgentLostError | None = None
-        self._last_seen = time.monotonic()
-        self._reader: FrameReader | None = None
-        self._threads: list[threading.Thread] = []
+    def __init__(self, session: AgentSession) -> None:
+        self._session = session
+        self.host = session.host
+        """The runtime's host."""
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed.is_set() else "open"
-        return f"<AgentClient {self.host} {state} pending={len(self._pending)}>"
+        return f"<AgentClient {self.host} {'alive' if self.alive else 'lost'}>"
 
     @property
     def alive(self) -> bool:
-        """Whether the agent is still reachable."""
-        return not self._closed.is_set()
+        """Whether the agent is reachable."""
+        return self._session.alive
 
-    # --- start ----------------------------------------------------------------------
+    @property
+    def hello(self) -> dict[str, Any]:
+        """What the agent said when it started: pid, python, cwd, hostname."""
+        return self._session.hello
 
-    def start(self, stage_two: bytes, timeout: float) -> dict[str, Any]:
-        """Send the second stage, wait for the ready marker and HELLO; start the threads.
+    @property
+    def pending_count(self) -> int:
+        """Requests in flight."""
+        return self._session.pending_count
 
-        Raises:
-            AgentStartError: the marker or HELLO did not come in time, or the stream
-                ended first; the error carries what the host printed.
-        """
-        deadline = time.monotonic() + timeout
-        try:
-            self._stream.sendall(stage_two)
-            leftover = self._await_marker(deadline)
-            source = _Prefilled(leftover, self._stream)
-            self._reader = FrameReader(source.recv)
-            hello = self._read_hello(source, deadline)
-        except (OSError, TimeoutError, FrameError) as exc:
-            # The agent may have died: let its last words arrive (bounded) for the error.
-            stderr = self._stream.final_stderr(1.0)
-            raise AgentStartError(self.host, str(exc), stderr) from exc
-        self.hello = hello
-        self._start_threads()
-        return hello
+    def close(self, reason: str = "closed by the client") -> None:
+        """End the session: the agent kills what it started and removes its temp dirs."""
+        self._session.close(reason)
 
-    def _await_marker(self, deadline: float) -> bytes:
-        seen = b""
-        while READY_MARKER not in seen:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the agent's ready marker did not arrive in time")
-            data = self._stream.recv(65536, timeout=remaining)
-            if not data:
-                raise OSError(
-                    f"the host closed the stream before the agent started: {seen[-2000:]!r}"
-                )
-            seen += data
-            if len(seen) > _NOISE_LIMIT and READY_MARKER not in seen:
-                seen = seen[-len(READY_MARKER) - 4096 :]
-        noise, _, rest = seen.partition(READY_MARKER)
-        if noise.strip():
-            log.info("agent.noise", host=self.host, noise=noise[-500:].decode("utf-8", "replace"))
-        return rest
+    # --- plumbing -------------------------------------------------------------------
 
-    def _read_hello(self, source: _Prefilled, deadline: float) -> dict[str, Any]:
-        assert self._reader is not None
-        source.timeout = max(0.01, deadline - time.monotonic())  # for this frame only
-        frame = self._reader.read_frame()
-        source.timeout = None
-        if frame is None or frame.kind != Kind.HELLO:
-            raise FrameError(f"expected HELLO from the agent, got {frame!r}")
-        return frame.payload
-
-    def _start_threads(self) -> None:
-        self._last_seen = time.monotonic()
-        reader = threading.Thread(
-            target=self._read_loop, name=f"actorcluster-agent-reader-{self.host}", daemon=True
-        )
-        heart = threading.Thread(
-            target=self._heartbeat_loop, name=f"actorcluster-heartbeat-{self.host}", daemon=True
-        )
-        self._threads = [reader, heart]
-        for thread in self._threads:
-            thread.start()
-
-    # --- requests -------------------------------------------------------------------
-
-    def submit(
+    def _request(
         self,
         kind: Kind,
         payload: dict[str, Any],
+        what: str,
+        convert: Callable[[Frame], T],
         on_frame: Callable[[Frame], None] | None = None,
-    ) -> Request:
-        """Send a request; return it at once. Its future gets the final frame.
+    ) -> Call[T]:
+        pending = self._session.submit(kind, payload, on_frame)
+        return Call(self._session, pending, what, convert)
 
-        Raises:
-            AgentLostError: the agent is already gone.
-        """
-        request = Request(next(self._ids), on_frame)
-        with self._lock:
-            if self._lost_error is not None:
-                raise self._lost_error
-            self._pending[request.request_id] = request
-        self.send(kind, request.request_id, payload)
-        return request
+    def _value(self, what: str) -> Callable[[Frame], Any]:
+        """A converter: RESULT's value, or the typed error of an ERROR."""
 
-    def send(self, kind: Kind, request_id: int, payload: dict[str, Any]) -> None:
-        """Send one frame for an existing request (e.g. an upload chunk)."""
-        data = _encode(kind, request_id, payload)
-        try:
-            with self._send_lock:
-                self._stream.sendall(data)
-        except OSError as exc:
-            self._lose(f"sending to the agent failed: {exc}")
-            raise self._lost() from exc
+        def convert(frame: Frame) -> Any:
+            if frame.kind != Kind.RESULT or "value" not in frame.payload:
+                raise self._failure(frame, what)
+            return frame.payload["value"]
 
-    def call(self, kind: Kind, payload: dict[str, Any], timeout: float | None = None) -> Frame:
-        """Send a request and wait for its final frame.
+        return convert
 
-        Raises:
-            RequestTimeoutError: no final frame within ``timeout`` (the request is
-                cancelled on the agent).
-            AgentLostError: the agent went away meanwhile.
-        """
-        return self.wait(self.submit(kind, payload), timeout, kind.name)
+    def _failure(self, frame: Frame, what: str) -> Exception:
+        """The error a reply that is not a success stands for."""
+        payload = frame.payload
+        if frame.kind == Kind.ERROR:
+            kind = payload.get("type")
+            if kind == _CANCELLED:
+                return RequestCancelledError(self.host, what)
+            errno = payload.get("errno")
+            return RemoteOperationError(
+                self.host,
+                what,
+                _text(kind, "error"),
+                _text(payload.get("message"), ""),
+                errno if isinstance(errno, int) and not isinstance(errno, bool) else None,
+            )
+        return ProtocolError(f"{self.host}: unexpected reply {_kind_name(frame.kind)} to {what}")
 
-    def wait(self, request: Request, timeout: float | None, what: str = "a request") -> Frame:
-        """Wait for a submitted request's final frame, like :meth:`call`."""
-        try:
-            frame: Frame = request.future.get(timeout=timeout)
-        except pykka.Timeout:
-            self.cancel(request.request_id)
-            raise RequestTimeoutError(self.host, what, timeout or 0.0) from None
-        return frame
+    # --- processes and functions ----------------------------------------------------
 
-    def cancel(self, request_id: int) -> None:
-        """Ask the agent to stop a request; its final frame will be ERROR cancelled."""
-        if self.alive:
-            with contextlib.suppress(AgentLostError):
-                self.send(Kind.CANCEL, 0, {"target": request_id})
+    def run(
+        self,
+        command: str,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | None = None,
+        on_output: Callable[[int, bytes], None] | None = None,
+    ) -> Call[int]:
+        """Run a shell command; the result is its exit code (negative: killed by that
+        signal). Output goes to ``on_output`` as it comes (discarded without one)."""
+        payload = {
+            "cmd": command,
+            "env": dict(env or {}),
+            "cwd": cwd,
+            "stream": on_output is not None,
+        }
+        what = f"command {command!r}"
 
-    # --- reading --------------------------------------------------------------------
+        def convert(frame: Frame) -> int:
+            if frame.kind != Kind.EXIT:
+                raise self._failure(frame, what)
+            return self._int(frame, "code", what)
 
-    def _read_loop(self) -> None:
-        assert self._reader is not None
-        while True:
-            try:
-                frame = self._reader.read_frame()
-            except FrameError as exc:
-                error = ProtocolError(f"{self.host}: {exc}")
-                self._lose(str(error))
-                return
-            except OSError as exc:
-                self._lose(f"the stream broke: {exc}")
-                return
-            if frame is None:
-                self._lose("the agent's stream ended")
-                return
-            self._last_seen = time.monotonic()
-            self._dispatch(frame)
+        return self._request(Kind.RUN, payload, what, convert, _output_router(on_output))
 
-    def _dispatch(self, frame: Frame) -> None:
-        if frame.kind in FINAL_KINDS:
-            with self._lock:
-                request = self._pending.pop(frame.request_id, None)
-            if request is not None:
-                request.future.set(frame)
-            return
-        request = self._pending.get(frame.request_id)
-        if request is not None and request.on_frame is not None:
-            try:
-                request.on_frame(frame)
-            except Exception:  # a consumer's bug must not kill the reader
-                log.exception("agent.frame_callback_failed", host=self.host, kind=frame.kind)
+    def call(
+        self,
+        payload: bytes,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | None = None,
+        on_output: Callable[[int, bytes], None] | None = None,
+        name: str = "function",
+    ) -> Call[CallOutcome]:
+        """Call a cloudpickled ``(function, kwargs)``; the result says what it returned
+        or raised. Its prints go to ``on_output``."""
+        what = f"function {name}"
 
-    def _heartbeat_loop(self) -> None:
-        while not self._closed.wait(self._heartbeat_interval):
-            silent = time.monotonic() - self._last_seen
-            if silent > self._heartbeat_timeout:
-                self._lose(f"no answer to heartbeats for {silent:.1f} s")
-                return
-            try:
-                self.submit(Kind.PING, {})
-            except AgentLostError:
-                return
+        def convert(frame: Frame) -> CallOutcome:
+            body = frame.payload
+            if frame.kind == Kind.RESULT and isinstance(body.get("value"), bytes):
+                return CallReturned(body["value"])
+            if frame.kind == Kind.RAISED:
+                exception = body.get("exc")
+                return CallRaised(
+                    _text(body.get("type"), "Exception"),
+                    _text(body.get("traceback"), ""),
+                    exception if isinstance(exception, bytes) else None,
+                )
+            raise self._failure(frame, what)
 
-    # --- loss and close -------------------------------------------------------------
+        request = {"payload": payload, "env": dict(env or {}), "cwd": cwd}
+        return self._request(Kind.CALL, request, what, convert, _output_router(on_output))
 
-    def _lost(self) -> AgentLostError:
-        return self._lost_error or AgentLostError(self.host, "closed")
+    # --- files ----------------------------------------------------------------------
 
-    def _lose(self, reason: str) -> None:
-        stderr = self._stream.stderr_text().strip()
-        if stderr:
-            reason = f"{reason}; agent stderr: {stderr[-500:]}"
-        with self._lock:
-            if self._lost_error is not None:
-                return
-            self._lost_error = AgentLostError(self.host, reason)
-            pending, self._pending = self._pending, {}
-        self._closed.set()
-        log.info("agent.lost", host=self.host, reason=reason, pending=len(pending))
-        for request in pending.values():
-            request.future.fail(AgentLostError(self.host, reason))
-        if self._on_lost is not None:
-            self._on_lost(self._lost_error)
+    def upload(
+        self, path: str, *, folder: bool, mode: int | None = None, name: str | None = None
+    ) -> Upload:
+        """Start sending a file (``mode``: its permission bits) or a folder's tar stream
+        to ``path`` (a file goes into ``path`` as ``name`` when that is a folder); feed
+        it with :meth:`Upload.write`, end it with :meth:`Upload.finish`."""
+        what = f"upload to {path!r}"
+        payload = {"path": path, "kind": "tar" if folder else "file", "mode": mode, "name": name}
+        value = self._int_value(what)
 
-    def close(self, reason: str = "closed by the client") -> None:
-        """Close the stream; the agent cleans up on its side. Fails pending requests."""
-        with self._lock:
-            if self._lost_error is None:
-                self._lost_error = AgentLostError(self.host, reason)
-                self._on_lost = None
-        self._closed.set()
-        with contextlib.suppress(OSError):
-            self._stream.close()
-        current = threading.current_thread()
-        for thread in self._threads:
-            if thread is not current:
-                thread.join(timeout=5)
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for request in pending.values():
-            request.future.fail(AgentLostError(self.host, reason))
-        self._stream.release()
+        def convert(frame: Frame) -> Written:
+            written = value(frame)
+            where = frame.payload.get("path")
+            return Written(written, where if isinstance(where, str) else path)
+
+        call = self._request(Kind.PUT, payload, what, convert)
+        return Upload(self._session, call)
+
+    def download(self, path: str, on_data: Callable[[bytes, str, int | None], None]) -> Call[int]:
+        """Fetch a file, or a folder as a tar stream, chunk by chunk into ``on_data``;
+        the result is the number of bytes sent."""
+        what = f"download of {path!r}"
+
+        def route(frame: Frame) -> None:
+            if frame.kind == Kind.DATA:
+                body = frame.payload
+                data, kind, mode = body.get("data"), body.get("kind"), body.get("mode")
+                if not isinstance(data, bytes) or kind not in ("file", "tar"):
+                    raise ProtocolError(f"{self.host}: malformed DATA in {what}")
+                on_data(data, kind, mode if isinstance(mode, int) else None)
+
+        return self._request(Kind.GET, {"path": path}, what, self._int_value(what), route)
+
+    def stat(self, path: str) -> Call[PathInfo | None]:
+        """What ``path`` is on the host; None if it does not exist."""
+        what = f"stat of {path!r}"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> PathInfo | None:
+            info = value(frame)
+            if info is None:
+                return None
+            if not isinstance(info, dict):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return PathInfo(
+                bool(info.get("is_dir")), int(info.get("size", 0)), int(info.get("mode", 0))
+            )
+
+        return self._request(Kind.FS, {"op": "stat", "path": path}, what, convert)
+
+    def mkdir(self, path: str, mode: int | None = None) -> Call[str]:
+        """Create a folder with its parents (``mode`` for the folder itself); the result
+        is its absolute path."""
+        what = f"creating folder {path!r}"
+        return self._request(
+            Kind.FS, {"op": "mkdir", "path": path, "mode": mode}, what, self._str_value(what)
+        )
+
+    def rmtree(self, path: str) -> Call[bool]:
+        """Remove a folder or file; the result says whether nothing of it is left."""
+        what = f"removing {path!r}"
+        return self._request(Kind.FS, {"op": "rmtree", "path": path}, what, self._bool_value(what))
+
+    def mkdtemp(self, prefix: str = "actorcluster-", *, temporary: bool) -> Call[str]:
+        """Create a private (0700) folder; ``temporary`` ones go when the agent exits."""
+        what = "creating a temporary folder"
+        payload = {"op": "mkdtemp", "prefix": prefix, "temporary": temporary}
+        return self._request(Kind.FS, payload, what, self._str_value(what))
+
+    def which(
+        self, names: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> Call[dict[str, str | None]]:
+        """Where each executable is found on the PATH (``env`` applied); None if not."""
+        what = "looking up executables"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> dict[str, str | None]:
+            found = value(frame)
+            if not isinstance(found, dict):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return {
+                str(name): (path if isinstance(path, str) else None) for name, path in found.items()
+            }
+
+        payload = {"op": "which", "names": list(names), "env": dict(env or {})}
+        return self._request(Kind.FS, payload, what, convert)
+
+    # --- the host -------------------------------------------------------------------
+
+    def setup(
+        self,
+        working_dir: str | None,
+        *,
+        temporary: bool,
+        env: Mapping[str, str | None] | None = None,
+        shell: str | None = None,
+    ) -> Call[str]:
+        """Create (with parents) and enter the working directory; ``env`` becomes the
+        base of every later command and call. The result is the absolute working dir."""
+        what = f"setting up working directory {working_dir!r}"
+        payload: dict[str, Any] = {
+            "working_dir": working_dir,
+            "temporary": temporary,
+            "env": dict(env or {}),
+        }
+        if shell is not None:
+            payload["shell"] = shell
+        return self._request(Kind.SETUP, payload, what, self._str_value(what))
+
+    def facts(self) -> Call[dict[str, Any]]:
+        """The host's facts: cpu_cores, memory, os, python_version, gpus, hostname."""
+        what = "reading host facts"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> dict[str, Any]:
+            facts = value(frame)
+            if not isinstance(facts, dict):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return dict(facts)
+
+        return self._request(Kind.FACTS, {}, what, convert)
+
+    def ports_free(self, ports: Sequence[int], host: str = "") -> Call[list[bool]]:
+        """Whether each TCP port can be bound on the host (on ``host``, "" for all)."""
+        what = f"checking ports {list(ports)[:8]}"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> list[bool]:
+            free = value(frame)
+            if not isinstance(free, list) or len(free) != len(ports):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return [bool(item) for item in free]
+
+        return self._request(Kind.PORTS, {"ports": list(ports), "host": host}, what, convert)
+
+    def ping(self) -> Call[None]:
+        """A round trip."""
+
+        def convert(frame: Frame) -> None:
+            if frame.kind != Kind.PONG:
+                raise self._failure(frame, "ping")
+
+        return self._request(Kind.PING, {}, "ping", convert)
+
+    # --- converters -----------------------------------------------------------------
+
+    def _int(self, frame: Frame, key: str, what: str) -> int:
+        value = frame.payload.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ProtocolError(
+                f"{self.host}: {key} {value!r} in the reply to {what} is not an integer"
+            )
+        return value
+
+    def _int_value(self, what: str) -> Callable[[Frame], int]:
+        def convert(frame: Frame) -> int:
+            if frame.kind != Kind.RESULT:
+                raise self._failure(frame, what)
+            return self._int(frame, "value", what)
+
+        return convert
+
+    def _str_value(self, what: str) -> Callable[[Frame], str]:
+        value = self._value(what)
+
+        def convert(frame: Frame) -> str:
+            result = value(frame)
+            if not isinstance(result, str):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return result
+
+        return convert
+
+    def _bool_value(self, what: str) -> Callable[[Frame], bool]:
+        value = self._value(what)
+        return lambda frame: bool(value(frame))
 
 
-class _Prefilled:
-    """A recv function that first returns bytes already read past the ready marker."""
+def _output_router(
+    on_output: Callable[[int, bytes], None] | None,
+) -> Callable[[Frame], None] | None:
+    """A frame callback handing OUTPUT frames' data to ``on_output``."""
+    if on_output is None:
+        return None
 
-    def __init__(self, leftover: bytes, stream: ByteStream) -> None:
-        self._leftover = leftover
-        self._stream = stream
-        self.timeout: float | None = None
+    def route(frame: Frame) -> None:
+        if frame.kind == Kind.OUTPUT:
+            data, fd = frame.payload.get("data"), frame.payload.get("fd")
+            if isinstance(data, bytes) and fd in (1, 2):
+                on_output(fd, data)
 
-    def recv(self, size: int) -> bytes:
-        if self._leftover:
-            data, self._leftover = self._leftover[:size], self._leftover[size:]
-            return data
-        return self._stream.recv(size, timeout=self.timeout)
+    return route
+
+
+def _text(value: object, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _kind_name(kind: int) -> str:
+    try:
+        return Kind(kind).name
+    except ValueError:
+        return f"kind {kind}"

@@ -1,8 +1,11 @@
-"""Byte streams the agent client talks over: an SSH channel or a local subprocess's pipes.
+"""Byte streams an agent session talks over: the :class:`ByteStream` protocol, and
+:class:`PipeStream`, a local subprocess's pipes (the ``localhost`` runtime).
 
-Each stream also drains the agent's stderr into a bounded buffer, both to report it
-when the agent fails to start and because an unread stderr can stall the stream (an
-SSH channel's window counts stderr too; a full pipe blocks the agent).
+The SSH channel stream lives with the rest of paramiko, in
+:class:`actorcluster.ssh.ChannelStream`. Both keep the tail of the agent's stderr, read
+by the same thread that reads the frames (an unread stderr would stall the stream: an
+SSH channel's window counts stderr too, and a full pipe blocks the agent), to report it
+when the agent fails.
 """
 
 from __future__ import annotations
@@ -13,16 +16,10 @@ import os
 import select
 import subprocess
 import threading
-from typing import TYPE_CHECKING, Protocol
+import time
+from typing import Protocol
 
-from actorcluster.ssh.channel_io import install_fast_pipe, send_all
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import paramiko
-
-__all__ = ["ByteStream", "ChannelStream", "PipeStream"]
+__all__ = ["ByteStream", "PipeStream", "StderrTail"]
 
 _STDERR_KEEP = 64 * 1024
 
@@ -33,11 +30,15 @@ class ByteStream(Protocol):
     def recv(self, size: int, timeout: float | None = None) -> bytes:
         """Up to ``size`` bytes; ``b""`` at the end; TimeoutError after ``timeout`` s."""
 
-    def sendall(self, data: bytes) -> None:
-        """Write all of ``data``; OSError if the stream is gone."""
+    def sendall(self, data: bytes, timeout: float) -> None:
+        """Write all of ``data``; OSError if the stream is gone, TimeoutError if it took
+        nothing for ``timeout`` seconds (the stream is then unusable)."""
 
     def close(self) -> None:
-        """Close both directions (the agent sees its stdin end)."""
+        """Close both directions (the agent sees its stdin end), waiting briefly."""
+
+    def abort(self) -> None:
+        """Tear the stream down at once, from any thread, never blocking."""
 
     def stderr_text(self) -> str:
         """The tail of what the agent wrote to stderr so far."""
@@ -50,7 +51,7 @@ class ByteStream(Protocol):
         """Free what is left once nobody reads any more (after :meth:`close`)."""
 
 
-class _StderrTail:
+class StderrTail:
     """A bounded buffer of the latest stderr bytes."""
 
     def __init__(self) -> None:
@@ -59,6 +60,7 @@ class _StderrTail:
         self._lock = threading.Lock()
 
     def add(self, data: bytes) -> None:
+        """Keep ``data``, dropping the oldest bytes past the bound."""
         with self._lock:
             self._chunks.append(data)
             self._size += len(data)
@@ -66,72 +68,9 @@ class _StderrTail:
                 self._size -= len(self._chunks.popleft())
 
     def text(self) -> str:
+        """What is kept, decoded."""
         with self._lock:
             return b"".join(self._chunks).decode("utf-8", "replace")
-
-
-def _drain(read: Callable[[int], bytes], tail: _StderrTail) -> None:
-    """Read until the end (or an error) into ``tail``."""
-    while True:
-        try:
-            data = read(65536)
-        except OSError:
-            return
-        if not data:
-            return
-        tail.add(data)
-
-
-class ChannelStream:
-    """An SSH session channel running the agent."""
-
-    def __init__(self, channel: paramiko.Channel) -> None:
-        install_fast_pipe(channel)
-        self._channel = channel
-        self._stderr = _StderrTail()
-        self._drainer = threading.Thread(
-            target=self._drain_stderr, name="actorcluster-agent-stderr", daemon=True
-        )
-        self._drainer.start()
-
-    def _drain_stderr(self) -> None:
-        _drain(self._channel.recv_stderr, self._stderr)
-
-    def recv(self, size: int, timeout: float | None = None) -> bytes:
-        """See :class:`ByteStream`."""
-        self._channel.settimeout(timeout)
-        try:
-            return self._channel.recv(size)
-        except TimeoutError as exc:
-            raise TimeoutError(f"no data from the agent within {timeout} s") from exc
-
-    def sendall(self, data: bytes) -> None:
-        """See :class:`ByteStream`."""
-        if self._channel.closed:
-            raise OSError("channel is closed")
-        send_all(self._channel, data)
-
-    def close(self) -> None:
-        """See :class:`ByteStream`."""
-        self._channel.close()
-
-    def release(self) -> None:
-        """See :class:`ByteStream`."""
-
-    def stderr_text(self) -> str:
-        """See :class:`ByteStream`."""
-        return self._stderr.text()
-
-    def final_stderr(self, timeout: float) -> str:
-        """See :class:`ByteStream`."""
-        self._drainer.join(timeout)
-        return self._stderr.text()
-
-    def exit_status(self) -> int | None:
-        """The remote command's exit status, when it has exited."""
-        if self._channel.exit_status_ready():
-            return self._channel.recv_exit_status()
-        return None
 
 
 class PipeStream:
@@ -143,32 +82,41 @@ class PipeStream:
         self.process = process
         self._in = process.stdin.fileno()
         self._out = process.stdout.fileno()
-        self._stderr = _StderrTail()
-        self._write_lock = threading.Lock()
-        self._drainer = threading.Thread(
-            target=self._drain_stderr, name="actorcluster-agent-stderr", daemon=True
-        )
-        self._drainer.start()
-
-    def _drain_stderr(self) -> None:
-        assert self.process.stderr is not None
-        fd = self.process.stderr.fileno()
-        _drain(lambda size: os.read(fd, size), self._stderr)
+        self._err: int | None = process.stderr.fileno()
+        self._stderr = StderrTail()
+        os.set_blocking(self._in, False)
 
     def recv(self, size: int, timeout: float | None = None) -> bytes:
-        """See :class:`ByteStream`."""
-        if timeout is not None:
-            ready, _, _ = select.select([self._out], [], [], timeout)
+        """See :class:`ByteStream`; drains stderr on the way."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            watched = [self._out] if self._err is None else [self._out, self._err]
+            ready, _, _ = select.select(watched, [], [], wait)
             if not ready:
                 raise TimeoutError(f"no data from the agent within {timeout} s")
-        return os.read(self._out, size)
+            if self._err is not None and self._err in ready:
+                self._drain_stderr()
+            if self._out in ready:
+                return os.read(self._out, size)
 
-    def sendall(self, data: bytes) -> None:
+    def _drain_stderr(self) -> None:
+        assert self._err is not None
+        data = os.read(self._err, 65536)
+        if data:
+            self._stderr.add(data)
+        else:
+            self._err = None  # ended; stop watching it
+
+    def sendall(self, data: bytes, timeout: float) -> None:
         """See :class:`ByteStream`."""
         view = memoryview(data)
         while view:
-            written = os.write(self._in, view)
-            view = view[written:]
+            _, writable, _ = select.select([], [self._in], [], timeout)
+            if not writable:
+                raise TimeoutError(f"the agent took no data for {timeout} s")
+            with contextlib.suppress(BlockingIOError):  # filled up since select said so
+                view = view[os.write(self._in, view) :]
 
     def close(self) -> None:
         """Close the agent's stdin (it then cleans up and exits), then reap it."""
@@ -178,19 +126,30 @@ class PipeStream:
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
+            self.abort()
+
+    def abort(self) -> None:
+        """Kill the agent (its watchdog cleans up after it)."""
+        with contextlib.suppress(OSError):
             self.process.kill()
-            self.process.wait(timeout=5)
 
     def release(self) -> None:
-        """Close the agent's stdout and stderr pipes (after the readers ended)."""
-        self._drainer.join(timeout=5)
-        for pipe in (self.process.stdout, self.process.stderr):
+        """Reap the agent and close its pipes (after the reader ended)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def final_stderr(self, timeout: float) -> str:
         """See :class:`ByteStream`."""
-        self._drainer.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._err is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([self._err], [], [], wait)[0]:
+                break
+            self._drain_stderr()
         return self._stderr.text()
 
     def stderr_text(self) -> str:

@@ -1,102 +1,179 @@
-"""The process bookkeeping part of :class:`~actorcluster.runtimes.runtime.Runtime`."""
+"""A runtime's "processes", as lazycluster calls them: its asynchronous tasks and its
+port exposures, each under a stable key.
+
+lazycluster ran each in a ``multiprocessing.Process``; here they are actors, and each
+has a handle with ``multiprocessing.Process``'s face (``name``, ``is_alive()``,
+``join()``, ``terminate()``, ``kill()``, ``pid``, ``exitcode``). Keys keep lazycluster's
+``::``-delimited format:
+
+* ``<host>::task::<task name>`` for an asynchronous task,
+* ``<host>::-L::<local port>::<runtime port>`` for ``expose_port_from_runtime``,
+* ``<host>::-R::<runtime port>::<local port>`` for ``expose_port_to_runtime``.
+"""
 
 from __future__ import annotations
 
+import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from actorcluster.errors import UnknownProcessKeyError
-from actorcluster.runtimes.process_handles import DELIMITER, TASK, TaskProcess, task_key
+from actorcluster.tunnels import DELIMITER, FROM_RUNTIME, TO_RUNTIME
 
 if TYPE_CHECKING:
-    from actorcluster.runtimes.process_handles import ProcessHandle
     from actorcluster.runtimes.task import RuntimeTask
 
-__all__ = ["RuntimeProcessesMixin"]
+__all__ = [
+    "TASK",
+    "ProcessHandle",
+    "ProcessTable",
+    "TaskProcess",
+    "is_port_exposure_key",
+    "is_task_key",
+    "task_key",
+]
 
-_PORT_TO_RUNTIME = "-R"
-_PORT_FROM_RUNTIME = "-L"
+TASK = "task"
+"""The second part of a task's process key."""
 
 
-class RuntimeProcessesMixin:
-    """Tasks and port exposures as lazycluster's keyed "processes"."""
+def task_key(host: str, task_name: str) -> str:
+    """The process key of a task."""
+    return DELIMITER.join((host, TASK, task_name))
 
-    _host: str
 
-    def _init_processes(self) -> None:
+def is_task_key(key: str) -> bool:
+    """Whether the key belongs to a task execution."""
+    parts = key.split(DELIMITER)
+    return len(parts) > 2 and parts[1] == TASK
+
+
+def is_port_exposure_key(key: str) -> bool:
+    """Whether the key belongs to a port exposure (a tunnel)."""
+    parts = key.split(DELIMITER)
+    return len(parts) > 3 and parts[1] in (FROM_RUNTIME, TO_RUNTIME)
+
+
+class ProcessHandle(Protocol):
+    """A managed process: a running task or a port exposure."""
+
+    key: str
+    """Its process key."""
+
+    @property
+    def name(self) -> str:
+        """The process key (``multiprocessing.Process.name``'s role)."""
+
+    @property
+    def pid(self) -> int | None:
+        """An OS process id, where one process carries it (else None)."""
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while alive; 0 after a normal end, 1 after a failure, ``-SIGTERM``
+        after :meth:`terminate` (``multiprocessing``'s convention)."""
+
+    def is_alive(self) -> bool:
+        """Whether it still runs."""
+
+    def terminate(self) -> None:
+        """Stop it (a task's remote process group is killed; a tunnel's listener and
+        channels are closed)."""
+
+    def kill(self) -> None:
+        """The same as :meth:`terminate`."""
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until it ended."""
+
+
+class TaskProcess:
+    """The process handle of an asynchronous task."""
+
+    def __init__(self, key: str, task: RuntimeTask) -> None:
+        self.key = key
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"<TaskProcess {self.key} {'alive' if self.is_alive() else 'ended'}>"
+
+    @property
+    def name(self) -> str:
+        """The process key."""
+        return self.key
+
+    @property
+    def pid(self) -> None:
+        """A task has no one local process."""
+        return None
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while running; 0 ok, 1 failed, ``-SIGTERM`` cancelled."""
+        return self.task.exit_status
+
+    def is_alive(self) -> bool:
+        """Whether the task is still running."""
+        return self.task.is_running
+
+    def terminate(self) -> None:
+        """Cancel the task: its remote process group is killed."""
+        self.task.stop()
+
+    def kill(self) -> None:
+        """Cancel the task (as :meth:`terminate`)."""
+        self.task.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the task ended."""
+        self.task.join(timeout)
+
+
+CANCELLED_EXIT = -signal.SIGTERM
+"""The exit code of a stopped process (``multiprocessing``: killed by SIGTERM)."""
+
+
+class ProcessTable:
+    """A runtime's processes by key; thread-safe."""
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+        self._lock = threading.Lock()
         self._processes: dict[str, ProcessHandle] = {}
-        self._processes_lock = threading.Lock()
 
-    def _register_task_process(self, task: RuntimeTask) -> None:
-        key = task_key(self._host, task.name)
-        with self._processes_lock:
-            self._processes[key] = TaskProcess(key, task)
-
-    def _register_process(self, handle: ProcessHandle) -> None:
-        with self._processes_lock:
+    def add(self, handle: ProcessHandle) -> None:
+        """Add (or replace) the process under its key."""
+        with self._lock:
             self._processes[handle.key] = handle
 
-    def _forget_task_processes(self) -> None:
-        with self._processes_lock:
-            for key in [key for key in self._processes if self.is_runtime_task_process(key)]:
-                if not self._processes[key].is_alive():
-                    del self._processes[key]
-
-    @classmethod
-    def is_runtime_task_process(cls, process_key: str) -> bool:
-        """Whether the key belongs to a task execution."""
-        parts = process_key.split(DELIMITER)
-        return len(parts) > 2 and parts[1] == TASK
-
-    @classmethod
-    def is_port_exposure_process(cls, process_key: str) -> bool:
-        """Whether the key belongs to a port exposure (a tunnel)."""
-        parts = process_key.split(DELIMITER)
-        return len(parts) > 3 and parts[1] in (_PORT_FROM_RUNTIME, _PORT_TO_RUNTIME)
-
-    def get_process(self, key: str) -> ProcessHandle:
+    def get(self, key: str) -> ProcessHandle:
         """The process with that key.
 
         Raises:
-            ValueError: unknown key (an :class:`UnknownProcessKeyError`).
+            UnknownProcessKeyError: unknown key (also a ``ValueError`` and ``KeyError``).
         """
-        with self._processes_lock:
+        with self._lock:
             handle = self._processes.get(key)
         if handle is None:
             raise UnknownProcessKeyError(key, self._host)
         return handle
 
-    def get_processes(self, only_alive: bool = False) -> dict[str, ProcessHandle]:
-        """All processes by key, or only the alive ones."""
-        with self._processes_lock:
+    def all(self, only_alive: bool = False) -> dict[str, ProcessHandle]:
+        """Every process by key, or only the alive ones (a new dict)."""
+        with self._lock:
             processes = dict(self._processes)
         if only_alive:
             return {key: handle for key, handle in processes.items() if handle.is_alive()}
         return processes
 
-    def stop_process(self, key: str) -> None:
-        """Stop the process with that key.
+    def forget_ended_tasks(self) -> None:
+        """Drop the tasks that ended (running ones stay listed)."""
+        with self._lock:
+            for key in [key for key in self._processes if is_task_key(key)]:
+                if not self._processes[key].is_alive():
+                    del self._processes[key]
 
-        Raises:
-            ValueError: unknown key (an :class:`UnknownProcessKeyError`).
-        """
-        self.get_process(key).terminate()
-
-    @property
-    def task_processes(self) -> list[ProcessHandle]:
-        """The processes of tasks."""
-        return [h for k, h in self.get_processes().items() if self.is_runtime_task_process(k)]
-
-    @property
-    def alive_process_count(self) -> int:
-        """How many processes are alive."""
-        return len(self.get_processes(only_alive=True))
-
-    @property
-    def alive_task_process_count(self) -> int:
-        """How many task processes are alive."""
-        return sum(1 for handle in self.task_processes if handle.is_alive())
-
-    def _stop_all_processes(self) -> None:
-        for handle in self.get_processes(only_alive=True).values():
+    def stop_all(self) -> None:
+        """Terminate every alive process."""
+        for handle in self.all(only_alive=True).values():
             handle.terminate()

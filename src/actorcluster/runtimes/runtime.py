@@ -1,50 +1,50 @@
 """Runtime: one host, as lazycluster's ``Runtime`` API, on the actor engine.
 
-The facade holds no connection itself: it starts the runtime's supervision subtree
-under the root tree (connection, agent, tasks, tunnels) and talks to it through the
-runtime's :class:`~actorcluster.actors.context.RuntimeContext`.
+The facade holds no connection itself. Its :class:`~actorcluster.runtimes.handle.RuntimeHandle`
+runs the runtime's supervision subtree (connection, agent, tasks, tunnels) and offers
+the operations on it; the facade adds lazycluster's bookkeeping: the tasks run here
+(:class:`~actorcluster.runtimes.ledger.TaskLedger`), its "processes"
+(:class:`~actorcluster.runtimes.processes.ProcessTable`) and the host's facts
+(:class:`~actorcluster.runtimes.host.HostInfo`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import threading
+import shlex
 from typing import TYPE_CHECKING, Any
 
-import pykka
-
 from actorcluster._logging import get_logger
-from actorcluster.actors.context import LOCALHOST, RuntimeContext
-from actorcluster.actors.runtime_tree import runtime_supervisor_spec
-from actorcluster.actors.task import TaskActor, TaskRun
-from actorcluster.errors import (
-    ActorClusterError,
-    HostUnreachableError,
-    InvalidRuntimeError,
-    UsageError,
-)
+from actorcluster.actors import LOCALHOST, TaskRun
+from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.futures import ActorFuture
-from actorcluster.runtimes.host import RuntimeHostMixin
+from actorcluster.runtimes import processes as process_keys
+from actorcluster.runtimes.handle import RuntimeHandle
+from actorcluster.runtimes.host import HostInfo
+from actorcluster.runtimes.ledger import TaskLedger
 from actorcluster.runtimes.options import build_options
-from actorcluster.runtimes.processes import RuntimeProcessesMixin
+from actorcluster.runtimes.ports import check_port
+from actorcluster.runtimes.processes import ProcessTable, TaskProcess, task_key
 from actorcluster.runtimes.task import ProgressCallback, RuntimeTask
-from actorcluster.runtimes.tunnels import RuntimeTunnelsMixin
-from actorcluster.steps.control import TaskControl
-from actorcluster.supervisors import ChildSpec, Restart, root_supervisor
+from actorcluster.runtimes.tunnels import expose
+from actorcluster.steps import TaskControl
+from actorcluster.tunnels import FROM_RUNTIME, LOOPBACK, TO_RUNTIME
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
+
+    import pykka
+
+    from actorcluster.runtimes.processes import ProcessHandle
 
 __all__ = ["Runtime"]
 
 log = get_logger(__name__)
 
-_ASK_TIMEOUT = 60.0
-_runtime_ids = itertools.count(1)
+_names = itertools.count(1)
 
 
-class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
+class Runtime:
     """A host that runs tasks, functions, transfers and tunnels.
 
     Args:
@@ -60,6 +60,10 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
             ``ssh_config_path``, ``known_hosts``, ``accept_new_host_keys`` and the
             runtime's own (``python``, ``shell``, ``heartbeat_interval``, ...).
         supervisor: the supervisor to run under; None: the library's root tree.
+        retain_tasks: keep at most this many finished tasks (their logs and return
+            values) for :attr:`function_returns`, :meth:`execution_log` and
+            :meth:`print_log`; None (lazycluster's behaviour) keeps every task until
+            :meth:`clear_tasks`. A service running millions of tasks sets a bound.
 
     Raises:
         InvalidRuntimeError: the host cannot be used (its subclasses say why: unknown
@@ -73,11 +77,6 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
     LOCALHOST = LOCALHOST
     """The host name of the local runtime."""
 
-    _PORT_TO_RUNTIME = "-R"
-    _PORT_FROM_RUNTIME = "-L"
-    _PROCESS_KEY_DELIMITER = "::"
-    _TASK_PROCESS_KEY_PREFIX = "task"
-
     def __init__(
         self,
         host: str,
@@ -85,42 +84,27 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         connection_kwargs: Mapping[str, Any] | None = None,
         *,
         supervisor: pykka.ActorRef[Any] | None = None,
+        retain_tasks: int | None = None,
     ) -> None:
         options = build_options(host, working_dir, connection_kwargs)
-        self._host = host
-        self._connection_kwargs = dict(connection_kwargs or {})
-        self._context = RuntimeContext(options)
-        self._parent = supervisor if supervisor is not None else root_supervisor()
-        self._child_id = f"runtime:{host}:{next(_runtime_ids)}"
-        self._lock = threading.RLock()
-        self._tasks: list[RuntimeTask] = []
-        self._task_ids = itertools.count(1)
-        self._stopped = False
-        self._start_tree()
-        assert self._context.working_dir is not None
-        self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: self._context.working_dir}
-        self._working_dir_is_temp = working_dir is None
-        self._init_processes()
-        self._init_host_facts()
-        log.info("runtime.started", host=host, working_dir=self._context.working_dir)
-
-    def _start_tree(self) -> None:
-        spec = runtime_supervisor_spec(self._context, self._child_id)
-        try:
-            self._parent.proxy().start_child(spec).get(timeout=_ASK_TIMEOUT)
-        except InvalidRuntimeError:
-            raise
-        except ActorClusterError as exc:
-            if isinstance(exc, HostUnreachableError):
-                raise InvalidRuntimeError(self._host, str(exc)) from exc
-            raise
+        self._tasks = TaskLedger(retain_tasks)
+        self._handle = RuntimeHandle(options, supervisor)
+        self._processes = ProcessTable(host)
+        self._host_info = HostInfo(self._handle)
+        self._handle.start()
+        self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: self._handle.working_dir}
+        log.info("runtime.started", host=host, working_dir=self._handle.working_dir)
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else ("ready" if self._context.ready else "reconnecting")
-        return f"<Runtime {self._host} {state}>"
+        return f"<Runtime {self.host} {self._state()}>"
+
+    def _state(self) -> str:
+        if self._handle.stopped:
+            return "stopped"
+        return "ready" if self._handle.context.ready else "reconnecting"
 
     def __str__(self) -> str:
-        return f"{self.class_name}: {self._host}"
+        return f"{self.class_name}: {self.host}"
 
     def __enter__(self) -> Runtime:
         return self
@@ -133,7 +117,7 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
     @property
     def host(self) -> str:
         """The host of the runtime."""
-        return self._host
+        return self._handle.host
 
     @property
     def class_name(self) -> str:
@@ -143,16 +127,14 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
     @property
     def working_dir(self) -> str:
         """The working directory on the host (also in ``$WORKING_DIR`` there)."""
-        assert self._context.working_dir is not None
-        return self._context.working_dir
+        return self._handle.working_dir
 
     @working_dir.setter
     def working_dir(self, working_dir: str) -> None:
-        self.create_dir(working_dir)
-        self._context.working_dir = working_dir
-        self._context.temporary_working_dir = False
-        self._working_dir_is_temp = False
-        self._env[self.WORKING_DIR_ENV_VAR_NAME] = working_dir
+        path = self.create_dir(working_dir)
+        context = self._handle.context
+        context.working_dir, context.temporary_working_dir = path, False
+        self._env[self.WORKING_DIR_ENV_VAR_NAME] = path
 
     @property
     def env_variables(self) -> dict[str, str]:
@@ -174,7 +156,7 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
     @property
     def is_connected(self) -> bool:
         """Whether the runtime's agent is up right now (False while reconnecting)."""
-        return self._context.ready
+        return self._handle.context.ready
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the agent is up (e.g. after a reconnect).
@@ -182,7 +164,7 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         Raises:
             HostUnreachableError: not ready within ``timeout``.
         """
-        self._context.agent(timeout)
+        self._handle.client(timeout)
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -211,41 +193,24 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         if not isinstance(task, RuntimeTask):
             raise UsageError(f"task must be a RuntimeTask, not {type(task).__name__}")
         future = self._start_task(task, debug)
-        with self._lock:
-            self._tasks.append(task)
+        self._tasks.add(task)
         if execute_async:  # lazycluster's "processes" are the asynchronous tasks
-            self._register_task_process(task)
             task.omit_on_join = omit_on_join
+            self._processes.add(TaskProcess(task_key(self.host, task.name), task))
             return future
         future.get()
         return None
 
     def _start_task(self, task: RuntimeTask, debug: bool) -> ActorFuture[RuntimeTask]:
-        self._check_running()
-        message = task.build()
+        self._handle.check_running()
+        env = {**self._env, **task.env_variables}
+        message = task.build(env)
+        task.env_variables = env
         future: ActorFuture[RuntimeTask] = ActorFuture()
-        control = TaskControl(task.name, self._host)
-        task._begin(self._host, future, control, debug)
-        run = TaskRun(
-            task=message,
-            env={**self._env, **task.env_variables},
-            future=future,
-            result=task,
-            control=control,
-            emit=task._apply,
-        )
-        context = self._context
-        spec = ChildSpec(
-            id=f"{task.name}#{next(self._task_ids)}",
-            start=lambda: TaskActor.start(context, run),
-            restart=Restart.TEMPORARY,
-            shutdown_timeout=5.0,
-        )
-        supervisor = context.task_supervisor_proxy()
-        try:
-            supervisor.start_child(spec).get(timeout=_ASK_TIMEOUT)
-        except pykka.ActorDeadError as exc:
-            raise HostUnreachableError(self._host, "the runtime was restarting") from exc
+        control = TaskControl(task.name, self.host)
+        task._begin(self.host, future, control, debug)
+        run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
+        self._handle.start_task(run)
         return future
 
     def execute_function(
@@ -265,7 +230,7 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
                 error carries the remote type and traceback.
         """
         name = getattr(function, "__name__", "function")
-        task = RuntimeTask(f"execute-function-{name}-{next(self._task_ids)}")
+        task = RuntimeTask(f"execute-function-{name}-{next(_names)}")
         task.run_function(function, **func_kwargs)
         self.execute_task(task, execute_async=execute_async, debug=debug)
         return task
@@ -279,7 +244,7 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         progress: ProgressCallback | None = None,
     ) -> RuntimeTask:
         """Send a file or folder to the runtime (see :meth:`RuntimeTask.send_file`)."""
-        task = RuntimeTask(f"send-file-{next(self._task_ids)}")
+        task = RuntimeTask(f"send-file-{next(_names)}")
         task.send_file(local_path, remote_path, progress=progress)
         self.execute_task(task, execute_async=execute_async)
         return task
@@ -293,18 +258,16 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         progress: ProgressCallback | None = None,
     ) -> RuntimeTask:
         """Fetch a file or folder from the runtime (see :meth:`RuntimeTask.get_file`)."""
-        task = RuntimeTask(f"get-file-{next(self._task_ids)}")
+        task = RuntimeTask(f"get-file-{next(_names)}")
         task.get_file(remote_path, local_path, progress=progress)
         self.execute_task(task, execute_async=execute_async)
         return task
 
     @property
     def function_returns(self) -> Generator[object, None, None]:
-        """Return values of all functions run here, in the order the tasks ran."""
-        with self._lock:
-            tasks = list(self._tasks)
-        for task in tasks:
-            yield from task.function_returns
+        """Return values of all functions run here, in the order the tasks started
+        (waiting for tasks still running)."""
+        return self._tasks.function_returns()
 
     def execution_log(self, task_name: str) -> list[str]:
         """The execution log of the latest task of that name run here.
@@ -312,48 +275,272 @@ class Runtime(RuntimeHostMixin, RuntimeProcessesMixin, RuntimeTunnelsMixin):
         Raises:
             ValueError: no task of that name was executed on this runtime.
         """
-        with self._lock:
-            for task in reversed(self._tasks):
-                if task.name == task_name:
-                    return task.execution_log
-        raise UsageError(f"no task named {task_name!r} was executed on runtime {self._host}")
+        task = self._tasks.latest(task_name)
+        if task is None:
+            raise UsageError(f"no task named {task_name!r} was executed on runtime {self.host}")
+        return task.execution_log
 
     def print_log(self) -> None:
         """Print the execution log of every task run here."""
-        with self._lock:
-            tasks = list(self._tasks)
-        for task in tasks:
+        for task in self._tasks.tasks():
             print(f"--- {task.name} ---")
             task.print_log()
 
     def join(self) -> None:
         """Wait until every task started here (except omit_on_join ones) ended."""
-        with self._lock:
-            tasks = [task for task in self._tasks if not task.omit_on_join]
-        for task in tasks:
-            task.join()
+        self._tasks.join()
 
     def clear_tasks(self) -> None:
         """Forget every task (their logs and returns); running ones keep running."""
-        with self._lock:
-            self._tasks = []
-        self._forget_task_processes()
+        self._tasks.clear()
+        self._processes.forget_ended_tasks()
+
+    # --- the host -------------------------------------------------------------------
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Facts about the host, read once and cached: cpu_cores, memory, os,
+        python_version, gpus, hostname."""
+        return self._host_info.facts()
+
+    @property
+    def os(self) -> str:
+        """The operating system."""
+        return str(self.info["os"])
+
+    @property
+    def cpu_cores(self) -> int:
+        """CPU cores available: the container's CPU quota when one is set."""
+        return int(self.info["cpu_cores"])
+
+    @property
+    def memory(self) -> int:
+        """Total memory in bytes: the container's memory limit when one is set."""
+        return int(self.info["memory"])
+
+    @property
+    def memory_in_mb(self) -> int:
+        """Total memory in megabytes."""
+        return self._host_info.memory_in_mb()
+
+    @property
+    def python_version(self) -> str:
+        """The agent's Python version on the host."""
+        return str(self.info["python_version"])
+
+    @property
+    def gpus(self) -> list[dict[str, Any]]:
+        """One entry per GPU (from nvidia-smi); empty without NVIDIA GPUs."""
+        return self._host_info.gpus()
+
+    @property
+    def gpu_count(self) -> int:
+        """The number of GPUs."""
+        return len(self.gpus)
+
+    def print_info(self) -> None:
+        """Print the host facts as a table."""
+        self._host_info.print_info(self.class_name)
+
+    def check_filter(
+        self,
+        gpu_required: bool = False,
+        min_memory: int | None = None,
+        min_cpu_cores: int | None = None,
+        installed_executables: str | list[str] | None = None,
+        filter_commands: str | list[str] | None = None,
+    ) -> bool:
+        """Whether the host meets every given criterion.
+
+        Args:
+            gpu_required: at least one GPU.
+            min_memory: at least this many MB of memory.
+            min_cpu_cores: at least this many CPU cores.
+            installed_executables: each must be found on the host's PATH.
+            filter_commands: each shell command must print ``true`` (surrounding
+                whitespace and case ignored).
+        """
+        return self._host_info.check_filter(
+            self._env,
+            gpu_required=gpu_required,
+            min_memory=min_memory,
+            min_cpu_cores=min_cpu_cores,
+            installed_executables=installed_executables,
+            filter_commands=filter_commands,
+        )
+
+    def create_dir(self, path: str) -> str:
+        """Create a directory with all its parents (the path is literal); returns it.
+
+        Raises:
+            PathCreationError: it could not be created (names the path and why).
+        """
+        return self._host_info.create_dir(path)
+
+    def delete_dir(self, path: str) -> bool:
+        """Delete a directory recursively; False if anything could not be removed."""
+        return self._host_info.delete_dir(path)
+
+    def create_tempdir(self) -> str:
+        """Create a temporary directory on the host and return its path (not removed
+        automatically)."""
+        return self._host_info.create_tempdir()
+
+    def echo(self, msg: str) -> str:
+        """Echo ``msg`` through the host's shell and return what it printed."""
+        return self._host_info.stdout_of(f"echo {shlex.quote(str(msg))}", self._env)
+
+    def has_free_port(self, port: int) -> bool:
+        """Whether ``port`` is free on the host.
+
+        Raises:
+            ValueError: the port is not in 1..65535.
+        """
+        return self._host_info.has_free_port(port)
+
+    def get_free_port(self, ports: list[int]) -> int:
+        """The first free port of ``ports`` on the host (all checked in one request).
+
+        Raises:
+            NoPortsLeftError: none is free, or the list is empty.
+        """
+        return self._host_info.get_free_port(ports)
+
+    def is_valid_runtime(self) -> bool:
+        """Whether the host answers and runs a suitable Python (the agent is up)."""
+        try:
+            self._handle.client().ping().result(60.0)
+        except ActorClusterError:
+            return False
+        return True
+
+    # --- ports exposed ----------------------------------------------------------------
+
+    def expose_port_from_runtime(
+        self,
+        runtime_port: int,
+        local_port: int | None = None,
+        *,
+        bind_address: str = LOOPBACK,
+        carrier: str = "paramiko",
+    ) -> str:
+        """Expose a port of the runtime here: connections to ``local_port`` here reach
+        ``runtime_port`` on the host's loopback (local port forwarding, ``ssh -L``).
+
+        Args:
+            runtime_port: the port on the runtime.
+            local_port: the port here; defaults to ``runtime_port``.
+            bind_address: the address the listener here binds to.
+            carrier: ``"paramiko"`` (the runtime's own connection) or ``"openssh"``
+                (an ``ssh -N -L`` process: faster for bulk data, one more connection).
+
+        Returns:
+            The process key, for :meth:`stop_process`.
+
+        Raises:
+            UsageError: a port is not an int in 1..65535, or a bad carrier.
+            PortInUseError: ``local_port`` is taken here (side ``"local"``).
+        """
+        runtime_port = check_port(runtime_port, "runtime_port")
+        local = runtime_port if local_port is None else local_port
+        process = expose(
+            self._handle,
+            FROM_RUNTIME,
+            local,
+            runtime_port,
+            bind_address=bind_address,
+            carrier=carrier,
+        )
+        self._processes.add(process)
+        return process.key
+
+    def expose_port_to_runtime(
+        self,
+        local_port: int,
+        runtime_port: int | None = None,
+        *,
+        bind_address: str = LOOPBACK,
+        carrier: str = "paramiko",
+    ) -> str:
+        """Expose a port here to the runtime: connections to ``runtime_port`` on the host
+        reach ``local_port`` on loopback here (remote port forwarding, ``ssh -R``).
+
+        Args:
+            local_port: the port here.
+            runtime_port: the port on the runtime; defaults to ``local_port``.
+            bind_address: the address the listener on the host binds to.
+            carrier: ``"paramiko"`` or ``"openssh"`` (an ``ssh -N -R`` process).
+
+        Returns:
+            The process key, for :meth:`stop_process`.
+
+        Raises:
+            UsageError: a port is not an int in 1..65535, or a bad carrier.
+            PortInUseError: ``runtime_port`` is taken on the host (side: the host).
+            RemoteError: the host refused to forward for another reason.
+        """
+        local_port = check_port(local_port, "local_port")
+        remote = local_port if runtime_port is None else runtime_port
+        process = expose(
+            self._handle, TO_RUNTIME, local_port, remote, bind_address=bind_address, carrier=carrier
+        )
+        self._processes.add(process)
+        return process.key
+
+    # --- processes ------------------------------------------------------------------
+
+    @classmethod
+    def is_runtime_task_process(cls, process_key: str) -> bool:
+        """Whether the key belongs to a task execution."""
+        return process_keys.is_task_key(process_key)
+
+    @classmethod
+    def is_port_exposure_process(cls, process_key: str) -> bool:
+        """Whether the key belongs to a port exposure (a tunnel)."""
+        return process_keys.is_port_exposure_key(process_key)
+
+    def get_process(self, key: str) -> ProcessHandle:
+        """The process with that key.
+
+        Raises:
+            ValueError: unknown key (an :class:`UnknownProcessKeyError`).
+        """
+        return self._processes.get(key)
+
+    def get_processes(self, only_alive: bool = False) -> dict[str, ProcessHandle]:
+        """All processes by key, or only the alive ones."""
+        return self._processes.all(only_alive)
+
+    def stop_process(self, key: str) -> None:
+        """Stop the process with that key.
+
+        Raises:
+            ValueError: unknown key (an :class:`UnknownProcessKeyError`).
+        """
+        self._processes.get(key).terminate()
+
+    @property
+    def task_processes(self) -> list[ProcessHandle]:
+        """The processes of tasks."""
+        return [h for k, h in self._processes.all().items() if process_keys.is_task_key(k)]
+
+    @property
+    def alive_process_count(self) -> int:
+        """How many processes are alive."""
+        return len(self._processes.all(only_alive=True))
+
+    @property
+    def alive_task_process_count(self) -> int:
+        """How many task processes are alive."""
+        return sum(1 for handle in self.task_processes if handle.is_alive())
 
     # --- lifecycle ------------------------------------------------------------------
-
-    def _check_running(self) -> None:
-        if self._stopped:
-            raise HostUnreachableError(self._host, "the runtime was cleaned up")
 
     def cleanup(self) -> None:
         """Stop every task and tunnel, stop the agent (which kills what it started and
         removes the temporary working directory), and close the connection."""
-        if self._stopped:
+        if self._handle.stopped:
             return
-        self._stopped = True
-        self._stop_all_processes()
-        # The tree may already be gone (interpreter exit), or the child with it.
-        with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):
-            self._parent.proxy().terminate_child(self._child_id).get(timeout=_ASK_TIMEOUT)
-        self._context.close()
-        log.info("runtime.stopped", host=self._host)
+        self._processes.stop_all()
+        self._handle.stop()
+        log.info("runtime.stopped", host=self.host)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import signal
 import sys
 import tempfile
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
-from actorcluster.errors import UsageError
+from actorcluster.errors import TaskCancelledError, UsageError
 from actorcluster.messages.events import (
     FunctionReturned,
     StepFinished,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
-    from actorcluster.steps.control import TaskControl
+    from actorcluster.steps import TaskControl
 
 __all__ = ["ProgressCallback", "RuntimeTask", "execution_log_dir"]
 
@@ -234,15 +235,17 @@ class RuntimeTask:
     def env_variables(self, env_variables: dict[str, str]) -> None:
         self._env = {str(key): str(value) for key, value in dict(env_variables).items()}
 
-    def build(self) -> Task:
-        """The immutable task message for the current steps.
+    def build(self, env: dict[str, str] | None = None) -> Task:
+        """The immutable task message for the current steps, run in ``env`` (default:
+        the task's own :attr:`env_variables`).
 
         Raises:
             ValueError: the task has no steps.
         """
         if not self._steps:
             raise UsageError(f"task {self._name!r} has no steps")
-        return Task(name=self._name, steps=tuple(self._steps), env=tuple(self._env.items()))
+        env = self._env if env is None else env
+        return Task(name=self._name, steps=tuple(self._steps), env=tuple(env.items()))
 
     # --- results --------------------------------------------------------------------
 
@@ -279,6 +282,22 @@ class RuntimeTask:
     def is_running(self) -> bool:
         """Whether the latest execution is still running."""
         return self._future is not None and not self._future.done()
+
+    @property
+    def exit_status(self) -> int | None:
+        """``multiprocessing``'s ``exitcode`` for the latest execution: None while
+        running (or never run), 0 if it succeeded, ``-SIGTERM`` if it was cancelled,
+        1 if it failed."""
+        future = self._future
+        if future is None or not future.done():
+            return None
+        try:
+            future.get(timeout=0)
+        except TaskCancelledError:
+            return -signal.SIGTERM
+        except Exception:  # any failure of the task
+            return 1
+        return 0
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the latest execution ended (omit_on_join tasks too, if asked).

@@ -1,26 +1,18 @@
-"""Port exposure (tunnels): that part of :class:`~actorcluster.runtimes.runtime.Runtime`.
+"""Port exposure (tunnels) for the ``Runtime`` facade, and each tunnel's process handle.
 
-Each exposure is a :class:`~actorcluster.actors.tunnel.TunnelActor` under the runtime's
-TunnelSupervisor, riding the runtime's one SSH connection. The runtime keeps the wanted
-tunnels in its :class:`~actorcluster.actors.context.RuntimeContext`, so after a
-reconnect the new TunnelSupervisor opens them all again. Each is also one of the
-runtime's "processes", keyed ``<host>::-L::<local>::<runtime>`` or
-``<host>::-R::<runtime>::<local>``.
+Each exposure is a :class:`~actorcluster.actors.TunnelActor` riding the runtime's one SSH
+connection (or an ``ssh -N`` process), opened through the runtime's handle, which keeps
+it open across reconnects until it is stopped.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import TYPE_CHECKING
 
-import pykka
-
-from actorcluster._logging import get_logger
-from actorcluster.actors.tunnel import tunnel_child_spec
-from actorcluster.errors import HostUnreachableError, PortInUseError, RemoteError, UsageError
-from actorcluster.remote.agent.frames import Kind
+from actorcluster.errors import PortInUseError, RemoteError, UsageError
 from actorcluster.runtimes.ports import check_port
-from actorcluster.supervisors import supervisor_proxy
 from actorcluster.tunnels import (
     CARRIERS,
     FROM_RUNTIME,
@@ -31,28 +23,20 @@ from actorcluster.tunnels import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from actorcluster.runtimes.handle import RuntimeHandle
 
-    from actorcluster.actors.context import RuntimeContext
-    from actorcluster.runtimes.process_handles import ProcessHandle
+__all__ = ["TunnelProcess", "expose", "listen_port_free"]
 
-__all__ = ["RuntimeTunnelsMixin", "TunnelProcess"]
-
-log = get_logger(__name__)
-
-_ASK_TIMEOUT = 60.0
+_REQUEST_TIMEOUT = 60.0
 
 
 class TunnelProcess:
-    """The process handle of a port exposure (``multiprocessing.Process``'s surface)."""
+    """The process handle of a port exposure (``multiprocessing.Process``'s face)."""
 
-    def __init__(
-        self, spec: TunnelSpec, context: RuntimeContext, stop: Callable[[str], None]
-    ) -> None:
+    def __init__(self, spec: TunnelSpec, handle: RuntimeHandle) -> None:
         self.key = spec.key
         self.spec = spec
-        self._context = context
-        self._stop = stop
+        self._handle = handle
         self._stopped = threading.Event()
 
     def __repr__(self) -> str:
@@ -60,157 +44,85 @@ class TunnelProcess:
 
     @property
     def name(self) -> str:
-        """The process key (``multiprocessing.Process.name``'s role)."""
+        """The process key."""
         return self.key
+
+    @property
+    def pid(self) -> None:
+        """A tunnel has no one local process of its own."""
+        return None
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while open; ``-SIGTERM`` once stopped."""
+        return None if self.is_alive() else -signal.SIGTERM
 
     def is_alive(self) -> bool:
         """Whether the tunnel is kept up (also while the runtime reconnects)."""
-        return not self._stopped.is_set() and not self._context.closed
+        return not self._stopped.is_set() and not self._handle.context.closed
 
     def terminate(self) -> None:
         """Close the listener and every connection through it now; the port is free after."""
         if not self._stopped.is_set():
-            self._stop(self.key)
+            self._handle.close_tunnel(self.key)
             self._stopped.set()
+
+    def kill(self) -> None:
+        """As :meth:`terminate`."""
+        self.terminate()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the tunnel was stopped."""
         self._stopped.wait(timeout)
 
 
-class RuntimeTunnelsMixin:
-    """``expose_port_from_runtime`` and ``expose_port_to_runtime``."""
+def listen_port_free(handle: RuntimeHandle, spec: TunnelSpec) -> bool:
+    """Whether the tunnel's listening port is free where it listens (here or the host)."""
+    if spec.direction == FROM_RUNTIME or handle.options.is_local:
+        return port_is_free(spec.bind_address, spec.listen_port)
+    client = handle.client()
+    return client.ports_free([spec.listen_port], spec.bind_address).result(_REQUEST_TIMEOUT)[0]
 
-    _host: str
-    _context: RuntimeContext
 
-    if TYPE_CHECKING:
+def expose(
+    handle: RuntimeHandle,
+    direction: str,
+    local_port: int,
+    runtime_port: int,
+    *,
+    bind_address: str = LOOPBACK,
+    carrier: str = "paramiko",
+) -> TunnelProcess:
+    """Open a tunnel (``direction`` :data:`FROM_RUNTIME` or :data:`TO_RUNTIME`).
 
-        def _check_running(self) -> None: ...
-        def _register_process(self, handle: ProcessHandle) -> None: ...
-
-    def expose_port_from_runtime(
-        self,
-        runtime_port: int,
-        local_port: int | None = None,
-        *,
-        bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
-    ) -> str:
-        """Expose a port of the runtime here: connections to ``local_port`` here reach
-        ``runtime_port`` on the host's loopback (local port forwarding, ``ssh -L``).
-
-        Args:
-            runtime_port: the port on the runtime.
-            local_port: the port here; defaults to ``runtime_port``.
-            bind_address: the address the listener here binds to.
-            carrier: ``"paramiko"`` (the runtime's own connection) or ``"openssh"``
-                (an ``ssh -N -L`` process: faster for bulk data, one more connection).
-
-        Returns:
-            The process key, for :meth:`stop_process`.
-
-        Raises:
-            UsageError: a port is not an int in 1..65535, or a bad carrier.
-            PortInUseError: ``local_port`` is taken here (side ``"local"``).
-        """
-        runtime_port = check_port(runtime_port, "runtime_port")
-        local = runtime_port if local_port is None else check_port(local_port, "local_port")
-        return self._expose(FROM_RUNTIME, local, runtime_port, bind_address, carrier)
-
-    def expose_port_to_runtime(
-        self,
-        local_port: int,
-        runtime_port: int | None = None,
-        *,
-        bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
-    ) -> str:
-        """Expose a port here to the runtime: connections to ``runtime_port`` on the host
-        reach ``local_port`` on loopback here (remote port forwarding, ``ssh -R``).
-
-        Args:
-            local_port: the port here.
-            runtime_port: the port on the runtime; defaults to ``local_port``.
-            bind_address: the address the listener on the host binds to.
-            carrier: ``"paramiko"`` or ``"openssh"`` (an ``ssh -N -R`` process).
-
-        Returns:
-            The process key, for :meth:`stop_process`.
-
-        Raises:
-            UsageError: a port is not an int in 1..65535, or a bad carrier.
-            PortInUseError: ``runtime_port`` is taken on the host (side: the host).
-            RemoteError: the host refused to forward for another reason.
-        """
-        local_port = check_port(local_port, "local_port")
-        remote = local_port if runtime_port is None else check_port(runtime_port, "runtime_port")
-        return self._expose(TO_RUNTIME, local_port, remote, bind_address, carrier)
-
-    def _expose(
-        self, direction: str, local_port: int, runtime_port: int, bind_address: str, carrier: str
-    ) -> str:
-        if not isinstance(bind_address, str) or not bind_address.strip():
-            raise UsageError(f"bind_address must be a non-empty string, not {bind_address!r}")
-        if carrier not in CARRIERS or (carrier == "openssh" and self._context.options.is_local):
-            raise UsageError(f"carrier must be one of {CARRIERS} (paramiko on localhost)")
-        self._check_running()
-        spec = TunnelSpec(
-            host=self._host,
-            direction=direction,
-            local_port=local_port,
-            runtime_port=runtime_port,
-            bind_address=bind_address,
-            carrier=carrier,
-        )
-        if not self._listen_port_free(spec) or not self._context.add_tunnel(spec):
-            raise PortInUseError(spec.listen_port, spec.listen_side)
-        try:
-            self._start_tunnel(spec)
-        except RemoteError as exc:
-            self._context.remove_tunnel(spec.key)
-            if not self._listen_port_free(spec):
-                raise PortInUseError(spec.listen_port, spec.listen_side) from exc
-            raise
-        except BaseException:
-            self._context.remove_tunnel(spec.key)
-            raise
-        self._register_process(TunnelProcess(spec, self._context, self._stop_tunnel))
-        return spec.key
-
-    def _listen_port_free(self, spec: TunnelSpec) -> bool:
-        if spec.direction == FROM_RUNTIME or self._context.options.is_local:
-            return port_is_free(spec.bind_address, spec.listen_port)
-        payload = {"ports": [spec.listen_port], "host": spec.bind_address}
-        frame = self._context.agent().call(Kind.PORTS, payload, timeout=_ASK_TIMEOUT)
-        if frame.kind != Kind.RESULT:
-            raise RemoteError(f"could not check port {spec.listen_port} on {self._host}")
-        return bool(frame.payload["value"][0])
-
-    def _start_tunnel(self, spec: TunnelSpec) -> None:
-        """Start the tunnel's actor (strict: an open that fails fails this call)."""
-        child = tunnel_child_spec(self._context, spec, strict=True)
-        for _ in range(3):
-            proxy = supervisor_proxy(self._context.tunnel_supervisor())
-            try:
-                proxy.start_child(child).get(timeout=_ASK_TIMEOUT)
-            except pykka.ActorDeadError:
-                continue  # the supervisor was being restarted (a reconnect): ask the next
-            except UsageError:
-                children = proxy.which_children().get(timeout=_ASK_TIMEOUT)
-                if any(info.id == spec.key for info in children):
-                    return  # a restarted supervisor already opened it from the registry
-                raise
-            return
-        raise HostUnreachableError(self._host, "the runtime kept reconnecting")
-
-    def _stop_tunnel(self, key: str) -> None:
-        """Forget the tunnel, then stop its actor if a supervisor runs it now."""
-        self._context.remove_tunnel(key)
-        try:
-            proxy = supervisor_proxy(self._context.tunnel_supervisor(timeout=0.0))
-            proxy.terminate_child(key).get(timeout=_ASK_TIMEOUT)
-            proxy.delete_child(key).get(timeout=_ASK_TIMEOUT)
-        except (HostUnreachableError, UsageError, pykka.ActorDeadError):
-            return  # not running now; a supervisor starting meanwhile drops it
-        log.debug("tunnel.stopped", host=self._host, key=key)
+    Raises:
+        UsageError: a bad port, address or carrier.
+        PortInUseError: the listening port is taken (here, or on the host).
+        RemoteError: the host refused to forward for another reason.
+    """
+    local_port = check_port(local_port, "local_port")
+    runtime_port = check_port(runtime_port, "runtime_port")
+    if direction not in (FROM_RUNTIME, TO_RUNTIME):
+        raise UsageError(f"direction must be {FROM_RUNTIME!r} or {TO_RUNTIME!r}")
+    if not isinstance(bind_address, str) or not bind_address.strip():
+        raise UsageError(f"bind_address must be a non-empty string, not {bind_address!r}")
+    if carrier not in CARRIERS or (carrier == "openssh" and handle.options.is_local):
+        raise UsageError(f"carrier must be one of {CARRIERS} (paramiko on localhost)")
+    handle.check_running()
+    spec = TunnelSpec(
+        host=handle.host,
+        direction=direction,
+        local_port=local_port,
+        runtime_port=runtime_port,
+        bind_address=bind_address,
+        carrier=carrier,
+    )
+    if handle.context.has_tunnel(spec.key) or not listen_port_free(handle, spec):
+        raise PortInUseError(spec.listen_port, spec.listen_side)
+    try:
+        handle.open_tunnel(spec)
+    except RemoteError as exc:
+        if not listen_port_free(handle, spec):
+            raise PortInUseError(spec.listen_port, spec.listen_side) from exc
+        raise
+    return TunnelProcess(spec, handle)

@@ -6,12 +6,14 @@ The only package that sees paramiko and socket errors; it raises
 
 from __future__ import annotations
 
+from actorcluster.ssh.agent_stream import ChannelStream
 from actorcluster.ssh.config import CONFIG_ENV_VAR, SshTarget, resolve_target
 from actorcluster.ssh.connect import SshConnection, connect
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "ChannelStream",
     "SshConnection",
     "SshOptions",
     "SshTarget",

@@ -19,6 +19,7 @@ import paramiko
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError, HostUnreachableError
+from actorcluster.ssh.agent_stream import ChannelStream
 from actorcluster.ssh.hostkeys import HostKeyVerifier
 from actorcluster.ssh.translate import ssh_errors
 from actorcluster.ssh.transport import ClientTransport
@@ -118,6 +119,25 @@ class SshConnection:
         self.check_open(action)
         with ssh_errors(self._target, action, limit):
             return self._transport.open_session(window_size, max_packet_size, limit)
+
+    def open_command_stream(
+        self, command: str, *, window_size: int, timeout: float
+    ) -> ChannelStream:
+        """Run ``command`` on a new session channel; its stdin/stdout as a byte stream.
+
+        Args:
+            command: the shell command line (the agent's first stage).
+            window_size: the channel's receive window.
+            timeout: seconds a send may make no progress before it fails.
+
+        Raises:
+            HostUnreachableError: the connection is closed, or the host refused.
+        """
+        channel = self.open_session(window_size=window_size)
+        action = f"starting a command on {self._target.address}"
+        with ssh_errors(self._target, action, self._target.channel_timeout):
+            channel.exec_command(command)
+        return ChannelStream(channel, timeout)
 
     def open_direct_tcpip(
         self,

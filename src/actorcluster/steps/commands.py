@@ -2,81 +2,164 @@
 
 from __future__ import annotations
 
+import codecs
 import pickle
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import RemoteFunctionError, TaskExecutionError
-from actorcluster.messages.events import FunctionReturned
-from actorcluster.remote.agent.frames import Kind
+from actorcluster.messages.events import FunctionReturned, StepOutput
+from actorcluster.remote import CallRaised
+from actorcluster.steps.base import StepRun
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actorcluster.messages.steps import RunCommand, RunFunction
-    from actorcluster.steps.step_context import StepContext
+    from actorcluster.remote import Call
+    from actorcluster.steps.context import StepContext
 
-from actorcluster.steps.step_context import OutputCollector
+__all__ = ["CommandRun", "FunctionRun", "Output"]
 
-__all__ = ["run_command", "run_function"]
+OUTPUT_TAIL = 64 * 1024
+"""Characters of a step's output kept for its error (the log keeps everything)."""
 
 
-def run_command(context: StepContext, step: RunCommand) -> tuple[int, str]:
-    """Run a command; return (exit code, output). A non-zero exit raises.
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A piece of a step's output, on its way from the reader to the task actor."""
 
-    Raises:
-        TaskExecutionError: the command exited non-zero (code and output tail included).
-        TaskCancelledError: the task was cancelled.
-        AgentLostError: the host or agent went away.
-    """
-    output = OutputCollector(context)
-    request = context.client.submit(
-        Kind.RUN,
-        {"cmd": step.command, "env": context.env, "cwd": context.working_dir},
-        output.on_frame,
-    )
-    frame = context.wait(request)
-    if frame.kind != Kind.EXIT:
-        raise context.fail(step.command, frame, output.text())
-    code = int(frame.payload["code"])
-    if code != 0:
-        raise TaskExecutionError(
-            context.task, context.index, step.command, code, output.text(), context.host
+    fd: int
+    """1 for stdout, 2 for stderr."""
+    data: bytes
+    """The bytes as the host sent them."""
+
+
+class _OutputStep(StepRun):
+    """A step whose output is decoded (UTF-8, per stream) into StepOutput events."""
+
+    def __init__(self, context: StepContext, deliver: Callable[[object], None]) -> None:
+        super().__init__(context, deliver)
+        self._decoders: dict[int, codecs.IncrementalDecoder] = {}
+        self._tail: list[str] = []
+        self._tail_size = 0
+
+    def on_output(self, fd: int, data: bytes) -> None:
+        """Hand output to the task actor (on the reader thread)."""
+        self.deliver(Output(fd, data))
+
+    def feed(self, item: object) -> None:
+        """Decode a piece of output and emit it."""
+        if not isinstance(item, Output):
+            return
+        decoder = self._decoders.get(item.fd)
+        if decoder is None:
+            decoder = self._decoders[item.fd] = codecs.getincrementaldecoder("utf-8")("replace")
+        text = decoder.decode(item.data)
+        if text:
+            self._keep(text)
+            context = self.context
+            context.emit(StepOutput(task=context.task, index=context.index, fd=item.fd, text=text))
+
+    def _keep(self, text: str) -> None:
+        self._tail.append(text)
+        self._tail_size += len(text)
+        while self._tail_size - len(self._tail[0]) >= OUTPUT_TAIL:
+            self._tail_size -= len(self._tail.pop(0))
+
+    def output_tail(self) -> str:
+        """The last :data:`OUTPUT_TAIL` characters of output, both streams in order."""
+        return "".join(self._tail)[-OUTPUT_TAIL:]
+
+
+class CommandRun(_OutputStep):
+    """Runs a shell command; a non-zero exit fails the step."""
+
+    def __init__(
+        self, context: StepContext, deliver: Callable[[object], None], step: RunCommand
+    ) -> None:
+        super().__init__(context, deliver)
+        self._step = step
+
+    def describe(self) -> str:
+        """The command."""
+        return self._step.command
+
+    def start(self) -> Call[int]:
+        """Start the command in the working directory."""
+        context = self.context
+        return context.client.run(
+            self._step.command, env=context.env, cwd=context.working_dir, on_output=self.on_output
         )
-    return code, output.text()
+
+    def finish(self, call: Call[Any]) -> int:
+        """The exit code (0).
+
+        Raises:
+            TaskExecutionError: the command exited non-zero (code and output tail).
+        """
+        code = int(self.outcome(call))
+        if code != 0:
+            context = self.context
+            raise TaskExecutionError(
+                context.task,
+                context.index,
+                self._step.command,
+                code,
+                self.output_tail(),
+                context.host,
+            )
+        return code
 
 
-def run_function(context: StepContext, step: RunFunction) -> str:
-    """Call a function on the host; emit its pickled return value; return its output.
+class FunctionRun(_OutputStep):
+    """Calls a cloudpickled function; its return value is emitted (still pickled)."""
 
-    Raises:
-        RemoteFunctionError: the function raised on the host (cause: the exception
-            itself when it can be unpickled here).
-    """
-    output = OutputCollector(context)
-    request = context.client.submit(
-        Kind.CALL,
-        {"payload": step.payload, "env": context.env, "cwd": context.working_dir},
-        output.on_frame,
-    )
-    frame = context.wait(request)
-    if frame.kind == Kind.RESULT:
-        value = frame.payload["value"]
-        context.emit(FunctionReturned(task=context.task, index=context.index, value=value))
-        return output.text()
-    if frame.kind == Kind.RAISED:
-        payload = frame.payload
-        error = RemoteFunctionError(
-            context.task,
-            context.index,
-            step.describe(),
-            str(payload.get("type", "Exception")),
-            str(payload.get("traceback", "")),
-            context.host,
+    def __init__(
+        self, context: StepContext, deliver: Callable[[object], None], step: RunFunction
+    ) -> None:
+        super().__init__(context, deliver)
+        self._step = step
+
+    def describe(self) -> str:
+        """``run_function <name>``."""
+        return self._step.describe()
+
+    def start(self) -> Call[Any]:
+        """Send the call."""
+        context = self.context
+        return context.client.call(
+            self._step.payload,
+            env=context.env,
+            cwd=context.working_dir,
+            on_output=self.on_output,
+            name=self._step.name,
         )
-        raise error from _load_exception(payload.get("exc"))
-    raise context.fail(step.describe(), frame, output.text())
+
+    def finish(self, call: Call[Any]) -> None:
+        """Emit the return value.
+
+        Raises:
+            RemoteFunctionError: the function raised on the host (the exception itself
+                is the ``__cause__`` when it unpickles here).
+        """
+        outcome = self.outcome(call)
+        context = self.context
+        if isinstance(outcome, CallRaised):
+            error = RemoteFunctionError(
+                context.task,
+                context.index,
+                self.describe(),
+                outcome.type_name,
+                outcome.traceback,
+                context.host,
+            )
+            raise error from _load_exception(outcome.exception)
+        context.emit(FunctionReturned(task=context.task, index=context.index, value=outcome.value))
 
 
-def _load_exception(data: object) -> BaseException | None:
-    if not isinstance(data, bytes):
+def _load_exception(data: bytes | None) -> BaseException | None:
+    if data is None:
         return None
     try:
         exc = pickle.loads(data)

@@ -1,24 +1,31 @@
-"""Cancellation of a running task: which request is in flight, and whether to stop."""
+"""Cancellation of a running task: whether to stop, and the request in flight."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from actorcluster.errors import TaskCancelledError
 
 if TYPE_CHECKING:
-    from actorcluster.remote.client import AgentClient, Request
+    from collections.abc import Callable
 
-__all__ = ["TaskControl"]
+__all__ = ["Cancellable", "TaskControl"]
+
+
+class Cancellable(Protocol):
+    """A request in flight that can be stopped on the host."""
+
+    def cancel(self) -> None:
+        """Stop it on the host."""
 
 
 class TaskControl:
     """Shared by a running task and whoever may stop it; thread-safe.
 
-    The task registers each request before waiting on it; :meth:`cancel` marks the task
-    cancelled and asks the agent to stop the request in flight (its process group is
-    killed), so the task's wait ends at once with ERROR cancelled.
+    The task registers each request before it waits on it; :meth:`cancel` marks the
+    task cancelled, stops the request in flight on the host (a command's process group
+    is killed) and calls the task's wake-up, so the task ends at once.
     """
 
     def __init__(self, task: str, host: str) -> None:
@@ -26,8 +33,11 @@ class TaskControl:
         self.host = host
         self._lock = threading.Lock()
         self._reason: str | None = None
-        self._client: AgentClient | None = None
-        self._request: Request | None = None
+        self._in_flight: Cancellable | None = None
+        self._on_cancel: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<TaskControl {self.host}/{self.task} {'cancelled' if self.cancelled else 'live'}>"
 
     @property
     def cancelled(self) -> bool:
@@ -43,24 +53,31 @@ class TaskControl:
         if self._reason is not None:
             raise self.error()
 
-    def track(self, client: AgentClient, request: Request) -> None:
-        """Remember the request in flight (cancelling it at once if already cancelled)."""
+    def on_cancel(self, wake: Callable[[], None]) -> None:
+        """What :meth:`cancel` calls after stopping the request in flight (the task
+        actor's wake-up, for a task waiting on no request)."""
+        self._on_cancel = wake
+
+    def track(self, request: Cancellable) -> None:
+        """Remember the request in flight (stopping it at once if already cancelled)."""
         with self._lock:
-            self._client, self._request = client, request
+            self._in_flight = request
             cancelled = self._reason is not None
         if cancelled:
-            client.cancel(request.request_id)
+            request.cancel()
 
     def untrack(self) -> None:
         """The request in flight ended."""
         with self._lock:
-            self._client = self._request = None
+            self._in_flight = None
 
     def cancel(self, reason: str = "stopped by the user") -> None:
-        """Stop the task: no further step starts; the step in flight is cancelled."""
+        """Stop the task: no further step starts; the step in flight is stopped."""
         with self._lock:
             if self._reason is None:
                 self._reason = reason
-            client, request = self._client, self._request
-        if client is not None and request is not None:
-            client.cancel(request.request_id)
+            request = self._in_flight
+        if request is not None:
+            request.cancel()
+        if self._on_cancel is not None:
+            self._on_cancel()

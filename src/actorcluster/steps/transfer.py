@@ -1,8 +1,9 @@
 """File and folder transfer steps, in chunks over the agent's channel.
 
 A file travels as raw chunks and lands under a temporary name that is renamed into
-place at the end, so a reader never sees half a file. A folder travels as one tar
-stream (many small files cost one stream, not one round trip each).
+place at the end, so a reader never sees half a file; a folder travels as one tar
+stream (many small files cost one stream, not one round trip each). Relative paths on
+the host are under the runtime's working directory.
 """
 
 from __future__ import annotations
@@ -12,57 +13,48 @@ import posixpath
 import tarfile
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from actorcluster.errors import FileTransferError
-from actorcluster.messages.events import TransferProgress
-from actorcluster.remote.agent.frames import Kind
+from actorcluster.errors import FileTransferError, TaskExecutionError
+from actorcluster.messages.events import StepOutput, TransferProgress
+from actorcluster.steps.base import StepRun
 
 if TYPE_CHECKING:
-    from actorcluster.messages.steps import GetFile, SendFile
-    from actorcluster.remote.agent.frames import Frame
-    from actorcluster.remote.client import Request
-    from actorcluster.steps.step_context import StepContext
+    from collections.abc import Callable
 
-__all__ = ["CHUNK", "get_file", "remote_path", "send_file"]
+    from actorcluster.messages.steps import GetFile, SendFile
+    from actorcluster.remote import Call, Upload, Written
+    from actorcluster.steps.context import StepContext
+
+__all__ = ["CHUNK", "Chunk", "GetRun", "SendRun", "remote_path"]
 
 CHUNK = 1024 * 1024
+"""Bytes per upload frame."""
 
 
-def _remote_stat(context: StepContext, path: str) -> dict[str, Any] | None:
-    frame = context.wait(context.client.submit(Kind.FS, {"op": "stat", "path": path}))
-    if frame.kind != Kind.RESULT:
-        return None
-    value = frame.payload.get("value")
-    return value if isinstance(value, dict) else None
-
-
-def remote_path(context: StepContext, path: str) -> str:
+def remote_path(working_dir: str, path: str) -> str:
     """A host path: absolute and ``~`` paths as given, others under the working dir."""
     if path.startswith(("/", "~")):
         return path
-    return posixpath.join(context.working_dir, path)
+    return posixpath.join(working_dir, path)
 
 
-def _send_target(context: StepContext, step: SendFile, local: Path) -> str:
-    if step.remote_path is None or step.remote_path == "":
-        return posixpath.join(context.working_dir, local.name)
-    remote = remote_path(context, step.remote_path)
-    if local.is_dir():
-        return remote
-    if remote.endswith("/"):
-        return posixpath.join(remote, local.name)
-    stat = _remote_stat(context, remote)
-    return posixpath.join(remote, local.name) if stat and stat.get("is_dir") else remote
+def _progress(context: StepContext, done: int, total: int | None) -> None:
+    context.emit(TransferProgress(task=context.task, index=context.index, done=done, total=total))
 
 
-class _ChunkSender:
-    """A write-only file object that sends PUT_CHUNK frames of up to CHUNK bytes."""
+def _log_line(context: StepContext, line: str) -> None:
+    context.emit(StepOutput(task=context.task, index=context.index, fd=1, text=line + "\n"))
 
-    def __init__(self, context: StepContext, request: Request, total: int | None) -> None:
+
+class _ChunkWriter:
+    """A write-only file object that sends what it is given as upload chunks."""
+
+    def __init__(self, context: StepContext, upload: Upload, total: int | None) -> None:
         self._context = context
-        self._request = request
+        self._upload = upload
         self._buffer = bytearray()
         self._total = total
         self.sent = 0
@@ -74,71 +66,160 @@ class _ChunkSender:
         return len(data)
 
     def flush(self) -> None:
-        if self._buffer and not self._request.future.done():
+        if self._buffer and not self._upload.refused:
             self._context.control.check()
             data = bytes(self._buffer)
-            self._context.client.send(Kind.PUT_CHUNK, self._request.request_id, {"data": data})
+            self._upload.write(data)
             self.sent += len(data)
             _progress(self._context, self.sent, self._total)
         self._buffer.clear()
 
 
-def send_file(context: StepContext, step: SendFile) -> str:
-    """Send a file or folder; return the log line.
+class SendRun(StepRun):
+    """Sends a file or a folder (its content goes into the folder ``remote_path``).
 
-    Raises:
-        FileTransferError: the local path is missing or the host refused the write.
+    A file goes to ``remote_path``, or into it under its own name when that is a
+    folder or ends with ``/``; None: the working directory, under the local name.
     """
-    local = Path(step.local_path).expanduser()
-    if not local.exists():
-        raise FileTransferError(context.host, str(local), "no such local file or folder")
-    target = _send_target(context, step, local)
-    kind = "tar" if local.is_dir() else "file"
-    mode = None if local.is_dir() else local.stat().st_mode & 0o7777
-    request = context.client.submit(Kind.PUT, {"path": target, "kind": kind, "mode": mode})
-    total = local.stat().st_size if kind == "file" else None
-    sender = _ChunkSender(context, request, total)
-    try:
-        if kind == "file":
-            _stream_file(local, sender, request)
-        else:
-            _stream_tar(local, sender)
-        sender.flush()
-    finally:
-        if not request.future.done():
-            context.client.send(Kind.PUT_END, request.request_id, {})
-    frame = context.wait(request)
-    if frame.kind != Kind.RESULT:
-        raise FileTransferError(
-            context.host, target, str(frame.payload.get("message", frame.payload))
-        )
-    return f"sent {local} to {target} ({sender.sent} bytes)"
+
+    def __init__(self, context: StepContext, step: SendFile) -> None:
+        super().__init__(context, lambda _: None)
+        self._step = step
+        self._local = Path(step.local_path).expanduser()
+        self._target = ""
+
+    def describe(self) -> str:
+        """``send_file local -> remote``."""
+        return self._step.describe()
+
+    def start(self) -> Call[Written]:
+        """Stream the file or folder to the host, then end the upload.
+
+        Raises:
+            FileTransferError: the local path is missing or unreadable.
+            TaskCancelledError: the task was cancelled meanwhile.
+        """
+        context, local = self.context, self._local
+        if not local.exists():
+            raise FileTransferError(context.host, str(local), "no such local file or folder")
+        given = self._step.remote_path
+        folder = local.is_dir()
+        self._target = remote_path(context.working_dir, given or local.name)
+        mode = None if folder else local.stat().st_mode & 0o7777
+        upload = context.client.upload(self._target, folder=folder, mode=mode, name=local.name)
+        writer = _ChunkWriter(context, upload, None if folder else local.stat().st_size)
+        try:
+            if folder:
+                _stream_tar(local, writer)
+            else:
+                _stream_file(local, writer, upload)
+            writer.flush()
+        except OSError as exc:
+            upload.abort()
+            raise FileTransferError(context.host, str(local), str(exc)) from exc
+        except BaseException:
+            upload.abort()
+            raise
+        return upload.finish()
+
+    def finish(self, call: Call[Any]) -> None:
+        """Log what was sent.
+
+        Raises:
+            FileTransferError: the host could not write it (its reason, errno's text).
+        """
+        try:
+            written = self.outcome(call)
+        except TaskExecutionError as exc:
+            raise FileTransferError(self.context.host, self._target, exc.output) from None
+        _log_line(self.context, f"sent {self._local} to {written.path} ({written.size} bytes)")
 
 
-def _stream_file(local: Path, sender: _ChunkSender, request: Request) -> None:
+def _stream_file(local: Path, writer: _ChunkWriter, upload: Upload) -> None:
     with local.open("rb") as source:
-        while not request.future.done():
+        while not upload.refused:
             data = source.read(CHUNK)
             if not data:
                 return
-            sender.write(data)
+            writer.write(data)
 
 
-def _stream_tar(local: Path, sender: _ChunkSender) -> None:
-    with tarfile.open(fileobj=sender, mode="w|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+def _stream_tar(local: Path, writer: _ChunkWriter) -> None:
+    with tarfile.open(fileobj=writer, mode="w|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
         for name in sorted(os.listdir(local)):
             archive.add(str(local / name), arcname=name)
 
 
-def _progress(context: StepContext, done: int, total: int | None) -> None:
-    context.emit(TransferProgress(task=context.task, index=context.index, done=done, total=total))
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a download, on its way from the reader to the task actor."""
+
+    data: bytes
+    """The bytes."""
+    kind: str
+    """``"file"`` or ``"tar"``."""
+    mode: int | None
+    """A file's permission bits (first chunk only)."""
+
+
+class GetRun(StepRun):
+    """Fetches a file or a folder; a file lands atomically, a folder is extracted."""
+
+    def __init__(
+        self, context: StepContext, deliver: Callable[[object], None], step: GetFile
+    ) -> None:
+        super().__init__(context, deliver)
+        self._step = step
+        self._receiver = _Receiver(step)
+
+    def describe(self) -> str:
+        """``get_file remote -> local``."""
+        return self._step.describe()
+
+    def start(self) -> Call[int]:
+        """Ask for the file or folder."""
+        context = self.context
+        path = remote_path(context.working_dir, self._step.remote_path)
+        return context.client.download(
+            path, lambda data, kind, mode: self.deliver(Chunk(data, kind, mode))
+        )
+
+    def feed(self, item: object) -> None:
+        """Write a chunk."""
+        if isinstance(item, Chunk):
+            self._receiver.write(item)
+            _progress(self.context, self._receiver.received, None)
+
+    def finish(self, call: Call[Any]) -> None:
+        """Move the file into place (or finish the extraction) and log it.
+
+        Raises:
+            FileTransferError: the remote path is missing, or the local write failed.
+        """
+        context, step, receiver = self.context, self._step, self._receiver
+        try:
+            self.outcome(call)
+        except TaskExecutionError as exc:
+            receiver.close(ok=False)
+            raise FileTransferError(context.host, step.remote_path, exc.output) from None
+        except BaseException:
+            receiver.close(ok=False)
+            raise
+        receiver.close(ok=True)
+        if receiver.error is not None:
+            raise FileTransferError(context.host, step.remote_path, str(receiver.error))
+        line = f"fetched {step.remote_path} to {receiver.target} ({receiver.received} bytes)"
+        _log_line(context, line)
+
+    def abort(self) -> None:
+        """Remove the partial download."""
+        self._receiver.close(ok=False)
 
 
 class _Receiver:
-    """Writes DATA frames of a download to a local file or a tar extraction."""
+    """Writes a download's chunks to a local temporary file or a tar extraction."""
 
-    def __init__(self, context: StepContext, step: GetFile) -> None:
-        self._context = context
+    def __init__(self, step: GetFile) -> None:
         self._step = step
         self.error: BaseException | None = None
         self.received = 0
@@ -149,20 +230,17 @@ class _Receiver:
         self._pipe_writer: int | None = None
         self._extractor: threading.Thread | None = None
 
-    def on_frame(self, frame: Frame) -> None:
-        if frame.kind != Kind.DATA or self.error is not None:
+    def write(self, chunk: Chunk) -> None:
+        if self.error is not None:
             return
         try:
             if self._file is None and self._pipe_writer is None:
-                self._open(str(frame.payload.get("kind", "file")), frame.payload.get("mode"))
-            data: bytes = frame.payload.get("data", b"")
-            self.received += len(data)
-            size = frame.payload.get("size")
-            _progress(self._context, self.received, size if isinstance(size, int) else None)
+                self._open(chunk.kind, chunk.mode)
+            self.received += len(chunk.data)
             if self._file is not None:
-                self._file.write(data)
+                self._file.write(chunk.data)
             elif self._pipe_writer is not None:
-                _write_all(self._pipe_writer, data)
+                _write_all(self._pipe_writer, chunk.data)
         except Exception as exc:  # reported after the request ends
             self.error = exc
 
@@ -200,10 +278,11 @@ class _Receiver:
                 while stream.read(CHUNK):  # drain so the writer never blocks
                     pass
 
-    def finish(self, ok: bool) -> None:
+    def close(self, ok: bool) -> None:
         """Close the local side; on success move the file into place."""
         if self._file is not None:
-            self._file.close()
+            file, self._file = self._file, None
+            file.close()
             assert self._temp is not None and self.target is not None
             if ok and self.error is None:
                 if self._mode is not None:
@@ -213,6 +292,7 @@ class _Receiver:
                 os.unlink(self._temp)
         if self._pipe_writer is not None:
             os.close(self._pipe_writer)
+            self._pipe_writer = None
             assert self._extractor is not None
             self._extractor.join()
 
@@ -221,27 +301,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def get_file(context: StepContext, step: GetFile) -> str:
-    """Fetch a file or folder; return the log line.
-
-    Raises:
-        FileTransferError: the remote path is missing or the local write failed.
-    """
-    receiver = _Receiver(context, step)
-    path = remote_path(context, step.remote_path)
-    request = context.client.submit(Kind.GET, {"path": path}, receiver.on_frame)
-    try:
-        frame = context.wait(request)
-    except BaseException:
-        receiver.finish(ok=False)
-        raise
-    ok = frame.kind == Kind.RESULT
-    receiver.finish(ok)
-    if not ok:
-        message = str(frame.payload.get("message", frame.payload))
-        raise FileTransferError(context.host, step.remote_path, message)
-    if receiver.error is not None:
-        raise FileTransferError(context.host, step.remote_path, str(receiver.error))
-    return f"fetched {step.remote_path} to {receiver.target} ({receiver.received} bytes)"

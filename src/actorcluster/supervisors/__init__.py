@@ -25,7 +25,7 @@ from actorcluster.supervisors._spec import (
     Strategy,
     SupervisorStatistics,
 )
-from actorcluster.supervisors._supervisor import Supervisor
+from actorcluster.supervisors._supervisor import Supervisor, start_temporary
 from actorcluster.supervisors._tree import (
     RootSupervisor,
     SupervisionTree,
@@ -52,6 +52,7 @@ __all__ = [
     "SystemClock",
     "join_actor",
     "root_supervisor",
+    "start_temporary",
     "stop_root_supervisor",
     "supervisor_proxy",
 ]

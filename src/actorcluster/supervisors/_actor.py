@@ -53,6 +53,7 @@ class _Link:
         "exit_error",
         "finished",
         "parent",
+        "report_start_failure",
         "start_error",
         "started",
     )
@@ -67,6 +68,8 @@ class _Link:
         self.actor_class: type[Any] | None = None
         self.finished: threading.Event | None = None
         """The actor's :attr:`~PooledActor.actor_finished`, once it exists."""
+        self.report_start_failure = False
+        """Tell the parent a failed ``on_start`` as an exit (nobody waits for the start)."""
 
 
 _local = threading.local()
@@ -102,6 +105,7 @@ def start_linked(
         Exception: whatever ``start()`` or (waiting) the actor's ``on_start`` raised.
     """
     link = _Link(parent, child_id)
+    link.report_start_failure = not wait
     previous = getattr(_local, "link", None)
     _local.link = link
     try:
@@ -247,6 +251,8 @@ class SupervisedActor(PooledActor):
                 on_start()
             except Exception as exc:
                 link.start_error = link.exit_error = exc
+                if link.report_start_failure:
+                    self._exited(exc)
                 raise
             finally:
                 link.started.set()

@@ -89,19 +89,37 @@ class ChildTable:
 
     def __init__(self, owner: str, specs: Iterable[ChildSpec]) -> None:
         self._owner = owner
-        self.children = [Child(spec) for spec in specs]
+        self._children = {spec.id: Child(spec) for spec in specs}
         self.pending: dict[int, PendingRestart] = {}
         self._tokens = itertools.count(1)
 
     def __len__(self) -> int:
-        return len(self.children)
+        return len(self._children)
 
     def __contains__(self, child: object) -> bool:
-        return any(c is child for c in self.children)
+        return isinstance(child, Child) and self._children.get(child.id) is child
+
+    @property
+    def children(self) -> list[Child]:
+        """Every child, in start order (a new list)."""
+        return list(self._children.values())
+
+    def add(self, child: Child) -> None:
+        """Add a child after the others (its id must be new)."""
+        self._children[child.id] = child
+
+    def remove(self, child: Child) -> None:
+        """Forget a child."""
+        if self._children.get(child.id) is child:
+            del self._children[child.id]
+
+    def remove_temporary(self) -> None:
+        """Forget every temporary child."""
+        self._children = {key: c for key, c in self._children.items() if not c.temporary}
 
     def find(self, child_id: str) -> Child | None:
         """The child with this id, or None."""
-        return next((c for c in self.children if c.id == child_id), None)
+        return self._children.get(child_id)
 
     def get(self, child_id: str) -> Child:
         """The child with this id.
@@ -136,9 +154,10 @@ class ChildTable:
             case Strategy.ONE_FOR_ONE:
                 return [child]
             case Strategy.ONE_FOR_ALL:
-                return list(self.children)
+                return self.children
             case Strategy.REST_FOR_ONE:
-                return self.children[self.children.index(child) :]
+                children = self.children
+                return children[children.index(child) :]
 
     def next_token(self) -> int:
         """A fresh token for a pending restart."""
@@ -188,7 +207,7 @@ class ChildTable:
 
     def counts(self, supervisor_class: type[Any]) -> ChildCounts:
         """OTP's ``count_children``."""
-        running = [c for c in self.children if c.is_running()]
+        running = [c for c in self._children.values() if c.is_running()]
         supervisors = sum(
             1
             for c in running

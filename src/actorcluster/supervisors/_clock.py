@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from actorcluster._timers import TIMERS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -40,41 +42,18 @@ class Clock(Protocol):
         """
 
 
-class _TimerHandle:
-    """Cancels a :class:`threading.Timer` and waits for its thread to end."""
-
-    __slots__ = ("_timer",)
-
-    def __init__(self, timer: threading.Timer) -> None:
-        self._timer = timer
-
-    def cancel(self) -> None:
-        """Cancel the timer; join its thread so nothing of ours outlives the call."""
-        self._timer.cancel()
-        if self._timer is not threading.current_thread():
-            self._timer.join(timeout=1.0)
-
-
 class SystemClock:
-    """Real time: :func:`time.monotonic` and one daemon :class:`threading.Timer` per call.
-
-    Supervisors schedule few timers (one per pending restart), so a thread each is
-    cheap, and a cancelled timer's thread is joined by :meth:`_TimerHandle.cancel`.
-    """
-
-    _names = itertools.count()
+    """Real time: :func:`time.monotonic`, and callbacks on the process's one shared
+    timer thread (:data:`actorcluster._timers.TIMERS`), so a hundred pending restarts
+    cost no thread each."""
 
     def monotonic(self) -> float:
         """:func:`time.monotonic`."""
         return time.monotonic()
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> Cancellable:
-        """Start a daemon timer thread that runs ``fn`` after ``delay`` seconds."""
-        timer = threading.Timer(max(0.0, delay), fn)
-        timer.daemon = True
-        timer.name = f"actorcluster-timer-{next(self._names)}"
-        timer.start()
-        return _TimerHandle(timer)
+        """Run ``fn`` after ``delay`` seconds on the shared timer thread."""
+        return TIMERS.call_later(delay, fn)
 
 
 class _ManualHandle:

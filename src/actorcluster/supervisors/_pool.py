@@ -40,7 +40,7 @@ BUSY_WORKERS = max(4, 2 * (os.cpu_count() or 1))
 """Workers started at once for queued actors, before the monitor paces new ones."""
 STALL_SECONDS = 0.02
 """How long the queue may make no progress before the monitor adds a worker."""
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = 2.0
 """How long a worker waits for work before it ends."""
 FAIR_SHARE = 64
 """Messages an actor handles in one turn before others get theirs."""

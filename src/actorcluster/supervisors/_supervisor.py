@@ -11,8 +11,8 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import SupervisorGaveUpError, UsageError
-from actorcluster.messages.supervision import ChildExited, _RestartDue
-from actorcluster.supervisors._actor import SupervisedActor, join_actor, start_linked
+from actorcluster.messages.supervision import AdoptChild, ChildExited, _RestartDue
+from actorcluster.supervisors._actor import SupervisedActor, _Link, join_actor, start_linked
 from actorcluster.supervisors._children import Child, ChildTable, PendingRestart
 from actorcluster.supervisors._clock import SystemClock
 from actorcluster.supervisors._spec import (
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from actorcluster.supervisors._clock import Clock
     from actorcluster.supervisors._spec import Backoff, Strategy
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "start_temporary"]
 
 log = get_logger(__name__)
 
@@ -104,7 +104,7 @@ class Supervisor(SupervisedActor):
     def on_start(self) -> None:
         """Start the children in order; if one fails, stop the others and fail."""
         super().on_start()
-        for child in list(self._table.children):
+        for child in self._table.children:
             try:
                 self._start_child(child)
             except Exception:
@@ -131,6 +131,8 @@ class Supervisor(SupervisedActor):
         match message:
             case ChildExited():
                 self._on_child_exited(message)
+            case AdoptChild(spec=spec, ref=ref, link=link):
+                self._on_adopt(spec, ref, link)
             case _RestartDue():
                 self._on_restart_due(message)
             case _:
@@ -156,7 +158,7 @@ class Supervisor(SupervisedActor):
         self._check_not_gave_up()
         child = Child(spec)
         ref = self._start_child(child)
-        self._table.children.append(child)
+        self._table.add(child)
         return ref
 
     def terminate_child(self, child_id: str) -> None:
@@ -168,7 +170,7 @@ class Supervisor(SupervisedActor):
         child = self._table.get(child_id)
         self._terminate(child)
         if child.temporary:
-            self._table.children.remove(child)
+            self._table.remove(child)
 
     def restart_child(self, child_id: str) -> pykka.ActorRef[Any]:
         """Start a stopped child again from its spec and return its ref.
@@ -187,7 +189,7 @@ class Supervisor(SupervisedActor):
         Raises:
             UsageError: no child has this id, or it is running or being restarted.
         """
-        self._table.children.remove(self._table.get_stopped(child_id))
+        self._table.remove(self._table.get_stopped(child_id))
 
     def which_children(self) -> list[ChildInfo]:
         """Every child, in start order."""
@@ -208,6 +210,15 @@ class Supervisor(SupervisedActor):
             children=tuple(self.which_children()),
         )
 
+    def _on_adopt(self, spec: ChildSpec, ref: pykka.ActorRef[Any], link: _Link) -> None:
+        """Keep a temporary child started by :func:`start_temporary`, unless it is gone."""
+        if not ref.is_alive() or self._table.find(spec.id) is not None:
+            return  # ended already (its exit came or comes as a stranger's), or a clash
+        child = Child(spec)
+        child.ref, child.link = ref, link
+        self._table.add(child)
+        self._emit("debug", "supervisor.child.started", child, None)
+
     # --- exits and restarts --------------------------------------------------------------
 
     def _on_child_exited(self, message: ChildExited) -> None:
@@ -220,7 +231,7 @@ class Supervisor(SupervisedActor):
         level = "warning" if not message.normal else "debug" if child.temporary else "info"
         self._emit(level, "supervisor.child.exited", child, reason)
         if child.temporary:
-            self._table.children.remove(child)
+            self._table.remove(child)
         elif not (message.normal and child.spec.restart is Restart.TRANSIENT):
             self._restart(child, reason)
 
@@ -233,7 +244,7 @@ class Supervisor(SupervisedActor):
             if sibling is not child:
                 self._terminate(sibling)
                 if sibling.temporary:
-                    self._table.children.remove(sibling)
+                    self._table.remove(sibling)
         self._schedule(child, [c for c in group if c in self._table], reason, immediate=True)
 
     def _record_restart(self, child: Child, reason: str) -> bool:
@@ -343,7 +354,7 @@ class Supervisor(SupervisedActor):
         self._table.cancel_all()
         for child in reversed(self._table.children):
             self._terminate(child)
-        self._table.children = [c for c in self._table.children if not c.temporary]
+        self._table.remove_temporary()
 
     def _emit(self, level: str, event: str, child: Child, reason: str | None, **extra: Any) -> None:
         """Log a supervision event with the keys supervisor, child, reason, restarts."""
@@ -389,3 +400,26 @@ class Supervisor(SupervisedActor):
             restart,
             shutdown_timeout,
         )
+
+
+def start_temporary(supervisor: pykka.ActorRef[Supervisor], spec: ChildSpec) -> pykka.ActorRef[Any]:
+    """Start a temporary child of ``supervisor`` here, without waiting for anyone.
+
+    The child is started on the calling thread (its ``on_start`` runs on the actor
+    pool) and the supervisor is told to adopt it; neither the caller nor the supervisor
+    waits for the other, so starting many children (a task each) costs no round trip.
+    A failing ``on_start`` reaches the supervisor as the child's exit.
+
+    Raises:
+        UsageError: ``spec`` is not temporary.
+        pykka.ActorDeadError: the supervisor is not running (the child is stopped).
+    """
+    if spec.restart is not Restart.TEMPORARY:
+        raise UsageError(f"start_temporary needs a temporary child, not {spec.restart.name}")
+    ref, link = start_linked(spec.start, parent=supervisor, child_id=spec.id, wait=False)
+    try:
+        supervisor.tell(AdoptChild(spec=spec, ref=ref, link=link))
+    except pykka.ActorDeadError:
+        ref.stop(block=False)
+        raise
+    return ref

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from actorcluster.tunnels.forwarders import Forwarder, open_forwarder
 from actorcluster.tunnels.local import port_is_free
-from actorcluster.tunnels.spec import CARRIERS, FROM_RUNTIME, LOOPBACK, TO_RUNTIME, TunnelSpec
+from actorcluster.tunnels.spec import (
+    CARRIERS,
+    DELIMITER,
+    FROM_RUNTIME,
+    LOOPBACK,
+    TO_RUNTIME,
+    TunnelSpec,
+    tunnel_key,
+)
 
 __all__ = [
     "CARRIERS",
+    "DELIMITER",
     "FROM_RUNTIME",
     "LOOPBACK",
     "TO_RUNTIME",
@@ -21,4 +30,5 @@ __all__ = [
     "TunnelSpec",
     "open_forwarder",
     "port_is_free",
+    "tunnel_key",
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "CARRIERS",
+    "DELIMITER",
     "FROM_RUNTIME",
     "LOOPBACK",
     "TO_RUNTIME",

@@ -71,11 +71,12 @@ class Kind(enum.IntEnum):
     FS = 6
     """{op: str, ...} -> RESULT {value} or ERROR. See the agent for the ops."""
     PUT = 7
-    """{path: str, kind: "file"|"tar", mode: int|None} opens an upload."""
+    """{path: str, kind: "file"|"tar", mode: int|None, name: str|None} opens an upload
+    (a file whose path is a folder goes into it as ``name``)."""
     PUT_CHUNK = 8
     """{data: bytes} for an open upload (same request id)."""
     PUT_END = 9
-    """{} closes an upload -> RESULT {value: bytes written} or ERROR."""
+    """{} closes an upload -> RESULT {value: bytes written, path: where} or ERROR."""
     GET = 10
     """{path: str} -> DATA {kind: "file"|"tar", data: bytes}* then RESULT or ERROR."""
     FACTS = 11
@@ -96,7 +97,7 @@ class Kind(enum.IntEnum):
     RAISED = 69
     """A called function raised."""
     ERROR = 70
-    """{type: str, message: str}: a request failed on the agent."""
+    """{type: str, message: str, errno?: int}: a request failed on the agent."""
     DATA = 71
     """{kind: str, data: bytes}: a chunk of a download."""
 

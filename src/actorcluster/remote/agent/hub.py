@@ -58,8 +58,11 @@ def diag(message: str) -> None:
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:
-    """The ERROR body for ``exc``: its class name and message."""
-    return {"type": type(exc).__name__, "message": str(exc)}
+    """The ERROR body for ``exc``: its class name, message and (OS errors) errno."""
+    payload: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, OSError) and exc.errno is not None:
+        payload["errno"] = exc.errno
+    return payload
 
 
 def _group_alive(proc: subprocess.Popen[bytes]) -> bool:

@@ -55,7 +55,9 @@ def _default_mode() -> int:
 class _FileUpload:
     """An upload of one file, written beside its target and renamed at the end."""
 
-    def __init__(self, path: str, mode: int | None) -> None:
+    def __init__(self, path: str, mode: int | None, name: str | None) -> None:
+        if name and (path.endswith("/") or os.path.isdir(path)):
+            path = os.path.join(path, name)  # into the folder, under the file's own name
         if os.path.isdir(path):
             raise IsADirectoryError(f"cannot upload a file onto the folder {path!r}")
         parent, name = os.path.split(path)
@@ -82,7 +84,7 @@ class _FileUpload:
         os.close(self._fd)
         self._fd = -1
         os.replace(self._temp, self._path)
-        hub.finish(request_id, Kind.RESULT, {"value": self.received})
+        hub.finish(request_id, Kind.RESULT, {"value": self.received, "path": self._path})
 
     def discard(self) -> None:
         """Drop what was written so far."""
@@ -98,6 +100,7 @@ class _TarUpload:
 
     def __init__(self, hub: Hub, request_id: int, path: str) -> None:
         os.makedirs(path, exist_ok=True)
+        self._path = path
         read_fd, self._write_fd = os.pipe()
         self.received = 0
         self._thread = threading.Thread(
@@ -133,7 +136,7 @@ class _TarUpload:
                     _extract_checked(archive, path)
                 while stream.read(CHUNK_SIZE):
                     pass  # padding after the end of the archive, up to PUT_END
-            hub.finish(request_id, Kind.RESULT, {"value": self.received})
+            hub.finish(request_id, Kind.RESULT, {"value": self.received, "path": self._path})
         except Exception as exc:  # a bad archive or a full disk: the upload fails
             hub.fail(request_id, exc)
 
@@ -168,7 +171,10 @@ class Uploads:
         hub.add_cleanup(self.discard_all)
 
     def begin(self, request_id: int, payload: dict[str, Any]) -> None:
-        """PUT {path, kind, mode}: open an upload (ERROR at once if it cannot)."""
+        """PUT {path, kind, mode, name?}: open an upload (ERROR at once if it cannot).
+
+        A file whose ``path`` is a folder (or ends with ``/``) goes into it as ``name``.
+        """
         if not self._hub.open(request_id):
             return
         try:
@@ -177,8 +183,11 @@ class Uploads:
             mode = payload.get("mode")
             if mode is not None and not isinstance(mode, int):
                 raise TypeError(f"'mode' must be int, not {type(mode).__name__}")
+            name = payload.get("name")
+            if name is not None and (not isinstance(name, str) or os.path.basename(name) != name):
+                raise ValueError(f"'name' must be a plain file name, not {name!r}")
             if kind == "file":
-                upload: _FileUpload | _TarUpload = _FileUpload(path, mode)
+                upload: _FileUpload | _TarUpload = _FileUpload(path, mode, name)
             elif kind == "tar":
                 upload = _TarUpload(self._hub, request_id, path)
             else:

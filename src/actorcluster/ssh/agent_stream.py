@@ -1,0 +1,104 @@
+"""An SSH session channel as the byte stream of an agent session.
+
+:class:`ChannelStream` satisfies :class:`actorcluster.remote.streams.ByteStream`. Its
+receive side uses the fast receive buffer (:mod:`~actorcluster.ssh.channel_io`), its
+send side sends one packet's worth at a time and gives up when the channel took nothing
+for the stream's timeout (the peer stopped reading: a partition, a stopped agent). The
+agent's stderr is drained by the thread that reads the frames, a bounded tail kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING
+
+from actorcluster.ssh.channel_io import install_fast_pipe, send_all
+
+if TYPE_CHECKING:
+    import paramiko
+
+__all__ = ["ChannelStream"]
+
+_STDERR_KEEP = 64 * 1024
+
+
+class ChannelStream:
+    """A session channel running an agent.
+
+    Args:
+        channel: the channel, its command already started.
+        timeout: seconds a send may make no progress before it fails.
+    """
+
+    def __init__(self, channel: paramiko.Channel, timeout: float) -> None:
+        install_fast_pipe(channel)
+        channel.settimeout(timeout)
+        self._channel = channel
+        self._timeout = timeout
+        self._stderr = bytearray()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._channel.closed else "open"
+        return f"<ChannelStream {self._channel.get_id()} {state}>"
+
+    def recv(self, size: int, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end; TimeoutError after ``timeout``
+        seconds (the stream's own timeout when None). Drains stderr on the way."""
+        channel = self._channel
+        if timeout is not None:
+            channel.settimeout(timeout)
+        try:
+            return channel.recv(size)
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"no data from the agent within {timeout or self._timeout} s"
+            ) from exc
+        finally:
+            if timeout is not None:
+                channel.settimeout(self._timeout)
+            if channel.recv_stderr_ready():
+                self._take_stderr()
+
+    def _take_stderr(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stderr += self._channel.recv_stderr(65536)
+            del self._stderr[:-_STDERR_KEEP]
+
+    def sendall(self, data: bytes, timeout: float) -> None:
+        """Send all of ``data``; TimeoutError when the channel took nothing for the
+        stream's timeout; BrokenPipeError once it is closed."""
+        if self._channel.closed:
+            raise BrokenPipeError("the channel is closed")
+        send_all(self._channel, data)
+
+    def close(self) -> None:
+        """Close the channel (the agent sees its stdin end)."""
+        self._channel.close()
+
+    def abort(self) -> None:
+        """Close the channel now."""
+        with contextlib.suppress(Exception):  # paramiko may raise anything mid-teardown
+            self._channel.close()
+
+    def release(self) -> None:
+        """Nothing to free: the channel is closed."""
+
+    def stderr_text(self) -> str:
+        """The stderr tail read so far."""
+        if self._channel.recv_stderr_ready():
+            self._take_stderr()
+        return self._stderr.decode("utf-8", "replace")
+
+    def final_stderr(self, timeout: float) -> str:
+        """The stderr tail, read until it ends or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        channel = self._channel
+        while time.monotonic() < deadline:
+            if channel.recv_stderr_ready():
+                self._take_stderr()
+            elif channel.exit_status_ready() or channel.closed:
+                break
+            else:
+                time.sleep(0.01)
+        return self.stderr_text()
