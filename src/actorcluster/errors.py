@@ -37,6 +37,7 @@ __all__ = [
     "RemoteError",
     "RemoteFunctionError",
     "RequestTimeoutError",
+    "RevokedHostKeyError",
     "SupervisorGaveUpError",
     "TaskCancelledError",
     "TaskExecutionError",
@@ -203,6 +204,10 @@ class UnknownHostKeyError(HostKeyError):
 
 class HostKeyChangedError(HostKeyError):
     """The host's key differs from the one in known_hosts: possible man in the middle."""
+
+
+class RevokedHostKeyError(HostKeyError):
+    """The host's key (or its certificate's CA) is marked ``@revoked`` in known_hosts."""
 
 
 class AgentStartError(RemoteError, InvalidRuntimeError):
