@@ -68,7 +68,7 @@ def host_key_name(hostname: str, port: int) -> str:
     return host_port_name(hostname, port)
 
 
-def lookup_hostname(hostname: str) -> str:
+def _lookup_hostname(hostname: str) -> str:
     """``hostname`` as OpenSSH looks it up: an address in canonical form, a name lowercased."""
     try:
         return str(ipaddress.ip_address(hostname))
@@ -76,11 +76,11 @@ def lookup_hostname(hostname: str) -> str:
         return lowercase_ascii(hostname)
 
 
-def lookup_name(target: SshTarget) -> str:
+def _lookup_name(target: SshTarget) -> str:
     """The name ``target``'s key is looked up and recorded under."""
     if target.host_key_alias:
         return lowercase_ascii(target.host_key_alias)
-    return host_port_name(lookup_hostname(target.hostname), target.port)
+    return host_port_name(_lookup_hostname(target.hostname), target.port)
 
 
 def _files(target: SshTarget) -> tuple[str, ...]:
@@ -96,7 +96,7 @@ def preferred_key_types(target: SshTarget, offered: Sequence[str]) -> list[str]:
     Negotiating a known type avoids reporting a changed key when the server simply has
     several keys.
     """
-    entries = lookup_known_hosts(_files(target), lookup_name(target))
+    entries = lookup_known_hosts(_files(target), _lookup_name(target))
     known = {e.key.kind for e in entries if not e.marker and not e.key.is_certificate}
     has_ca = any(e.marker == CERT_AUTHORITY for e in entries)
 
@@ -150,7 +150,7 @@ def verify_host_key(target: SshTarget, key: paramiko.PKey, address: str | None =
         HostKeyError: the server sent a malformed or badly signed certificate.
     """
     plain, cert, cert_problem = _offered_key(target, key)
-    hostname = lookup_hostname(target.hostname)
+    hostname = _lookup_hostname(target.hostname)
     ip = _checked_address(target, hostname, address)
     readonly = _readonly_reason(target, hostname)
     outcome = check_names(
