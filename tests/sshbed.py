@@ -122,6 +122,8 @@ class SshHost:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.host_public_key = write_ed25519_key(self.host_key_path, f"{self.name}-host-key")
         self._trusted_key = self.host_public_key
+        self.extra_sshd_config = ""
+        """sshd_config lines of this host only (``HostCertificate ...``); see :meth:`configure`."""
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.alive else "down"
@@ -185,6 +187,14 @@ class SshHost:
             self._trusted_key = self.host_public_key
             self._bed.write_client_files()
         if self.alive and self._bed.sshd_version >= (9, 8):
+            self.stop()
+            self.start()
+
+    def configure(self, extra_sshd_config: str) -> None:
+        """Give this host's sshd extra ``sshd_config`` lines; a running host restarts (same
+        address, port and key) to read them. ``""`` takes them away again."""
+        self.extra_sshd_config = extra_sshd_config
+        if self.alive:
             self.stop()
             self.start()
 
@@ -366,7 +376,7 @@ class SshBed:
             # Tests kill sessions mid-login; a shell rc running `pyenv rehash` then leaves
             # its lock behind and every later login waits 60 s for it. Cap that wait.
             "SetEnv PYENV_REHASH_TIMEOUT=2\n"
-            f"{self._extra_sshd_config}"
+            f"{self._extra_sshd_config}{host.extra_sshd_config}"
         )
 
     def _new_host(self) -> SshHost:

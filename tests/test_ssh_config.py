@@ -52,7 +52,8 @@ def test_a_host_without_any_config_gets_the_defaults(home: Path) -> None:
         alias="example.org",
         hostname="example.org",
         user=getpass.getuser(),
-        known_hosts_files=(str(home / ".ssh" / "known_hosts"),),
+        known_hosts_files=(str(home / ".ssh" / "known_hosts"), str(home / ".ssh" / "known_hosts2")),
+        global_known_hosts_files=("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"),
     )
     assert (target.port, target.connect_timeout, target.server_alive_interval) == (22, 10.0, 5.0)
     assert (target.banner_timeout, target.auth_timeout, target.channel_timeout) == (10, 15, 10)

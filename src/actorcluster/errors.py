@@ -39,6 +39,7 @@ __all__ = [
     "RemoteOperationError",
     "RequestCancelledError",
     "RequestTimeoutError",
+    "RevokedHostKeyError",
     "SupervisorGaveUpError",
     "TaskCancelledError",
     "TaskExecutionError",
@@ -205,6 +206,10 @@ class UnknownHostKeyError(HostKeyError):
 
 class HostKeyChangedError(HostKeyError):
     """The host's key differs from the one in known_hosts: possible man in the middle."""
+
+
+class RevokedHostKeyError(HostKeyError):
+    """The host's key (or its certificate's CA) is marked ``@revoked`` in known_hosts."""
 
 
 class AgentStartError(RemoteError, InvalidRuntimeError):

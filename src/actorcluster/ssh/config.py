@@ -3,14 +3,20 @@
 The ssh_config file is ``~/.ssh/config`` if it exists; the environment variable
 ``ACTORCLUSTER_SSH_CONFIG`` replaces that default and the ``ssh_config_path`` kwarg
 replaces both. Honoured: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump,
-UserKnownHostsFile, ConnectTimeout, ServerAliveInterval and StrictHostKeyChecking
-(``accept-new``/``no`` trust new keys; a changed key is never accepted).
+ConnectTimeout, ServerAliveInterval, and for host keys (see
+:mod:`actorcluster.ssh.hostkeys`) UserKnownHostsFile, GlobalKnownHostsFile,
+HostKeyAlias, CheckHostIP, HashKnownHosts and StrictHostKeyChecking (``accept-new``/``no``
+trust new keys; a changed or revoked key is never accepted).
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
+import re
+import shlex
+import socket
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +37,9 @@ CONFIG_ENV_VAR = "ACTORCLUSTER_SSH_CONFIG"
 """Environment variable naming the ssh_config file to read instead of ~/.ssh/config."""
 
 _DEFAULT_CONFIG = "~/.ssh/config"
-_DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+_DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+_DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+_TOKEN = re.compile(r"%(.)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}", re.DOTALL)
 _MAX_JUMPS = 8
 _ACCEPT_NEW = frozenset({"accept-new", "no", "off", "false"})
 
@@ -56,9 +64,17 @@ class SshTarget:
     identity_files: tuple[str, ...] = ()
     """Private key files to offer, in order (missing ones are skipped)."""
     known_hosts_files: tuple[str, ...] = ()
-    """known_hosts files to verify the host key against; new keys go to the first."""
+    """The user's known_hosts files (UserKnownHostsFile); new keys go to the first."""
+    global_known_hosts_files: tuple[str, ...] = ()
+    """System-wide known_hosts files (GlobalKnownHostsFile), read after the user's."""
     accept_new_host_keys: bool = False
-    """Trust (and record) the key of a host not in known_hosts."""
+    """Trust (and record) the key of a host that has no key on record."""
+    host_key_alias: str | None = None
+    """The name host keys are looked up and recorded under instead of ``hostname``."""
+    check_host_ip: bool = False
+    """Also check the key recorded for the server's IP address (CheckHostIP)."""
+    hash_known_hosts: bool = False
+    """Record new keys under hashed names (HashKnownHosts)."""
     connect_timeout: float = 10.0
     """Seconds for the TCP connect and the SSH key exchange."""
     server_alive_interval: float = 5.0
@@ -151,17 +167,87 @@ def _number(entry: dict[str, Any], key: str, host: str) -> float | None:
     return value
 
 
-def _known_hosts(entry: dict[str, Any], options: SshOptions) -> tuple[str, ...]:
+def _flag(entry: dict[str, Any], key: str, default: bool, host: str) -> bool:
+    value = str(entry.get(key, "yes" if default else "no")).lower()
+    if value not in ("yes", "no", "true", "false"):
+        raise ConfigurationError(f"ssh_config for {host!r}: invalid {key} {value!r}")
+    return value in ("yes", "true")
+
+
+def _file_list(raw: str, key: str, host: str) -> tuple[str, ...]:
+    """A whitespace-separated (quotes allowed) list of files; ``none`` means no file."""
+    try:
+        files = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigurationError(f"ssh_config for {host!r}: invalid {key} {raw!r}") from exc
+    if files and files[0].lower() == "none":
+        if len(files) > 1:
+            raise ConfigurationError(f"ssh_config for {host!r}: {key} none with other files")
+        return ()
+    return files
+
+
+def _expand_tokens(path: str, tokens: Mapping[str, str], host: str) -> str:
+    """Expand ``%x`` tokens and ``${VAR}`` in a UserKnownHostsFile path, as ssh does."""
+
+    def one(match: re.Match[str]) -> str:
+        letter, variable = match.group(1), match.group(2)
+        if variable is not None:
+            if variable not in os.environ:
+                raise ConfigurationError(
+                    f"ssh_config for {host!r}: UserKnownHostsFile {path!r} uses "
+                    f"${{{variable}}}, which is not set"
+                )
+            return os.environ[variable]
+        if letter not in tokens:
+            raise ConfigurationError(
+                f"ssh_config for {host!r}: UserKnownHostsFile {path!r} has unknown token %{letter}"
+            )
+        return tokens[letter]
+
+    return _TOKEN.sub(one, path)
+
+
+def _path_tokens(
+    host: str, hostname: str, port: int, user: str, alias: str | None
+) -> dict[str, str]:
+    """The values of ssh_config's path tokens for this connection."""
+    local = socket.gethostname()
+    seed = f"{local}{hostname}{port}{user}".encode()
+    digest = hashlib.sha1(seed).hexdigest()  # %C names a connection; SHA-1 is what ssh uses
+    return {
+        "%": "%",
+        "C": digest,
+        "d": os.path.expanduser("~"),
+        "h": hostname,
+        "i": str(os.getuid()),
+        "k": alias or host,
+        "L": local.split(".")[0],
+        "l": local,
+        "n": host,
+        "p": str(port),
+        "r": user,
+        "u": getpass.getuser(),
+    }
+
+
+def _known_hosts(
+    entry: dict[str, Any], options: SshOptions, host: str, tokens: Mapping[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The user and the global known_hosts files: ``known_hosts`` kwarg, else ssh_config."""
     if options.known_hosts is not None:
-        files: tuple[str, ...] = options.known_hosts
-    elif "userknownhostsfile" in entry:
-        files = tuple(entry["userknownhostsfile"].split())
-        if files == ("none",):
-            files = ()
+        user = tuple(os.path.expanduser(f) for f in options.known_hosts)
     else:
-        files = (_DEFAULT_KNOWN_HOSTS,)
-    home, user = os.path.expanduser("~"), getpass.getuser()
-    return tuple(os.path.expanduser(f.replace("%d", home).replace("%u", user)) for f in files)
+        raw = entry.get("userknownhostsfile")
+        files = _DEFAULT_KNOWN_HOSTS if raw is None else _file_list(raw, "UserKnownHostsFile", host)
+        user = tuple(_expand_tokens(os.path.expanduser(f), tokens, host) for f in files)
+    raw = entry.get("globalknownhostsfile")
+    system = (
+        _DEFAULT_GLOBAL_KNOWN_HOSTS
+        if raw is None
+        else _file_list(raw, "GlobalKnownHostsFile", host)
+    )
+    return user, system
 
 
 def _resolve(
@@ -180,14 +266,24 @@ def _resolve(
     connect_timeout = options.connect_timeout or _number(entry, "connecttimeout", host) or 10.0
     alive = _number(entry, "serveraliveinterval", host)
     key_files = (*options.key_filenames, *entry.get("identityfile", ()))
+    hostname = str(entry.get("hostname", host))
+    port = options.port or int(_number(entry, "port", host) or 22)
+    user = options.user or str(entry.get("user") or getpass.getuser())
+    alias = str(entry["hostkeyalias"]) if entry.get("hostkeyalias") else None
+    tokens = _path_tokens(host, hostname, port, user, alias)
+    user_files, global_files = _known_hosts(entry, options, host, tokens)
     target = SshTarget(
         alias=host,
-        hostname=str(entry.get("hostname", host)),
-        port=options.port or int(_number(entry, "port", host) or 22),
-        user=options.user or str(entry.get("user") or getpass.getuser()),
+        hostname=hostname,
+        port=port,
+        user=user,
         identity_files=tuple(dict.fromkeys(os.path.expanduser(f) for f in key_files)),
-        known_hosts_files=_known_hosts(entry, options),
+        known_hosts_files=user_files,
+        global_known_hosts_files=global_files,
         accept_new_host_keys=_pick(options.accept_new_host_keys, strict in _ACCEPT_NEW),
+        host_key_alias=alias,
+        check_host_ip=_flag(entry, "checkhostip", False, host),
+        hash_known_hosts=_flag(entry, "hashknownhosts", False, host),
         connect_timeout=connect_timeout,
         server_alive_interval=5.0 if alive is None else alive,
         password=options.password,
