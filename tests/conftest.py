@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pykka
 import pytest
 
+from agent_harness import AgentProcess
 from sshbed import SshBed
 
 if TYPE_CHECKING:
@@ -26,6 +27,15 @@ def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
     """
     with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3) as bed:
         yield bed
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[AgentProcess]:
+    """The agent as a plain local subprocess (``python -m actorcluster.remote.agent``),
+    working in the test's temporary folder."""
+    process = AgentProcess(cwd=str(tmp_path))
+    yield process
+    process.close()
 
 
 @pytest.fixture
@@ -76,7 +86,7 @@ def no_actors_left() -> Iterator[None]:
     """
     yield
     from actorcluster.supervisors import stop_root_supervisor
-    from test_supervisor_fakes import stop_every_actor
+    from supervisor_fakes import stop_every_actor
 
     stop_root_supervisor(timeout=10)
     stop_every_actor()

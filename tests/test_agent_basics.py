@@ -9,24 +9,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cloudpickle
-import pytest
 
 from actorcluster.remote.agent import frames
 from actorcluster.remote.agent.frames import Kind
 from agent_harness import AgentProcess, measure_costs
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def _call(agent: AgentProcess, function: object, **kwargs: object) -> object:

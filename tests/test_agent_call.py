@@ -9,21 +9,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
-import pytest
 
 from actorcluster.remote.agent.frames import Frame, Kind
 from agent_harness import AgentProcess, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def _call(

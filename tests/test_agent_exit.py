@@ -6,23 +6,13 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-import pytest
-
 from actorcluster.remote.agent import frames
 from actorcluster.remote.agent.frames import Kind
 from agent_harness import COMMAND, AgentProcess, agent_env, wait_until
 from proctree import alive, wait_gone
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def _start_sleeper(agent: AgentProcess, cmd: str = "sleep 100 & echo $$ $!; wait") -> list[int]:

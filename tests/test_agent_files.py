@@ -10,19 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actorcluster.remote.agent.frames import Kind
-from agent_harness import AgentProcess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from agent_harness import AgentProcess
 
 WEIRD = "we ird \"q\" 's' $(touch pwned) `touch pwned2` ü 日本"
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def _value(agent: AgentProcess, op: str, **fields: object) -> object:

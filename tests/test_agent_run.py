@@ -6,23 +6,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
 from actorcluster.remote.agent.frames import Kind
-from agent_harness import AgentProcess
 from proctree import alive, cmdline, wait_gone
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from agent_harness import AgentProcess
 
 WEIRD = 'it\'s "quoted" $(touch pwned) `touch pwned2` \\ ; | & ünïcødé 日本 *'
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def test_run_streams_both_outputs_and_the_exit_code(agent: AgentProcess) -> None:

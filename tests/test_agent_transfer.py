@@ -13,21 +13,14 @@ import pytest
 
 from actorcluster.remote.agent.frames import Frame, Kind
 from actorcluster.remote.agent.transfers import _extract_checked
-from agent_harness import AgentProcess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    from agent_harness import AgentProcess
 
 WEIRD = "we ird \"q\" 's' $(touch pwned) ü 日本"
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    process = AgentProcess(cwd=str(tmp_path))
-    yield process
-    process.close()
 
 
 def _get(agent: AgentProcess, path: str) -> tuple[list[Frame], Frame]:

@@ -16,7 +16,7 @@ from actorcluster.supervisors import (
     Supervisor,
     supervisor_proxy,
 )
-from test_supervisor_fakes import (
+from supervisor_fakes import (
     WAIT,
     Journal,
     StartFailedError,

@@ -15,7 +15,7 @@ from actorcluster.supervisors import (
     join_actor,
     supervisor_proxy,
 )
-from test_supervisor_fakes import (
+from supervisor_fakes import (
     WAIT,
     Journal,
     children,

@@ -19,7 +19,7 @@ from actorcluster.supervisors import (
     join_actor,
     supervisor_proxy,
 )
-from test_supervisor_fakes import (
+from supervisor_fakes import (
     WAIT,
     Hang,
     Journal,

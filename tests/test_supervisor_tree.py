@@ -23,7 +23,7 @@ from actorcluster.supervisors import (
     stop_root_supervisor,
     supervisor_proxy,
 )
-from test_supervisor_fakes import (
+from supervisor_fakes import (
     WAIT,
     Journal,
     StartFailedError,

@@ -18,6 +18,7 @@ from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.futures import ActorFuture
+from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import RuntimeHandle
 from actorcluster.runtimes.host import HostInfo
@@ -199,6 +200,7 @@ class Runtime:
             self._processes.add(TaskProcess(task_key(self.host, task.name), task))
             return future
         future.get()
+        log_files.flush()  # a synchronous run returns with its log file written
         return None
 
     def _start_task(self, task: RuntimeTask, debug: bool) -> ActorFuture[RuntimeTask]:

@@ -7,17 +7,16 @@ returns.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import TaskCancelledError, UsageError
@@ -31,6 +30,8 @@ from actorcluster.messages.events import (
 )
 from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
 from actorcluster.messages.tasks import Task
+from actorcluster.runtimes import log_files
+from actorcluster.runtimes.execution_log import ExecutionLog
 from actorcluster.runtimes.pickling import dumps_call
 
 if TYPE_CHECKING:
@@ -41,35 +42,13 @@ if TYPE_CHECKING:
     from actorcluster.messages.steps import Step
     from actorcluster.steps import TaskControl
 
-__all__ = ["ProgressCallback", "RuntimeTask", "execution_log_dir"]
+__all__ = ["ProgressCallback", "RuntimeTask"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(done, total)``: bytes moved so far, and in all when known."""
 
 
-def execution_log_dir() -> Path:
-    """Where execution log files go: ``$ACTORCLUSTER_LOG_DIR``, else a per-user folder
-    under the system's temporary directory."""
-    configured = os.environ.get("ACTORCLUSTER_LOG_DIR")
-    if configured:
-        return Path(configured)
-    return Path(tempfile.gettempdir()) / f"actorcluster-{os.getuid()}" / "execution_log"
-
-
 log = get_logger(__name__)
-
-_made_dirs: set[str] = set()
-
-
-def _log_root() -> str:
-    return str(execution_log_dir())
-
-
-def _ensure_dir(path: str) -> None:
-    """``os.makedirs(path, exist_ok=True)``, once per path and process (tasks are many)."""
-    if path not in _made_dirs:
-        os.makedirs(path, exist_ok=True)
-        _made_dirs.add(path)
 
 
 def _non_empty(name: str, value: Any) -> str:
@@ -120,10 +99,9 @@ class RuntimeTask:
         self._progress: dict[int, ProgressCallback] = {}
         self._env: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._log: list[str] = []
+        self._log = ExecutionLog()
         self._returns: list[bytes] = []
         self._log_file_path: str | None = None
-        self._log_file: IO[str] | None = None
         self._debug = False
         self._host = ""
         self._future: ActorFuture[Any] | None = None
@@ -251,9 +229,9 @@ class RuntimeTask:
 
     @property
     def execution_log(self) -> list[str]:
-        """One entry per executed step, in order: the step's output."""
-        with self._lock:
-            return list(self._log)
+        """One entry per executed step, in order: the step's output (stdout and stderr
+        as they came). The live list: it grows while the task runs."""
+        return self._log
 
     @property
     def execution_log_file_path(self) -> str | None:
@@ -300,21 +278,19 @@ class RuntimeTask:
         return 0
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait until the latest execution ended (omit_on_join tasks too, if asked).
+        """Wait until the latest execution ended and its log file is written.
 
         Errors of the execution are not raised here; see :attr:`future`.
         """
-        if self._future is None:
+        future = self._future
+        if future is None:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._future.done():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                self._future.get(timeout=remaining)
-            except Exception:  # the error belongs to whoever reads the future
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
+        with contextlib.suppress(Exception):  # the error belongs to whoever reads the future
+            future.get(timeout=timeout)
+        if future.done():
+            left = 10.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            log_files.flush(left)
 
     def stop(self, reason: str = "stopped by the user") -> None:
         """Cancel the running execution: its remote process group is killed."""
@@ -328,9 +304,11 @@ class RuntimeTask:
 
     def cleanup(self) -> None:
         """Remove local resources of the task (its log file)."""
-        self._close_log_file()
-        if self._log_file_path and os.path.exists(self._log_file_path):
-            os.unlink(self._log_file_path)
+        path = self._log_file_path
+        if path:
+            log_files.flush()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def execute(self, connection: Any, debug: bool = False) -> None:
         """Execute the task standalone, synchronously.
@@ -364,23 +342,19 @@ class RuntimeTask:
     ) -> None:
         """Reset the results for a new execution on ``host``."""
         with self._lock:
-            self._log = []
+            self._log = ExecutionLog()
             self._returns = []
-        self._close_log_file()
         self._host, self._future, self._control, self._debug = host, future, control, debug
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        directory = os.path.join(_log_root(), host)
-        self._log_file_path = os.path.join(directory, f"{self._name}_{stamp}.log")
+        self._log_file_path = log_files.log_file_path(host, self._name)
 
     def _apply(self, event: TaskEvent) -> None:
-        """Fold one event into the log, the log file and the returns."""
+        """Fold one event into the log, the log file and the returns (on the task's
+        actor thread: the user's callbacks run here, never on an I/O thread)."""
         match event:
             case StepStarted():
-                with self._lock:
-                    self._log.append("")
+                self._log.start_step()
             case StepOutput(index=index, text=text):
-                with self._lock:
-                    self._log[index] += text
+                self._log.add(index, text)
                 if self._debug:
                     sys.stdout.write(text)
                     sys.stdout.flush()
@@ -392,30 +366,7 @@ class RuntimeTask:
                 with self._lock:
                     self._returns.append(value)
             case StepFinished(index=index):
-                self._write_log_entry(index)
+                if self._log_file_path is not None:
+                    log_files.write_entry(self._log_file_path, index, self._log.pieces(index))
             case TaskFinished():
-                self._close_log_file()
-
-    def _write_log_entry(self, index: int) -> None:
-        """Append the step's entry to the log file; a file that cannot be written is
-        logged once and skipped: it never fails the task."""
-        path = self._log_file_path
-        if path is None:
-            return
-        try:
-            if self._log_file is None:
-                _ensure_dir(os.path.dirname(path))
-                self._log_file = open(path, "a", encoding="utf-8")  # noqa: SIM115
-            with self._lock:
-                entry = self._log[index]
-            self._log_file.write(f"[{index}] {entry}\n")
-            self._log_file.flush()
-        except OSError as error:
-            _made_dirs.discard(os.path.dirname(path))
-            log.warning("task.log_file_failed", task=self._name, path=path, error=str(error))
-            self._log_file_path = None
-
-    def _close_log_file(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+                pass

@@ -1,0 +1,182 @@
+"""Execution log files: one per task execution, written off the task's path, private.
+
+Every execution of a task gets a file at ``task.execution_log_file_path`` (lazycluster's
+``<task>_<timestamp>.log``, one folder per host), with one ``[i] output`` entry per
+step, appended as each step ends. The writing happens on one shared thread (which ends
+when idle), never on the path a task's result takes.
+
+The files hold everything commands print, tokens included, so they are private: the
+folder is ``$ACTORCLUSTER_LOG_DIR``, else ``$XDG_STATE_HOME/actorcluster/execution_log``
+(``~/.local/state/...``), else a per-user folder in the system's temporary directory;
+folders are created 0700 and must be ours and not writable by others, files are created
+0600 with ``O_EXCL | O_NOFOLLOW``, so a link planted at a predictable name is refused,
+never followed. A file that cannot be written is logged once and skipped: it never
+fails a task.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from actorcluster._logging import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "LOG_DIR_ENV_VAR",
+    "UnsafeLogDirError",
+    "execution_log_dir",
+    "flush",
+    "log_file_path",
+    "write_entry",
+]
+
+log = get_logger(__name__)
+
+LOG_DIR_ENV_VAR = "ACTORCLUSTER_LOG_DIR"
+"""Environment variable naming the folder execution logs go to."""
+_IDLE_SECONDS = 2.0
+_FILE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_numbers = itertools.count(1)
+
+
+class UnsafeLogDirError(OSError):
+    """A log folder is not ours, or others may write to it."""
+
+
+def execution_log_dir() -> Path:
+    """Where execution log files go (see the module docstring)."""
+    configured = os.environ.get(LOG_DIR_ENV_VAR)
+    if configured:
+        return Path(configured)
+    home = os.path.expanduser("~")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    if os.path.isabs(state) and os.access(home, os.W_OK):
+        return Path(state) / "actorcluster" / "execution_log"
+    return Path(tempfile.gettempdir()) / f"actorcluster-{os.getuid()}" / "execution_log"
+
+
+def log_file_path(host: str, task: str) -> str:
+    """A fresh file path for one execution of ``task`` on ``host``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe_host = host.replace(os.sep, "_") or "_"
+    safe_task = task.replace(os.sep, "_") or "_"
+    return str(execution_log_dir() / safe_host / f"{safe_task}_{stamp}-{next(_numbers)}.log")
+
+
+def _private_dir(path: str) -> None:
+    """Create ``path`` (0700, with parents) or check an existing one is private to us."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise UnsafeLogDirError(f"log folder {path} is not a folder (a link?)")
+    if info.st_uid != os.getuid():
+        raise UnsafeLogDirError(f"log folder {path} belongs to uid {info.st_uid}, not us")
+    if info.st_mode & 0o022:
+        mode = info.st_mode & 0o777
+        raise UnsafeLogDirError(f"log folder {path} is writable by others (mode {mode:o})")
+
+
+def _our_folders(folder: str) -> list[str]:
+    """``folder`` and the folders above it that we made ours, outermost first: the
+    log root, and in the temporary-directory fallback the per-user folder above it."""
+    root = os.path.dirname(folder)
+    chain = [root, folder]
+    above = os.path.dirname(root)
+    if os.path.basename(above) == f"actorcluster-{os.getuid()}":
+        chain.insert(0, above)
+    return chain
+
+
+class _Writer:
+    """A thread that appends entries to files, in order; it ends when idle."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: collections.deque[tuple[str, int, list[str]]] = collections.deque()
+        self._thread: threading.Thread | None = None
+        self._busy = False
+        self._checked: set[str] = set()
+        self._failed: set[str] = set()
+
+    def put(self, path: str, index: int, pieces: list[str]) -> None:
+        with self._condition:
+            self._queue.append((path, index, pieces))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="actorcluster-log-writer", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._condition.notify()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued is written; False if ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._queue or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(min(remaining, 0.05))
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                if not self._queue:
+                    self._condition.wait(_IDLE_SECONDS)
+                if not self._queue:
+                    self._thread = None
+                    self._condition.notify_all()
+                    return
+                path, index, pieces = self._queue.popleft()
+                self._busy = True
+            try:
+                self._write(path, index, pieces)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+
+    def _write(self, path: str, index: int, pieces: Iterable[str]) -> None:
+        if path in self._failed:
+            return
+        folder = os.path.dirname(path)
+        try:
+            if folder not in self._checked:
+                for ancestor in _our_folders(folder):
+                    _private_dir(ancestor)
+                self._checked.add(folder)
+            fd = os.open(path, _FILE_FLAGS | (os.O_EXCL if index == 0 else 0), 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as file:
+                file.write(f"[{index}] ")
+                file.writelines(pieces)
+                file.write("\n")
+        except OSError as error:
+            self._failed.add(path)
+            self._checked.discard(folder)
+            log.warning("task.log_file_failed", path=path, error=str(error))
+
+
+_WRITER = _Writer()
+
+
+def write_entry(path: str, index: int, pieces: list[str]) -> None:
+    """Append step ``index``'s entry (its output, as pieces) to the file at ``path``,
+    soon, on the writer thread. Step 0 creates the file (refusing one that exists)."""
+    _WRITER.put(path, index, pieces)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until every entry queued so far is written (for tests and ``print_log``)."""
+    return _WRITER.flush(timeout)
