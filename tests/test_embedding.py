@@ -21,11 +21,20 @@ def _our_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
 
 
+def _actors() -> set[str]:
+    return {ref.actor_urn for ref in pykka.ActorRegistry.get_all()}
+
+
 def test_a_services_tree_with_runtimes_stops_without_leftovers(ssh_bed):
+    others = _actors()  # the actors of other tests' trees are not this service's
+
+    def none_left() -> bool:
+        return _actors() <= others
+
     # Warm up imports, stage two and the log folder, so what is counted is per cycle.
     with SupervisionTree("warm-up") as tree:
         Runtime("localhost", supervisor=tree.ref).execute_function(lambda: 1)
-    wait_until(lambda: not pykka.ActorRegistry.get_all(), what="no actor left")
+    wait_until(none_left, what="no actor left")
     threads, fds = len(_our_threads()), _open_fds()
     for cycle in range(3):
         with SupervisionTree(f"service-{cycle}") as tree:
@@ -41,6 +50,6 @@ def test_a_services_tree_with_runtimes_stops_without_leftovers(ssh_bed):
         for future in futures:
             assert future is not None
             wait_until(future.done, what="the task's future was resolved")
-        wait_until(lambda: not pykka.ActorRegistry.get_all(), what="no actor left")
+        wait_until(none_left, what="no actor left")
         wait_until(lambda: len(_our_threads()) <= threads, what=f"threads back ({_our_threads()})")
         wait_until(lambda: _open_fds() <= fds, what="file descriptors back")

@@ -1,43 +1,52 @@
-"""The library's loggers: structlog when the application configured it, quiet otherwise.
+"""The library's loggers: structlog-style events into standard ``logging`` loggers.
 
-The library never calls ``structlog.configure``: the application owns that. But an
-unconfigured structlog prints every event, debug included, to stdout, which would
-flood a notebook or corrupt a script's output. So until the application configures
-structlog, our events below WARNING are dropped and the rest go to stderr; once it is
-configured (``structlog.is_configured()``, which ``structlog.testing.capture_logs``
-also makes true), every event goes through the application's configuration.
+A library leaves logging to the application, so events go where Python's logging
+convention says: each module's events go to the standard ``logging`` logger named
+after it (``actorcluster.actors.agent``, ...), rendered as one line
+``event key=value ...`` with the event's fields also on the record (``record.event``,
+``record.fields``). Nothing is configured here: until the application configures
+logging, Python's last-resort handler shows warnings and errors on stderr and nothing
+else; ``logging.getLogger("actorcluster").setLevel(logging.ERROR)`` silences warnings,
+``logging.basicConfig(level=logging.DEBUG)`` shows everything.
+
+Once the application configures structlog (``structlog.is_configured()``, which
+``structlog.testing.capture_logs`` also makes true), every event goes through the
+application's structlog pipeline instead, which decides what is shown (and may render
+into ``logging`` itself: ``structlog.stdlib.LoggerFactory``).
+
+A level that is off costs one check: the event's fields are not even formatted.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import structlog
 
+from actorcluster.errors import ActorClusterError
+
 __all__ = ["LibraryLogger", "get_logger", "quiet_expected_actor_failures"]
 
 _LEVELS = {
-    "debug": 10,
-    "info": 20,
-    "warning": 30,
-    "warn": 30,
-    "error": 40,
-    "exception": 40,
-    "critical": 50,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
 }
-_QUIET_BELOW = 30
 
 
 class LibraryLogger:
     """A structlog-style logger (``bind``, ``debug`` ... ``exception``) for library code."""
 
-    __slots__ = ("_bound", "_name")
+    __slots__ = ("_bound", "_name", "_stdlib")
 
     def __init__(self, name: str, bound: dict[str, Any] | None = None) -> None:
         self._name = name
         self._bound = bound or {}
+        self._stdlib = logging.getLogger(name)
 
     def bind(self, **values: Any) -> LibraryLogger:
         """A logger that adds ``values`` to every event."""
@@ -45,13 +54,22 @@ class LibraryLogger:
 
     def _emit(self, method: str, event: str, values: dict[str, Any]) -> None:
         if structlog.is_configured():
-            logger = structlog.get_logger(self._name).bind(**self._bound)
-            getattr(logger, method)(event, **values)
+            fields = {**self._bound, **values}
+            getattr(structlog.get_logger(self._name), method)(event, **fields)
             return
-        if _LEVELS[method] < _QUIET_BELOW:
+        level = _LEVELS[method]
+        if not self._stdlib.isEnabledFor(level):
             return
-        fields = " ".join(f"{key}={value!r}" for key, value in {**self._bound, **values}.items())
-        print(f"[{method}] {event} {fields}".rstrip(), file=sys.stderr)
+        fields = {**self._bound, **values}
+        text = " ".join([event, *(f"{key}={value!r}" for key, value in fields.items())])
+        self._stdlib.log(
+            level,
+            "%s",
+            text,
+            exc_info=method == "exception",
+            extra={"event": event, "fields": fields},
+            stacklevel=3,
+        )
 
     def debug(self, event: str, **values: Any) -> None:
         """Log at debug level."""
@@ -90,8 +108,6 @@ class _ExpectedFailureFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from actorcluster.errors import ActorClusterError
-
         error = record.exc_info[1] if record.exc_info else None
         return not isinstance(error, ActorClusterError)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._timers import TIMERS
 from actorcluster.errors import HostUnreachableError
+from actorcluster.futures import ActorFuture
 from actorcluster.supervisors import supervisor_proxy
 
 if TYPE_CHECKING:
@@ -95,12 +96,24 @@ class RuntimeContext:
         self._running: set[TaskControl] = set()
         self._tunnels: dict[str, TunnelSpec] = {}
         self._waiting: list[_Waiting] = []
+        self.startup: ActorFuture[None] = ActorFuture()
+        """Resolved when the runtime first came up; failed if its first start failed."""
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"
         return f"<RuntimeContext {self.host} {state}>"
 
     # --- publishing (called by the actors) ------------------------------------------
+
+    def started(self, error: Exception | None) -> bool:
+        """Record the first start's outcome; False if one was recorded already."""
+        if self.startup.done():
+            return False
+        if error is None:
+            self.startup.set(None)
+        else:
+            self.startup.fail(error)
+        return True
 
     def set_connection(
         self, connection: SshConnection | None, on_lost: Callable[[str], None] | None = None
@@ -219,6 +232,11 @@ class RuntimeContext:
         """Whether an agent is up right now."""
         agent = self._agent
         return agent is not None and agent.alive
+
+    def current_agent(self) -> AgentClient | None:
+        """The agent client if one is up now, else None (never waits)."""
+        agent = self._agent
+        return agent if agent is not None and agent.alive and not self._closed else None
 
     def agent(self, timeout: float | None = None) -> AgentClient:
         """The current agent client, waiting up to ``timeout`` for a reconnect.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actorcluster.actors.agent import AgentActor
 from actorcluster.actors.connection import ConnectionActor
 from actorcluster.actors.tunnel import tunnel_child_spec
+from actorcluster.errors import HostUnreachableError
 from actorcluster.supervisors import Backoff, ChildSpec, Restart, Strategy, Supervisor
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from actorcluster.actors.context import RuntimeContext
 
-__all__ = ["TaskSupervisor", "TunnelSupervisor", "runtime_supervisor_spec"]
+__all__ = ["RuntimeSupervisor", "TaskSupervisor", "TunnelSupervisor", "runtime_supervisor_spec"]
 
 RECONNECT_BACKOFF = Backoff(initial=0.1, maximum=2.0, multiplier=2.0, jitter=0.1)
 """Waits between reconnect attempts: 0.1 s doubling up to 2 s."""
@@ -114,21 +115,52 @@ class TunnelSupervisor(_PublishedSupervisor):
                 self.delete_child(child.id)
 
 
-def _start_runtime_supervisor(context: RuntimeContext) -> pykka.ActorRef[Any]:
-    children = [
-        ChildSpec(id="connection", start=lambda: ConnectionActor.start(context)),
-        ChildSpec(id="agent", start=lambda: AgentActor.start(context)),
-        ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
-        ChildSpec(id="tunnels", start=lambda: TunnelSupervisor.start(context)),
-    ]
-    return Supervisor.start(
-        f"runtime:{context.host}",
-        Strategy.REST_FOR_ONE,
-        children,
-        max_restarts=MAX_RESTARTS,
-        period=RESTART_PERIOD,
-        backoff=RECONNECT_BACKOFF,
-    )
+class RuntimeSupervisor(Supervisor):
+    """The top of one runtime's subtree: rest_for_one over connection, agent, tasks
+    and tunnels.
+
+    Its children start after its own start returned, so the supervisor above it (the
+    root, a group's) never waits on a connect: a hundred runtimes connect at once. The
+    first start's outcome goes to :attr:`RuntimeContext.startup`; if it fails the
+    subtree just stops (the user gets the error, nothing retries). A later start (a
+    restart by the parent after this one gave up) that fails crashes instead, so the
+    parent keeps trying at its own pace.
+    """
+
+    starts_children_later = True
+
+    def __init__(self, context: RuntimeContext) -> None:
+        children = [
+            ChildSpec(id="connection", start=lambda: ConnectionActor.start(context)),
+            ChildSpec(id="agent", start=lambda: AgentActor.start(context)),
+            ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
+            ChildSpec(id="tunnels", start=lambda: TunnelSupervisor.start(context)),
+        ]
+        super().__init__(
+            f"runtime:{context.host}",
+            Strategy.REST_FOR_ONE,
+            children,
+            max_restarts=MAX_RESTARTS,
+            period=RESTART_PERIOD,
+            backoff=RECONNECT_BACKOFF,
+        )
+        self._context = context
+
+    def on_exit(self, error: BaseException | None) -> None:
+        """Stopped (or crashed) before the first start finished: fail its waiters."""
+        reason = "it was stopped before it came up" if error is None else repr(error)
+        self._context.started(HostUnreachableError(self._context.host, reason))
+
+    def on_children_started(self) -> None:
+        """The runtime is up: tell whoever waits for the first start."""
+        self._context.started(None)
+
+    def on_children_start_failed(self, error: Exception) -> None:
+        """The first start's failure goes to the user; a restart's to the parent."""
+        if self._context.started(error):
+            self.stop()
+            return
+        raise error
 
 
 def runtime_supervisor_spec(context: RuntimeContext, child_id: str) -> ChildSpec:
@@ -140,7 +172,7 @@ def runtime_supervisor_spec(context: RuntimeContext, child_id: str) -> ChildSpec
     """
     return ChildSpec(
         id=child_id,
-        start=lambda: _start_runtime_supervisor(context),
+        start=lambda: RuntimeSupervisor.start(context),
         restart=Restart.TRANSIENT,
         shutdown_timeout=15.0,
     )

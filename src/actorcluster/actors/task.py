@@ -135,11 +135,17 @@ class TaskActor(SupervisedActor):
         )
 
     def on_start(self) -> None:
-        """Ask for the agent (waiting for a reconnect under way, without a thread)."""
+        """Start the first step, or wait for the agent (a reconnect under way) without
+        holding a thread."""
         super().on_start()
-        self._context.task_started(self._run.control)
+        context = self._context
+        context.task_started(self._run.control)
         self._run.control.on_cancel(lambda: self._tell(_Cancelled()))
-        self._context.when_agent(lambda client, error: self._tell(_AgentReady(client, error)))
+        client = context.current_agent()
+        if client is not None:
+            self._on_agent_ready(client, None)
+        else:
+            context.when_agent(lambda client, error: self._tell(_AgentReady(client, error)))
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch."""
@@ -263,7 +269,7 @@ class TaskActor(SupervisedActor):
                 summary = (str(error).splitlines() or [type(error).__name__])[0]
                 self._log.debug("task.failed", step=self._index, error=summary)
                 run.future.fail(error)
-        self.stop()
+        self._stop()  # now: no need to queue a stop message behind nothing
 
     def on_exit(self, error: BaseException | None) -> None:
         """A task that ends before finishing fails its future: none is left pending."""

@@ -51,3 +51,8 @@ class _RestartDue:
 
     token: int
     """Identifies the pending restart; a cancelled or superseded token is ignored."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _StartChildren:
+    """Internal: a supervisor that starts its children after ``on_start`` does it now."""

@@ -56,7 +56,17 @@ class Pending:
     or whoever closes the session): internal code only, quick, never user code.
     """
 
-    __slots__ = ("_callbacks", "_done", "_error", "_frame", "kind", "on_frame", "request_id")
+    __slots__ = (
+        "_callbacks",
+        "_done",
+        "_error",
+        "_event",
+        "_frame",
+        "_lock",
+        "kind",
+        "on_frame",
+        "request_id",
+    )
 
     def __init__(
         self, request_id: int, kind: Kind, on_frame: Callable[[Frame], None] | None
@@ -66,20 +76,30 @@ class Pending:
         self.on_frame = on_frame
         self._frame: Frame | None = None
         self._error: BaseException | None = None
-        self._done = threading.Event()
+        self._done = False
+        self._lock = threading.Lock()
+        self._event: threading.Event | None = None
+        """Made only for someone who waits (most requests are awaited by callback)."""
         self._callbacks: list[Callable[[Pending], None]] = []
 
     def __repr__(self) -> str:
-        state = "done" if self._done.is_set() else "pending"
-        return f"<Pending {self.kind.name} #{self.request_id} {state}>"
+        return (
+            f"<Pending {self.kind.name} #{self.request_id} {'done' if self._done else 'pending'}>"
+        )
 
     def done(self) -> bool:
         """Whether the request ended."""
-        return self._done.is_set()
+        return self._done
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the request ended; False if ``timeout`` passed first."""
-        return self._done.wait(timeout)
+        with self._lock:
+            if self._done:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def outcome(self) -> Frame:
         """The final frame; raises the error that ended the request instead, if any."""
@@ -90,29 +110,26 @@ class Pending:
 
     def add_done_callback(self, callback: Callable[[Pending], None]) -> None:
         """Call ``callback(self)`` when done (at once, here, if it already is)."""
-        if not self._done.is_set():
-            with _callback_lock:
-                if not self._done.is_set():
-                    self._callbacks.append(callback)
-                    return
+        with self._lock:
+            if not self._done:
+                self._callbacks.append(callback)
+                return
         callback(self)
 
     def _finish(self, frame: Frame | None, error: BaseException | None) -> None:
-        with _callback_lock:
-            if self._done.is_set():
+        with self._lock:
+            if self._done:
                 return
-            self._frame, self._error = frame, error
-            self._done.set()
+            self._frame, self._error, self._done = frame, error, True
             callbacks, self._callbacks = self._callbacks, []
+            event = self._event
+        if event is not None:
+            event.set()
         for callback in callbacks:
             try:
                 callback(self)
             except Exception as exc:  # one broken callback must not take the reader down
                 log.error("agent.done_callback_failed", request=repr(self), error=repr(exc))
-
-
-_callback_lock = threading.Lock()
-"""Guards every Pending's callback list (held for a few instructions only)."""
 
 
 class AgentSession:

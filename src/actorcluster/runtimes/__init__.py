@@ -6,7 +6,7 @@ The import path of lazycluster's ``lazycluster.runtimes`` module: ``Runtime``,
 
 from __future__ import annotations
 
-from actorcluster.runtimes.runtime import Runtime
+from actorcluster.runtimes.runtime import ConnectedRuntimes, Runtime
 from actorcluster.runtimes.task import RuntimeTask
 
-__all__ = ["Runtime", "RuntimeTask"]
+__all__ = ["ConnectedRuntimes", "Runtime", "RuntimeTask"]

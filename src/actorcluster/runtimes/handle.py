@@ -43,15 +43,18 @@ from actorcluster.supervisors import (
 
 if TYPE_CHECKING:
     from actorcluster.actors import RuntimeOptions, TaskRun
+    from actorcluster.futures import ActorFuture
     from actorcluster.remote import AgentClient
     from actorcluster.tunnels import TunnelSpec
 
-__all__ = ["ASK_TIMEOUT", "RuntimeHandle"]
+__all__ = ["ASK_TIMEOUT", "START_TIMEOUT", "RuntimeHandle"]
 
 log = get_logger(__name__)
 
 ASK_TIMEOUT = 60.0
 """Seconds a call waits for a supervisor's answer."""
+START_TIMEOUT = 120.0
+"""Seconds a runtime may take to come up (each phase has its own, shorter, limit)."""
 _ids = itertools.count(1)
 
 
@@ -78,20 +81,47 @@ class RuntimeHandle:
 
     # --- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the subtree and wait until the agent is up and the working dir exists.
 
         Raises:
             InvalidRuntimeError: the host cannot be used (subclasses say why).
             PathCreationError: the working directory could not be created.
         """
+        self.start_async()
+        self.wait_started(timeout)
+
+    def start_async(self) -> ActorFuture[None]:
+        """Start the subtree without waiting for it to come up; the future tells when
+        it did (or why not). Connecting happens on the actor pool, so starting many
+        runtimes one after another connects them all at once."""
         spec = runtime_supervisor_spec(self.context, self._child_id)
+        supervisor_proxy(self._parent).start_child(spec).get(timeout=ASK_TIMEOUT)
+        return self.context.startup
+
+    def wait_started(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait for :meth:`start_async`'s outcome; on failure the subtree is gone.
+
+        Raises:
+            InvalidRuntimeError: the host cannot be used (subclasses say why), or it did
+                not come up within ``timeout`` (the start is abandoned).
+            PathCreationError: the working directory could not be created.
+        """
         try:
-            supervisor_proxy(self._parent).start_child(spec).get(timeout=ASK_TIMEOUT)
+            self.context.startup.get(timeout=timeout)
+        except pykka.Timeout:
+            self.stop()
+            reason = f"it did not come up within {timeout:g} s"
+            raise InvalidRuntimeError(self.host, reason) from None
         except InvalidRuntimeError:
+            self._stopped = True
             raise
         except HostUnreachableError as exc:
+            self._stopped = True
             raise InvalidRuntimeError(self.host, str(exc)) from exc
+        except Exception:
+            self._stopped = True
+            raise
 
     @property
     def stopped(self) -> bool:

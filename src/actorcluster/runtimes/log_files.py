@@ -23,7 +23,6 @@ import stat
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
@@ -53,16 +52,16 @@ class UnsafeLogDirError(OSError):
     """A log folder is not ours, or others may write to it."""
 
 
-def execution_log_dir() -> Path:
+def execution_log_dir() -> str:
     """Where execution log files go (see the module docstring)."""
     configured = os.environ.get(LOG_DIR_ENV_VAR)
     if configured:
-        return Path(configured)
+        return configured
     home = os.path.expanduser("~")
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
     if os.path.isabs(state) and os.access(home, os.W_OK):
-        return Path(state) / "actorcluster" / "execution_log"
-    return Path(tempfile.gettempdir()) / f"actorcluster-{os.getuid()}" / "execution_log"
+        return os.path.join(state, "actorcluster", "execution_log")
+    return os.path.join(tempfile.gettempdir(), f"actorcluster-{os.getuid()}", "execution_log")
 
 
 def log_file_path(host: str, task: str) -> str:
@@ -70,7 +69,8 @@ def log_file_path(host: str, task: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe_host = host.replace(os.sep, "_") or "_"
     safe_task = task.replace(os.sep, "_") or "_"
-    return str(execution_log_dir() / safe_host / f"{safe_task}_{stamp}-{next(_numbers)}.log")
+    name = f"{safe_task}_{stamp}-{next(_numbers)}.log"
+    return os.path.join(execution_log_dir(), safe_host, name)
 
 
 def _private_dir(path: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import shlex
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
@@ -20,7 +22,7 @@ from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.futures import ActorFuture
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
-from actorcluster.runtimes.handle import RuntimeHandle
+from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
 from actorcluster.runtimes.host import HostInfo
 from actorcluster.runtimes.ledger import TaskLedger
 from actorcluster.runtimes.options import build_options
@@ -32,17 +34,27 @@ from actorcluster.steps import TaskControl
 from actorcluster.tunnels import FROM_RUNTIME, LOOPBACK, TO_RUNTIME
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Mapping
 
     import pykka
 
     from actorcluster.runtimes.processes import ProcessHandle
 
-__all__ = ["Runtime"]
+__all__ = ["ConnectedRuntimes", "Runtime"]
 
 log = get_logger(__name__)
 
 _names = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedRuntimes:
+    """What :meth:`Runtime.connect_many` connected, and what it could not."""
+
+    runtimes: dict[str, Runtime]
+    """The runtimes that came up, by host."""
+    errors: dict[str, ActorClusterError]
+    """Why each other host did not come up, by host."""
 
 
 class Runtime:
@@ -87,14 +99,68 @@ class Runtime:
         supervisor: pykka.ActorRef[Any] | None = None,
         retain_tasks: int | None = None,
     ) -> None:
-        options = build_options(host, working_dir, connection_kwargs)
-        self._tasks = TaskLedger(retain_tasks)
-        self._handle = RuntimeHandle(options, supervisor)
-        self._processes = ProcessTable(host)
-        self._host_info = HostInfo(self._handle)
-        self._handle.start()
-        self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: self._handle.working_dir}
-        log.info("runtime.started", host=host, working_dir=self._handle.working_dir)
+        ledger = TaskLedger(retain_tasks)
+        handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
+        handle.start()
+        self._attach(handle, ledger)
+
+    def _attach(self, handle: RuntimeHandle, ledger: TaskLedger) -> None:
+        """Become the facade of ``handle``'s runtime, which is up."""
+        self._handle = handle
+        self._tasks = ledger
+        self._processes = ProcessTable(handle.host)
+        self._host_info = HostInfo(handle)
+        self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: handle.working_dir}
+        log.info("runtime.started", host=handle.host, working_dir=handle.working_dir)
+
+    @classmethod
+    def _over(cls, handle: RuntimeHandle, ledger: TaskLedger) -> Runtime:
+        """A facade over a runtime that is already up (groups, ``connect_many``)."""
+        runtime = cls.__new__(cls)
+        runtime._attach(handle, ledger)
+        return runtime
+
+    @classmethod
+    def connect_many(
+        cls,
+        hosts: Iterable[str],
+        working_dir: str | None = None,
+        connection_kwargs: Mapping[str, Any] | None = None,
+        *,
+        supervisor: pykka.ActorRef[Any] | None = None,
+        retain_tasks: int | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> ConnectedRuntimes:
+        """Connect to many hosts at once (each with the same arguments as ``Runtime``).
+
+        Every host connects in parallel; one that fails does not hold the others up.
+
+        Returns:
+            The runtimes that came up, and a typed error (naming its host) for each
+            host that did not, both by host, in the order given.
+        """
+        started: dict[str, RuntimeHandle] = {}
+        errors: dict[str, ActorClusterError] = {}
+        for host in dict.fromkeys(hosts):
+            try:
+                handle = RuntimeHandle(
+                    build_options(host, working_dir, connection_kwargs), supervisor
+                )
+                handle.start_async()
+            except ActorClusterError as error:
+                errors[host] = error
+            else:
+                started[host] = handle
+        deadline = time.monotonic() + timeout
+        runtimes: dict[str, Runtime] = {}
+        for host, handle in started.items():
+            try:
+                handle.wait_started(max(0.0, deadline - time.monotonic()))
+            except ActorClusterError as error:
+                errors[host] = error
+            else:
+                runtimes[host] = cls._over(handle, TaskLedger(retain_tasks))
+        return ConnectedRuntimes(runtimes=runtimes, errors=errors)
 
     def __repr__(self) -> str:
         return f"<Runtime {self.host} {self._state()}>"

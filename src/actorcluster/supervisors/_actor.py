@@ -18,7 +18,7 @@ like OTP's ``start_link``), and after ``on_stop``/``on_failure`` the supervisor 
 from __future__ import annotations
 
 import contextlib
-import functools
+import sys
 import threading
 import time
 import weakref
@@ -187,10 +187,6 @@ class SupervisedActor(PooledActor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._link = _claim(self)
-        # Per-instance wrappers: they run whatever the subclass overrides do.
-        self.on_start = self._guard_start(self.on_start)  # type: ignore[method-assign]
-        self.on_stop = self._guard_stop(self.on_stop)  # type: ignore[method-assign]
-        self.on_failure = self._guard_failure(self.on_failure)  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._link.child_id}>"
@@ -242,49 +238,40 @@ class SupervisedActor(PooledActor):
     def _crash_now(self, error: Exception) -> NoReturn:
         raise error
 
-    def _guard_start(self, on_start: Callable[[], None]) -> Callable[[], None]:
+    # --- around the hooks: whatever the subclass's overrides do, the starter learns
+    # --- how the start went and the parent learns how the actor ended
+
+    def _actor_loop_setup(self) -> None:
         link = self._link
-
-        @functools.wraps(on_start)
-        def guarded() -> None:
-            try:
-                on_start()
-            except Exception as exc:
-                link.start_error = link.exit_error = exc
-                if link.report_start_failure:
-                    self._exited(exc)
-                raise
-            finally:
-                link.started.set()
-
-        return guarded
-
-    def _guard_stop(self, on_stop: Callable[[], None]) -> Callable[[], None]:
-        @functools.wraps(on_stop)
-        def guarded() -> None:
-            try:
-                on_stop()
-            except Exception as exc:
+        try:
+            self.on_start()
+        except Exception as exc:
+            link.start_error = link.exit_error = exc
+            if link.report_start_failure:
                 self._exited(exc)
-                raise
+            self._handle_failure(*sys.exc_info())
+        finally:
+            link.started.set()
+
+    def _stop(self) -> None:
+        """Stop now (pykka's, with the exit told to the parent after ``on_stop``)."""
+        pykka.ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        try:
+            self.on_stop()
+        except Exception as exc:
+            self._exited(exc)
+            self._handle_failure(*sys.exc_info())
+        else:
             self._exited(None)
 
-        return guarded
-
-    def _guard_failure(self, on_failure: Callable[..., None]) -> Callable[..., None]:
-        @functools.wraps(on_failure)
-        def guarded(
-            exc_type: type[BaseException] | None,
-            exc_value: BaseException | None,
-            traceback: TracebackType | None,
-        ) -> None:
-            error = exc_value if isinstance(exc_value, Exception) else RuntimeError(exc_value)
-            try:
-                on_failure(exc_type, exc_value, traceback)
-            finally:
-                self._exited(error)
-
-        return guarded
+    def _crashed(self, exc_info: Any) -> None:
+        value = exc_info[1]
+        error = value if isinstance(value, Exception) else RuntimeError(value)
+        try:
+            super()._crashed(exc_info)
+        finally:
+            self._exited(error)
 
     def _exited(self, error: Exception | None) -> None:
         link = self._link

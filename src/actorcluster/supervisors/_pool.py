@@ -12,9 +12,9 @@ again), and goes on to the next actor. An actor is never handled by two workers 
 The pool is elastic, since a handler may block (a supervisor waiting for a child's
 ``on_start``, a task sending a file): a queued actor gets an idle worker, else a new
 one while there are fewer than :data:`BUSY_WORKERS`; past that, a monitor adds a
-worker whenever the queue made no progress for :data:`STALL_SECONDS`, so blocked
-handlers can never starve the others. Workers end after :data:`IDLE_SECONDS` without
-work: an idle process holds no pool thread.
+worker for each queued actor whenever the queue made no progress for
+:data:`STALL_SECONDS`, so blocked handlers can never starve the others. Workers end
+after :data:`IDLE_SECONDS` without work: an idle process holds no pool thread.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ BUSY_WORKERS = max(4, 2 * (os.cpu_count() or 1))
 """Workers started at once for queued actors, before the monitor paces new ones."""
 STALL_SECONDS = 0.02
 """How long the queue may make no progress before the monitor adds a worker."""
+STALL_BURST = 256
+"""Most workers the monitor adds at once (a burst of blocking starts: 100 connects)."""
 IDLE_SECONDS = 2.0
 """How long a worker waits for work before it ends."""
 FAIR_SHARE = 64
@@ -122,8 +124,9 @@ class ActorPool:
                 taken = self._taken
             time.sleep(STALL_SECONDS)  # not on the condition: a notify is for workers
             with self._condition:
-                if self._ready and self._taken == taken:
-                    self._spawn()
+                if self._ready and self._taken == taken:  # stalled: a worker for each
+                    for _ in range(min(len(self._ready), STALL_BURST)):
+                        self._spawn()
 
 
 POOL = ActorPool()
@@ -229,14 +232,18 @@ class PooledActor(pykka.Actor):
                 envelope.reply_to.set_exception()
             else:
                 self._handle_failure(*sys.exc_info())
-                try:
-                    self.on_failure(*sys.exc_info())
-                except Exception:
-                    self._handle_failure(*sys.exc_info())
+                self._crashed(sys.exc_info())
         except BaseException:
             _pykka_log.debug(f"{sys.exc_info()[1]!r} in {self}. Stopping all actors.")
             self._stop()
             pykka.ActorRegistry.stop_all()
+
+    def _crashed(self, exc_info: Any) -> None:
+        """A message sent with ``tell`` raised: run ``on_failure`` (as pykka does)."""
+        try:
+            self.on_failure(*exc_info)
+        except Exception:
+            self._handle_failure(*sys.exc_info())
 
     def _actor_loop_teardown(self) -> None:
         """Refuse what is left in the inbox (as pykka does), also what comes later."""

@@ -11,7 +11,7 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import SupervisorGaveUpError, UsageError
-from actorcluster.messages.supervision import AdoptChild, ChildExited, _RestartDue
+from actorcluster.messages.supervision import AdoptChild, ChildExited, _RestartDue, _StartChildren
 from actorcluster.supervisors._actor import SupervisedActor, _Link, join_actor, start_linked
 from actorcluster.supervisors._children import Child, ChildTable, PendingRestart
 from actorcluster.supervisors._clock import SystemClock
@@ -102,14 +102,38 @@ class Supervisor(SupervisedActor):
     # --- lifecycle ---------------------------------------------------------------------
 
     def on_start(self) -> None:
-        """Start the children in order; if one fails, stop the others and fail."""
+        """Start the children in order; if one fails, stop the others and fail.
+
+        A subclass whose :attr:`starts_children_later` is True returns at once instead
+        and starts them on its first message (OTP's ``handle_continue``), so whoever
+        starts it (its parent above all) does not wait for slow children; a failure
+        then goes to :meth:`on_children_start_failed`.
+        """
         super().on_start()
+        if self.starts_children_later:
+            self.actor_ref.tell(_StartChildren())
+            return
+        self._start_children()
+
+    starts_children_later = False
+    """Start the children after ``on_start`` returned (see :meth:`on_start`)."""
+
+    def _start_children(self) -> None:
         for child in self._table.children:
             try:
                 self._start_child(child)
             except Exception:
                 self._shutdown()
                 raise
+
+    def on_children_started(self) -> None:
+        """Hook: the children started later (see :meth:`on_start`) all started."""
+
+    def on_children_start_failed(self, error: Exception) -> None:
+        """Hook: starting the children later failed (they were stopped). By default the
+        supervisor crashes with ``error``, so its parent decides, as it would have if
+        the start had failed in ``on_start``."""
+        raise error
 
     def on_stop(self) -> None:
         """Stop every child in reverse start order."""
@@ -133,6 +157,13 @@ class Supervisor(SupervisedActor):
                 self._on_child_exited(message)
             case AdoptChild(spec=spec, ref=ref, link=link):
                 self._on_adopt(spec, ref, link)
+            case _StartChildren():
+                try:
+                    self._start_children()
+                except Exception as exc:
+                    self.on_children_start_failed(exc)
+                else:
+                    self.on_children_started()
             case _RestartDue():
                 self._on_restart_due(message)
             case _:
