@@ -11,6 +11,7 @@ from actorcluster.actors.agent import AgentActor
 from actorcluster.actors.connection import ConnectionActor
 from actorcluster.actors.task import TaskActor
 from actorcluster.supervisors import root_supervisor, supervisor_proxy
+from waiting import wait_until
 
 if TYPE_CHECKING:
     import pykka
@@ -33,10 +34,10 @@ def _runtime_children(runtime: Runtime) -> dict[str, pykka.ActorRef]:
     }
 
 
-def test_a_runtime_is_connection_agent_tasks_and_tunnels_in_that_order(ssh_bed):
+def test_a_runtime_is_tasks_connection_agent_and_tunnels_in_that_order(ssh_bed):
     with Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs) as rt:
         children = _runtime_children(rt)
-        assert list(children) == ["connection", "agent", "tasks", "tunnels"]
+        assert list(children) == ["tasks", "connection", "agent", "tunnels"]
         connection = children["connection"].proxy().statistics().get(timeout=10)
         assert connection.connected
         assert connection.cipher == "aes128-gcm@openssh.com"
@@ -53,9 +54,8 @@ def test_a_running_task_is_a_task_actor_under_the_task_supervisor():
         tasks = supervisor_proxy(_runtime_children(rt)["tasks"]).which_children().get(timeout=10)
         (info,) = tasks
         assert info.ref.actor_class is TaskActor
-        # Its inbox is busy while steps run (cancel goes through TaskControl), so read
-        # the snapshot directly, as a debugger would.
-        stats = _actor(info.ref).statistics()
+        # A running task holds no thread: its inbox answers while its step runs.
+        stats = info.ref.proxy().statistics().get(timeout=10)
         assert (stats.task, stats.steps, stats.done) == ("watched", 1, False)
         assert "watched" in repr(_actor(info.ref))
         rt.get_process("localhost::task::watched").terminate()
@@ -69,3 +69,18 @@ def test_actor_classes_under_a_runtime_are_the_documented_ones(ssh_bed):
         children = _runtime_children(rt)
         assert isinstance(_actor(children["connection"]), ConnectionActor)
         assert isinstance(_actor(children["agent"]), AgentActor)
+
+
+def test_a_reconnect_keeps_the_task_supervisor_and_a_waiting_task_gets_the_new_agent(
+    make_ssh_bed,
+):
+    bed = make_ssh_bed(1)
+    with Runtime("host-1", connection_kwargs=bed.connection_kwargs) as rt:
+        tasks_before = _runtime_children(rt)["tasks"]
+        bed.hosts[0].stop()
+        wait_until(lambda: not rt.is_connected, what="the runtime noticed the host is gone")
+        future = rt.execute_task(RuntimeTask("after").run_command("echo back"))
+        bed.hosts[0].start()
+        assert future is not None
+        assert future.get(timeout=30).execution_log == ["back\n"]
+        assert _runtime_children(rt)["tasks"] == tasks_before

@@ -2,11 +2,13 @@
 
 ::
 
-    RuntimeSupervisor[host]   rest_for_one: a new connection means a new agent, new
-    ├── ConnectionActor       tasks and tunnels; running tasks fail with a clear error
+    RuntimeSupervisor[host]   rest_for_one: a new connection means a new agent and
+    ├── TaskSupervisor        new tunnels; tasks (first) live on across reconnects
+    ├── ConnectionActor
     ├── AgentActor
-    ├── TaskSupervisor        one_for_one, temporary TaskActor children
     └── TunnelSupervisor      one_for_one, permanent TunnelActor children
+
+The TaskSupervisor's children are temporary TaskActors.
 """
 
 from __future__ import annotations
@@ -116,8 +118,9 @@ class TunnelSupervisor(_PublishedSupervisor):
 
 
 class RuntimeSupervisor(Supervisor):
-    """The top of one runtime's subtree: rest_for_one over connection, agent, tasks
-    and tunnels.
+    """The top of one runtime's subtree: rest_for_one over tasks, connection, agent
+    and tunnels. Tasks come first so that a reconnect does not stop them: a task
+    waiting for the agent gets the new one.
 
     Its children start after its own start returned, so the supervisor above it (the
     root, a group's) never waits on a connect: a hundred runtimes connect at once. The
@@ -131,9 +134,9 @@ class RuntimeSupervisor(Supervisor):
 
     def __init__(self, context: RuntimeContext) -> None:
         children = [
+            ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
             ChildSpec(id="connection", start=lambda: ConnectionActor.start(context)),
             ChildSpec(id="agent", start=lambda: AgentActor.start(context)),
-            ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
             ChildSpec(id="tunnels", start=lambda: TunnelSupervisor.start(context)),
         ]
         super().__init__(
