@@ -22,6 +22,7 @@ import contextlib
 import os
 import pwd
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from proctree import ProcessTreeError, descendants
+from proctree import ProcessTreeError, cmdline, descendants
 from sshbed_teardown import kill_sessions_of
 
 if TYPE_CHECKING:
@@ -174,6 +175,35 @@ class SshHost:
         if not (self._proc and self.alive):
             return []
         return kill_sessions_of(self._proc.pid, kill_listener=False)
+
+    def sshd_session_pids(self) -> list[int]:
+        """Pids of the sshd processes serving connections (``sshd: user [priv]``,
+        ``sshd: user@notty``): not the listener, not the commands they run."""
+        return [pid for pid in self.session_pids() if cmdline(pid).startswith(b"sshd: ")]
+
+    def kill_sshd_sessions(self) -> list[int]:
+        """Kill the sshd session processes only: every connection drops, the commands
+        they started (an agent) live on, seeing their stdin end. Return the pids."""
+        pids = self.sshd_session_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def pause_sessions(self) -> list[int]:
+        """A network partition: SIGSTOP the sshd session processes (nothing passes, nothing
+        ends). Return the pids, for :meth:`resume_sessions`."""
+        pids = self.sshd_session_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def resume_sessions(self, pids: list[int]) -> None:
+        """End a partition made by :meth:`pause_sessions`."""
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def replace_host_key(self, *, trust: bool = False) -> None:
         """Give the host a new host key, so clients see a changed key.

@@ -26,17 +26,22 @@ def test_the_agent_writes_the_ready_marker_then_hello(agent: AgentProcess, tmp_p
     assert agent.noise == b""
     assert agent.hello.kind == Kind.HELLO
     assert agent.hello.request_id == 0
-    assert agent.hello.payload == {
+    hello = dict(agent.hello.payload)
+    session = hello.pop("session")
+    assert hello == {
         "pid": agent.proc.pid,
         "python": platform.python_version(),
         "cwd": str(tmp_path),
         "hostname": socket.gethostname(),
     }
+    assert session["pid"] == agent.proc.pid
+    assert len(session["secret"]) == 64
+    assert os.stat(os.path.dirname(session["socket"])).st_mode & 0o777 == 0o700
 
 
 def test_ping_answers_pong(agent: AgentProcess) -> None:
     output, final = agent.request(Kind.PING, {})
-    assert (output, final.kind, final.payload) == ([], Kind.PONG, {})
+    assert (output, final.kind, final.payload) == ([], Kind.PONG, {"received": 0})
 
 
 def test_an_unknown_request_kind_answers_a_protocol_error(agent: AgentProcess) -> None:

@@ -28,10 +28,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_dying_host_fails_the_running_task_fast_and_the_runtime_comes_back(make_ssh_bed):
+def test_a_dying_host_fails_the_running_task_after_the_grace_and_the_runtime_comes_back(
+    make_ssh_bed,
+):
     bed = make_ssh_bed(1)
     host = bed.hosts[0]
-    with Runtime("host-1", connection_kwargs=bed.connection_kwargs) as rt:
+    kwargs = {**bed.connection_kwargs, "session_grace": 3.0}
+    with Runtime("host-1", connection_kwargs=kwargs) as rt:
         future = rt.execute_task(RuntimeTask("long").run_command("sleep 60"))
         rt.echo("the task is in flight")
         host.stop()
@@ -67,7 +70,8 @@ CLIENT = textwrap.dedent(
     """
     import sys
     from actorcluster import Runtime, RuntimeTask
-    rt = Runtime(sys.argv[1], connection_kwargs={"ssh_config_path": sys.argv[2]})
+    kwargs = {"ssh_config_path": sys.argv[2], "session_grace": 2.0}
+    rt = Runtime(sys.argv[1], connection_kwargs=kwargs)
     marker = sys.argv[3]
     rt.execute_task(RuntimeTask("bg").run_command(f"sleep 120 & echo $! > {marker}; wait"))
     print("WORKING_DIR", rt.working_dir, flush=True)
@@ -99,6 +103,7 @@ def test_a_sigkilled_client_leaves_nothing_behind_on_the_host(ssh_bed, tmp_path,
         assert _alive(sleeper)
         client.kill()
         client.wait(timeout=10)
+        # Once the session's grace (2 s here) passed without a reconnect: nothing left.
         wait_until(lambda: not _alive(sleeper), timeout=15, what="the remote process was killed")
         wait_until(
             lambda: not os.path.exists(working_dir), timeout=15, what="the temp dir was removed"

@@ -1,14 +1,21 @@
-"""AgentActor: starts the remote agent over the connection and watches it."""
+"""AgentActor: brings a runtime's agent session up (a new agent, or the same one again
+after a reconnect) and watches it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actorcluster._logging import get_logger
 from actorcluster.errors import (
+    ActorClusterError,
     AgentLostError,
     AgentStartError,
     PathCreationError,
@@ -18,17 +25,21 @@ from actorcluster.remote import (
     AgentClient,
     AgentSession,
     PipeStream,
+    attach_command,
     first_stage,
+    kill_command,
     remote_command,
     stage_two,
 )
+from actorcluster.ssh import connect
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.remote import ByteStream
+    from actorcluster.ssh import SshConnection
 
-__all__ = ["AgentActor", "AgentStatistics"]
+__all__ = ["AgentActor", "AgentStatistics", "close_session", "kill_agent"]
 
 log = get_logger(__name__)
 
@@ -37,6 +48,10 @@ _CHANNEL_WINDOW = 2 * 1024 * 1024
 client uses 2 MiB. Larger is slower here: with 16 or 64 MiB, sshd spends 5-7x the CPU
 per byte (3.3 s instead of 0.5 s for 200 MB) and get_file of 200 MB drops from ~300 to
 40-130 MB/s (benchmarks/README.md, "Findings"). Uploads are paced by sshd's window."""
+_REATTACH_TIMEOUT = 10.0
+"""Seconds (at least) a running agent gets to answer a re-attach."""
+_KILL_TIMEOUT = 5.0
+"""Seconds the kill of an agent by pid may take on the host."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +66,8 @@ class AgentStatistics:
     """The agent's process id on the host."""
     python: str | None
     """The agent's Python version."""
+    reattaches: int
+    """How many times this runtime's session was taken up again after a reconnect."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,55 +79,80 @@ class _AgentLost:
 
 
 class AgentActor(SupervisedActor):
-    """Owns one agent session: starts the agent in ``on_start``, sets up the working
-    directory, publishes the client, and crashes when the agent is lost so its
-    supervisor starts a new one. When the connection itself is gone (or silent), it
-    reports that to the connection instead, whose restart brings a new agent too."""
+    """Owns the runtime's agent session while it runs.
+
+    ``on_start`` re-attaches to the session the runtime already has (after a reconnect:
+    its commands went on meanwhile) or, if there is none or it cannot be resumed,
+    starts a new agent (killing a hung old one by pid first) and sets up the working
+    directory. A lost stream crashes the actor so its supervisor starts it again; when
+    the connection itself is gone or silent, the connection is restarted instead (and
+    this actor with it). Stopping with the runtime ends the session on the host.
+    """
 
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__()
         self._context = context
-        self._client: AgentClient | None = None
         self._log = log.bind(host=context.host, actor="agent")
 
     def __repr__(self) -> str:
-        state = "READY" if self._client is not None and self._client.alive else "DOWN"
+        session = self._context.session
+        state = "READY" if session is not None and session.alive else "DOWN"
         return f"<AgentActor {self._context.host} {state}>"
 
     def statistics(self) -> AgentStatistics:
         """A frozen snapshot of this actor's state."""
-        client = self._client
-        hello = client.hello if client is not None else {}
+        session = self._context.session
+        hello = session.hello if session is not None else {}
         return AgentStatistics(
             host=self._context.host,
-            alive=client is not None and client.alive,
+            alive=session is not None and session.alive,
             pid=hello.get("pid"),
             python=hello.get("python"),
+            reattaches=self._context.reattaches,
         )
 
     def on_start(self) -> None:
-        """Start the agent and set up the working directory."""
+        """Take the session up again, or start a new agent; then publish it."""
         super().on_start()
-        options = self._context.options
+        context = self._context
+        context.set_agent_actor(self._report_lost)
+        session = context.session
+        if session is not None and session.resumable:
+            try:
+                self._reattach(session)
+            except ActorClusterError as exc:
+                self._end_session(session, f"its session could not be resumed ({exc})")
+                session = None
+        if session is None or session.lost:
+            if context.stopping:
+                raise AgentStartError(context.host, "the runtime is being stopped")
+            session = self._start_session()
+        context.set_agent(AgentClient(session))
+
+    # --- a new agent ----------------------------------------------------------------
+
+    def _start_session(self) -> AgentSession:
+        context, options = self._context, self._context.options
         session = AgentSession(
-            self._open_stream(),
-            self._context.host,
-            on_lost=self._on_lost,
+            context.host,
+            on_lost=context.agent_lost,
             heartbeat_interval=options.heartbeat_interval,
             heartbeat_timeout=options.heartbeat_timeout,
+            grace=0.0 if options.is_local else options.session_grace,
         )
-        client = AgentClient(session)
         try:
-            hello = session.start(stage_two().wire_bytes(), options.agent_start_timeout)
-            self._setup_working_dir(client)
+            hello = session.start(
+                self._open_agent(), stage_two().wire_bytes(), options.agent_start_timeout
+            )
+            self._setup(AgentClient(session))
         except BaseException:
-            client.close("agent start failed")
+            session.close("agent start failed")
             raise
-        self._client = client
+        context.session = session
         self._log.info("agent.started", pid=hello.get("pid"), python=hello.get("python"))
-        self._context.set_agent(client)
+        return session
 
-    def _open_stream(self) -> ByteStream:
+    def _open_agent(self) -> ByteStream:
         options = self._context.options
         if options.is_local:
             process = subprocess.Popen(
@@ -120,18 +162,23 @@ class AgentActor(SupervisedActor):
                 stderr=subprocess.PIPE,
             )
             return PipeStream(process)
-        connection = self._context.connection
-        if connection is None:
-            raise AgentStartError(self._context.host, "no SSH connection")
-        return connection.open_command_stream(
+        return self._connection().open_command_stream(
             remote_command(options.python),
             window_size=_CHANNEL_WINDOW,
             timeout=options.heartbeat_timeout,
         )
 
-    def _setup_working_dir(self, client: AgentClient) -> None:
-        context = self._context
-        timeout = context.options.agent_start_timeout
+    def _connection(self) -> SshConnection:
+        connection = self._context.connection
+        if connection is None:
+            raise AgentStartError(self._context.host, "no SSH connection")
+        return connection
+
+    def _setup(self, client: AgentClient) -> None:
+        """Create (or take over) the working directory; tell the agent the session's
+        grace and the client's heartbeat timeout."""
+        context, options = self._context, self._context.options
+        timeout = options.agent_start_timeout
         working_dir = context.working_dir
         try:
             if working_dir is None:
@@ -139,29 +186,62 @@ class AgentActor(SupervisedActor):
             setup = client.setup(
                 working_dir,
                 temporary=context.temporary_working_dir,
-                shell=context.options.shell,
+                shell=options.shell,
+                session={
+                    "grace": 0.0 if options.is_local else options.session_grace,
+                    "client_timeout": options.heartbeat_timeout,
+                },
             )
             context.working_dir = setup.result(timeout)
         except RemoteOperationError as exc:
             raise PathCreationError(working_dir or "<temporary>", context.host, exc.reason) from exc
 
-    def _on_lost(self, error: AgentLostError) -> None:
-        """On the session's thread: unpublish, then have the right actor restart."""
-        context = self._context
-        context.set_agent(None, str(error))
-        connection = context.connection
-        if connection is not None and (
-            error.kind == AgentLostError.SILENT or not connection.is_active()
-        ):
-            context.connection_lost(str(error))  # reconnect from scratch
-            return
+    # --- the same agent again -------------------------------------------------------
+
+    def _reattach(self, session: AgentSession) -> None:
+        options = self._context.options
+        session.drop_stream("reconnecting")
+        if options.is_local:
+            raise AgentStartError(self._context.host, "a local agent cannot be re-attached")
+        stream = self._connection().open_command_stream(
+            attach_command(str(session.address.get("socket", "")), options.python),
+            window_size=_CHANNEL_WINDOW,
+            timeout=options.heartbeat_timeout,
+        )
+        try:
+            # A live agent answers as soon as the stub runs (a login shell and a Python
+            # start: well under the limit); one that does not is hung (or stopped).
+            limit = min(
+                options.agent_start_timeout, max(_REATTACH_TIMEOUT, options.heartbeat_timeout)
+            )
+            session.reattach(stream, limit)
+        except BaseException:
+            stream.abort()
+            raise
+        self._context.reattaches += 1
+        self._log.info("agent.reattached", pid=session.hello.get("pid"))
+
+    def _end_session(self, session: AgentSession, reason: str) -> None:
+        """Give up on a session: kill its agent if it still lives (hung, say: its
+        watchdog then kills what it started, and leaves the working directory to the
+        next agent), fail its pending requests."""
+        self._log.warning("agent.session_lost", reason=reason)
+        self._kill_agent(session, graceful=False)
+        session.give_up(AgentLostError(self._context.host, reason, AgentLostError.ENDED))
+
+    def _kill_agent(self, session: AgentSession, *, graceful: bool) -> None:
+        kill_agent(self._context, session, graceful=graceful)
+
+    # --- losing it ------------------------------------------------------------------
+
+    def _report_lost(self, error: AgentLostError) -> None:
         try:
             self.actor_ref.tell(_AgentLost(error=error))
-        except Exception:  # already stopping
-            return
+        except pykka.ActorDeadError:
+            return  # stopping anyway
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch: a lost agent crashes the actor so its supervisor restarts it."""
+        """Dispatch: a lost stream crashes the actor so its supervisor restarts it."""
         match message:
             case _AgentLost(error=error):
                 raise error
@@ -169,8 +249,41 @@ class AgentActor(SupervisedActor):
                 return super().on_receive(message)
 
     def on_exit(self, error: BaseException | None) -> None:
-        """Close the agent (it kills what it started and removes temporary dirs)."""
-        self._context.set_agent(None)
-        if self._client is not None:
-            self._client.close("the agent actor stopped")
-            self._client = None
+        """Unpublish; when the runtime is being stopped, end the session on the host
+        (an agent that does not answer is woken and told to clean up, or killed)."""
+        context = self._context
+        context.set_agent(None)
+        context.set_agent_actor(None)
+        if context.stopping:
+            close_session(context)
+
+
+def close_session(context: RuntimeContext) -> None:
+    """End the runtime's agent session on the host now (the runtime is being stopped):
+    it kills what it started and removes its temporary folders; an agent that does not
+    answer (hung, stopped, or its stream lost) is woken and told to, or killed."""
+    session = context.session
+    if session is None or session.lost:
+        return
+    if not session.alive:
+        kill_agent(context, session, graceful=True)
+    session.close("the runtime was stopped")
+
+
+def kill_agent(context: RuntimeContext, session: AgentSession, *, graceful: bool) -> None:
+    """End ``session``'s agent by its pid, through the runtime's connection or, if it
+    has none now, a new one (bounded; best effort)."""
+    pid = session.address.get("pid")
+    if not isinstance(pid, int):
+        return
+    options = context.options
+    with contextlib.suppress(ActorClusterError, OSError):
+        if options.target is None:
+            os.kill(pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            return
+        connection = context.connection
+        if connection is not None and connection.is_active():
+            connection.run(kill_command(pid, graceful=graceful), _KILL_TIMEOUT)
+            return
+        with connect(options.target) as fresh:
+            fresh.run(kill_command(pid, graceful=graceful), _KILL_TIMEOUT)

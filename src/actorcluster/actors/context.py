@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._timers import TIMERS
-from actorcluster.errors import HostUnreachableError
+from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
 from actorcluster.supervisors import supervisor_proxy
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pykka
 
     from actorcluster._timers import TimerHandle
-    from actorcluster.remote import AgentClient
+    from actorcluster.remote import AgentClient, AgentSession
     from actorcluster.ssh import SshConnection, SshTarget
     from actorcluster.steps import TaskControl
     from actorcluster.supervisors import SupervisorProxy
@@ -55,6 +55,10 @@ class RuntimeOptions:
     """Seconds of silence after which the host counts as lost."""
     reconnect_wait: float = 10.0
     """Seconds a new request waits for a reconnect under way before it fails."""
+    session_grace: float = 15.0
+    """Seconds the agent's session (its processes, its working directory) waits for a
+    reconnect after its stream is lost; running tasks go on meanwhile and finish after
+    the re-attach. The localhost runtime's session ends with its client."""
     working_dir: str | None = None
     """The working directory the user gave; None: a temporary one."""
 
@@ -98,6 +102,13 @@ class RuntimeContext:
         self._waiting: list[_Waiting] = []
         self.startup: ActorFuture[None] = ActorFuture()
         """Resolved when the runtime first came up; failed if its first start failed."""
+        self.session: AgentSession | None = None
+        """The agent session, kept across reconnects (its AgentActor may restart)."""
+        self.reattaches = 0
+        """How many times the session was taken up again after a reconnect."""
+        self.stopping = False
+        """Set when the runtime is being stopped (its session ends with it)."""
+        self._agent_lost: Callable[[AgentLostError], None] | None = None
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"
@@ -124,6 +135,28 @@ class RuntimeContext:
             self._connection = connection
             self._connection_lost = on_lost
             self._condition.notify_all()
+
+    def set_agent_actor(self, on_lost: Callable[[AgentLostError], None] | None) -> None:
+        """Publish what :meth:`agent_lost` calls when the agent's stream is lost (the
+        current AgentActor's crash), or None."""
+        with self._condition:
+            self._agent_lost = on_lost
+
+    def agent_lost(self, error: AgentLostError) -> None:
+        """The agent's stream was lost (the session may live on): unpublish the agent,
+        then restart the connection (gone, or silent: reconnect from scratch) or just
+        the agent."""
+        self.set_agent(None, str(error))
+        connection = self._connection
+        if connection is not None and (
+            error.kind == AgentLostError.SILENT or not connection.is_active()
+        ):
+            self.connection_lost(str(error))
+            return
+        with self._condition:
+            report = self._agent_lost
+        if report is not None:
+            report(error)
 
     def connection_lost(self, reason: str) -> None:
         """The current connection is dead or silent: have it reconnected from scratch."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actorcluster.actors.agent import AgentActor
+from actorcluster.actors.agent import AgentActor, close_session
 from actorcluster.actors.connection import ConnectionActor
 from actorcluster.actors.tunnel import tunnel_child_spec
 from actorcluster.errors import HostUnreachableError
@@ -148,6 +148,13 @@ class RuntimeSupervisor(Supervisor):
             backoff=RECONNECT_BACKOFF,
         )
         self._context = context
+
+    def on_stop(self) -> None:
+        """The runtime is being stopped (not restarted): its session ends with it, even
+        if no agent actor runs now (stopped mid-reconnect)."""
+        self._context.stopping = True
+        super().on_stop()
+        close_session(self._context)
 
     def on_exit(self, error: BaseException | None) -> None:
         """Stopped (or crashed) before the first start finished: fail its waiters."""

@@ -9,7 +9,13 @@ wire protocol is spoken here and nowhere else.
 
 from __future__ import annotations
 
-from actorcluster.remote.bootstrap import first_stage, remote_command, stage_two
+from actorcluster.remote.bootstrap import (
+    attach_command,
+    first_stage,
+    kill_command,
+    remote_command,
+    stage_two,
+)
 from actorcluster.remote.client import (
     AgentClient,
     Call,
@@ -35,7 +41,9 @@ __all__ = [
     "PipeStream",
     "Upload",
     "Written",
+    "attach_command",
     "first_stage",
+    "kill_command",
     "remote_command",
     "stage_two",
 ]

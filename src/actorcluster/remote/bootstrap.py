@@ -18,7 +18,16 @@ import zlib
 from functools import cache
 from pathlib import Path
 
-__all__ = ["AGENT_PACKAGE", "StageTwo", "first_stage", "remote_command", "stage_two"]
+__all__ = [
+    "AGENT_PACKAGE",
+    "ATTACH_STUB",
+    "StageTwo",
+    "attach_command",
+    "first_stage",
+    "kill_command",
+    "remote_command",
+    "stage_two",
+]
 
 AGENT_PACKAGE = "_acagent"
 """The name the agent's package has on the host."""
@@ -123,6 +132,45 @@ def first_stage() -> str:
     return FIRST_STAGE
 
 
+ATTACH_STUB = (
+    "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+    "socket.send_fds(s,[b'a'],[0,1]);s.recv(1)  # actorcluster.remote.attach"
+)
+"""Hands this SSH session's stdin and stdout to a running agent (its session's socket),
+then waits until the agent lets them go. See :mod:`actorcluster.remote.agent.links`."""
+
+
+def _python_exec(python: str | None, program: str, *args: str) -> str:
+    """``exec PYTHON -c PROGRAM ARGS``: the given interpreter, else ``python3.X`` for the
+    client's X when the host has it, else ``python3``."""
+    tail = " ".join(shlex.quote(arg) for arg in (program, *args))
+    if python:
+        return f"exec {shlex.quote(python)} -c {tail}"
+    versioned = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return (
+        f"if command -v {versioned} >/dev/null 2>&1; then exec {versioned} -c {tail}; "
+        f"else exec python3 -c {tail}; fi"
+    )
+
+
+def attach_command(socket_path: str, python: str | None = None) -> str:
+    """The shell command that re-attaches a new SSH session to a running agent."""
+    return _python_exec(python, ATTACH_STUB, socket_path)
+
+
+def kill_command(pid: int, *, graceful: bool) -> str:
+    """The shell command that ends a given agent, if it is still ours: ``graceful``,
+    it is woken and asked to clean up (SIGCONT, SIGTERM), and killed after 2 s if it did
+    not; else killed outright (its watchdog kills what it started; its folders wait for
+    a new agent to take them over)."""
+    pid = int(pid)
+    check = f"ps -ww -o command= -p {pid} 2>/dev/null | grep -q actorcluster.remote.agent || exit 0"
+    if not graceful:
+        return f"{check}; kill -KILL {pid}"
+    wait = f"for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done"
+    return f"{check}; kill -CONT {pid}; kill -TERM {pid}; {wait}; kill -KILL {pid}"
+
+
 def remote_command(python: str | None = None) -> str:
     """The shell command that starts the agent on a host.
 
@@ -130,11 +178,4 @@ def remote_command(python: str | None = None) -> str:
         python: the interpreter to run. None: ``python3.X`` for the client's X when the
             host has it, else ``python3``.
     """
-    stage = shlex.quote(FIRST_STAGE)
-    if python:
-        return f"exec {shlex.quote(python)} -c {stage}"
-    versioned = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    return (
-        f"if command -v {versioned} >/dev/null 2>&1; then exec {versioned} -c {stage}; "
-        f"else exec python3 -c {stage}; fi"
-    )
+    return _python_exec(python, FIRST_STAGE)

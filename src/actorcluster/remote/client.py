@@ -410,9 +410,12 @@ class AgentClient:
         temporary: bool,
         env: Mapping[str, str | None] | None = None,
         shell: str | None = None,
+        session: Mapping[str, float] | None = None,
     ) -> Call[str]:
         """Create (with parents) and enter the working directory; ``env`` becomes the
-        base of every later command and call. The result is the absolute working dir."""
+        base of every later command and call; ``session`` sets the session's ``grace``
+        (seconds it waits for a reconnect) and ``client_timeout`` (seconds of silence
+        after which the client counts as gone). The result is the absolute working dir."""
         what = f"setting up working directory {working_dir!r}"
         payload: dict[str, Any] = {
             "working_dir": working_dir,
@@ -421,6 +424,8 @@ class AgentClient:
         }
         if shell is not None:
             payload["shell"] = shell
+        if session is not None:
+            payload["session"] = dict(session)
         return self._request(Kind.SETUP, payload, what, self._str_value(what))
 
     def facts(self) -> Call[dict[str, Any]]:

@@ -1,20 +1,28 @@
-"""Many concurrent requests to one agent over one byte stream: :class:`AgentSession`.
+"""Many concurrent requests to one agent, over a stream that a reconnect may replace.
 
-Frames are written whole under one lock; a reader thread routes each reply frame to its
-request by id: intermediate frames (OUTPUT, DATA) to the request's frame callback, the
-final one (EXIT, RESULT, RAISED, ERROR, PONG) ends the request. Heartbeats run on the
-process's shared timer thread: every interval a PING goes out, and silence past the
-timeout counts as loss, whether or not data is being sent. A send that makes no
-progress for the timeout fails too. When the stream ends or breaks, every pending
-request fails with :class:`AgentLostError` naming the host: no request is ever left
-pending.
+:class:`AgentSession` writes request frames whole under one lock and reads replies on
+one reader thread, routing each to its request by id: intermediate frames (OUTPUT,
+DATA) to the request's frame callback, the final one (EXIT, RESULT, RAISED, ERROR,
+PONG) ends the request. Heartbeats run on the process's shared timer thread: every
+interval a PING goes out, and silence past the timeout counts as the stream's loss,
+whether or not data is being sent; a send that makes no progress for the timeout too.
 
-This is the only place besides :mod:`actorcluster.remote.client` that builds frames;
-nothing outside ``remote/`` sees a :class:`Kind` or a payload dict.
+The session outlives its stream (the agent's side is :mod:`.agent.links`). Both ends
+number their data frames (every frame but the stream's own: PING, PONG, ACK, ATTACH,
+ATTACHED, CLOSE, HELLO), keep them until the other end acknowledges them, and after a
+reconnect (:meth:`AgentSession.reattach`) resend what the other end missed: running
+commands go on, their output and results arrive after the re-attach, nothing is lost
+and nothing runs twice. While detached, pending requests wait; new ones are kept and
+sent on re-attach; an upload (which would have to wait for room) fails at once. If no
+re-attach comes within the session's grace period, every pending request fails with
+:class:`~actorcluster.errors.AgentLostError` naming the host: none is left pending.
+
+This is the only place besides :mod:`actorcluster.remote.client` that builds frames.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import threading
@@ -24,8 +32,16 @@ from typing import TYPE_CHECKING, Any
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster.errors import AgentLostError, AgentStartError
-from actorcluster.remote.agent.frames import READY_MARKER, Frame, FrameError, FrameReader, Kind
+from actorcluster.remote.agent.frames import (
+    CONTROL_KINDS,
+    READY_MARKER,
+    Frame,
+    FrameError,
+    FrameReader,
+    Kind,
+)
 from actorcluster.remote.agent.frames import encode_frame as _encode
+from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,12 +49,16 @@ if TYPE_CHECKING:
     from actorcluster._timers import TimerHandle
     from actorcluster.remote.streams import ByteStream
 
-__all__ = ["FINAL_KINDS", "AgentSession", "Pending"]
+__all__ = ["ACK_EVERY", "FINAL_KINDS", "WINDOW", "AgentSession", "Pending"]
 
 log = get_logger(__name__)
 
 FINAL_KINDS = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.PONG})
 """Reply kinds that end a request."""
+WINDOW = 16 * 1024 * 1024
+"""Bytes of unacknowledged frames past which a sender waits for the agent."""
+ACK_EVERY = 1024 * 1024
+"""Bytes of data frames received between two ACKs to the agent."""
 
 _NOISE_LIMIT = 64 * 1024
 _SILENT, _ENDED, _BROKEN, _CLOSED = (
@@ -49,144 +69,90 @@ _SILENT, _ENDED, _BROKEN, _CLOSED = (
 )
 
 
-class Pending:
-    """One request in flight: its final frame (or the error that ended it) once done.
-
-    Done callbacks run on the thread that completes the request (the session's reader,
-    or whoever closes the session): internal code only, quick, never user code.
-    """
-
-    __slots__ = (
-        "_callbacks",
-        "_done",
-        "_error",
-        "_event",
-        "_frame",
-        "_lock",
-        "kind",
-        "on_frame",
-        "request_id",
-    )
-
-    def __init__(
-        self, request_id: int, kind: Kind, on_frame: Callable[[Frame], None] | None
-    ) -> None:
-        self.request_id = request_id
-        self.kind = kind
-        self.on_frame = on_frame
-        self._frame: Frame | None = None
-        self._error: BaseException | None = None
-        self._done = False
-        self._lock = threading.Lock()
-        self._event: threading.Event | None = None
-        """Made only for someone who waits (most requests are awaited by callback)."""
-        self._callbacks: list[Callable[[Pending], None]] = []
-
-    def __repr__(self) -> str:
-        return (
-            f"<Pending {self.kind.name} #{self.request_id} {'done' if self._done else 'pending'}>"
-        )
-
-    def done(self) -> bool:
-        """Whether the request ended."""
-        return self._done
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the request ended; False if ``timeout`` passed first."""
-        with self._lock:
-            if self._done:
-                return True
-            if self._event is None:
-                self._event = threading.Event()
-            event = self._event
-        return event.wait(timeout)
-
-    def outcome(self) -> Frame:
-        """The final frame; raises the error that ended the request instead, if any."""
-        if self._error is not None:
-            raise self._error
-        assert self._frame is not None, "outcome() of a pending request"
-        return self._frame
-
-    def add_done_callback(self, callback: Callable[[Pending], None]) -> None:
-        """Call ``callback(self)`` when done (at once, here, if it already is)."""
-        with self._lock:
-            if not self._done:
-                self._callbacks.append(callback)
-                return
-        callback(self)
-
-    def _finish(self, frame: Frame | None, error: BaseException | None) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._frame, self._error, self._done = frame, error, True
-            callbacks, self._callbacks = self._callbacks, []
-            event = self._event
-        if event is not None:
-            event.set()
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception as exc:  # one broken callback must not take the reader down
-                log.error("agent.done_callback_failed", request=repr(self), error=repr(exc))
-
-
 class AgentSession:
-    """Talks to one agent over one byte stream.
+    """Talks to one agent, across reconnects.
 
     Args:
-        stream: the stream the agent's stdin and stdout are on.
         host: the runtime's host, named in every error.
-        on_lost: called once, from the reader or the timer thread, when the agent is lost.
+        on_lost: called (from the reader or the timer thread) each time the stream is
+            lost; the error's ``kind`` says how. The session may live on (see
+            :attr:`resumable`): then a :meth:`reattach` brings it back.
         heartbeat_interval: seconds between pings.
         heartbeat_timeout: seconds of silence (or of a send making no progress) after
-            which the agent counts as lost.
+            which the stream counts as lost.
+        grace: seconds the session waits for a re-attach before its requests fail
+            (0: they fail at once; the agent must be told the same grace in SETUP).
     """
 
     def __init__(
         self,
-        stream: ByteStream,
         host: str,
         *,
         on_lost: Callable[[AgentLostError], None] | None = None,
         heartbeat_interval: float = 2.0,
         heartbeat_timeout: float = 10.0,
+        grace: float = 0.0,
     ) -> None:
         self.host = host
         self.hello: dict[str, Any] = {}
-        self._stream = stream
+        self.grace = grace
         self._on_lost = on_lost
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout = heartbeat_timeout
+        self._stream: ByteStream | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._lost_error: AgentLostError | None = None
-        self._last_seen = time.monotonic()
+        self._room = threading.Condition(self._lock)
+        self._kept: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._kept_bytes = 0
+        self._sent = 0
+        self._received = 0
+        self._unacked_bytes = 0
+        self._ack_wanted = False
         self._ping_wanted = False
+        self._lost_error: AgentLostError | None = None
+        self._detached: AgentLostError | None = None
+        self._last_seen = time.monotonic()
         self._heartbeat: TimerHandle | None = None
+        self._give_up: TimerHandle | None = None
         self._reader_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        state = "lost" if self._lost_error is not None else "open"
+        state = "lost" if self._lost_error else "detached" if self._detached else "attached"
         return f"<AgentSession {self.host} {state} pending={len(self._pending)}>"
 
     @property
     def alive(self) -> bool:
-        """Whether the agent is still reachable."""
-        return self._lost_error is None
+        """Whether the agent is reachable now (attached and not lost)."""
+        return self._lost_error is None and self._detached is None and self._stream is not None
+
+    @property
+    def lost(self) -> bool:
+        """Whether the session is over (its requests failed)."""
+        return self._lost_error is not None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a reconnect may re-attach to it (it has a grace and is not lost)."""
+        return self.grace > 0 and not self.lost and "session" in self.hello
+
+    @property
+    def address(self) -> dict[str, Any]:
+        """Where the agent accepts re-attaches: ``socket``, ``secret``, ``pid``."""
+        return dict(self.hello.get("session") or {})
 
     @property
     def pending_count(self) -> int:
         """Requests in flight."""
         return len(self._pending)
 
-    # --- start ----------------------------------------------------------------------
+    # --- starting and re-attaching --------------------------------------------------
 
-    def start(self, stage_two: bytes, timeout: float) -> dict[str, Any]:
-        """Send the second stage, wait for the ready marker and HELLO; start reading.
+    def start(self, stream: ByteStream, stage_two: bytes, timeout: float) -> dict[str, Any]:
+        """Send the second stage on a new agent's stream, wait for the ready marker and
+        HELLO; start reading.
 
         Raises:
             AgentStartError: the marker or HELLO did not come in time, or the stream
@@ -194,49 +160,77 @@ class AgentSession:
         """
         deadline = time.monotonic() + timeout
         try:
-            self._stream.sendall(stage_two, timeout)
-            leftover = self._await_marker(deadline)
-            source = _Prefilled(leftover, self._stream)
+            stream.sendall(stage_two, timeout)
+            source = _Prefilled(_await_marker(stream, deadline, self.host), stream)
             reader = FrameReader(source.recv)
-            source.timeout = max(0.01, deadline - time.monotonic())
-            frame = reader.read_frame()
-            source.timeout = None
+            frame = _read_first(reader, source, deadline)
         except (OSError, TimeoutError, FrameError) as exc:
             # The agent may have died: let its last words arrive (bounded) for the error.
-            raise AgentStartError(self.host, str(exc), self._stream.final_stderr(1.0)) from exc
+            raise AgentStartError(self.host, str(exc), stream.final_stderr(1.0)) from exc
         if frame is None or frame.kind != Kind.HELLO:
             detail = f"expected HELLO from the agent, got {frame!r}"
-            raise AgentStartError(self.host, detail, self._stream.final_stderr(1.0))
+            raise AgentStartError(self.host, detail, stream.final_stderr(1.0))
         self.hello = frame.payload
-        self._last_seen = time.monotonic()
+        with self._send_lock:
+            self._switch_to(stream)
+        self._read_on(stream, reader)
+        return self.hello
+
+    def reattach(self, stream: ByteStream, timeout: float) -> None:
+        """Take the session up again on a new stream to the same agent (the attach
+        stub's, see :func:`~actorcluster.remote.bootstrap.attach_command`): ATTACH,
+        wait for ATTACHED, resend what the agent missed, start reading.
+
+        Raises:
+            AgentStartError: the agent did not take it (gone, or not answering in time).
+        """
+        deadline = time.monotonic() + timeout
+        hello = {"secret": self.address.get("secret", ""), "received": self._received}
+        try:
+            stream.sendall(_encode(Kind.ATTACH, 0, hello), timeout)
+            source = _Prefilled(b"", stream)
+            reader = FrameReader(source.recv)
+            frame = _read_first(reader, source, deadline)
+        except (OSError, TimeoutError, FrameError) as exc:
+            stderr = stream.final_stderr(1.0)
+            raise AgentStartError(self.host, f"re-attach failed: {exc}", stderr) from exc
+        received = frame.payload.get("received") if frame is not None else None
+        if frame is None or frame.kind != Kind.ATTACHED or not isinstance(received, int):
+            detail = f"re-attach failed: expected ATTACHED, got {frame!r}"
+            raise AgentStartError(self.host, detail, stream.final_stderr(1.0))
+        with self._send_lock:  # nothing is sent between the resending and the switch
+            with self._lock:
+                self._forget_acknowledged(received)
+                kept = [data for _, data in self._kept]
+            try:
+                for data in kept:
+                    stream.sendall(data, self._heartbeat_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise AgentStartError(self.host, f"re-attach failed: {exc}") from exc
+            self._switch_to(stream)
+        self._read_on(stream, reader)
+        log.debug("agent.reattached", host=self.host, resent=len(kept))
+
+    def _switch_to(self, stream: ByteStream) -> None:
+        """Make ``stream`` the session's (with the send lock held)."""
+        with self._lock:
+            self._stream = stream
+            self._detached = None
+            self._last_seen = time.monotonic()
+            if self._give_up is not None:
+                self._give_up.cancel()
+                self._give_up = None
+            self._room.notify_all()
+
+    def _read_on(self, stream: ByteStream, reader: FrameReader) -> None:
         self._reader_thread = threading.Thread(
             target=self._read_loop,
-            args=(reader,),
+            args=(stream, reader),
             name=f"actorcluster-agent-reader-{self.host}",
             daemon=True,
         )
         self._reader_thread.start()
         self._schedule_heartbeat()
-        return self.hello
-
-    def _await_marker(self, deadline: float) -> bytes:
-        seen = b""
-        while READY_MARKER not in seen:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the agent's ready marker did not arrive in time")
-            data = self._stream.recv(65536, timeout=remaining)
-            if not data:
-                raise OSError(
-                    f"the host closed the stream before the agent started: {seen[-2000:]!r}"
-                )
-            seen += data
-            if len(seen) > _NOISE_LIMIT and READY_MARKER not in seen:
-                seen = seen[-len(READY_MARKER) - 4096 :]
-        noise, _, rest = seen.partition(READY_MARKER)
-        if noise.strip():
-            log.info("agent.noise", host=self.host, noise=noise[-500:].decode("utf-8", "replace"))
-        return rest
 
     # --- requests -------------------------------------------------------------------
 
@@ -246,10 +240,10 @@ class AgentSession:
         payload: dict[str, Any],
         on_frame: Callable[[Frame], None] | None = None,
     ) -> Pending:
-        """Send a request; return it at once.
+        """Send a request; return it at once (while detached it is sent on re-attach).
 
         Raises:
-            AgentLostError: the agent is already gone, or sending failed.
+            AgentLostError: the session is over, or sending failed.
         """
         pending = Pending(next(self._ids), kind, on_frame)
         with self._lock:
@@ -262,56 +256,137 @@ class AgentSession:
     def send(self, kind: Kind, request_id: int, payload: dict[str, Any]) -> None:
         """Send one frame for an existing request (an upload chunk, a CANCEL).
 
+        An upload chunk (PUT_CHUNK) waits while too much is unacknowledged; it fails if
+        the stream is lost meanwhile (uploads do not survive reconnects).
+
         Raises:
-            AgentLostError: the agent is gone, or the stream took nothing for the
-                heartbeat timeout (which loses the agent).
+            AgentLostError: the session is over, the stream was lost while an upload
+                chunk waited, or the stream took nothing for the heartbeat timeout.
         """
         data = _encode(kind, request_id, payload)
+        if kind == Kind.PUT_CHUNK:
+            self._wait_for_room()
+        with self._send_lock:
+            with self._lock:
+                if self._lost_error is not None:
+                    raise self._lost_error
+                self._sent += 1
+                self._kept.append((self._sent, data))
+                self._kept_bytes += len(data)
+                stream = self._stream if self._detached is None else None
+            if stream is not None:
+                self._write(stream, data)
+
+    def _wait_for_room(self) -> None:
+        deadline = time.monotonic() + self._heartbeat_timeout
+        with self._room:
+            while self._kept_bytes > WINDOW or self._detached is not None:
+                if self._lost_error is not None:
+                    raise self._lost_error
+                if self._detached is not None:
+                    why = f"an upload cannot wait out a reconnect ({self._detached.args[1]})"
+                    raise AgentLostError(self.host, why, self._detached.kind)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._room.wait(remaining)
+            else:
+                return
+        self._lose_stream(f"the agent took no data for {self._heartbeat_timeout:g} s", _SILENT)
+        raise self._lost_error or self._detached or AgentLostError(self.host, "lost", _SILENT)
+
+    def _write(self, stream: ByteStream, data: bytes) -> None:
+        """Write on the current stream (with the send lock held); a failure loses it."""
         try:
-            with self._send_lock:
-                self._stream.sendall(data, self._heartbeat_timeout)
-                if self._ping_wanted:
-                    self._ping_wanted = False
-                    self._send_ping_locked()
-        except TimeoutError as exc:
-            self._lose(f"the agent took no data for {self._heartbeat_timeout:g} s", _SILENT)
-            raise self._lost() from exc
+            stream.sendall(data, self._heartbeat_timeout)
+            if self._ack_wanted:
+                self._send_control_locked(stream, Kind.ACK, {"received": self._received})
+            if self._ping_wanted:
+                self._send_ping_locked(stream)
+        except TimeoutError:
+            reason = f"the agent took no data for {self._heartbeat_timeout:g} s"
+            self._lose_stream(reason, _SILENT)
         except OSError as exc:
-            self._lose(f"sending to the agent failed: {exc}", _BROKEN)
-            raise self._lost() from exc
+            self._lose_stream(f"sending to the agent failed: {exc}", _BROKEN)
 
     def cancel(self, request_id: int) -> None:
         """Ask the agent to stop a request; it then answers ERROR cancelled."""
-        if self.alive:
+        if not self.lost:
             with contextlib.suppress(AgentLostError):
                 self.send(Kind.CANCEL, 0, {"target": request_id})
 
     # --- reading --------------------------------------------------------------------
 
-    def _read_loop(self, reader: FrameReader) -> None:
+    def _read_loop(self, stream: ByteStream, reader: FrameReader) -> None:
+        try:
+            self._read_frames(stream, reader)
+        finally:
+            if self._stream is not stream or not self.alive:
+                stream.release()  # this stream is over: free its pipes, reap its process
+
+    def _read_frames(self, stream: ByteStream, reader: FrameReader) -> None:
         while True:
             try:
                 frame = reader.read_frame()
             except TimeoutError:
                 continue  # a quiet stream is the heartbeat's to judge
             except FrameError as exc:
-                self._lose(f"protocol error: {exc}", _BROKEN)
+                self._lose_stream(f"protocol error: {exc}", _BROKEN, stream)
                 return
             except OSError as exc:
-                self._lose(f"the stream broke: {exc}", _BROKEN)
+                self._lose_stream(f"the stream broke: {exc}", _BROKEN, stream)
                 return
+            if self._stream is not stream:
+                return  # replaced: what still arrives here was resent on the new one
             if frame is None:
-                self._lose("the agent's stream ended", _ENDED)
+                self._lose_stream("the agent's stream ended", _ENDED, stream)
                 return
             self._last_seen = time.monotonic()
-            self._dispatch(frame)
+            self._take(stream, frame)
+
+    def _take(self, stream: ByteStream, frame: Frame) -> None:
+        kind = frame.kind
+        if kind in CONTROL_KINDS:
+            received = frame.payload.get("received")
+            if isinstance(received, int):
+                with self._lock:
+                    self._forget_acknowledged(received)
+            if kind == Kind.PONG:
+                self._dispatch(frame)
+            return
+        self._received += 1
+        data = frame.payload.get("data")
+        self._unacked_bytes += (len(data) if isinstance(data, bytes) else 0) + 64
+        if self._unacked_bytes >= ACK_EVERY:
+            self._unacked_bytes = 0
+            self._ack_soon(stream)
+        self._dispatch(frame)
+
+    def _ack_soon(self, stream: ByteStream) -> None:
+        """Acknowledge what arrived (now, unless a send is under way: then after it)."""
+        if self._send_lock.acquire(blocking=False):
+            try:
+                self._send_control_locked(stream, Kind.ACK, {"received": self._received})
+            except (OSError, TimeoutError):
+                pass  # the stream's loss is the reader's or the heartbeat's to see
+            finally:
+                self._send_lock.release()
+        else:
+            self._ack_wanted = True
+
+    def _forget_acknowledged(self, received: int) -> None:
+        """The agent has the first ``received`` data frames (with the lock held)."""
+        kept = self._kept
+        while kept and kept[0][0] <= received:
+            self._kept_bytes -= len(kept.popleft()[1])
+        self._room.notify_all()
 
     def _dispatch(self, frame: Frame) -> None:
         if frame.kind in FINAL_KINDS:
             with self._lock:
                 pending = self._pending.pop(frame.request_id, None)
             if pending is not None:
-                pending._finish(frame, None)
+                pending.finish(frame, None)
             return
         pending = self._pending.get(frame.request_id)
         if pending is not None and pending.on_frame is not None:
@@ -323,23 +398,26 @@ class AgentSession:
     # --- heartbeats -----------------------------------------------------------------
 
     def _schedule_heartbeat(self) -> None:
-        if self._lost_error is None:
+        if self.alive:
             self._heartbeat = TIMERS.call_later(self._heartbeat_interval, self._beat)
 
     def _beat(self) -> None:
         """On the timer thread: judge silence, then ping (never blocking this thread)."""
+        stream = self._stream
+        if not self.alive or stream is None:
+            return
         silent = time.monotonic() - self._last_seen
         if silent > self._heartbeat_timeout:
             threading.Thread(
-                target=self._lose,
-                args=(f"no answer to heartbeats for {silent:.1f} s", _SILENT),
+                target=self._lose_stream,
+                args=(f"no answer to heartbeats for {silent:.1f} s", _SILENT, stream),
                 name="actorcluster-agent-lost",
                 daemon=True,
             ).start()
             return
         if self._send_lock.acquire(blocking=False):
             try:
-                self._send_ping_locked()
+                self._send_ping_locked(stream)
             except (OSError, TimeoutError):
                 pass  # the sender's failure is the sender's to report; silence decides
             finally:
@@ -348,55 +426,130 @@ class AgentSession:
             self._ping_wanted = True  # a frame is being sent: ping right after it
         self._schedule_heartbeat()
 
-    def _send_ping_locked(self) -> None:
+    def _send_ping_locked(self, stream: ByteStream) -> None:
+        self._ping_wanted = False
         pending = Pending(next(self._ids), Kind.PING, None)
+        with self._lock:
+            if not self.alive:
+                return
+            self._pending[pending.request_id] = pending
+        payload = {"received": self._received}
+        self._send_control_locked(stream, Kind.PING, payload, pending.request_id)
+
+    def _send_control_locked(
+        self, stream: ByteStream, kind: Kind, payload: dict[str, Any], request_id: int = 0
+    ) -> None:
+        if kind == Kind.ACK:
+            self._ack_wanted = False
+        stream.sendall(_encode(kind, request_id, payload), 1.0)
+
+    # --- losing the stream, giving up -----------------------------------------------
+
+    def drop_stream(self, reason: str) -> None:
+        """Let the current stream go (a reconnect replaces it), without the lost
+        callback; no-op without one."""
+        self._lose_stream(reason, _ENDED, notify=False)
+
+    def _lose_stream(
+        self, reason: str, kind: str, stream: ByteStream | None = None, *, notify: bool = True
+    ) -> None:
+        """The stream is gone: detach (the session waits for a re-attach), or, if it
+        cannot be resumed, fail everything."""
+        current = self._stream
+        if current is None or (stream is not None and stream is not current):
+            return
+        stderr = current.stderr_text().strip()
+        if stderr:
+            reason = f"{reason}; agent stderr: {stderr[-500:]}"
+        error = AgentLostError(self.host, reason, kind)
+        with self._lock:
+            if self._lost_error is not None or self._detached is not None:
+                return
+            self._detached = error
+            pings = [rid for rid, p in self._pending.items() if p.kind == Kind.PING]
+            dropped = [self._pending.pop(rid) for rid in pings]
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            self._room.notify_all()
+            resumable = self.resumable
+            if resumable:
+                self._give_up = TIMERS.call_later(self.grace, lambda: self.give_up(error))
+        for ping in dropped:
+            ping.finish(None, error)
+        current.abort()
+        log.info("agent.lost", host=self.host, reason=reason, resumable=resumable)
+        if not resumable:
+            self.give_up(error)
+        if notify and self._on_lost is not None:
+            self._on_lost(error)
+
+    def give_up(self, error: AgentLostError) -> None:
+        """End the session: every pending request fails with ``error`` (typed, naming
+        the host); the agent (if alive) ends it too, after its grace."""
         with self._lock:
             if self._lost_error is not None:
                 return
-            self._pending[pending.request_id] = pending
-        self._stream.sendall(_encode(Kind.PING, pending.request_id, {}), 1.0)
-
-    # --- loss and close -------------------------------------------------------------
-
-    def _lost(self) -> AgentLostError:
-        return self._lost_error or AgentLostError(self.host, "closed", _CLOSED)
-
-    def _lose(self, reason: str, kind: str) -> None:
-        stderr = self._stream.stderr_text().strip()
-        if stderr:
-            reason = f"{reason}; agent stderr: {stderr[-500:]}"
-        error = self._fail_all(reason, kind)
-        if error is None:
-            return
-        log.info("agent.lost", host=self.host, reason=reason)
-        self._stream.abort()
-        if self._on_lost is not None:
-            self._on_lost(error)
-
-    def _fail_all(self, reason: str, kind: str) -> AgentLostError | None:
-        """Mark the session lost and fail every pending request; None if it already was."""
-        with self._lock:
-            if self._lost_error is not None:
-                return None
-            error = self._lost_error = AgentLostError(self.host, reason, kind)
+            if error.kind != _CLOSED and self._detached is not None and self.grace > 0:
+                reason = f"{error.args[1]}; no reconnect within {self.grace:g} s"
+                error = AgentLostError(self.host, reason, error.kind)
+            self._lost_error = error
             pending, self._pending = self._pending, {}
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+            if self._give_up is not None:
+                self._give_up.cancel()
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            self._kept.clear()
+            self._room.notify_all()
         for request in pending.values():
-            request._finish(None, AgentLostError(self.host, reason, kind))
-        return error
+            request.finish(None, error)
 
     def close(self, reason: str = "closed by the client") -> None:
-        """Close the stream (the agent then cleans up on its side); fail what is pending."""
+        """End the session now: the agent kills what it started, removes its temporary
+        folders and exits; every pending request fails."""
         with self._lock:
             self._on_lost = None
-        self._fail_all(reason, _CLOSED)
-        with contextlib.suppress(OSError):
-            self._stream.close()
+            stream = self._stream if self._detached is None else None
+        if stream is not None:
+            with contextlib.suppress(OSError, TimeoutError), self._send_lock:
+                stream.sendall(_encode(Kind.CLOSE, 0, {}), 1.0)
+        self.give_up(AgentLostError(self.host, reason, _CLOSED))
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
         reader = self._reader_thread
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=5)
-        self._stream.release()
+        if stream is not None:
+            stream.release()
+
+
+def _await_marker(stream: ByteStream, deadline: float, host: str) -> bytes:
+    """Read up to the agent's ready marker; return what came after it."""
+    seen = b""
+    while READY_MARKER not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the agent's ready marker did not arrive in time")
+        data = stream.recv(65536, timeout=remaining)
+        if not data:
+            ended = f"the host closed the stream before the agent started: {seen[-2000:]!r}"
+            raise OSError(ended)
+        seen += data
+        if len(seen) > _NOISE_LIMIT and READY_MARKER not in seen:
+            seen = seen[-len(READY_MARKER) - 4096 :]
+    noise, _, rest = seen.partition(READY_MARKER)
+    if noise.strip():
+        log.info("agent.noise", host=host, noise=noise[-500:].decode("utf-8", "replace"))
+    return rest
+
+
+def _read_first(reader: FrameReader, source: _Prefilled, deadline: float) -> Frame | None:
+    """The first frame, within the deadline."""
+    source.timeout = max(0.01, deadline - time.monotonic())
+    try:
+        return reader.read_frame()
+    finally:
+        source.timeout = None
 
 
 class _Prefilled:

@@ -134,9 +134,13 @@ class PipeStream:
             self.process.kill()
 
     def release(self) -> None:
-        """Reap the agent and close its pipes (after the reader ended)."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        """Reap the agent and close its pipes (after the reader ended); idempotent."""
+        try:
             self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.abort()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):

@@ -150,6 +150,7 @@ class RuntimeHandle:
         if self._stopped:
             return
         self._stopped = True
+        self.context.stopping = True
         # The tree may already be gone (interpreter exit), or the child with it.
         with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):
             supervisor_proxy(self._parent).terminate_child(self._child_id).get(timeout=ASK_TIMEOUT)

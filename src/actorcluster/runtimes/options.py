@@ -17,10 +17,17 @@ RUNTIME_KWARGS: dict[str, str] = {
     "heartbeat_interval": "seconds between pings to the agent",
     "heartbeat_timeout": "seconds of silence after which the host counts as lost",
     "reconnect_wait": "seconds a call waits for a reconnect under way",
+    "session_grace": "seconds the host keeps a session (its processes) for a reconnect",
 }
 """Keys of ``connection_kwargs`` that configure the runtime rather than SSH."""
 
-_SECONDS = ("agent_start_timeout", "heartbeat_interval", "heartbeat_timeout", "reconnect_wait")
+_SECONDS = (
+    "agent_start_timeout",
+    "heartbeat_interval",
+    "heartbeat_timeout",
+    "reconnect_wait",
+    "session_grace",
+)
 
 
 _MAX_SECONDS = 86400.0

@@ -139,6 +139,24 @@ class SshConnection:
             channel.exec_command(command)
         return ChannelStream(channel, timeout)
 
+    def run(self, command: str, timeout: float) -> int:
+        """Run a shell command on a new session channel; its exit status (-1 if it did
+        not end within ``timeout`` seconds: the channel is closed then).
+
+        Raises:
+            HostUnreachableError: the connection is closed, or the host refused.
+        """
+        channel = self.open_session(window_size=65536)
+        try:
+            with ssh_errors(self._target, f"running a command on {self._target.address}", timeout):
+                channel.settimeout(timeout)
+                channel.exec_command(command)
+                if channel.status_event.wait(timeout):
+                    return channel.recv_exit_status()
+                return -1
+        finally:
+            channel.close()
+
     def open_direct_tcpip(
         self,
         dest: tuple[str, int],

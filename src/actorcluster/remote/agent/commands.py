@@ -70,16 +70,17 @@ def run_command(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
         raise TypeError(f"RUN needs a string 'cmd', got {type(cmd).__name__}")
     cwd = payload.get("cwd")
     output = subprocess.PIPE if payload.get("stream", True) else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        shell_argv(hub.shell or login_shell(), cmd),
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=output,
-        cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
-        env=hub.environment(payload.get("env")),
-        start_new_session=True,
-    )
-    hub.track(proc)
+    with hub.starting():  # the agent's exit waits until the group is tracked
+        proc = subprocess.Popen(
+            shell_argv(hub.shell or login_shell(), cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
+            env=hub.environment(payload.get("env")),
+            start_new_session=True,
+        )
+        hub.track(proc)
     if not hub.set_abort(request_id, lambda: hub.kill_later(proc)):
         hub.kill_later(proc)  # cancelled while starting
     try:

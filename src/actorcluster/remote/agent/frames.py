@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "CONTROL_KINDS",
     "HEADER",
     "MAGIC",
     "MAX_BODY",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 MAGIC = b"\xacF"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">2sBBQII")
 MAX_BODY = 64 * 1024 * 1024
 READY_MARKER = b"\n\x00ACTORCLUSTER-AGENT-READY-1\x00\n"
@@ -60,7 +61,7 @@ class Kind(enum.IntEnum):
     SETUP = 1
     """{working_dir: str, temporary: bool, env: dict} -> RESULT {working_dir}."""
     PING = 2
-    """{} -> PONG {}."""
+    """{received: int} -> PONG {received: int} (each side's count of data frames received)."""
     RUN = 3
     """{cmd: str, env: dict, cwd: str|None, stream: bool} -> OUTPUT* then EXIT {code}."""
     CALL = 4
@@ -83,6 +84,15 @@ class Kind(enum.IntEnum):
     """{} -> RESULT {value: dict of host facts}."""
     PORTS = 12
     """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not}."""
+    ACK = 13
+    """{received: int}: how many data frames the sender of the ACK received so far
+    (both directions; the other side may forget what it kept to resend them)."""
+    ATTACH = 14
+    """{secret: str, received: int}: the first frame on a new stream to a running agent
+    (a reconnect): the session's secret and how many data frames the client received
+    -> ATTACHED."""
+    CLOSE = 15
+    """{}: end the session now (no grace period): the agent cleans up and exits."""
 
     # agent -> client
     HELLO = 64
@@ -100,6 +110,18 @@ class Kind(enum.IntEnum):
     """{type: str, message: str, errno?: int}: a request failed on the agent."""
     DATA = 71
     """{kind: str, data: bytes}: a chunk of a download."""
+    ATTACHED = 72
+    """{received: int}: the answer to ATTACH: how many data frames the agent received;
+    then the agent resends the data frames the client did not receive."""
+
+
+CONTROL_KINDS = frozenset(
+    {Kind.PING, Kind.PONG, Kind.ACK, Kind.ATTACH, Kind.ATTACHED, Kind.CLOSE, Kind.HELLO}
+)
+"""Frames about the stream itself: never counted, kept or resent. Every other frame is
+a data frame: both ends number the data frames they send, keep them until the other
+side acknowledges them (ACK, or the ``received`` of a PING or PONG), and after a
+reconnect resend those the other side did not receive, so each is handled once."""
 
 
 class Frame(NamedTuple):

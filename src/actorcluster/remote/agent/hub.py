@@ -23,7 +23,10 @@ from . import frames, watchdog
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
+
+    from .links import Links
+    from .outbox import Outbox
 
 __all__ = [
     "CANCELLED",
@@ -41,6 +44,8 @@ CANCELLED = "cancelled"
 """The ERROR type of a request ended by CANCEL."""
 EXIT_GRACE = 0.5
 """Seconds between SIGTERM and SIGKILL when the agent exits."""
+_START_WAIT = 2.0
+"""Longest the agent's exit waits for processes being started to be tracked."""
 
 Abort = Callable[[], None]
 
@@ -130,11 +135,11 @@ class Hub:
     """The state every request handler shares.
 
     Args:
-        out_fd: the private file descriptor frames are written to.
+        outbox: where frames for the client go (written by the link's writer).
     """
 
-    def __init__(self, out_fd: int) -> None:
-        self._out_fd = out_fd
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._live: dict[int, Abort | None] = {}
@@ -143,39 +148,22 @@ class Hub:
         self._cleanups: list[Abort] = []
         self._closing = False
         self._closed = threading.Event()
-        self._gone = False
+        self._starting = 0
         self.working_dir = os.getcwd()
         """Absolute working directory: relative paths and commands start here."""
         self.base_env = dict(os.environ)
         """The agent's environment at start plus SETUP's env: the base of every RUN."""
         self.shell: str | None = None
         """SETUP's shell override, else None for the user's login shell."""
+        self.links: Links | None = None
+        """The session's links (set by the agent once they exist)."""
+        self._held: list[int] = []
 
     # -- writing frames ---------------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        """Write all of ``data``; called with the send lock held."""
-        if self._gone:
-            return
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._out_fd, view) :]
-        except OSError as exc:
-            self._gone = True
-            diag(f"client gone ({exc.strerror}); exiting")
-            self.exit_soon()
-
-    def write_raw(self, data: bytes) -> None:
-        """Write bytes that are not a frame (the ready marker)."""
-        with self._send_lock:
-            self._write(data)
-
     def send(self, kind: int, request_id: int, payload: dict[str, Any]) -> None:
-        """Send a frame that belongs to no live request (HELLO, PONG, protocol errors)."""
-        data = frames.encode_frame(kind, request_id, payload)
-        with self._send_lock:
-            self._write(data)
+        """Send a frame that belongs to no live request (a protocol error's ERROR)."""
+        self.outbox.put_data(frames.encode_frame(kind, request_id, payload))
 
     # -- live requests ----------------------------------------------------------------
 
@@ -204,13 +192,14 @@ class Hub:
         return request_id in self._live
 
     def emit(self, request_id: int, kind: int, payload: dict[str, Any]) -> bool:
-        """Send an intermediate frame (OUTPUT, DATA) of a live request; False if it is not."""
-        data = frames.encode_frame(kind, request_id, payload)
-        with self._send_lock:
-            if request_id not in self._live:
-                return False
-            self._write(data)
-            return True
+        """Send an intermediate frame (OUTPUT, DATA) of a live request; False if it is not.
+
+        Waits while the client has too much unacknowledged (it is slow, or away): the
+        caller (a command's output pump, a download) pauses with it.
+        """
+        if request_id not in self._live:
+            return False
+        return self.outbox.put_data(frames.encode_frame(kind, request_id, payload), flow=True)
 
     def finish(self, request_id: int, kind: int, payload: dict[str, Any]) -> bool:
         """Send the final reply of a live request; False (nothing sent) if it is not."""
@@ -219,7 +208,7 @@ class Hub:
             if request_id not in self._live:
                 return False
             del self._live[request_id]
-            self._write(data)
+            self.outbox.put_data(data)
             return True
 
     def fail(self, request_id: int, exc: BaseException) -> bool:
@@ -234,7 +223,7 @@ class Hub:
             if target not in self._live:
                 return  # unknown or already answered: ignored
             abort = self._live.pop(target)
-            self._write(data)
+            self.outbox.put_data(data)
         if abort is not None:
             try:
                 abort()
@@ -252,6 +241,17 @@ class Hub:
         watchdog.note_group_started(proc.pid)
         if closing:
             terminate_groups([proc], 0.0)
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Around starting a process and tracking it: the agent's exit waits for it."""
+        with self._state_lock:
+            self._starting += 1
+        try:
+            yield
+        finally:
+            with self._state_lock:
+                self._starting -= 1
 
     def untrack(self, proc: subprocess.Popen[bytes]) -> None:
         """Forget ``proc``'s group once it is empty (left tracked while members live)."""
@@ -272,6 +272,42 @@ class Hub:
             if path not in self._temp_dirs:
                 self._temp_dirs.append(path)
         watchdog.note_temp_dir(path)
+
+    def hold_dir(self, path: str, wait: float = 10.0) -> None:
+        """Hold ``path`` (an exclusive lock on it) for as long as the agent lives, so
+        that no other agent's clean-up removes it; an agent that is ending (a session
+        being replaced) may hold it a moment longer: wait up to ``wait`` seconds.
+
+        Raises:
+            PermissionError: it is not ours, or others may write to it.
+            TimeoutError: another agent still holds it.
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.getuid() or info.st_mode & 0o077:
+                raise PermissionError(f"{path} is not a private folder of ours")
+            deadline = time.monotonic() + wait
+            while not watchdog.try_lock(fd):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path} is held by another agent")
+                time.sleep(0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held.append(fd)
+
+    def configure_session(self, grace: object, client_timeout: object) -> None:
+        """SETUP's session settings: the grace period and the client's silence timeout."""
+        links = self.links
+        if links is None:
+            return
+        if isinstance(grace, (int, float)) and not isinstance(grace, bool) and grace >= 0:
+            links.grace = float(grace)
+            watchdog.note_grace(float(grace))
+        number = isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool)
+        if number and client_timeout > 0:  # type: ignore[operator]
+            links.client_timeout = float(client_timeout)  # type: ignore[arg-type]
 
     def add_cleanup(self, cleanup: Abort) -> None:
         """Run ``cleanup`` when the agent exits, before processes are killed."""
@@ -307,6 +343,9 @@ class Hub:
         if not first:
             self._closed.wait()
             return
+        deadline = time.monotonic() + _START_WAIT
+        while self._starting and time.monotonic() < deadline:
+            time.sleep(0.005)  # a process being started is tracked in a moment
         try:
             self._clean_up()
         finally:
@@ -338,6 +377,7 @@ class Hub:
     def shutdown_and_exit(self) -> None:
         """Shut down, then end the process with status 0 without waiting for threads."""
         self.shutdown()
+        watchdog.note_clean_exit()
         for stream in (sys.__stderr__, sys.__stdout__):
             try:
                 if stream is not None:

@@ -3,19 +3,20 @@
 See the package docstring for how it gets onto a host. At start it moves the frame
 stream out of harm's way: fd 1 is duplicated to a private descriptor that only frames
 use, and fd 1 itself then points at /dev/null, so a print or an inherited descriptor
-can never corrupt the stream. It writes
-:data:`frames.READY_MARKER` and a HELLO frame {pid, python, cwd, hostname}, then reads
-frames from ``sys.stdin.buffer`` (the very object the bootstrap read from) until the
-stream ends.
+can never corrupt the stream. It writes :data:`frames.READY_MARKER` and a HELLO frame
+{pid, python, cwd, hostname, session}, then reads frames from ``sys.stdin.buffer`` (the
+very object the bootstrap read from).
 
-The reading thread answers PING and CANCEL itself and handles uploads in order;
-RUN, CALL, FS, GET, FACTS, PORTS and SETUP each get a daemon thread. See
-:mod:`hub` for how each request answers exactly once.
+The reading thread answers the stream's own frames (:mod:`links`), CANCEL, and handles
+uploads in order; RUN, CALL, FS, GET, FACTS, PORTS and SETUP each get a daemon thread.
+See :mod:`hub` for how each request answers exactly once.
 
-When stdin ends, on SIGTERM or SIGHUP, or when the client stops reading (EPIPE), the
-agent kills every process group it started (SIGTERM, a short grace, SIGKILL), removes
-every temporary folder and partial upload, and exits with status 0. It writes
-diagnostics, sparingly, to stderr only.
+The session outlives its stream (:mod:`links`): when the client goes away the agent
+waits out the session's grace period for it to re-attach. When the session ends (no
+client came back, or it sent CLOSE), on SIGTERM or SIGHUP, the agent kills every
+process group it started (SIGTERM, a short grace, SIGKILL), removes every temporary
+folder and partial upload, and exits with status 0. It writes diagnostics, sparingly,
+to stderr only.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import platform
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from . import calls, commands, facts, files, frames, transfers, watchdog
 from .hub import Hub, checked_env, diag
+from .links import Links
+from .outbox import Outbox
 
 if TYPE_CHECKING:
     import io
@@ -47,8 +51,10 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
     """SETUP {working_dir, temporary, env, shell?} -> RESULT {value: the working dir}.
 
     Creates the working directory with its parents (mode 0700 if temporary, which also
-    makes the agent remove it at exit), moves there, and makes ``env`` the base of
-    every later RUN and CALL (it is applied to ``os.environ`` too).
+    makes the agent remove it when the session ends), moves there, and makes ``env``
+    the base of every later RUN and CALL (it is applied to ``os.environ`` too). A
+    temporary working directory that exists already (a new agent after one was lost)
+    is taken over as it is, once no other agent holds it.
     """
     env = checked_env(payload.get("env"))
     shell = payload.get("shell")
@@ -62,6 +68,8 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
         os.makedirs(path, 0o700 if temporary else 0o777, exist_ok=True)
         if temporary and created:
             os.chmod(path, 0o700)
+        if temporary:
+            hub.hold_dir(path)
         os.chdir(path)
         hub.working_dir = path
         if temporary:
@@ -76,6 +84,9 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
     hub.base_env = base_env  # replaced whole: concurrent RUNs copy it unlocked
     if shell is not None:
         hub.shell = shell
+    session = payload.get("session")
+    if isinstance(session, dict):
+        hub.configure_session(session.get("grace"), session.get("client_timeout"))
     hub.finish(request_id, Kind.RESULT, {"value": hub.working_dir})
 
 
@@ -128,8 +139,12 @@ class Agent:
     """
 
     def __init__(self, stdin: io.BufferedReader, out_fd: int) -> None:
-        self.hub = Hub(out_fd)
+        outbox = Outbox()
+        self.hub = Hub(outbox)
         self._stdin = stdin
+        self._out_fd = out_fd
+        self.links = Links(outbox, self.dispatch, self.hub.exit_soon)
+        self.hub.links = self.links
         self.router = calls.OutputRouter(self.hub)
         self._uploads = transfers.Uploads(self.hub)
         router = self.router
@@ -144,28 +159,28 @@ class Agent:
         }
 
     def hello(self) -> None:
-        """Write the ready marker and the HELLO frame."""
-        self.hub.write_raw(frames.READY_MARKER)
+        """Write the ready marker and the HELLO frame (with the session's address: where
+        and how a reconnecting client re-attaches)."""
+        folder = tempfile.mkdtemp(prefix="actorcluster-session-")
+        self.hub.add_temp_dir(folder)
         hello = {
             "pid": os.getpid(),
             "python": platform.python_version(),
             "cwd": os.getcwd(),
             "hostname": socket.gethostname(),
+            "session": self.links.listen(folder),
         }
-        self.hub.send(Kind.HELLO, 0, hello)
+        data = frames.READY_MARKER + frames.encode_frame(Kind.HELLO, 0, hello)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._out_fd, view) :]
 
     def serve(self) -> None:
-        """Dispatch frames until the input ends (or turns out corrupt)."""
-        reader = frames.FrameReader(self._stdin.read1)
-        while True:
-            try:
-                frame = reader.read_frame()
-            except (frames.FrameError, OSError) as exc:
-                diag(f"input stream broken: {exc}")
-                return
-            if frame is None:
-                return
-            self.dispatch(frame)
+        """Serve the client until the session ends (never returns: the session's end
+        exits the process)."""
+        self.links.start(self._stdin.read1, self._out_fd)
+        self.links.serve_first()
+        threading.Event().wait()  # the session goes on without its first stream
 
     def dispatch(self, frame: frames.Frame) -> None:
         """Handle one frame: inline, or on a new thread."""
@@ -179,8 +194,6 @@ class Agent:
                     name=f"agent-{request_id}",
                     daemon=True,
                 ).start()
-        elif kind == Kind.PING:
-            self.hub.send(Kind.PONG, request_id, {})
         elif kind == Kind.CANCEL:
             target = payload.get("target")
             if isinstance(target, int):
@@ -224,8 +237,8 @@ def main() -> None:
     agent = Agent(stdin, out_fd)
     agent.install_signals()
     agent.router.install()
-    agent.hello()
     try:
+        agent.hello()
         agent.serve()
     finally:
         agent.hub.shutdown_and_exit()

@@ -14,13 +14,22 @@ Stdlib only (see the package docstring).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import threading
 import time
 
-__all__ = ["note_group_ended", "note_group_started", "note_temp_dir", "start_watchdog"]
+__all__ = [
+    "note_clean_exit",
+    "note_grace",
+    "note_group_ended",
+    "note_group_started",
+    "note_temp_dir",
+    "start_watchdog",
+    "try_lock",
+]
 
 _GRACE = 0.5
 _pipe: list[int] = []
@@ -51,9 +60,18 @@ def _detach() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+class _State:
+    """What the agent told its watchdog."""
+
+    def __init__(self) -> None:
+        self.groups: set[int] = set()
+        self.temp_dirs: list[str] = []
+        self.grace = 0.0
+        self.clean_exit = False
+
+
 def _watch(read_end: int) -> None:
-    groups: set[int] = set()
-    temp_dirs: list[str] = []
+    state = _State()
     buffer = b""
     while True:
         data = os.read(read_end, 65536)
@@ -62,18 +80,23 @@ def _watch(read_end: int) -> None:
         buffer += data
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            _apply(line.decode("utf-8", "surrogateescape"), groups, temp_dirs)
-    _clean_up(groups, temp_dirs)
+            _apply(line.decode("utf-8", "surrogateescape"), state)
+    if not state.clean_exit:
+        _clean_up(state)
 
 
-def _apply(line: str, groups: set[int], temp_dirs: list[str]) -> None:
+def _apply(line: str, state: _State) -> None:
     kind, _, value = line.partition(" ")
     if kind == "+G":
-        groups.add(int(value))
+        state.groups.add(int(value))
     elif kind == "-G":
-        groups.discard(int(value))
-    elif kind == "+D" and value not in temp_dirs:
-        temp_dirs.append(value)
+        state.groups.discard(int(value))
+    elif kind == "+D" and value not in state.temp_dirs:
+        state.temp_dirs.append(value)
+    elif kind == "+W":
+        state.grace = float(value)
+    elif kind == "X":
+        state.clean_exit = True
 
 
 def _signal_all(groups: set[int], sig: int) -> set[int]:
@@ -87,15 +110,40 @@ def _signal_all(groups: set[int], sig: int) -> set[int]:
     return alive
 
 
-def _clean_up(groups: set[int], temp_dirs: list[str]) -> None:
-    alive = _signal_all(groups, signal.SIGTERM)
+def _clean_up(state: _State) -> None:
+    """The agent died: its processes go at once (their output has nowhere to go); its
+    folders after the session's grace, unless a new agent took them over meanwhile."""
+    alive = _signal_all(state.groups, signal.SIGTERM)
     deadline = time.monotonic() + _GRACE
     while alive and time.monotonic() < deadline:
         time.sleep(0.02)
         alive = _signal_all(alive, 0)
     _signal_all(alive, signal.SIGKILL)
-    for path in temp_dirs:
-        shutil.rmtree(path, ignore_errors=True)
+    if state.grace > 0:
+        time.sleep(state.grace)
+    for path in state.temp_dirs:
+        _remove_unless_held(path)
+
+
+def try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` (a folder) if nobody holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _remove_unless_held(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # gone already
+    try:
+        if try_lock(fd):
+            shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def _note(line: str) -> None:
@@ -118,5 +166,15 @@ def note_group_ended(pgid: int) -> None:
 
 
 def note_temp_dir(path: str) -> None:
-    """A directory the watchdog must remove if the agent dies."""
+    """A directory the watchdog must remove if the agent dies (after the grace)."""
     _note(f"+D {path}")
+
+
+def note_grace(seconds: float) -> None:
+    """The session's grace: how long the folders of a dead agent wait for a new one."""
+    _note(f"+W {seconds}")
+
+
+def note_clean_exit() -> None:
+    """The agent cleaned up itself: nothing is left for the watchdog to do."""
+    _note("X")
