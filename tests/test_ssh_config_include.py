@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from actorcluster.errors import ConfigurationError
 from actorcluster.ssh import config_hosts, resolve_target
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SSH = shutil.which("ssh")
 needs_ssh = pytest.mark.skipif(SSH is None, reason="the OpenSSH client is not installed")
@@ -50,14 +53,13 @@ def layered(tmp_path):
     _write(d / "conf.d" / "ignored.txt", "Host never-included\n")
     _write(d / "web", f"Port 8022\nHost web-1 db-1\n HostName 10.1.1.1\nInclude {d}/deeper\n")
     _write(d / "deeper", "Host web-1\n User deepuser\nHost db-9\n HostName 10.9.9.9\n")
-    main = _write(
+    return _write(
         d / "config",
         f"Include {d}/conf.d/*.conf\n"
         "Host direct\n HostName 10.0.0.1\n Port 2201\n"
         f"Host web-*\n User webuser\n Include {d}/web\n IdentityFile /tmp/k1\n"
         "Host *\n User defaultuser\n",
     )
-    return main
 
 
 @needs_ssh
@@ -143,7 +145,9 @@ def _configs(draw):
 
 
 @needs_ssh
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(files=_configs())
 def test_random_configs_with_includes_resolve_as_openssh_resolves_them(tmp_path_factory, files):
     directory = tmp_path_factory.mktemp("cfg")
