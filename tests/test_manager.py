@@ -198,3 +198,10 @@ def test_discovery_from_asyncio(config):
             await asyncio.to_thread(manager.cleanup)
 
     assert asyncio.run(main()) == ["host-2"]
+
+
+def test_without_any_ssh_config_nothing_is_detected(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("ACTORCLUSTER_SSH_CONFIG", raising=False)
+    with pytest.raises(NoRuntimesDetectedError, match="there is none"):
+        RuntimeManager()

@@ -121,7 +121,8 @@ class RuntimeManager:
         self.inactive_hosts: dict[str, ActorClusterError] = {}
         """The hosts that did not come up, each with the error saying why."""
         if not hosts:
-            raise NoRuntimesDetectedError(f"no Host entries in ssh_config {source}")
+            where = f"ssh_config {source}" if source else "~/.ssh/config (there is none)"
+            raise NoRuntimesDetectedError(f"no Host entries in {where}")
         log.info("manager.discovery.started", hosts=len(hosts), ssh_config=source)
         tree = GroupTree(supervisor, name=f"manager-{next(_ids)}")
         connected = Runtime.connect_many(
