@@ -1,6 +1,7 @@
 """actorcluster: remote machines over SSH as supervised actors.
 
-The public API is lazycluster's (``Runtime``, ``RuntimeTask``, its errors), with futures
+The public API is lazycluster's (``Runtime``, ``RuntimeTask``, ``RuntimeGroup``,
+``RuntimeManager``, its errors), with futures
 that can be awaited from asyncio; every public name is re-exported here.
 """
 
@@ -21,6 +22,7 @@ from actorcluster.errors import (
     LazyclusterError,
     MasterStartError,
     NoPortsLeftError,
+    NoRuntimesDetectedError,
     PathCreationError,
     PortInUseError,
     ProtocolError,
@@ -37,6 +39,7 @@ from actorcluster.errors import (
     UsageError,
 )
 from actorcluster.futures import ActorFuture
+from actorcluster.groups import RuntimeGroup, RuntimeManager
 from actorcluster.runtimes.runtime import Runtime
 from actorcluster.runtimes.task import RuntimeTask
 
@@ -56,6 +59,7 @@ __all__ = [
     "LazyclusterError",
     "MasterStartError",
     "NoPortsLeftError",
+    "NoRuntimesDetectedError",
     "PathCreationError",
     "PortInUseError",
     "ProtocolError",
@@ -64,6 +68,8 @@ __all__ = [
     "RequestTimeoutError",
     "RevokedHostKeyError",
     "Runtime",
+    "RuntimeGroup",
+    "RuntimeManager",
     "RuntimeTask",
     "SupervisorGaveUpError",
     "TaskCancelledError",

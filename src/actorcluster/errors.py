@@ -31,6 +31,7 @@ __all__ = [
     "LazyclusterError",
     "MasterStartError",
     "NoPortsLeftError",
+    "NoRuntimesDetectedError",
     "PathCreationError",
     "PortInUseError",
     "ProtocolError",
@@ -135,6 +136,23 @@ class NoPortsLeftError(ActorClusterError):
         where = f" on {side}" if side else ""
         shown = ", ".join(map(str, ports[:10])) + (", ..." if len(ports) > 10 else "")
         return f"no free port left{where} among [{shown}]"
+
+
+class NoRuntimesDetectedError(ActorClusterError):
+    """No runtime was found: none of the configured hosts came up, or none of those
+    that did meets a ``RuntimeManager.create_group`` filter.
+
+    Args:
+        reason: what was looked for and what was found, in words (an exception given
+            instead, as lazycluster's callers do, is kept as its message).
+    """
+
+    def __init__(self, reason: object = "") -> None:
+        super().__init__(reason if isinstance(reason, str) else str(reason))
+
+    def __str__(self) -> str:
+        (reason,) = self.args
+        return "no runtimes detected" + (f": {reason}" if reason else "")
 
 
 # --- the remote side's or the network's fault -----------------------------------------

@@ -241,6 +241,8 @@ class Runtime:
         execute_async: bool | None = True,
         omit_on_join: bool = False,
         debug: bool = False,
+        *,
+        on_output: Callable[[str], None] | None = None,
     ) -> ActorFuture[RuntimeTask] | None:
         """Execute a task on the runtime.
 
@@ -249,6 +251,8 @@ class Runtime:
             execute_async: True: return at once with a future; False: wait and raise.
             omit_on_join: :meth:`join` does not wait for this task.
             debug: print the host's output live.
+            on_output: called with the host's output (stdout and stderr) as it arrives,
+                on the task's actor: keep it short.
 
         Returns:
             The execution's future (resolved with the task) when asynchronous, else None.
@@ -257,28 +261,50 @@ class Runtime:
             TaskExecutionError: (synchronous) a step failed; names the step.
             HostUnreachableError: the host is down and did not come back in time.
         """
-        if not isinstance(task, RuntimeTask):
-            raise UsageError(f"task must be a RuntimeTask, not {type(task).__name__}")
-        future = self._start_task(task, debug)
-        self._tasks.add(task)
-        if execute_async:  # lazycluster's "processes" are the asynchronous tasks
-            task.omit_on_join = omit_on_join
-            self._processes.add(TaskProcess(task_key(self.host, task.name), task))
+        future = self._submit(task, bool(execute_async), omit_on_join, debug, on_output)
+        if execute_async:
             return future
         future.get()
         log_files.flush()  # a synchronous run returns with its log file written
         return None
 
-    def _start_task(self, task: RuntimeTask, debug: bool) -> ActorFuture[RuntimeTask]:
+    def _submit(
+        self,
+        task: RuntimeTask,
+        as_process: bool,
+        omit_on_join: bool,
+        debug: bool,
+        on_output: Callable[[str], None] | None,
+    ) -> ActorFuture[RuntimeTask]:
+        """Start ``task`` without waiting and record it (as a "process" too when
+        ``as_process``: lazycluster's asynchronous tasks). Groups start tasks this way."""
+        if not isinstance(task, RuntimeTask):
+            raise UsageError(f"task must be a RuntimeTask, not {type(task).__name__}")
+        if on_output is not None and not callable(on_output):
+            raise UsageError(f"on_output must be callable, not {type(on_output).__name__}")
+        future = self._start_task(task, debug, on_output)
+        self._tasks.add(task)
+        if as_process:  # lazycluster's "processes" are the asynchronous tasks
+            task.omit_on_join = omit_on_join
+            self._processes.add(TaskProcess(task_key(self.host, task.name), task))
+        return future
+
+    def _start_task(
+        self, task: RuntimeTask, debug: bool, on_output: Callable[[str], None] | None
+    ) -> ActorFuture[RuntimeTask]:
         self._handle.check_running()
         env = {**self._env, **task.env_variables}
         message = task.build(env)
         task.env_variables = env
         future: ActorFuture[RuntimeTask] = ActorFuture()
         control = TaskControl(task.name, self.host)
-        task._begin(self.host, future, control, debug)
+        task._begin(self.host, future, control, debug, on_output)
         run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
-        self._handle.start_task(run)
+        try:
+            self._handle.start_task(run)
+        except Exception as exc:
+            future.fail(exc)  # whoever holds the task sees why, not a future that never ends
+            raise
         return future
 
     def execute_function(

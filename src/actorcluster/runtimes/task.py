@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import TaskCancelledError, UsageError
+from actorcluster.futures import ActorFuture
 from actorcluster.messages.events import (
     FunctionReturned,
     StepFinished,
@@ -37,7 +38,6 @@ from actorcluster.runtimes.pickling import dumps_call
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
     from actorcluster.steps import TaskControl
@@ -106,6 +106,8 @@ class RuntimeTask:
         self._host = ""
         self._future: ActorFuture[Any] | None = None
         self._control: TaskControl | None = None
+        self._sink: Callable[[str], None] | None = None
+        self._copies = 0
         self.omit_on_join = False
         """If True, ``join()`` does not wait for this task."""
 
@@ -114,6 +116,18 @@ class RuntimeTask:
             "not run" if self._future is None else ("done" if self._future.done() else "running")
         )
         return f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}>"
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RuntimeTask:
+        """A copy to run elsewhere (a group's broadcast): the same steps, environment,
+        progress callbacks and ``omit_on_join``, none of this task's results, and
+        lazycluster's name for it: ``<name>-<n>`` for the n-th copy."""
+        self._copies += 1
+        copied = RuntimeTask(f"{self._name}-{self._copies}")
+        copied._steps = list(self._steps)  # the steps are immutable messages
+        copied._progress = dict(self._progress)
+        copied._env = dict(self._env)
+        copied.omit_on_join = self.omit_on_join
+        return copied
 
     # --- building -------------------------------------------------------------------
 
@@ -338,14 +352,28 @@ class RuntimeTask:
     # --- execution (used by Runtime) ------------------------------------------------
 
     def _begin(
-        self, host: str, future: ActorFuture[Any], control: TaskControl, debug: bool
+        self,
+        host: str,
+        future: ActorFuture[Any],
+        control: TaskControl | None,
+        debug: bool,
+        sink: Callable[[str], None] | None = None,
     ) -> None:
-        """Reset the results for a new execution on ``host``."""
+        """Reset the results for a new execution on ``host``; ``sink`` gets its output
+        as it arrives."""
         with self._lock:
             self._log = ExecutionLog()
             self._returns = []
         self._host, self._future, self._control, self._debug = host, future, control, debug
+        self._sink = sink
         self._log_file_path = log_files.log_file_path(host, self._name)
+
+    def _not_started(self, host: str, error: BaseException) -> None:
+        """Record an execution on ``host`` that could not start: its future fails with
+        ``error`` (a group's other hosts carry on)."""
+        future: ActorFuture[Any] = ActorFuture()
+        future.fail(error)
+        self._begin(host, future, None, debug=False)
 
     def _apply(self, event: TaskEvent) -> None:
         """Fold one event into the log, the log file and the returns (on the task's
@@ -355,6 +383,8 @@ class RuntimeTask:
                 self._log.start_step()
             case StepOutput(index=index, text=text):
                 self._log.add(index, text)
+                if self._sink is not None:
+                    self._sink(text)
                 if self._debug:
                     sys.stdout.write(text)
                     sys.stdout.flush()

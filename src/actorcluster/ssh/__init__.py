@@ -7,7 +7,8 @@ The only package that sees paramiko and socket errors; it raises
 from __future__ import annotations
 
 from actorcluster.ssh.agent_stream import ChannelStream
-from actorcluster.ssh.config import CONFIG_ENV_VAR, SshTarget, resolve_target
+from actorcluster.ssh.config import SshTarget, resolve_target
+from actorcluster.ssh.config_files import CONFIG_ENV_VAR, config_hosts, config_path
 from actorcluster.ssh.connect import SshConnection, connect
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
@@ -17,6 +18,8 @@ __all__ = [
     "SshConnection",
     "SshOptions",
     "SshTarget",
+    "config_hosts",
+    "config_path",
     "connect",
     "parse_ssh_kwargs",
     "resolve_target",

@@ -2,8 +2,9 @@
 
 The ssh_config file is ``~/.ssh/config`` if it exists; the environment variable
 ``ACTORCLUSTER_SSH_CONFIG`` replaces that default and the ``ssh_config_path`` kwarg
-replaces both. Honoured: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump,
-ConnectTimeout, ServerAliveInterval, and for host keys (see
+replaces both. ``Include`` is followed as OpenSSH follows it
+(:mod:`actorcluster.ssh.config_files`). Honoured: HostName, User, Port, IdentityFile,
+IdentitiesOnly, ProxyJump, ConnectTimeout, ServerAliveInterval, and for host keys (see
 :mod:`actorcluster.ssh.hostkeys`) UserKnownHostsFile, GlobalKnownHostsFile,
 HostKeyAlias, CheckHostIP, HashKnownHosts and StrictHostKeyChecking (``accept-new``/``no``
 trust new keys; a changed or revoked key is never accepted).
@@ -20,23 +21,20 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import paramiko
-
 from actorcluster._logging import get_logger
 from actorcluster.errors import ConfigurationError
+from actorcluster.ssh.config_files import CONFIG_ENV_VAR, load_config
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import paramiko
+
 __all__ = ["CONFIG_ENV_VAR", "SshTarget", "resolve_target"]
 
 log = get_logger(__name__)
 
-CONFIG_ENV_VAR = "ACTORCLUSTER_SSH_CONFIG"
-"""Environment variable naming the ssh_config file to read instead of ~/.ssh/config."""
-
-_DEFAULT_CONFIG = "~/.ssh/config"
 _DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 _DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 _TOKEN = re.compile(r"%(.)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}", re.DOTALL)
@@ -127,24 +125,8 @@ def resolve_target(host: str, ssh_kwargs: Mapping[str, Any] | None = None) -> Ss
         if short is not None and given is not None:
             raise ConfigurationError(f"invalid host {host!r}: {key} given here and in ssh_kwargs")
     options = replace(options, user=options.user or user, port=options.port or port)
-    config = _load_config(options.ssh_config_path)
+    config = load_config(options.ssh_config_path)
     return _resolve(config, name, options, via=None, chain=())
-
-
-def _load_config(path: str | None) -> paramiko.SSHConfig:
-    """Parse the ssh_config file to use; an empty config if there is none."""
-    source = "ssh_config_path"
-    if path is None and os.environ.get(CONFIG_ENV_VAR):
-        path, source = os.environ[CONFIG_ENV_VAR], CONFIG_ENV_VAR
-    if path is None:
-        default = os.path.expanduser(_DEFAULT_CONFIG)
-        if not os.path.isfile(default):
-            return paramiko.SSHConfig()
-        path, source = default, "default ssh_config"
-    try:
-        return paramiko.SSHConfig.from_path(os.path.expanduser(path))
-    except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
-        raise ConfigurationError(f"cannot read ssh_config {path!r} ({source}): {exc}") from exc
 
 
 def _lookup(config: paramiko.SSHConfig, host: str) -> dict[str, Any]:

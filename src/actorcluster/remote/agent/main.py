@@ -21,6 +21,7 @@ to stderr only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -28,6 +29,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,7 +40,7 @@ from .outbox import Outbox
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["Agent", "main", "ports_free", "setup"]
 
@@ -90,11 +92,43 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
     hub.finish(request_id, Kind.RESULT, {"value": hub.working_dir})
 
 
+_PROBE_LOCK_WAIT = 2.0
+"""Seconds a probe waits for another agent's probe on this machine before going ahead."""
+_PROBE_LOCK = "\0actorcluster-port-probe"
+"""The lock: a name in Linux's abstract socket namespace (no file; one per network
+namespace, which is exactly where ports can clash)."""
+
+
+@contextlib.contextmanager
+def _probe_lock() -> Iterator[None]:
+    """Hold the machine's port-probe lock (a best effort, bounded wait; Linux only).
+
+    A probe holds its port for a moment; two agents on one machine (a group's runtimes
+    that are logins to the same host, or ``localhost`` and this host over SSH) probing
+    the same port at once would each see the other's probe as a taker. Holding the
+    lock while probing makes their probes take turns.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as lock:
+        deadline = time.monotonic() + _PROBE_LOCK_WAIT
+        while time.monotonic() < deadline:
+            try:
+                lock.bind(_PROBE_LOCK)
+            except OSError:
+                time.sleep(0.001)  # another agent probes now: a few ports, microseconds
+            else:
+                break
+        yield  # closing the socket releases the name
+
+
 def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
     """Whether each TCP port can be bound on ``host`` ("" means every interface).
 
     Binds without SO_REUSEADDR, so a port that is listened on (or lingers in
-    TIME_WAIT) counts as taken.
+    TIME_WAIT) counts as taken. Probes of agents on one machine take turns
+    (:func:`_probe_lock`), so they never see each other as takers.
     """
     if host:
         found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
@@ -102,17 +136,19 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
         bind_host = str(address[0])
     else:
         family, bind_host = socket.AF_INET, "0.0.0.0"
-    free = []
     for port in ports:
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"not a TCP port number: {port!r}")
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((bind_host, port))
-            except OSError:
-                free.append(False)
-            else:
-                free.append(True)
+    free = []
+    with _probe_lock():
+        for port in ports:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind((bind_host, port))
+                except OSError:
+                    free.append(False)
+                else:
+                    free.append(True)
     return free
 
 
