@@ -164,12 +164,14 @@ class AgentSession:
             source = _Prefilled(_await_marker(stream, deadline, self.host), stream)
             reader = FrameReader(source.recv)
             frame = _read_first(reader, source, deadline)
+            if frame is None or frame.kind != Kind.HELLO:
+                raise FrameError(f"expected HELLO from the agent, got {frame!r}")
         except (OSError, TimeoutError, FrameError) as exc:
             # The agent may have died: let its last words arrive (bounded) for the error.
-            raise AgentStartError(self.host, str(exc), stream.final_stderr(1.0)) from exc
-        if frame is None or frame.kind != Kind.HELLO:
-            detail = f"expected HELLO from the agent, got {frame!r}"
-            raise AgentStartError(self.host, detail, stream.final_stderr(1.0))
+            stderr = stream.final_stderr(1.0)
+            stream.abort()
+            stream.release()
+            raise AgentStartError(self.host, str(exc), stderr) from exc
         self.hello = frame.payload
         with self._send_lock:
             self._switch_to(stream)
@@ -529,7 +531,8 @@ def _await_marker(stream: ByteStream, deadline: float, host: str) -> bytes:
     while READY_MARKER not in seen:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("the agent's ready marker did not arrive in time")
+            printed = f"; the host printed {seen[-2000:]!r}" if seen.strip() else ""
+            raise TimeoutError(f"the agent's ready marker did not arrive in time{printed}")
         data = stream.recv(65536, timeout=remaining)
         if not data:
             ended = f"the host closed the stream before the agent started: {seen[-2000:]!r}"
