@@ -4,9 +4,11 @@ The agent cleans up when its stdin ends, but a SIGKILL (the OOM killer, a user's
 ``kill -9``) gives it no chance: the process groups it started would run on as orphans
 and its temporary directories would stay. So at start, while still single-threaded, the
 agent forks a small watchdog in its own session that holds the read end of a pipe. The
-agent writes a line per process group started or ended and per temporary directory;
-when the pipe ends (the agent exited, whichever way) the watchdog terminates the groups
-still listed (SIGTERM, a short grace, SIGKILL) and removes the directories, then exits.
+agent writes a line per process group started or ended, per temporary directory, and
+per partial transfer begun or landed (a file or folder under a temporary ``.*.part``
+name, see :mod:`landing`); when the pipe ends (the agent exited, whichever way) the
+watchdog terminates the groups still listed (SIGTERM, a short grace, SIGKILL), removes
+the partial transfers still listed and the directories, then exits.
 
 Stdlib only (see the package docstring).
 """
@@ -17,10 +19,20 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import threading
 import time
 
-__all__ = ["note_group_ended", "note_group_started", "note_temp_dir", "start_watchdog"]
+from .landing import is_partial_name
+
+__all__ = [
+    "note_group_ended",
+    "note_group_started",
+    "note_partial",
+    "note_temp_dir",
+    "remove_partial",
+    "start_watchdog",
+]
 
 _GRACE = 0.5
 _pipe: list[int] = []
@@ -54,6 +66,7 @@ def _detach() -> None:
 def _watch(read_end: int) -> None:
     groups: set[int] = set()
     temp_dirs: list[str] = []
+    partials: set[str] = set()
     buffer = b""
     while True:
         data = os.read(read_end, 65536)
@@ -62,11 +75,13 @@ def _watch(read_end: int) -> None:
         buffer += data
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            _apply(line.decode("utf-8", "surrogateescape"), groups, temp_dirs)
+            _apply(line.decode("utf-8", "surrogateescape"), groups, temp_dirs, partials)
+    for path in partials:
+        remove_partial(path)
     _clean_up(groups, temp_dirs)
 
 
-def _apply(line: str, groups: set[int], temp_dirs: list[str]) -> None:
+def _apply(line: str, groups: set[int], temp_dirs: list[str], partials: set[str]) -> None:
     kind, _, value = line.partition(" ")
     if kind == "+G":
         groups.add(int(value))
@@ -74,6 +89,30 @@ def _apply(line: str, groups: set[int], temp_dirs: list[str]) -> None:
         groups.discard(int(value))
     elif kind == "+D" and value not in temp_dirs:
         temp_dirs.append(value)
+    elif kind in ("+P", "-P"):
+        path = os.fsdecode(bytes.fromhex(value))  # hex: a name may hold a newline
+        if kind == "+P":
+            partials.add(path)
+        else:
+            partials.discard(path)
+
+
+def remove_partial(path: str) -> None:
+    """Remove a partial transfer's temporary file or folder (a name of another kind,
+    or something that is not ours, is left alone)."""
+    if not is_partial_name(os.path.basename(path)):
+        return
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if info.st_uid != os.getuid():
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _signal_all(groups: set[int], sig: int) -> set[int]:
@@ -120,3 +159,9 @@ def note_group_ended(pgid: int) -> None:
 def note_temp_dir(path: str) -> None:
     """A directory the watchdog must remove if the agent dies."""
     _note(f"+D {path}")
+
+
+def note_partial(path: str, started: bool) -> None:
+    """A partial transfer's temporary path: to remove if the agent dies (``started``),
+    or no more (it landed or is gone)."""
+    _note(f"{'+' if started else '-'}P {os.fsencode(path).hex()}")
