@@ -15,10 +15,10 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from structlog.testing import capture_logs
 
 from actorcluster import Runtime, RuntimeTask
 from actorcluster.runtimes import log_files
+from logcapture import captured_logs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -115,7 +115,7 @@ def test_another_user_cannot_redirect_the_logs_through_planted_links(
     ]
     script = "".join(f"ln -s {stolen} {name}\n" for name in names)
     assert _as(other_user, "sh", "-c", script).returncode == 0
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         task = _run_secret_task()
     assert task.execution_log_file_path in {str(name) for name in names}  # guessed right
     assert stolen.read_text() == ""
@@ -139,7 +139,7 @@ def test_a_link_at_the_log_path_inside_our_own_folder_is_refused(
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + seconds))
         with contextlib.suppress(FileExistsError):
             (folder / f"secret_{stamp}-{number}.log").symlink_to(target)
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         task = _run_secret_task()
     assert os.path.islink(str(task.execution_log_file_path))
     assert target.read_text() == ""

@@ -8,10 +8,10 @@ import socket
 from typing import TYPE_CHECKING
 
 import pytest
-from structlog.testing import capture_logs
 
 from actorcluster import ActorClusterError, Runtime
 from actorcluster.runtimes.options import build_options
+from logcapture import captured_logs
 
 if TYPE_CHECKING:
     from sshbed import SshBed
@@ -44,7 +44,7 @@ def test_a_runtime_with_secrets_shows_none_in_reprs_logs_or_errors(ssh_bed: SshB
         port = closed.getsockname()[1]  # nothing listens once it is closed
     refused = {**ssh_bed.connection_kwargs, "port": port, "connect_kwargs": dict(SECRETS)}
     working = {**ssh_bed.connection_kwargs, "connect_kwargs": dict(SECRETS)}
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         with pytest.raises(ActorClusterError) as caught:
             Runtime("host-1", connection_kwargs=refused)
         with Runtime("host-1", connection_kwargs=working) as rt:
