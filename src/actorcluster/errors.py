@@ -12,7 +12,7 @@ Every exception survives ``pickle`` (it may cross to or from the remote agent): 
 class keeps its constructor arguments in ``args`` and rebuilds its message from them.
 
 Text that came from a host (an error message, a traceback, output) is cut to at most
-:data:`HOST_TEXT_SHOWN` characters when a message is formatted: a host may send
+4,000 characters when a message is formatted: a host may send
 megabytes, and printing an error must stay cheap.
 """
 
@@ -54,13 +54,13 @@ __all__ = [
     "UsageError",
 ]
 
-HOST_TEXT_SHOWN = 4000
+_HOST_TEXT_SHOWN = 4000
 """At most this many characters of a host's text go into an error's message."""
 _CAUSE = BaseException.__dict__["__cause__"]
 _UNLOADED = object()
 
 
-def _head(text: object, limit: int = HOST_TEXT_SHOWN) -> str:
+def _head(text: object, limit: int = _HOST_TEXT_SHOWN) -> str:
     """The start of a host's text, cut to ``limit`` characters (saying how much went)."""
     text = str(text)
     if len(text) <= limit:
@@ -68,7 +68,7 @@ def _head(text: object, limit: int = HOST_TEXT_SHOWN) -> str:
     return f"{text[:limit]}... [{len(text) - limit} more characters]"
 
 
-def _tail(text: object, limit: int = HOST_TEXT_SHOWN) -> str:
+def _tail(text: object, limit: int = _HOST_TEXT_SHOWN) -> str:
     """The end of a host's text, cut to ``limit`` characters (saying how much went)."""
     text = str(text)
     if len(text) <= limit:
@@ -333,8 +333,7 @@ class RemoteOperationError(RemoteError):
 
     @property
     def reason(self) -> str:
-        """``error_type: message``, as the host raised it (cut to
-        :data:`HOST_TEXT_SHOWN` characters)."""
+        """``error_type: message``, as the host raised it (cut to 4,000 characters)."""
         return f"{_head(self.args[2], 200)}: {_head(self.args[3])}"
 
     def __str__(self) -> str:

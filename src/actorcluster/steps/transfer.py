@@ -249,7 +249,9 @@ class GetRun(StepRun):
         except BaseException:
             receiver.close(ok=False)
             raise
-        if receiver.error is None and (sent != receiver.received or receiver.target is None):
+        if receiver.error is None and receiver.target is None:
+            receiver.error = OSError(errno.EIO, "the host sent nothing")
+        elif receiver.error is None and sent != receiver.received:
             receiver.error = OSError(
                 errno.EIO, f"incomplete: {receiver.received} of {sent} bytes arrived"
             )

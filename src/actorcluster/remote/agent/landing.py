@@ -141,6 +141,7 @@ class PartialFile:
         self.target = target
         self.received = 0
         self._notify = notify
+        self._gone = False
         self.temp, self._fd = _announced(
             folder or ".", name, notify, lambda path: os.open(path, flags, 0o600)
         )
@@ -162,18 +163,23 @@ class PartialFile:
         except BaseException:
             self.discard()
             raise
-        if self._notify is not None:
-            self._notify(self.temp, False)
+        self._forget()
 
     def discard(self) -> None:
         """Drop what was written (again is harmless)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temp)
-        if self._notify is not None:
-            self._notify(self.temp, False)
+        if not self._gone:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temp)
+        self._forget()
+
+    def _forget(self) -> None:
+        if not self._gone:
+            self._gone = True
+            if self._notify is not None:
+                self._notify(self.temp, False)
 
 
 class PartialTree:
@@ -196,6 +202,7 @@ class PartialTree:
         self._umask = umask
         self._special = special
         self._notify = notify
+        self._gone = False
         self._into = os.path.isdir(target)
         if self._into:
             folder, name = target, "actorcluster"
@@ -236,7 +243,10 @@ class PartialTree:
 
     def discard(self) -> None:
         """Remove the temporary tree, or what is left of it (again is harmless)."""
+        if self._gone:
+            return
         shutil.rmtree(self.temp, ignore_errors=True)
+        self._gone = True
         if self._notify is not None:
             self._notify(self.temp, False)
 

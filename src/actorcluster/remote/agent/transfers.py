@@ -72,7 +72,7 @@ class _FileUpload:
         self._file.commit(landing.file_mode(self._mode, target, umask, special=self._special))
         hub.finish(request_id, Kind.RESULT, {"value": self._file.received, "path": target})
 
-    def discard(self, wait: bool = False) -> None:
+    def discard(self) -> None:
         """Drop what was written so far."""
         self._file.discard()
 
@@ -113,11 +113,13 @@ class _TarUpload:
         self._complete = True
         self._close_pipe()
 
-    def discard(self, wait: bool = False) -> None:
+    def discard(self) -> None:
         """End the stream as given up (the extracting thread removes the tree)."""
         self._close_pipe()
-        if wait:
-            self._thread.join(_JOIN_AT_EXIT)
+
+    def join(self) -> None:
+        """Wait (bounded) until the extracting thread is done."""
+        self._thread.join(_JOIN_AT_EXIT)
 
     def _close_pipe(self) -> None:
         if self._write_fd >= 0:
@@ -225,8 +227,8 @@ class Uploads:
             upload = self._open.pop(request_id, None)
             if upload is not None:
                 upload.discard()
-        if upload is not None and wait:
-            upload.discard(wait=True)
+        if wait and isinstance(upload, _TarUpload):
+            upload.join()  # at exit: its tree is removed before the process ends
 
     def discard_all(self) -> None:
         """Discard every open upload, then this agent's ledger (at exit: no partial
