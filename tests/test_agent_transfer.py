@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actorcluster.remote.agent.frames import Frame, Kind
-from actorcluster.remote.agent.transfers import _extract_checked
+from actorcluster.remote.agent.landing import PartialTree
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,7 +120,7 @@ def test_a_broken_tar_upload_fails_once_and_drops_the_rest(
     assert (final.kind, final.payload["type"]) == (Kind.ERROR, "ReadError")
     assert agent.request(Kind.PING, {})[1].kind == Kind.PONG
     assert agent.queued(request_id) == []
-    assert os.listdir(tmp_path / "dest") == []
+    assert os.listdir(tmp_path) == []  # nothing landed, no temporary folder left
 
 
 def test_a_tar_member_escaping_the_folder_is_refused(agent: AgentProcess, tmp_path: Path) -> None:
@@ -159,28 +159,67 @@ def test_an_unfinished_upload_leaves_nothing_when_the_agent_exits(
     assert os.listdir(tmp_path) == []
 
 
-def test_without_tarfile_filters_unsafe_members_are_still_refused(tmp_path: Path) -> None:
-    def archive_of(*members: tuple[str, str]) -> tarfile.TarFile:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            for name, link in members:
-                info = tarfile.TarInfo(name)
-                if link:
-                    info.type, info.linkname = tarfile.SYMTYPE, link
-                else:
-                    info.size = 2
-                archive.addfile(info, None if link else io.BytesIO(b"ok"))
-        return tarfile.open(fileobj=io.BytesIO(buffer.getvalue()), mode="r|")
+def _archive(*members: tuple[str, str, str]) -> bytes:
+    """A tar stream of (name, kind, link or content) members: kind "f", "l" or "h"."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, kind, value in members:
+            info = tarfile.TarInfo(name)
+            if kind == "f":
+                info.size = len(value)
+                archive.addfile(info, io.BytesIO(value.encode()))
+                continue
+            info.type = tarfile.SYMTYPE if kind == "l" else tarfile.LNKTYPE
+            info.linkname = value
+            archive.addfile(info)
+    return buffer.getvalue()
 
-    dest = tmp_path / "dest"
-    dest.mkdir()
+
+def _extract(target: Path, stream: bytes) -> None:
+    tree = PartialTree(str(target), umask=0o022)
+    try:
+        tree.extract(io.BytesIO(stream))
+    except BaseException:
+        tree.discard()
+        raise
+    tree.commit()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../x", "f", "ok")],
+        [("a/../../x", "f", "ok")],
+        [("out", "l", "/tmp"), ("out/x", "f", "ok")],  # written through a link: refused
+        [("hard", "h", "/etc/passwd")],
+        [("hard", "h", "../outside")],
+    ],
+    ids=["dotdot", "nested-dotdot", "through-a-link", "hard-absolute", "hard-outside"],
+)
+def test_unsafe_tar_members_are_refused_and_nothing_lands(
+    tmp_path: Path, members: list[tuple[str, str, str]]
+) -> None:
+    target = tmp_path / "dest"
+    with pytest.raises(tarfile.TarError):
+        _extract(target, _archive(*members))
+    assert os.listdir(tmp_path) == []  # no target, no temporary folder
+
+
+def test_links_stay_links_wherever_they_point(tmp_path: Path) -> None:
+    target = tmp_path / "dest"
+    stream = _archive(
+        ("a/b", "f", "ok"),
+        ("a/rel", "l", "b"),
+        ("abs", "l", "/etc/passwd"),
+        ("up", "l", "../../somewhere"),
+        ("a/hard", "h", "a/b"),
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # extract() without a filter
-        with archive_of(("a/b", ""), ("a/link", "b")) as archive:
-            _extract_checked(archive, str(dest))
-        for unsafe in [("../x", ""), ("/abs", ""), ("out", "../../x")]:
-            with archive_of(unsafe) as archive, pytest.raises(tarfile.TarError):
-                _extract_checked(archive, str(dest))
-    assert (dest / "a" / "b").read_bytes() == b"ok"
-    assert os.readlink(dest / "a" / "link") == "b"
+        warnings.simplefilter("error")
+        _extract(target, stream)
+    assert (target / "a" / "b").read_bytes() == b"ok"
+    assert os.readlink(target / "a" / "rel") == "b"
+    assert os.readlink(target / "abs") == "/etc/passwd"
+    assert os.readlink(target / "up") == "../../somewhere"
+    assert (target / "a" / "hard").read_bytes() == b"ok"
     assert sorted(os.listdir(tmp_path)) == ["dest"]

@@ -24,7 +24,7 @@ from actorcluster.remote.agent.frames import (
 plain = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(-(2**64) + 1, 2**64 - 1)  # frames carry 64-bit integers
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary(),

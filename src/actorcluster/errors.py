@@ -10,11 +10,16 @@ Families follow whose fault it is:
 
 Every exception survives ``pickle`` (it may cross to or from the remote agent): each
 class keeps its constructor arguments in ``args`` and rebuilds its message from them.
+
+Text that came from a host (an error message, a traceback, output) is cut to at most
+4,000 characters when a message is formatted: a host may send
+megabytes, and printing an error must stay cheap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import pickle
+from typing import Any, cast
 
 __all__ = [
     "ActorClusterError",
@@ -49,6 +54,27 @@ __all__ = [
     "UnknownProcessKeyError",
     "UsageError",
 ]
+
+_HOST_TEXT_SHOWN = 4000
+"""At most this many characters of a host's text go into an error's message."""
+_CAUSE = BaseException.__dict__["__cause__"]
+_UNLOADED = object()
+
+
+def _head(text: object, limit: int = _HOST_TEXT_SHOWN) -> str:
+    """The start of a host's text, cut to ``limit`` characters (saying how much went)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
+def _tail(text: object, limit: int = _HOST_TEXT_SHOWN) -> str:
+    """The end of a host's text, cut to ``limit`` characters (saying how much went)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"[{len(text) - limit} characters before]...{text[-limit:]}"
 
 
 class ActorClusterError(Exception):
@@ -325,8 +351,8 @@ class RemoteOperationError(RemoteError):
 
     @property
     def reason(self) -> str:
-        """``error_type: message``, as the host raised it."""
-        return f"{self.args[2]}: {self.args[3]}"
+        """``error_type: message``, as the host raised it (cut to 4,000 characters)."""
+        return f"{_head(self.args[2], 200)}: {_head(self.args[3])}"
 
     def __str__(self) -> str:
         host, operation, _, _, _ = self.args
@@ -402,14 +428,29 @@ class TaskExecutionError(RemoteError):
         task, step, command, exit_code, output, host = self.args
         where = f" on {host}" if host else ""
         code = "" if exit_code is None else f" exited with {exit_code}"
-        tail = f"\n--- output tail ---\n{output[-2000:]}" if output else ""
+        tail = f"\n--- output tail ---\n{_tail(output, 2000)}" if output else ""
         return f"task {task!r}{where} failed at step {step} ({command!r}){code}{tail}"
 
 
 class RemoteFunctionError(TaskExecutionError):
     """A function run on a host raised; carries the remote type name and traceback.
 
-    The original exception, when it could be unpickled here, is the ``__cause__``.
+    The exception object itself (pickled on the host) is unpickled here only when it is
+    asked for: through :attr:`exception`, or through ``__cause__``, which returns the
+    same (the traceback printers of :mod:`traceback`, logging and pytest read it, so
+    they show the original exception as the cause). Unpickling runs code the host sent,
+    as unpickling a function's return value does: only ask for it from a host you trust
+    (see docs/security.md). It is None when the exception did not pickle on the host or
+    does not unpickle here (its class may not exist here).
+
+    Args:
+        task: the task's name.
+        step: the failing step's index.
+        command: the step, in words.
+        exc_type: the qualified name of the exception's class on the host.
+        remote_traceback: the traceback as formatted on the host.
+        host: the runtime's host.
+        exception_data: the exception, pickled on the host (None if it did not pickle).
     """
 
     def __init__(
@@ -420,8 +461,11 @@ class RemoteFunctionError(TaskExecutionError):
         exc_type: str = "",
         remote_traceback: str = "",
         host: str = "",
+        exception_data: bytes | None = None,
     ) -> None:
-        ActorClusterError.__init__(self, task, step, command, exc_type, remote_traceback, host)
+        ActorClusterError.__init__(
+            self, task, step, command, exc_type, remote_traceback, host, exception_data
+        )
 
     @property
     def exit_code(self) -> int | None:
@@ -443,24 +487,68 @@ class RemoteFunctionError(TaskExecutionError):
         """The remote traceback."""
         return self.remote_traceback
 
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception raised on the host, unpickled on first access (see the class
+        docstring: this trusts the host); None if it cannot be."""
+        loaded = self.__dict__.get("_exception", _UNLOADED)
+        if loaded is _UNLOADED:
+            loaded = self.__dict__["_exception"] = _unpickle_exception(self.args[6])
+        return cast("BaseException | None", loaded)
+
+    @property
+    def __cause__(self) -> BaseException | None:
+        """The cause set by ``raise ... from``, else :attr:`exception` (loaded now)."""
+        cause: BaseException | None = _CAUSE.__get__(self)
+        return cause if cause is not None else self.exception
+
+    @__cause__.setter
+    def __cause__(self, value: BaseException | None) -> None:
+        _CAUSE.__set__(self, value)
+
     def __str__(self) -> str:
-        task, step, command, exc_type, tb, host = self.args
+        task, step, command, exc_type, tb, host, _ = self.args
         where = f" on {host}" if host else ""
         return (
             f"task {task!r}{where} failed at step {step} ({command}): "
-            f"{exc_type} raised on the host\n--- remote traceback ---\n{tb}"
+            f"{_head(exc_type, 200)} raised on the host\n--- remote traceback ---\n{_tail(tb)}"
         )
 
 
-class FileTransferError(RemoteError, OSError):
-    """A file or folder could not be sent or fetched."""
+def _unpickle_exception(data: object) -> BaseException | None:
+    """The exception pickled in ``data``; None if there is none or it does not load."""
+    if not isinstance(data, bytes):
+        return None
+    try:
+        loaded = pickle.loads(data)  # the host is trusted, and the user asked
+    except Exception:  # its class may not exist here
+        return None
+    return loaded if isinstance(loaded, BaseException) else None
 
-    def __init__(self, host: str, path: str, reason: str) -> None:
-        ActorClusterError.__init__(self, host, path, reason)
+
+class FileTransferError(RemoteError, OSError):
+    """A file or folder could not be sent or fetched.
+
+    An :class:`OSError` whose ``errno`` is the OS error that failed the transfer where
+    there was one, on either side (``errno.ENOSPC`` for a full disk), else None;
+    ``filename`` is the path, ``strerror`` the reason.
+
+    Args:
+        host: the runtime's host.
+        path: the file or folder.
+        reason: what went wrong, in words.
+        errno: the OS error number, if an OS error failed it.
+    """
+
+    def __init__(self, host: str, path: str, reason: str, errno: int | None = None) -> None:
+        ActorClusterError.__init__(self, host, path, reason, errno)
+        self.errno = errno
+        self.strerror = reason
+        self.filename = path
 
     def __str__(self) -> str:
-        host, path, reason = self.args
-        return f"transfer of {path!r} with {host} failed: {reason}"
+        host, path, reason, _ = self.args
+        return f"transfer of {path!r} with {host} failed: {_head(reason)}"
 
 
 class PathCreationError(ActorClusterError):

@@ -28,6 +28,8 @@ class SendFile:
     remote_path: str | None = None
     """Where it goes on the host; relative to the working directory; None: the working
     directory, under the local name."""
+    preserve_special_bits: bool = False
+    """Keep setuid, setgid and sticky bits (dropped by default)."""
 
     def describe(self) -> str:
         """A one-line description for logs and errors."""
@@ -42,6 +44,8 @@ class GetFile:
     """The file or folder on the host; relative to the working directory."""
     local_path: str | None = None
     """Where it goes here; None: the current directory, under the remote name."""
+    preserve_special_bits: bool = False
+    """Keep setuid, setgid and sticky bits (dropped by default)."""
 
     def describe(self) -> str:
         """A one-line description for logs and errors."""

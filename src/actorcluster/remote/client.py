@@ -9,6 +9,11 @@ says is a :class:`~actorcluster.errors.ProtocolError` naming the host; an operat
 failed on the host is a :class:`~actorcluster.errors.RemoteOperationError` with the
 host's error type, message and errno.
 
+Nothing a host sends is trusted to be small: the frame decoder bounds what it builds
+(see :mod:`~actorcluster.remote.agent.frames`), and text taken from a reply (messages,
+type names, tracebacks) is cut to a bounded length here, before anything formats it;
+a value shown in an error is shown through a bounded ``repr``.
+
 Callbacks given to a method (``on_output``, ``on_data``) and done callbacks run on the
 session's reader thread: they are for the engine's own quick bookkeeping (hand the data
 to an actor), never for user code.
@@ -16,6 +21,7 @@ to an actor), never for user code.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -47,6 +53,14 @@ __all__ = [
 T = TypeVar("T")
 
 _CANCELLED = "cancelled"
+_NAME_LIMIT = 200
+"""Characters kept of a type name a host sends."""
+_MESSAGE_LIMIT = 16 * 1024
+"""Characters kept of an error message a host sends."""
+_TRACEBACK_LIMIT = 64 * 1024
+"""Characters kept (the last ones) of a traceback a host sends."""
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +264,8 @@ class AgentClient:
             return RemoteOperationError(
                 self.host,
                 what,
-                _text(kind, "error"),
-                _text(payload.get("message"), ""),
+                _text(kind, "error", _NAME_LIMIT),
+                _text(payload.get("message"), "", _MESSAGE_LIMIT),
                 errno if isinstance(errno, int) and not isinstance(errno, bool) else None,
             )
         return ProtocolError(f"{self.host}: unexpected reply {_kind_name(frame.kind)} to {what}")
@@ -303,8 +317,8 @@ class AgentClient:
             if frame.kind == Kind.RAISED:
                 exception = body.get("exc")
                 return CallRaised(
-                    _text(body.get("type"), "Exception"),
-                    _text(body.get("traceback"), ""),
+                    _text(body.get("type"), "Exception", _NAME_LIMIT),
+                    _text(body.get("traceback"), "", -_TRACEBACK_LIMIT),
                     exception if isinstance(exception, bytes) else None,
                 )
             raise self._failure(frame, what)
@@ -315,19 +329,33 @@ class AgentClient:
     # --- files ----------------------------------------------------------------------
 
     def upload(
-        self, path: str, *, folder: bool, mode: int | None = None, name: str | None = None
+        self,
+        path: str,
+        *,
+        folder: bool,
+        mode: int | None = None,
+        name: str | None = None,
+        special: bool = False,
     ) -> Upload:
         """Start sending a file (``mode``: its permission bits) or a folder's tar stream
         to ``path`` (a file goes into ``path`` as ``name`` when that is a folder); feed
-        it with :meth:`Upload.write`, end it with :meth:`Upload.finish`."""
+        it with :meth:`Upload.write`, end it with :meth:`Upload.finish`. It lands all or
+        nothing; modes lose the host's umask, and setuid, setgid and sticky bits unless
+        ``special``."""
         what = f"upload to {path!r}"
-        payload = {"path": path, "kind": "tar" if folder else "file", "mode": mode, "name": name}
+        payload = {
+            "path": path,
+            "kind": "tar" if folder else "file",
+            "mode": mode,
+            "name": name,
+            "special": special,
+        }
         value = self._int_value(what)
 
         def convert(frame: Frame) -> Written:
             written = value(frame)
             where = frame.payload.get("path")
-            return Written(written, where if isinstance(where, str) else path)
+            return Written(written, _text(where, path, _MESSAGE_LIMIT))
 
         call = self._request(Kind.PUT, payload, what, convert)
         return Upload(self._session, call)
@@ -357,10 +385,11 @@ class AgentClient:
             if info is None:
                 return None
             if not isinstance(info, dict):
-                raise ProtocolError(f"{self.host}: malformed reply to {what}")
-            return PathInfo(
-                bool(info.get("is_dir")), int(info.get("size", 0)), int(info.get("mode", 0))
-            )
+                raise ProtocolError(f"{self.host}: malformed reply to {what}: {_shown(info)}")
+            size, mode = info.get("size", 0), info.get("mode", 0)
+            if not (_is_int(size) and _is_int(mode)):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}: {_shown(info)}")
+            return PathInfo(bool(info.get("is_dir")), size, mode)
 
         return self._request(Kind.FS, {"op": "stat", "path": path}, what, convert)
 
@@ -469,7 +498,7 @@ class AgentClient:
         value = frame.payload.get(key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ProtocolError(
-                f"{self.host}: {key} {value!r} in the reply to {what} is not an integer"
+                f"{self.host}: {key} {_shown(value)} in the reply to {what} is not an integer"
             )
         return value
 
@@ -513,8 +542,21 @@ def _output_router(
     return route
 
 
-def _text(value: object, default: str) -> str:
-    return value if isinstance(value, str) else default
+def _text(value: object, default: str, limit: int) -> str:
+    """A host's text: ``value`` if it is a string, cut to its first ``limit``
+    characters (its last ``-limit`` when negative); else ``default``."""
+    if not isinstance(value, str):
+        return default
+    return value[limit:] if limit < 0 else value[:limit]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """A bounded ``repr`` of something a host sent (for error messages)."""
+    return _REPR.repr(value)
 
 
 def _kind_name(kind: int) -> str:

@@ -336,10 +336,13 @@ class Runtime:
         execute_async: bool | None = False,
         *,
         progress: ProgressCallback | None = None,
+        preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Send a file or folder to the runtime (see :meth:`RuntimeTask.send_file`)."""
         task = RuntimeTask(f"send-file-{next(_names)}")
-        task.send_file(local_path, remote_path, progress=progress)
+        task.send_file(
+            local_path, remote_path, progress=progress, preserve_special_bits=preserve_special_bits
+        )
         self.execute_task(task, execute_async=execute_async)
         return task
 
@@ -350,10 +353,13 @@ class Runtime:
         execute_async: bool | None = False,
         *,
         progress: ProgressCallback | None = None,
+        preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Fetch a file or folder from the runtime (see :meth:`RuntimeTask.get_file`)."""
         task = RuntimeTask(f"get-file-{next(_names)}")
-        task.get_file(remote_path, local_path, progress=progress)
+        task.get_file(
+            remote_path, local_path, progress=progress, preserve_special_bits=preserve_special_bits
+        )
         self.execute_task(task, execute_async=execute_async)
         return task
 

@@ -151,13 +151,20 @@ class RuntimeTask:
         remote_path: str | None = None,
         *,
         progress: ProgressCallback | None = None,
+        preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Add a step that sends a file or a folder to the host.
 
         A file goes to ``remote_path`` (into it, under its own name, when that is a
         folder or ends with ``/``); a folder's content goes into the folder
-        ``remote_path``. None: the working directory, under the local name.
-        ``progress(done, total)`` is called as bytes go out (total None for folders).
+        ``remote_path`` (merged into it if it exists, like ``scp -r``). None: the
+        working directory, under the local name. ``progress(done, total)`` is called as
+        bytes go out (total None for folders).
+
+        It lands all or nothing: under a temporary name, moved into place once
+        complete; a failed or interrupted transfer leaves the target as it was. Files
+        keep their permission bits less the host's umask; setuid, setgid and sticky
+        bits are dropped unless ``preserve_special_bits``.
 
         Raises:
             ValueError: ``local_path`` is empty.
@@ -166,7 +173,13 @@ class RuntimeTask:
         if remote_path is not None and not isinstance(remote_path, str):
             raise UsageError("remote_path must be a string or None")
         self._add_progress(progress)
-        self._steps.append(SendFile(local_path=local, remote_path=remote_path or None))
+        self._steps.append(
+            SendFile(
+                local_path=local,
+                remote_path=remote_path or None,
+                preserve_special_bits=bool(preserve_special_bits),
+            )
+        )
         return self
 
     def get_file(
@@ -175,11 +188,15 @@ class RuntimeTask:
         local_path: str | None = None,
         *,
         progress: ProgressCallback | None = None,
+        preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Add a step that fetches a file or folder from the host.
 
         None for ``local_path``: the current directory, under the remote name.
         ``progress(done, total)`` is called as bytes arrive (total None if unknown).
+        It lands all or nothing, with modes as :meth:`send_file` says (this side's
+        umask; setuid, setgid and sticky bits only with ``preserve_special_bits``);
+        links in a folder stay links and are never followed.
 
         Raises:
             ValueError: ``remote_path`` is empty.
@@ -188,7 +205,13 @@ class RuntimeTask:
         if local_path is not None and not isinstance(local_path, str):
             raise UsageError("local_path must be a string or None")
         self._add_progress(progress)
-        self._steps.append(GetFile(remote_path=remote, local_path=local_path or None))
+        self._steps.append(
+            GetFile(
+                remote_path=remote,
+                local_path=local_path or None,
+                preserve_special_bits=bool(preserve_special_bits),
+            )
+        )
         return self
 
     def _add_progress(self, progress: ProgressCallback | None) -> None:

@@ -1,9 +1,14 @@
-"""Command and function steps."""
+"""Command and function steps.
+
+A function's results stay pickled until the user asks for them: its return value is
+emitted as bytes (unpickled by ``function_returns``), and the exception it raised
+travels inside :class:`~actorcluster.errors.RemoteFunctionError`, unpickled on first
+access to its ``exception`` (or ``__cause__``). Unpickling trusts the host.
+"""
 
 from __future__ import annotations
 
 import codecs
-import pickle
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,29 +145,20 @@ class FunctionRun(_OutputStep):
         """Emit the return value.
 
         Raises:
-            RemoteFunctionError: the function raised on the host (the exception itself
-                is the ``__cause__`` when it unpickles here).
+            RemoteFunctionError: the function raised on the host (the exception itself,
+                still pickled, is unpickled when its ``exception`` or ``__cause__`` is
+                first read).
         """
         outcome = self.outcome(call)
         context = self.context
         if isinstance(outcome, CallRaised):
-            error = RemoteFunctionError(
+            raise RemoteFunctionError(
                 context.task,
                 context.index,
                 self.describe(),
                 outcome.type_name,
                 outcome.traceback,
                 context.host,
-            )
-            raise error from _load_exception(outcome.exception)
+                outcome.exception,
+            ) from None
         context.emit(FunctionReturned(task=context.task, index=context.index, value=outcome.value))
-
-
-def _load_exception(data: bytes | None) -> BaseException | None:
-    if data is None:
-        return None
-    try:
-        exc = pickle.loads(data)
-    except Exception:  # the exception's class may not exist here
-        return None
-    return exc if isinstance(exc, BaseException) else None

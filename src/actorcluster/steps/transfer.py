@@ -1,24 +1,40 @@
 """File and folder transfer steps, in chunks over the agent's channel.
 
-A file travels as raw chunks and lands under a temporary name that is renamed into
-place at the end, so a reader never sees half a file; a folder travels as one tar
-stream (many small files cost one stream, not one round trip each). Relative paths on
-the host are under the runtime's working directory.
+A file travels as raw chunks; a folder travels as one tar stream (many small files cost
+one stream, not one round trip each). Both ends land what they receive all or nothing,
+as :mod:`actorcluster.remote.agent.landing` describes: a file under a temporary name
+renamed into place once complete, a folder extracted aside and moved (or merged, like
+``scp -r``) into place once complete; on any failure the temporary file or folder is
+removed and the target is left as it was. Modes: the sender's permission bits less the
+receiver's umask; setuid, setgid and sticky bits only with ``preserve_special_bits``.
+Symbolic links in a folder stay links and are never written through. Relative paths
+on the host are under the runtime's working directory.
+
+Errors are typed: a failure on either side is a
+:class:`~actorcluster.errors.FileTransferError` carrying the OS error's ``errno``
+(``ENOSPC`` for a full disk) where there was one; a lost host stays the
+:class:`~actorcluster.errors.HostUnreachableError` it is.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import tarfile
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from actorcluster.errors import FileTransferError, TaskExecutionError
+from actorcluster.errors import (
+    ActorClusterError,
+    FileTransferError,
+    RemoteOperationError,
+    RequestCancelledError,
+)
 from actorcluster.messages.events import StepOutput, TransferProgress
+from actorcluster.remote.agent.landing import PartialFile, PartialTree, current_umask, file_mode
 from actorcluster.steps.base import StepRun
 
 if TYPE_CHECKING:
@@ -32,6 +48,8 @@ __all__ = ["CHUNK", "Chunk", "GetRun", "SendRun", "remote_path"]
 
 CHUNK = 1024 * 1024
 """Bytes per upload frame."""
+_JOIN_TIMEOUT = 60.0
+"""Seconds a download's extraction may take to finish once the stream ended."""
 
 
 def remote_path(working_dir: str, path: str) -> str:
@@ -47,6 +65,23 @@ def _progress(context: StepContext, done: int, total: int | None) -> None:
 
 def _log_line(context: StepContext, line: str) -> None:
     context.emit(StepOutput(task=context.task, index=context.index, fd=1, text=line + "\n"))
+
+
+def _result(run: StepRun, call: Call[Any], path: str) -> Any:
+    """``call``'s result; a failure on the host is a :class:`FileTransferError` with
+    the host's reason and errno, a cancellation the task's."""
+    try:
+        return call.result(timeout=0)
+    except RequestCancelledError:
+        raise run.context.control.error() from None
+    except RemoteOperationError as exc:
+        raise FileTransferError(run.context.host, path, exc.reason, exc.errno) from None
+
+
+def _local_error(host: str, path: str, error: BaseException) -> FileTransferError:
+    """A local failure as a :class:`FileTransferError` (errno kept)."""
+    code = error.errno if isinstance(error, OSError) else None
+    return FileTransferError(host, path, str(error) or type(error).__name__, code)
 
 
 class _ChunkWriter:
@@ -96,27 +131,41 @@ class SendRun(StepRun):
         """Stream the file or folder to the host, then end the upload.
 
         Raises:
-            FileTransferError: the local path is missing or unreadable.
+            FileTransferError: the local path is missing or unreadable (with its errno).
+            HostUnreachableError: the host or its agent was lost while sending (a send
+                that makes no progress for the heartbeat timeout loses it).
             TaskCancelledError: the task was cancelled meanwhile.
         """
-        context, local = self.context, self._local
-        if not local.exists():
-            raise FileTransferError(context.host, str(local), "no such local file or folder")
-        given = self._step.remote_path
+        context, local, step = self.context, self._local, self._step
+        try:
+            info = local.stat()
+        except FileNotFoundError as exc:
+            reason = "no such local file or folder"
+            raise FileTransferError(context.host, str(local), reason, exc.errno) from None
+        except OSError as exc:
+            raise _local_error(context.host, str(local), exc) from exc
         folder = local.is_dir()
-        self._target = remote_path(context.working_dir, given or local.name)
-        mode = None if folder else local.stat().st_mode & 0o7777
-        upload = context.client.upload(self._target, folder=folder, mode=mode, name=local.name)
-        writer = _ChunkWriter(context, upload, None if folder else local.stat().st_size)
+        self._target = remote_path(context.working_dir, step.remote_path or local.name)
+        upload = context.client.upload(
+            self._target,
+            folder=folder,
+            mode=None if folder else info.st_mode & 0o7777,
+            name=local.name,
+            special=step.preserve_special_bits,
+        )
+        writer = _ChunkWriter(context, upload, None if folder else info.st_size)
         try:
             if folder:
                 _stream_tar(local, writer)
             else:
                 _stream_file(local, writer, upload)
             writer.flush()
-        except OSError as exc:
+        except ActorClusterError:  # the host was lost, the task cancelled: typed already
             upload.abort()
-            raise FileTransferError(context.host, str(local), str(exc)) from exc
+            raise
+        except OSError as exc:  # reading the local side failed
+            upload.abort()
+            raise _local_error(context.host, str(local), exc) from exc
         except BaseException:
             upload.abort()
             raise
@@ -126,12 +175,9 @@ class SendRun(StepRun):
         """Log what was sent.
 
         Raises:
-            FileTransferError: the host could not write it (its reason, errno's text).
+            FileTransferError: the host could not write it (its reason and errno).
         """
-        try:
-            written = self.outcome(call)
-        except TaskExecutionError as exc:
-            raise FileTransferError(self.context.host, self._target, exc.output) from None
+        written = _result(self, call, self._target)
         _log_line(self.context, f"sent {self._local} to {written.path} ({written.size} bytes)")
 
 
@@ -163,14 +209,14 @@ class Chunk:
 
 
 class GetRun(StepRun):
-    """Fetches a file or a folder; a file lands atomically, a folder is extracted."""
+    """Fetches a file or a folder; either lands whole or not at all."""
 
     def __init__(
         self, context: StepContext, deliver: Callable[[object], None], step: GetFile
     ) -> None:
         super().__init__(context, deliver)
         self._step = step
-        self._receiver = _Receiver(step)
+        self._receiver = _Receiver(step, current_umask())
 
     def describe(self) -> str:
         """``get_file remote -> local``."""
@@ -191,23 +237,27 @@ class GetRun(StepRun):
             _progress(self.context, self._receiver.received, None)
 
     def finish(self, call: Call[Any]) -> None:
-        """Move the file into place (or finish the extraction) and log it.
+        """Move the file or folder into place and log it.
 
         Raises:
-            FileTransferError: the remote path is missing, or the local write failed.
+            FileTransferError: the remote path is missing, the host failed to read it,
+                what arrived is incomplete, or the local write failed (with its errno).
         """
         context, step, receiver = self.context, self._step, self._receiver
         try:
-            self.outcome(call)
-        except TaskExecutionError as exc:
-            receiver.close(ok=False)
-            raise FileTransferError(context.host, step.remote_path, exc.output) from None
+            sent = _result(self, call, step.remote_path)
         except BaseException:
             receiver.close(ok=False)
             raise
+        if receiver.error is None and receiver.target is None:
+            receiver.error = OSError(errno.EIO, "the host sent nothing")
+        elif receiver.error is None and sent != receiver.received:
+            receiver.error = OSError(
+                errno.EIO, f"incomplete: {receiver.received} of {sent} bytes arrived"
+            )
         receiver.close(ok=True)
         if receiver.error is not None:
-            raise FileTransferError(context.host, step.remote_path, str(receiver.error))
+            raise _local_error(context.host, step.remote_path, receiver.error)
         line = f"fetched {step.remote_path} to {receiver.target} ({receiver.received} bytes)"
         _log_line(context, line)
 
@@ -217,84 +267,105 @@ class GetRun(StepRun):
 
 
 class _Receiver:
-    """Writes a download's chunks to a local temporary file or a tar extraction."""
+    """Writes a download's chunks to a local partial file or a partial tree's extraction.
 
-    def __init__(self, step: GetFile) -> None:
+    Chunks come in on the task actor's thread; a folder's tar stream goes through a
+    pipe to a thread that extracts it aside. :meth:`close` lands it or drops it.
+    """
+
+    def __init__(self, step: GetFile, umask: int) -> None:
         self._step = step
+        self._umask = umask
         self.error: BaseException | None = None
         self.received = 0
         self.target: Path | None = None
-        self._file: IO[bytes] | None = None
-        self._temp: str | None = None
+        self._kind = ""
         self._mode: int | None = None
-        self._pipe_writer: int | None = None
+        self._file: PartialFile | None = None
+        self._tree: PartialTree | None = None
+        self._pipe = -1
         self._extractor: threading.Thread | None = None
 
     def write(self, chunk: Chunk) -> None:
+        """Take a chunk (after a failure, chunks are dropped)."""
         if self.error is not None:
             return
         try:
-            if self._file is None and self._pipe_writer is None:
+            if not self._kind:
                 self._open(chunk.kind, chunk.mode)
+            elif chunk.kind != self._kind:
+                raise OSError(errno.EPROTO, f"a {chunk.kind} chunk in a {self._kind} download")
             self.received += len(chunk.data)
             if self._file is not None:
                 self._file.write(chunk.data)
-            elif self._pipe_writer is not None:
-                _write_all(self._pipe_writer, chunk.data)
+            elif self._pipe >= 0:
+                _write_all(self._pipe, chunk.data)
+        except BrokenPipeError:  # the extraction failed: it set the error
+            self._close_pipe()
         except Exception as exc:  # reported after the request ends
             self.error = exc
 
-    def _open(self, kind: str, mode: Any) -> None:
-        name = posixpath.basename(self._step.remote_path.rstrip("/")) or "download"
-        local = Path(self._step.local_path) if self._step.local_path else Path.cwd() / name
-        local = local.expanduser()
+    def _open(self, kind: str, mode: int | None) -> None:
+        step = self._step
+        name = posixpath.basename(step.remote_path.rstrip("/")) or "download"
+        local = Path(step.local_path).expanduser() if step.local_path else Path.cwd() / name
+        self._kind = kind
         if kind == "file":
             if local.is_dir():
                 local = local / name
-            local.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._temp = tempfile.mkstemp(prefix=f".{local.name}.", dir=local.parent)
-            self._file = os.fdopen(fd, "wb")
-            self._mode = int(mode) if isinstance(mode, int) else None
+            self._file = PartialFile(str(local))
+            self._mode = mode
         else:
-            local.mkdir(parents=True, exist_ok=True)
-            reader, self._pipe_writer = os.pipe()
+            self._tree = tree = PartialTree(
+                str(local), umask=self._umask, special=step.preserve_special_bits
+            )
+            reader, self._pipe = os.pipe()
             self._extractor = threading.Thread(
-                target=self._extract, args=(reader, local), name="actorcluster-untar", daemon=True
+                target=self._extract, args=(tree, reader), name="actorcluster-untar", daemon=True
             )
             self._extractor.start()
         self.target = local
 
-    def _extract(self, reader: int, destination: Path) -> None:
+    def _extract(self, tree: PartialTree, reader: int) -> None:
         with os.fdopen(reader, "rb") as stream:
             try:
-                with tarfile.open(fileobj=stream, mode="r|") as archive:
-                    if hasattr(tarfile, "data_filter"):
-                        archive.extractall(destination, filter="data")
-                    else:  # Python < 3.10.12 has no extraction filters
-                        archive.extractall(destination)
-            except Exception as exc:
-                self.error = exc
-            finally:
-                while stream.read(CHUNK):  # drain so the writer never blocks
-                    pass
+                tree.extract(stream)
+            except Exception as exc:  # the pipe closes: the writer drops the rest
+                if self.error is None:
+                    self.error = exc
+
+    def _close_pipe(self) -> None:
+        if self._pipe >= 0:
+            pipe, self._pipe = self._pipe, -1
+            os.close(pipe)
 
     def close(self, ok: bool) -> None:
-        """Close the local side; on success move the file into place."""
-        if self._file is not None:
-            file, self._file = self._file, None
-            file.close()
-            assert self._temp is not None and self.target is not None
-            if ok and self.error is None:
-                if self._mode is not None:
-                    os.chmod(self._temp, self._mode)
-                os.replace(self._temp, self.target)
-            else:
-                os.unlink(self._temp)
-        if self._pipe_writer is not None:
-            os.close(self._pipe_writer)
-            self._pipe_writer = None
+        """Land what arrived if ``ok`` and nothing failed, else remove it (again is
+        harmless). A failure to land it becomes :attr:`error`."""
+        file, self._file = self._file, None
+        tree, self._tree = self._tree, None
+        if tree is not None:
+            self._close_pipe()
             assert self._extractor is not None
-            self._extractor.join()
+            self._extractor.join(_JOIN_TIMEOUT)
+            if self._extractor.is_alive() and self.error is None:
+                self.error = TimeoutError(f"extraction still running after {_JOIN_TIMEOUT} s")
+        landing = file or tree
+        if landing is None:
+            return
+        if not ok or self.error is not None:
+            landing.discard()
+            return
+        try:
+            if file is not None:
+                mode = file_mode(
+                    self._mode, file.target, self._umask, special=self._step.preserve_special_bits
+                )
+                file.commit(mode)
+            elif tree is not None:
+                tree.commit()
+        except OSError as exc:
+            self.error = exc
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -16,6 +16,15 @@ them; id 0 is for frames that belong to no request (HELLO).
 A stream that ends exactly between frames is a clean end (``read_frame`` returns
 ``None``); one that ends inside a frame, a bad magic or version, a body over
 ``MAX_BODY`` or a CRC mismatch raises :class:`FrameError`, never blocks for more.
+
+Decoding is bounded, because each end decodes what the other sends and neither may be
+able to freeze the other: the body names no class (plain data only), and a decoded body
+is checked before anyone looks at it. Containers nest at most :data:`MAX_DEPTH` deep,
+hold at most :data:`MAX_ITEMS` entries in all and :data:`MAX_TEXT` characters and bytes
+of strings in all, and integers fit in 64 bits, counting shared parts each time they
+are reached (as printing them would): a 1 KB body of 40 levels of shared lists, which
+would print as 2^40 items, is refused in microseconds. The check stops at the first
+limit passed, so it costs at most :data:`MAX_ITEMS` steps.
 """
 
 from __future__ import annotations
@@ -35,12 +44,16 @@ __all__ = [
     "HEADER",
     "MAGIC",
     "MAX_BODY",
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_TEXT",
     "READY_MARKER",
     "VERSION",
     "Frame",
     "FrameError",
     "FrameReader",
     "Kind",
+    "check_plain",
     "encode_frame",
 ]
 
@@ -48,6 +61,13 @@ MAGIC = b"\xacF"
 VERSION = 2
 HEADER = struct.Struct(">2sBBQII")
 MAX_BODY = 64 * 1024 * 1024
+MAX_DEPTH = 32
+"""How deep containers may nest in a frame body."""
+MAX_ITEMS = 1_000_000
+"""How many container entries a frame body may hold in all (shared ones each time)."""
+MAX_TEXT = 2 * MAX_BODY
+"""How many characters and bytes its strings may hold in all (shared ones each time)."""
+_INT_LIMIT = 1 << 64
 READY_MARKER = b"\n\x00ACTORCLUSTER-AGENT-READY-1\x00\n"
 """Written by the agent before its first frame; anything before it is shell noise."""
 
@@ -143,8 +163,59 @@ class _PlainDataUnpickler(pickle.Unpickler):
         raise FrameError(f"frame body refers to {module}.{name}; only plain data is allowed")
 
 
+_TEXT = (str, bytes)
+_CONTAINERS = (list, tuple, dict)
+_ATOMS = (type(None), bool, float)
+
+
+def _push_entries(
+    item: Any, is_dict: bool, depth: int, push: Callable[[tuple[Any, int]], None]
+) -> None:
+    """Push a container's entries (a dict's keys and values) at ``depth``."""
+    if is_dict:
+        for key, entry in item.items():
+            push((key, depth))
+            push((entry, depth))
+    else:
+        for entry in item:
+            push((entry, depth))
+
+
+def check_plain(value: object) -> None:
+    """Raise :class:`FrameError` unless ``value`` is plain data within the limits
+    (see the module docstring); at most :data:`MAX_ITEMS` steps."""
+    items = text = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind in _TEXT:
+            text += len(item)
+            if text > MAX_TEXT:
+                raise FrameError(f"frame body holds over {MAX_TEXT} characters of text")
+        elif kind is int:
+            if not -_INT_LIMIT < item < _INT_LIMIT:
+                raise FrameError("frame body holds an integer wider than 64 bits")
+        elif kind in _CONTAINERS:
+            if depth >= MAX_DEPTH:
+                raise FrameError(f"frame body nests deeper than {MAX_DEPTH} levels")
+            items += len(item)
+            if items > MAX_ITEMS:
+                raise FrameError(f"frame body holds over {MAX_ITEMS} items")
+            _push_entries(item, kind is dict, depth + 1, push)
+        elif kind not in _ATOMS:
+            raise FrameError(f"frame body holds a {kind.__name__}; only plain data is allowed")
+
+
 def encode_frame(kind: int, request_id: int, payload: dict[str, Any]) -> bytes:
-    """Return the bytes of one frame carrying ``payload``."""
+    """Return the bytes of one frame carrying ``payload``.
+
+    Raises:
+        FrameError: ``payload`` is not plain data within the limits (the other end
+            would refuse it), or its body is over :data:`MAX_BODY`.
+    """
+    check_plain(payload)
     body = pickle.dumps(payload, protocol=_PICKLE_PROTOCOL)
     if len(body) > MAX_BODY:
         raise FrameError(f"frame body of {len(body)} bytes exceeds the {MAX_BODY} byte limit")
@@ -208,4 +279,8 @@ class FrameReader:
             raise FrameError(f"frame {request_id} has an undecodable body: {exc!r}") from exc
         if not isinstance(payload, dict):
             raise FrameError(f"frame {request_id} body is {type(payload).__name__}, not dict")
+        try:
+            check_plain(payload)
+        except FrameError as exc:
+            raise FrameError(f"frame {request_id} (kind {kind}): {exc}") from None
         return Frame(kind, request_id, payload)

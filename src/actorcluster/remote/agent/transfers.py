@@ -1,31 +1,34 @@
-"""PUT and GET: files and folder trees moved in chunks.
+"""PUT and GET: files and folder trees moved in chunks, landing all or nothing.
 
 Stdlib only (see the package docstring).
 
 Uploads (PUT, PUT_CHUNK*, PUT_END, all with the request id of the PUT) are handled on
-the frame-reading thread, in order. A file is written to a hidden temporary name
-beside its target and renamed into place at PUT_END, so a reader never sees half a
-file. A folder arrives as a tar stream, fed through a pipe to a thread that extracts
-it with tarfile's streaming mode and, where Python has it, the "data" filter (no
-absolute paths, no links out of the folder, no device files). An upload that fails
-answers ERROR once; the rest of its chunks are dropped.
+the frame-reading thread, in order, and land as :mod:`landing` describes: a file under
+a temporary name beside its target, renamed into place at PUT_END; a folder as a tar
+stream, fed through a pipe to a thread that extracts it into a temporary folder and
+moves it into place once the stream ended with PUT_END. Every temporary path is noted to
+:mod:`partials` (the watchdog and the ledger), so it goes even if the agent is killed.
+Modes: the sender's permission bits less this agent's umask; setuid, setgid and sticky
+bits only if the PUT asked for them (``special``). An upload that fails answers ERROR
+once (with the OS error's errno: a full disk is ENOSPC, not the broken pipe the
+extraction left behind); the rest of its chunks are dropped.
 
 Downloads (GET) run on their own thread: a file as DATA {kind: "file", data, mode on
 the first chunk} chunks, a folder as DATA {kind: "tar", data} chunks of a tar stream
-of its content, then RESULT {value: bytes sent}.
+of its content (links stay links), then RESULT {value: bytes sent}. The receiving end
+decides which mode bits to keep.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import stat
 import tarfile
-import tempfile
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from . import frames
+from . import frames, landing, partials
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -36,6 +39,8 @@ Kind = frames.Kind
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes per DATA frame of a download."""
+_JOIN_AT_EXIT = 5.0
+"""Seconds the agent's exit waits for an extraction to stop and remove its tree."""
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -45,151 +50,141 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _default_mode() -> int:
-    """The mode a new file gets from the umask (read without changing it for good)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 class _FileUpload:
     """An upload of one file, written beside its target and renamed at the end."""
 
-    def __init__(self, path: str, mode: int | None, name: str | None) -> None:
+    def __init__(self, path: str, mode: int | None, name: str | None, special: bool) -> None:
         if name and (path.endswith("/") or os.path.isdir(path)):
             path = os.path.join(path, name)  # into the folder, under the file's own name
         if os.path.isdir(path):
-            raise IsADirectoryError(f"cannot upload a file onto the folder {path!r}")
-        parent, name = os.path.split(path)
-        os.makedirs(parent, exist_ok=True)
-        self._path = path
+            raise IsADirectoryError(errno.EISDIR, "cannot upload a file onto a folder", path)
         self._mode = mode
-        self._fd, self._temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=parent)
-        self.received = 0
+        self._special = special
+        self._file = landing.PartialFile(path, partials.note)
 
     def write(self, data: bytes) -> None:
         """Append a chunk."""
-        _write_all(self._fd, data)
-        self.received += len(data)
+        self._file.write(data)
 
-    def close(self, hub: Hub, request_id: int) -> None:
+    def close(self, hub: Hub, request_id: int, umask: int) -> None:
         """Set the mode, rename into place, answer RESULT."""
-        mode = self._mode
-        if mode is None:
-            try:
-                mode = stat.S_IMODE(os.stat(self._path).st_mode)
-            except FileNotFoundError:
-                mode = _default_mode()
-        os.fchmod(self._fd, mode)
-        os.close(self._fd)
-        self._fd = -1
-        os.replace(self._temp, self._path)
-        hub.finish(request_id, Kind.RESULT, {"value": self.received, "path": self._path})
+        target = self._file.target
+        self._file.commit(landing.file_mode(self._mode, target, umask, special=self._special))
+        hub.finish(request_id, Kind.RESULT, {"value": self._file.received, "path": target})
 
     def discard(self) -> None:
         """Drop what was written so far."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._temp)
+        self._file.discard()
 
 
 class _TarUpload:
-    """An upload of a folder: a tar stream piped to an extracting thread."""
+    """An upload of a folder: a tar stream piped to a thread extracting it aside."""
 
-    def __init__(self, hub: Hub, request_id: int, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-        self._path = path
+    def __init__(self, hub: Hub, request_id: int, path: str, special: bool, umask: int) -> None:
+        self._tree = landing.PartialTree(path, umask=umask, special=special, notify=partials.note)
         read_fd, self._write_fd = os.pipe()
+        self._complete = False
         self.received = 0
         self._thread = threading.Thread(
             target=self._extract,
-            args=(hub, request_id, path, os.fdopen(read_fd, "rb")),
+            args=(hub, request_id, os.fdopen(read_fd, "rb")),
             name=f"agent-untar-{request_id}",
             daemon=True,
         )
         self._thread.start()
 
     def write(self, data: bytes) -> None:
-        """Feed a chunk to the extracting thread (BrokenPipeError once it failed)."""
-        _write_all(self._write_fd, data)
+        """Feed a chunk to the extracting thread.
+
+        Once that thread failed (the pipe is broken), chunks are dropped: the thread
+        answers with its own error.
+        """
+        if self._write_fd < 0:
+            return
+        try:
+            _write_all(self._write_fd, data)
+        except BrokenPipeError:
+            self._close_pipe()
+            return
         self.received += len(data)
 
-    def close(self, hub: Hub, request_id: int) -> None:
-        """End the stream; the extracting thread answers once it is done."""
-        self.discard()
+    def close(self, hub: Hub, request_id: int, umask: int) -> None:
+        """End the stream as complete; the extracting thread answers once it is done."""
+        self._complete = True
+        self._close_pipe()
 
     def discard(self) -> None:
-        """End the stream (the extracting thread stops)."""
+        """End the stream as given up (the extracting thread removes the tree)."""
+        self._close_pipe()
+
+    def join(self) -> None:
+        """Wait (bounded) until the extracting thread is done."""
+        self._thread.join(_JOIN_AT_EXIT)
+
+    def _close_pipe(self) -> None:
         if self._write_fd >= 0:
-            os.close(self._write_fd)
-            self._write_fd = -1
+            fd, self._write_fd = self._write_fd, -1
+            os.close(fd)
 
-    def _extract(self, hub: Hub, request_id: int, path: str, stream: Any) -> None:
-        """Extract the tar stream into ``path``, then answer RESULT or ERROR."""
+    def _extract(self, hub: Hub, request_id: int, stream: IO[bytes]) -> None:
+        """Extract the tar stream aside, move it into place, answer RESULT or ERROR."""
         try:
-            with stream, tarfile.open(fileobj=stream, mode="r|") as archive:
-                if hasattr(tarfile, "data_filter"):
-                    archive.extractall(path, filter="data")
-                else:
-                    _extract_checked(archive, path)
-                while stream.read(CHUNK_SIZE):
-                    pass  # padding after the end of the archive, up to PUT_END
-            hub.finish(request_id, Kind.RESULT, {"value": self.received, "path": self._path})
-        except Exception as exc:  # a bad archive or a full disk: the upload fails
+            with stream:
+                self._tree.extract(stream)
+            if not self._complete:  # cancelled, or the agent is exiting
+                self._tree.discard()
+                return
+            self._tree.commit()
+        except Exception as exc:  # a bad archive, a full disk, a clash: the upload fails
+            self._tree.discard()
             hub.fail(request_id, exc)
+            return
+        hub.finish(request_id, Kind.RESULT, {"value": self.received, "path": self._tree.target})
 
 
-def _extract_checked(archive: tarfile.TarFile, path: str) -> None:
-    """Extract without tarfile's filters (old Pythons), refusing unsafe members."""
-    root = os.path.realpath(path)
-
-    def inside(name: str) -> bool:
-        resolved = os.path.realpath(name)
-        return resolved == root or resolved.startswith(root + os.sep)
-
-    for member in archive:
-        target = os.path.join(root, member.name)
-        unsafe = os.path.isabs(member.name) or not inside(target)
-        if member.issym():
-            unsafe = unsafe or not inside(os.path.join(os.path.dirname(target), member.linkname))
-        elif member.islnk():
-            unsafe = unsafe or not inside(os.path.join(root, member.linkname))
-        if unsafe or member.isdev():
-            raise tarfile.TarError(f"refusing to extract unsafe member {member.name!r}")
-        member.mode &= 0o777
-        archive.extract(member, root, set_attrs=not member.issym())
+def _upload_fields(payload: dict[str, Any]) -> tuple[Any, int | None, str | None, bool]:
+    """PUT's kind, mode, name and special, checked."""
+    mode = payload.get("mode")
+    if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool)):
+        raise TypeError(f"'mode' must be int, not {type(mode).__name__}")
+    name = payload.get("name")
+    if name is not None and (not isinstance(name, str) or os.path.basename(name) != name):
+        raise ValueError(f"'name' must be a plain file name, not {name!r}")
+    special = payload.get("special", False)
+    if not isinstance(special, bool):
+        raise TypeError(f"'special' must be bool, not {type(special).__name__}")
+    return payload.get("kind"), mode, name, special
 
 
 class Uploads:
-    """The uploads in progress, fed by the frame-reading thread."""
+    """The uploads in progress, fed by the frame-reading thread.
+
+    Creating it sweeps what agents that no longer run left behind (:func:`partials.sweep`).
+    """
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
         self._open: dict[int, _FileUpload | _TarUpload] = {}
+        self._lock = threading.Lock()
+        """Held while an upload's descriptor is written or closed (exit comes from
+        another thread)."""
+        self._umask = landing.current_umask()
+        partials.sweep()
         hub.add_cleanup(self.discard_all)
 
     def begin(self, request_id: int, payload: dict[str, Any]) -> None:
-        """PUT {path, kind, mode, name?}: open an upload (ERROR at once if it cannot).
-
-        A file whose ``path`` is a folder (or ends with ``/``) goes into it as ``name``.
-        """
+        """PUT {path, kind, mode, name?, special?}: open an upload (ERROR at once if it
+        cannot). A file whose ``path`` is a folder (or ends with ``/``) goes into it as
+        ``name``; ``special`` keeps setuid, setgid and sticky bits."""
         if not self._hub.open(request_id):
             return
         try:
             path = self._hub.resolve(payload.get("path"))
-            kind = payload.get("kind")
-            mode = payload.get("mode")
-            if mode is not None and not isinstance(mode, int):
-                raise TypeError(f"'mode' must be int, not {type(mode).__name__}")
-            name = payload.get("name")
-            if name is not None and (not isinstance(name, str) or os.path.basename(name) != name):
-                raise ValueError(f"'name' must be a plain file name, not {name!r}")
+            kind, mode, name, special = _upload_fields(payload)
             if kind == "file":
-                upload: _FileUpload | _TarUpload = _FileUpload(path, mode, name)
+                upload: _FileUpload | _TarUpload = _FileUpload(path, mode, name, special)
             elif kind == "tar":
-                upload = _TarUpload(self._hub, request_id, path)
+                upload = _TarUpload(self._hub, request_id, path, special, self._umask)
             else:
                 raise ValueError(f"unknown upload kind {kind!r}; expected 'file' or 'tar'")
         except Exception as exc:  # reported to the client; later chunks are dropped
@@ -207,32 +202,40 @@ class Uploads:
             data = payload.get("data")
             if not isinstance(data, bytes):
                 raise TypeError(f"'data' must be bytes, not {type(data).__name__}")
-            upload.write(data)
-        except Exception as exc:  # answered once; the rest of the upload is dropped
+            with self._lock:
+                if request_id in self._open:
+                    upload.write(data)
+        except Exception as exc:  # answered once (errno kept); the rest is dropped
             self._drop(request_id)
             self._hub.fail(request_id, exc)
 
     def end(self, request_id: int) -> None:
         """PUT_END: complete an open upload (ignored if there is none)."""
-        upload = self._open.pop(request_id, None)
+        with self._lock:
+            upload = self._open.pop(request_id, None)
         if upload is None:
             return
         try:
-            upload.close(self._hub, request_id)
-        except Exception as exc:  # the rename or chmod failed
+            upload.close(self._hub, request_id, self._umask)
+        except Exception as exc:  # the rename or chmod failed (the file is discarded)
             upload.discard()
             self._hub.fail(request_id, exc)
 
-    def _drop(self, request_id: int) -> None:
+    def _drop(self, request_id: int, wait: bool = False) -> None:
         """Forget an upload and discard what it wrote."""
-        upload = self._open.pop(request_id, None)
-        if upload is not None:
-            upload.discard()
+        with self._lock:
+            upload = self._open.pop(request_id, None)
+            if upload is not None:
+                upload.discard()
+        if wait and isinstance(upload, _TarUpload):
+            upload.join()  # at exit: its tree is removed before the process ends
 
     def discard_all(self) -> None:
-        """Discard every open upload (at exit: no partial file is left behind)."""
+        """Discard every open upload, then this agent's ledger (at exit: no partial
+        file or tree is left behind)."""
         for request_id in list(self._open):
-            self._drop(request_id)
+            self._drop(request_id, wait=True)
+        partials.forget()
 
 
 class _CancelledError(Exception):

@@ -4,9 +4,11 @@ The agent cleans up when its stdin ends, but a SIGKILL (the OOM killer, a user's
 ``kill -9``) gives it no chance: the process groups it started would run on as orphans
 and its temporary directories would stay. So at start, while still single-threaded, the
 agent forks a small watchdog in its own session that holds the read end of a pipe. The
-agent writes a line per process group started or ended and per temporary directory;
-when the pipe ends (the agent exited, whichever way) the watchdog terminates the groups
-still listed (SIGTERM, a short grace, SIGKILL) and removes the directories, then exits.
+agent writes a line per process group started or ended, per temporary directory, and
+per partial transfer begun or landed (a file or folder under a temporary ``.*.part``
+name, see :mod:`landing`); when the pipe ends (the agent exited, whichever way) the
+watchdog terminates the groups still listed (SIGTERM, a short grace, SIGKILL), removes
+the partial transfers still listed and the directories, then exits.
 
 Stdlib only (see the package docstring).
 """
@@ -18,15 +20,20 @@ import fcntl
 import os
 import shutil
 import signal
+import stat
 import threading
 import time
+
+from .landing import is_partial_name
 
 __all__ = [
     "note_clean_exit",
     "note_grace",
     "note_group_ended",
     "note_group_started",
+    "note_partial",
     "note_temp_dir",
+    "remove_partial",
     "start_watchdog",
     "try_lock",
 ]
@@ -66,6 +73,7 @@ class _State:
     def __init__(self) -> None:
         self.groups: set[int] = set()
         self.temp_dirs: list[str] = []
+        self.partials: set[str] = set()
         self.grace = 0.0
         self.clean_exit = False
 
@@ -81,6 +89,8 @@ def _watch(read_end: int) -> None:
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
             _apply(line.decode("utf-8", "surrogateescape"), state)
+    for path in state.partials:
+        remove_partial(path)
     if not state.clean_exit:
         _clean_up(state)
 
@@ -97,6 +107,30 @@ def _apply(line: str, state: _State) -> None:
         state.grace = float(value)
     elif kind == "X":
         state.clean_exit = True
+    elif kind in ("+P", "-P"):
+        path = os.fsdecode(bytes.fromhex(value))  # hex: a name may hold a newline
+        if kind == "+P":
+            state.partials.add(path)
+        else:
+            state.partials.discard(path)
+
+
+def remove_partial(path: str) -> None:
+    """Remove a partial transfer's temporary file or folder (a name of another kind,
+    or something that is not ours, is left alone)."""
+    if not is_partial_name(os.path.basename(path)):
+        return
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if info.st_uid != os.getuid():
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _signal_all(groups: set[int], sig: int) -> set[int]:
@@ -178,3 +212,9 @@ def note_grace(seconds: float) -> None:
 def note_clean_exit() -> None:
     """The agent cleaned up itself: nothing is left for the watchdog to do."""
     _note("X")
+
+
+def note_partial(path: str, started: bool) -> None:
+    """A partial transfer's temporary path: to remove if the agent dies (``started``),
+    or no more (it landed or is gone)."""
+    _note(f"{'+' if started else '-'}P {os.fsencode(path).hex()}")
