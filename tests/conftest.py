@@ -78,6 +78,18 @@ def _stop_leftover_actors() -> Iterator[None]:
         pytest.fail(f"actors still running {ACTOR_STOP_TIMEOUT} s after the test: {stuck}")
 
 
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """Put structlog back after each test: ``structlog.testing.capture_logs`` leaves it
+    configured, which would send every later test's events through structlog's default
+    printer (to stdout) instead of the standard loggers."""
+    yield
+    import structlog
+
+    if structlog.is_configured():
+        structlog.reset_defaults()
+
+
 @pytest.fixture
 def no_actors_left() -> Iterator[None]:
     """After the test, stop every actor and check that none is left registered.
