@@ -21,6 +21,8 @@ from __future__ import annotations
 import pickle
 from typing import Any, cast
 
+import pykka
+
 __all__ = [
     "ActorClusterError",
     "AgentLostError",
@@ -29,6 +31,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionRefusedHostError",
     "FileTransferError",
+    "FutureTimeoutError",
     "HostKeyChangedError",
     "HostKeyError",
     "HostUnreachableError",
@@ -310,6 +313,24 @@ class RequestTimeoutError(RemoteError, TimeoutError):
     def __str__(self) -> str:
         host, request, seconds = self.args
         return f"{host} did not answer {request} within {seconds} s"
+
+
+class FutureTimeoutError(ActorClusterError, TimeoutError, pykka.Timeout):
+    """A future was not done within the time asked (the work goes on: cancel it with
+    ``future.cancel()``). A ``TimeoutError``, and a ``pykka.Timeout`` for code written
+    against pykka.
+
+    Args:
+        what: what the future is of.
+        seconds: how long was waited.
+    """
+
+    def __init__(self, what: str, seconds: float) -> None:
+        ActorClusterError.__init__(self, what, seconds)
+
+    def __str__(self) -> str:
+        what, seconds = self.args
+        return f"{what} was not done within {seconds:g} s"
 
 
 class ProtocolError(RemoteError):

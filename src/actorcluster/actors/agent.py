@@ -117,6 +117,7 @@ class AgentActor(SupervisedActor):
         context = self._context
         context.set_agent_actor(self._report_lost)
         session = context.session
+        resumed = "resumed"
         if session is not None and session.resumable:
             try:
                 self._reattach(session)
@@ -126,8 +127,14 @@ class AgentActor(SupervisedActor):
         if session is None or session.lost:
             if context.stopping:
                 raise AgentStartError(context.host, "the runtime is being stopped")
-            session = self._start_session()
+            resumed = "new: a new agent (what ran before was lost)" if session else "new"
+            try:
+                session = self._start_session()
+            except Exception as exc:
+                context.reconnect_failed(exc)
+                raise
         context.set_agent(AgentClient(session))
+        context.host_back(resumed)
 
     # --- a new agent ----------------------------------------------------------------
 
@@ -225,7 +232,7 @@ class AgentActor(SupervisedActor):
         """Give up on a session: kill its agent if it still lives (hung, say: its
         watchdog then kills what it started, and leaves the working directory to the
         next agent), fail its pending requests."""
-        self._log.warning("agent.session_lost", reason=reason)
+        self._log.info("agent.session_lost", reason=reason)
         self._kill_agent(session, graceful=False)
         session.give_up(AgentLostError(self._context.host, reason, AgentLostError.ENDED))
 

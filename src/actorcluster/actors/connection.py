@@ -75,7 +75,11 @@ class ConnectionActor(SupervisedActor):
         target = self._context.options.target
         if target is None:
             return
-        self._connection = connect(target)
+        try:
+            self._connection = connect(target)
+        except Exception as exc:
+            self._context.reconnect_failed(exc)
+            raise
         self._context.set_connection(self._connection, self._report_lost)
 
     def _report_lost(self, reason: str) -> None:
@@ -88,7 +92,8 @@ class ConnectionActor(SupervisedActor):
         """Dispatch: a lost connection crashes the actor so its supervisor reconnects."""
         match message:
             case _ConnectionLost(reason=reason):
-                self._log.info("ssh.connection.lost", reason=reason)
+                self._log.debug("ssh.connection.lost", reason=reason)
+                self._context.host_down(reason)
                 raise HostUnreachableError(self._context.host, reason)
             case _:
                 return super().on_receive(message)

@@ -9,9 +9,11 @@ is under way waits for the agent without holding a thread (:meth:`when_agent`).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from actorcluster.tunnels.spec import TunnelSpec
 
 __all__ = ["LOCALHOST", "RuntimeContext", "RuntimeOptions"]
+
+log = get_logger(__name__)
 
 LOCALHOST = "localhost"
 """The host name of the runtime that runs its agent as a local subprocess (no sshd)."""
@@ -109,6 +113,9 @@ class RuntimeContext:
         self.stopping = False
         """Set when the runtime is being stopped (its session ends with it)."""
         self._agent_lost: Callable[[AgentLostError], None] | None = None
+        self._down_since: float | None = None
+        self._down_reason = ""
+        self._attempts = 0
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"
@@ -142,10 +149,43 @@ class RuntimeContext:
         with self._condition:
             self._agent_lost = on_lost
 
+    # --- availability, in words a user reads ------------------------------------------
+
+    def host_down(self, reason: str) -> None:
+        """The host went away: warn once (until it is back)."""
+        with self._condition:
+            if self._down_since is not None or self.stopping or self._closed:
+                return
+            self._down_since, self._down_reason, self._attempts = time.monotonic(), reason, 0
+        log.warning("runtime.host_lost", host=self.host, reason=reason)
+
+    def reconnect_failed(self, error: BaseException) -> None:
+        """An attempt to come back failed (logged at debug: there may be many)."""
+        with self._condition:
+            self._attempts += 1
+            attempt = self._attempts
+        log.debug("runtime.reconnect_failed", host=self.host, attempt=attempt, error=str(error))
+
+    def host_back(self, session: str) -> None:
+        """The runtime is up again: warn once, with how long it was away."""
+        with self._condition:
+            since, self._down_since = self._down_since, None
+            attempts = self._attempts + 1
+        if since is not None:
+            seconds = round(time.monotonic() - since, 1)
+            log.warning(
+                "runtime.host_back",
+                host=self.host,
+                down_seconds=seconds,
+                attempts=attempts,
+                session=session,
+            )
+
     def agent_lost(self, error: AgentLostError) -> None:
         """The agent's stream was lost (the session may live on): unpublish the agent,
         then restart the connection (gone, or silent: reconnect from scratch) or just
         the agent."""
+        self.host_down(str(error))
         self.set_agent(None, str(error))
         connection = self._connection
         if connection is not None and (

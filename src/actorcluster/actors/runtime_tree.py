@@ -42,6 +42,8 @@ class _PublishedSupervisor(Supervisor):
     """A supervisor that publishes its ref to its runtime while it runs, so callers
     reach the current one across restarts."""
 
+    crash_log_level = "debug"  # the runtime reports its trouble itself
+
     def _publish(self, ref: pykka.ActorRef[Any] | None) -> None:
         raise NotImplementedError
 
@@ -131,6 +133,8 @@ class RuntimeSupervisor(Supervisor):
     """
 
     starts_children_later = True
+    crash_log_level = "debug"  # the runtime says when its host goes away and comes back
+    give_up_log_level = "info"  # the parent goes on trying
 
     def __init__(self, context: RuntimeContext) -> None:
         children = [

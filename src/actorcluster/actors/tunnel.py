@@ -167,11 +167,11 @@ class TunnelActor(SupervisedActor):
         if forwarder is None:
             return
         forwarder.close()
-        wanted = self._context.has_tunnel(self._spec.key)
+        wanted = self._context.has_tunnel(self._spec.key) and not self._context.stopping
         if wanted and reason == "stopped":
             reason = "the runtime is reconnecting"
-        emit = self._log.warning if wanted else self._log.info
-        emit("tunnel.down", reason=reason, wanted=wanted)
+        # The runtime itself warns when its host goes away and when it is back.
+        self._log.info("tunnel.down", reason=reason, wanted=wanted)
 
 
 def tunnel_child_spec(context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> ChildSpec:

@@ -14,6 +14,7 @@ a task never waits on a supervisor (:func:`~actorcluster.supervisors.start_tempo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from actorcluster.actors import (
 )
 from actorcluster.errors import (
     ActorClusterError,
+    FutureTimeoutError,
     HostUnreachableError,
     InvalidRuntimeError,
     UsageError,
@@ -109,19 +111,35 @@ class RuntimeHandle:
         """
         try:
             self.context.startup.get(timeout=timeout)
-        except pykka.Timeout:
+        except FutureTimeoutError:
             self.stop()
             reason = f"it did not come up within {timeout:g} s"
             raise InvalidRuntimeError(self.host, reason) from None
-        except InvalidRuntimeError:
-            self._stopped = True
+        except Exception as exc:
+            raise self.start_failed(exc) from None
+
+    async def started(self) -> None:
+        """Await :meth:`start_async`'s outcome without blocking the event loop; if the
+        awaiting coroutine is cancelled, the start is abandoned (nothing is left).
+
+        Raises:
+            InvalidRuntimeError, PathCreationError: as :meth:`wait_started`.
+        """
+        try:
+            await self.context.startup
+        except asyncio.CancelledError:
+            await asyncio.to_thread(self.stop)
             raise
-        except HostUnreachableError as exc:
-            self._stopped = True
-            raise InvalidRuntimeError(self.host, str(exc)) from exc
-        except Exception:
-            self._stopped = True
-            raise
+        except Exception as exc:
+            raise self.start_failed(exc) from None
+
+    def start_failed(self, error: Exception) -> Exception:
+        """The error to raise for a failed start (the subtree is gone already): one
+        short error naming the host and why, never a chain of internal re-raises."""
+        self._stopped = True
+        if isinstance(error, HostUnreachableError) and not isinstance(error, InvalidRuntimeError):
+            return InvalidRuntimeError(self.host, str(error))
+        return error.with_traceback(None)
 
     @property
     def stopped(self) -> bool:

@@ -10,6 +10,7 @@ the operations on it; the facade adds lazycluster's bookkeeping: the tasks run h
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shlex
 import time
@@ -24,6 +25,7 @@ from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
 from actorcluster.runtimes.host import HostInfo
+from actorcluster.runtimes.interrupt import wait_interruptibly
 from actorcluster.runtimes.ledger import TaskLedger
 from actorcluster.runtimes.options import build_options
 from actorcluster.runtimes.ports import check_port
@@ -119,6 +121,39 @@ class Runtime:
         runtime = cls.__new__(cls)
         runtime._attach(handle, ledger)
         return runtime
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        working_dir: str | None = None,
+        connection_kwargs: Mapping[str, Any] | None = None,
+        *,
+        supervisor: pykka.ActorRef[Any] | None = None,
+        retain_tasks: int | None = None,
+    ) -> Runtime:
+        """Create a runtime from asyncio without blocking the event loop (the same
+        arguments and errors as ``Runtime(...)``)::
+
+            async with await Runtime.connect("host-1") as runtime:
+                task = await runtime.execute_task(RuntimeTask().run_command("hostname"))
+
+        Cancelling the awaiting coroutine abandons the connect: nothing is left.
+        """
+        handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
+        await asyncio.to_thread(handle.start_async)
+        await handle.started()
+        return cls._over(handle, TaskLedger(retain_tasks))
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.acleanup()
+
+    async def acleanup(self) -> None:
+        """:meth:`cleanup` from asyncio, without blocking the event loop."""
+        await asyncio.to_thread(self.cleanup)
 
     @classmethod
     def connect_many(
@@ -264,7 +299,7 @@ class Runtime:
         future = self._submit(task, bool(execute_async), omit_on_join, debug, on_output)
         if execute_async:
             return future
-        future.get()
+        wait_interruptibly(future, task)
         log_files.flush()  # a synchronous run returns with its log file written
         return None
 
@@ -296,8 +331,9 @@ class Runtime:
         env = {**self._env, **task.env_variables}
         message = task.build(env)
         task.env_variables = env
-        future: ActorFuture[RuntimeTask] = ActorFuture()
+        future: ActorFuture[RuntimeTask] = ActorFuture(f"task {task.name!r} on {self.host}")
         control = TaskControl(task.name, self.host)
+        future.set_canceller(lambda: control.cancel("cancelled through its future"))
         task._begin(self.host, future, control, debug, on_output)
         run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
         try:

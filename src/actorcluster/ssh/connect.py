@@ -222,7 +222,8 @@ def connect(target: SshTarget) -> SshConnection:
             jump.close()
         if isinstance(exc, ActorClusterError):
             seconds = round(time.monotonic() - started, 3)
-            log.warning("ssh.connect.failed", host=target.alias, error=str(exc), seconds=seconds)
+            # The caller gets the error: a warning here would say it twice.
+            log.debug("ssh.connect.failed", host=target.alias, error=str(exc), seconds=seconds)
         raise
     connection = SshConnection(target, client, jump)
     if target.server_alive_interval > 0:

@@ -117,6 +117,12 @@ class Supervisor(SupervisedActor):
 
     starts_children_later = False
     """Start the children after ``on_start`` returned (see :meth:`on_start`)."""
+    crash_log_level = "warning"
+    """The level a child's crash (or failed restart) is logged at. A subtree that
+    reports its own trouble in words a user reads (a runtime: its host went away, it
+    is back) logs its children's crashes at ``debug``."""
+    give_up_log_level = "error"
+    """The level giving up is logged at."""
 
     def _start_children(self) -> None:
         for child in self._table.children:
@@ -259,7 +265,9 @@ class Supervisor(SupervisedActor):
         child.ref = child.link = None
         reason = message.reason or "normal"
         # A temporary child (a task) ending normally is routine: debug, not info.
-        level = "warning" if not message.normal else "debug" if child.temporary else "info"
+        level = (
+            self.crash_log_level if not message.normal else "debug" if child.temporary else "info"
+        )
         self._emit(level, "supervisor.child.exited", child, reason)
         if child.temporary:
             self._table.remove(child)
@@ -328,7 +336,7 @@ class Supervisor(SupervisedActor):
                 self._start_child(child, restart_reason=pending.reason)
             except Exception as exc:
                 reason = repr(exc)
-                self._emit("warning", "supervisor.child.start_failed", child, reason)
+                self._emit(self.crash_log_level, "supervisor.child.start_failed", child, reason)
                 if self._record_restart(child, reason):
                     self._schedule(child, pending.children[index:], reason, immediate=False)
                 return
@@ -336,7 +344,7 @@ class Supervisor(SupervisedActor):
     def _give_up(self, child: Child, reason: str) -> None:
         restarts = self._window.max_restarts
         error = SupervisorGaveUpError(self._name, child.id, reason, restarts)
-        log.error(
+        getattr(log, self.give_up_log_level)(
             "supervisor.gave_up",
             supervisor=self._name,
             child=child.id,
