@@ -10,6 +10,12 @@ Families follow whose fault it is:
 
 Every exception survives ``pickle`` (it may cross to or from the remote agent): each
 class keeps its constructor arguments in ``args`` and rebuilds its message from them.
+
+Each also has the attributes lazycluster's exception of the same name has (``msg``,
+``predecessor_excp``, ``task_step_index``, ``task``, ``host``, ``path``, ``port``,
+``group``, ``runtime``, ``cause``), beside its own. Those that hold live objects (a
+task, a runtime, a group) are not pickled: a copy from another process has ``None``
+there (``task``: the task's name).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "LazyclusterError",
     "MasterStartError",
     "NoPortsLeftError",
+    "NoRuntimesDetectedError",
     "PathCreationError",
     "PortInUseError",
     "ProtocolError",
@@ -74,6 +81,17 @@ class ActorClusterError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self.args)
 
+    @property
+    def msg(self) -> str:
+        """The message (lazycluster's attribute name)."""
+        return str(self)
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The exception this one was raised from, if any (lazycluster's name for
+        ``__cause__``)."""
+        return self.__cause__
+
 
 LazyclusterError = ActorClusterError
 """The name lazycluster's documentation uses for the base class."""
@@ -107,11 +125,25 @@ class PortInUseError(ActorClusterError):
 
     Args:
         port: the busy port.
-        side: where it is busy (``"local"``, a host name, or ``"group"``).
+        side: where it is busy (``"local"``, a host name, or ``"group"``). Given
+            lazycluster's way, ``PortInUseError(port, group, runtime)``, a non-string
+            second argument is the group.
+        runtime: the runtime it is busy on, if one (not pickled).
+        group: the group it is busy in, if one (not pickled).
     """
 
-    def __init__(self, port: int, side: str = "") -> None:
+    def __init__(self, port: int, side: Any = "", runtime: Any = None, group: Any = None) -> None:
+        if not isinstance(side, str):
+            side, group = "group", side if group is None else group
+        if not side and runtime is not None:
+            side = str(getattr(runtime, "host", ""))
+        if not side and group is not None:
+            side = "group"
         super().__init__(port, side)
+        self.runtime: Any = runtime
+        """The runtime the port is busy on (lazycluster's attribute), or None."""
+        self.group: Any = group
+        """The group the port is busy in (lazycluster's attribute), or None."""
 
     @property
     def port(self) -> int:
@@ -150,6 +182,11 @@ class InvalidRuntimeError(ActorClusterError):
     def __init__(self, host: str, reason: str = "") -> None:
         super().__init__(host, reason)
 
+    @property
+    def host(self) -> str:
+        """The host that cannot be used."""
+        return str(self.args[0])
+
     def __str__(self) -> str:
         host, reason = self.args
         return f"{host} is not a valid runtime" + (f": {reason}" if reason else "")
@@ -176,8 +213,8 @@ class HostUnreachableError(RemoteError, ConnectionError):
         return f"host {host} is unreachable" + (f": {reason}" if reason else "")
 
 
-class UnknownHostError(HostUnreachableError, InvalidRuntimeError):
-    """The host name does not resolve."""
+class UnknownHostError(HostUnreachableError, InvalidRuntimeError, ValueError):
+    """The host name does not resolve (also a ``ValueError``, as lazycluster raised)."""
 
 
 class ConnectionRefusedHostError(HostUnreachableError, InvalidRuntimeError):
@@ -355,9 +392,24 @@ class TaskExecutionError(RemoteError):
         return str(self.args[0])
 
     @property
+    def task(self) -> Any:
+        """The failing :class:`~actorcluster.RuntimeTask` (lazycluster's attribute); its
+        name where the task is not at hand (an error built by hand, or unpickled)."""
+        return getattr(self, "_task", None) or self.task_name
+
+    def attach_task(self, task: Any) -> None:
+        """Make ``task`` the object :attr:`task` returns (not pickled)."""
+        self._task = task
+
+    @property
     def step(self) -> int:
         """Index of the failing step."""
         return int(self.args[1])
+
+    @property
+    def task_step_index(self) -> int:
+        """Index of the failing step (lazycluster's name for :attr:`step`)."""
+        return self.step
 
     @property
     def command(self) -> str:
@@ -448,8 +500,18 @@ class FileTransferError(RemoteError, OSError):
 class PathCreationError(ActorClusterError):
     """A directory could not be created on a host."""
 
-    def __init__(self, path: str, host: str = "", reason: str = "") -> None:
-        super().__init__(path, host, reason)
+    def __init__(self, path: str, host: str | None = "", reason: str = "") -> None:
+        super().__init__(path, host or "", reason)
+
+    @property
+    def path(self) -> str:
+        """The path that could not be created."""
+        return str(self.args[0])
+
+    @property
+    def host(self) -> str | None:
+        """The host it was to be created on, None if not known."""
+        return str(self.args[1]) or None
 
     def __str__(self) -> str:
         path, host, reason = self.args
@@ -464,9 +526,45 @@ class MasterStartError(ActorClusterError):
     def __init__(self, host: str, port: int, reason: str = "") -> None:
         super().__init__(host, port, reason)
 
+    @property
+    def host(self) -> str:
+        """The host the master was to run on."""
+        return str(self.args[0])
+
+    @property
+    def port(self) -> int:
+        """The master's port."""
+        return int(self.args[1])
+
+    @property
+    def cause(self) -> str:
+        """Why it did not start (lazycluster's attribute)."""
+        return str(self.args[2])
+
     def __str__(self) -> str:
         host, port, reason = self.args
         return f"master on {host}:{port} did not start" + (f": {reason}" if reason else "")
+
+
+class NoRuntimesDetectedError(ActorClusterError):
+    """No runtime could be detected (by ``RuntimeManager`` from the ssh config).
+
+    Args:
+        predecessor_excp: the error that stopped the detection, or why, in words.
+    """
+
+    def __init__(self, predecessor_excp: BaseException | str | None = None) -> None:
+        super().__init__(predecessor_excp)
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The error that stopped the detection, if one."""
+        cause = self.args[0]
+        return cause if isinstance(cause, BaseException) else self.__cause__
+
+    def __str__(self) -> str:
+        cause = self.args[0]
+        return "no runtimes detected" + (f": {cause}" if cause else "")
 
 
 # --- ours to manage -------------------------------------------------------------------
