@@ -82,8 +82,9 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
 def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
     """Whether each TCP port can be bound on ``host`` ("" means every interface).
 
-    Binds without SO_REUSEADDR, so a port that is listened on (or lingers in
-    TIME_WAIT) counts as taken.
+    Binds with SO_REUSEADDR, as servers (sshd's forwarding included) bind: a port that
+    is listened on, or bound by a socket that does not share it, counts as taken; one
+    whose old connections linger in TIME_WAIT is free (a server can listen there now).
     """
     if host:
         found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
@@ -96,6 +97,7 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"not a TCP port number: {port!r}")
         with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((bind_host, port))
             except OSError:
