@@ -16,6 +16,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from actorcluster import (
@@ -42,6 +43,18 @@ def runtime(ssh_bed):
     rt = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
     yield rt
     rt.cleanup()
+
+
+@pytest.fixture
+def captured_logs():
+    """structlog's capture_logs, leaving structlog as unconfigured as it found it (after
+    capture_logs, ``structlog.is_configured()`` stays true: the library would then
+    print every event, debug ones too, to stdout for the rest of the run)."""
+    was_configured = structlog.is_configured()
+    with capture_logs() as logs:
+        yield logs
+    if not was_configured:
+        structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -126,7 +139,9 @@ def test_an_unknown_host_key_says_the_three_ways_out_in_one_message(ssh_bed, tmp
     assert "accept_new_host_keys=True" in message
 
 
-def test_comments_blank_lines_and_hashed_entries_in_known_hosts_are_read_quietly(ssh_bed, tmp_path):
+def test_comments_blank_lines_and_hashed_entries_in_known_hosts_are_read_quietly(
+    ssh_bed, tmp_path, captured_logs
+):
     host = ssh_bed.hosts[0]
     name, key = host.known_hosts_line.split(" ", 1)
     known_hosts = tmp_path / "known_hosts"
@@ -140,12 +155,12 @@ def test_comments_blank_lines_and_hashed_entries_in_known_hosts_are_read_quietly
         _host_section(ssh_bed, "hashed", UserKnownHostsFile=known_hosts)
         + f"    IdentityFile {ssh_bed.client_key}\n    User {ssh_bed.user}\n"
     )
-    with capture_logs() as logs:
-        with Runtime("hashed", connection_kwargs={"ssh_config_path": str(config)}) as rt:
-            assert rt.echo("hashed entry trusted").strip() == "hashed entry trusted"
-        with Runtime("hashed", connection_kwargs={"ssh_config_path": str(config)}) as rt:
-            assert rt.is_valid_runtime()
-    assert [e for e in logs if e["event"].startswith("ssh.hostkey.bad")] == []
+    with Runtime("hashed", connection_kwargs={"ssh_config_path": str(config)}) as rt:
+        assert rt.echo("hashed entry trusted").strip() == "hashed entry trusted"
+    with Runtime("hashed", connection_kwargs={"ssh_config_path": str(config)}) as rt:
+        assert rt.is_valid_runtime()
+    assert any(e["event"] == "ssh.connect.succeeded" for e in captured_logs)  # it captures
+    assert [e for e in captured_logs if e["event"].startswith("ssh.hostkey.bad")] == []
     known_hosts.write_text(f"@revoked * {key}\n" + known_hosts.read_text())
     with pytest.raises(RevokedHostKeyError):
         Runtime("hashed", connection_kwargs={"ssh_config_path": str(config)})
