@@ -244,8 +244,8 @@ def test_bad_task_input_is_a_typed_error(runtime):
         RuntimeTask("x").get_file("  ")
     with pytest.raises(UsageError):
         RuntimeTask("x").run_function(None)  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match="no steps"):
-        runtime.execute_task(RuntimeTask("empty"))
+    with pytest.raises(UsageError, match="name must be a string"):
+        RuntimeTask(42)  # type: ignore[arg-type]
 
 
 def test_cleanup_removes_the_temporary_working_dir_and_is_idempotent():

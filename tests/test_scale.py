@@ -114,10 +114,12 @@ def test_connecting_many_at_once_reports_each_unreachable_host_by_name(ssh_bed):
 def test_the_retained_task_bound_keeps_the_latest_finished_tasks(local):
     runtime = Runtime("localhost", retain_tasks=3)
     try:
-        tasks = [runtime.execute_function(_value, i=i) for i in range(10)]
+        runtime.execute_task(RuntimeTask("first").run_function(_value, i=-1), False)
+        for i in range(10):
+            runtime.execute_function(_value, i=i)  # all named execute-function-_value
         assert list(runtime.function_returns) == [_value(i) for i in (7, 8, 9)]
         with pytest.raises(ValueError, match="no task named"):
-            runtime.execution_log(tasks[0].name)
+            runtime.execution_log("first")
         running = runtime.execute_task(RuntimeTask("long").run_command("sleep 30"))
         for i in range(5):
             runtime.execute_function(_value, i=i)

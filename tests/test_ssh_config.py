@@ -18,6 +18,31 @@ from actorcluster.ssh import CONFIG_ENV_VAR, SshTarget, parse_ssh_kwargs, resolv
 if TYPE_CHECKING:
     from pathlib import Path
 
+PARAMIKO_KEYS = {
+    "key_filename",
+    "pkey",
+    "password",
+    "passphrase",
+    "look_for_keys",
+    "allow_agent",
+    "banner_timeout",
+    "auth_timeout",
+    "channel_timeout",
+    "timeout",
+    "username",
+    "compress",
+    "gss_auth",
+    "gss_kex",
+    "gss_deleg_creds",
+    "gss_trust_dns",
+    "gss_host",
+    "sock",
+    "disabled_algorithms",
+    "transport_factory",
+    "auth_strategy",
+}
+"""paramiko connect()'s arguments: known at the top level (lazycluster) and in connect_kwargs."""
+
 ACCEPTED_KEYS = {
     "user",
     "port",
@@ -28,7 +53,7 @@ ACCEPTED_KEYS = {
     "ssh_config_path",
     "known_hosts",
     "accept_new_host_keys",
-}
+} | PARAMIKO_KEYS
 
 
 @pytest.fixture
@@ -357,15 +382,7 @@ def test_paths_must_be_paths(key: str, value: Any) -> None:
         parse_ssh_kwargs(kwargs)
 
 
-@given(
-    key=st.text().filter(
-        lambda k: (
-            k not in {"key_filename", "pkey", "password", "passphrase"}
-            and k not in {"look_for_keys", "allow_agent", "banner_timeout", "auth_timeout"}
-            and k not in {"channel_timeout", "timeout"}
-        )
-    )
-)
+@given(key=st.text().filter(lambda k: k not in PARAMIKO_KEYS))
 def test_unknown_connect_kwargs_raise_naming_the_key(key: str) -> None:
     with pytest.raises(ConfigurationError, match="unknown key"):
         parse_ssh_kwargs({"connect_kwargs": {key: 1}})
@@ -378,6 +395,10 @@ def test_secret_values_are_never_shown_in_errors(key: str) -> None:
         parse_ssh_kwargs({"connect_kwargs": {key: secret}})
     assert str(secret) not in str(info.value)
     assert f"connect_kwargs.{key}=<redacted>" in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        parse_ssh_kwargs({key: secret})  # lazycluster's way: at the top level
+    assert str(secret) not in str(info.value)
+    assert f"{key}=<redacted>" in str(info.value)
 
 
 @pytest.mark.parametrize("value", [["not", "a", "dict"], "x", 3])

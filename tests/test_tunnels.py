@@ -110,7 +110,7 @@ def test_stop_process_closes_the_listener_and_its_connections_at_once(runtime, p
             assert not thread.is_alive()
 
 
-@pytest.mark.parametrize("bad", [0, -1, 65536, 70000, "8080", 80.5, True, None])
+@pytest.mark.parametrize("bad", [0, -1, 65536, 70000, "80a", "", 80.5, True, None])
 def test_bad_ports_raise_usage_errors(runtime, bad):
     with pytest.raises(UsageError, match=r"1\.\.65535"):
         runtime.expose_port_from_runtime(bad)

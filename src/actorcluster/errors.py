@@ -14,6 +14,11 @@ class keeps its constructor arguments in ``args`` and rebuilds its message from 
 Text that came from a host (an error message, a traceback, output) is cut to at most
 4,000 characters when a message is formatted: a host may send
 megabytes, and printing an error must stay cheap.
+Each also has the attributes lazycluster's exception of the same name has (``msg``,
+``predecessor_excp``, ``task_step_index``, ``task``, ``host``, ``path``, ``port``,
+``group``, ``runtime``, ``cause``), beside its own. Those that hold live objects (a
+task, a runtime, a group) are not pickled: a copy from another process has ``None``
+there (``task``: the task's name).
 """
 
 from __future__ import annotations
@@ -104,6 +109,17 @@ class ActorClusterError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self.args)
 
+    @property
+    def msg(self) -> str:
+        """The message (lazycluster's attribute name)."""
+        return str(self)
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The exception this one was raised from, if any (lazycluster's name for
+        ``__cause__``)."""
+        return self.__cause__
+
 
 LazyclusterError = ActorClusterError
 """The name lazycluster's documentation uses for the base class."""
@@ -137,11 +153,25 @@ class PortInUseError(ActorClusterError):
 
     Args:
         port: the busy port.
-        side: where it is busy (``"local"``, a host name, or ``"group"``).
+        side: where it is busy (``"local"``, a host name, or ``"group"``). Given
+            lazycluster's way, ``PortInUseError(port, group, runtime)``, a non-string
+            second argument is the group.
+        runtime: the runtime it is busy on, if one (not pickled).
+        group: the group it is busy in, if one (not pickled).
     """
 
-    def __init__(self, port: int, side: str = "") -> None:
+    def __init__(self, port: int, side: Any = "", runtime: Any = None, group: Any = None) -> None:
+        if not isinstance(side, str):
+            side, group = "group", side if group is None else group
+        if not side and runtime is not None:
+            side = str(getattr(runtime, "host", ""))
+        if not side and group is not None:
+            side = "group"
         super().__init__(port, side)
+        self.runtime: Any = runtime
+        """The runtime the port is busy on (lazycluster's attribute), or None."""
+        self.group: Any = group
+        """The group the port is busy in (lazycluster's attribute), or None."""
 
     @property
     def port(self) -> int:
@@ -167,26 +197,6 @@ class NoPortsLeftError(ActorClusterError):
         return f"no free port left{where} among [{shown}]"
 
 
-class NoRuntimesDetectedError(ActorClusterError):
-    """No runtime was found: none of the configured hosts came up, or none of those
-    that did meets a ``RuntimeManager.create_group`` filter.
-
-    Args:
-        reason: what was looked for and what was found, in words (an exception given
-            instead, as lazycluster's callers do, is kept as its message).
-    """
-
-    def __init__(self, reason: object = "") -> None:
-        super().__init__(reason if isinstance(reason, str) else str(reason))
-
-    def __str__(self) -> str:
-        (reason,) = self.args
-        return "no runtimes detected" + (f": {reason}" if reason else "")
-
-
-# --- the remote side's or the network's fault -----------------------------------------
-
-
 class RemoteError(ActorClusterError):
     """Something on or on the way to a host went wrong."""
 
@@ -196,6 +206,11 @@ class InvalidRuntimeError(ActorClusterError):
 
     def __init__(self, host: str, reason: str = "") -> None:
         super().__init__(host, reason)
+
+    @property
+    def host(self) -> str:
+        """The host that cannot be used."""
+        return str(self.args[0])
 
     def __str__(self) -> str:
         host, reason = self.args
@@ -223,8 +238,8 @@ class HostUnreachableError(RemoteError, ConnectionError):
         return f"host {host} is unreachable" + (f": {reason}" if reason else "")
 
 
-class UnknownHostError(HostUnreachableError, InvalidRuntimeError):
-    """The host name does not resolve."""
+class UnknownHostError(HostUnreachableError, InvalidRuntimeError, ValueError):
+    """The host name does not resolve (also a ``ValueError``, as lazycluster raised)."""
 
 
 class ConnectionRefusedHostError(HostUnreachableError, InvalidRuntimeError):
@@ -420,9 +435,24 @@ class TaskExecutionError(RemoteError):
         return str(self.args[0])
 
     @property
+    def task(self) -> Any:
+        """The failing :class:`~actorcluster.RuntimeTask` (lazycluster's attribute); its
+        name where the task is not at hand (an error built by hand, or unpickled)."""
+        return getattr(self, "_task", None) or self.task_name
+
+    def attach_task(self, task: Any) -> None:
+        """Make ``task`` the object :attr:`task` returns (not pickled)."""
+        self._task = task
+
+    @property
     def step(self) -> int:
         """Index of the failing step."""
         return int(self.args[1])
+
+    @property
+    def task_step_index(self) -> int:
+        """Index of the failing step (lazycluster's name for :attr:`step`)."""
+        return self.step
 
     @property
     def command(self) -> str:
@@ -575,8 +605,18 @@ class FileTransferError(RemoteError, OSError):
 class PathCreationError(ActorClusterError):
     """A directory could not be created on a host."""
 
-    def __init__(self, path: str, host: str = "", reason: str = "") -> None:
-        super().__init__(path, host, reason)
+    def __init__(self, path: str, host: str | None = "", reason: str = "") -> None:
+        super().__init__(path, host or "", reason)
+
+    @property
+    def path(self) -> str:
+        """The path that could not be created."""
+        return str(self.args[0])
+
+    @property
+    def host(self) -> str | None:
+        """The host it was to be created on, None if not known."""
+        return str(self.args[1]) or None
 
     def __str__(self) -> str:
         path, host, reason = self.args
@@ -591,9 +631,45 @@ class MasterStartError(ActorClusterError):
     def __init__(self, host: str, port: int, reason: str = "") -> None:
         super().__init__(host, port, reason)
 
+    @property
+    def host(self) -> str:
+        """The host the master was to run on."""
+        return str(self.args[0])
+
+    @property
+    def port(self) -> int:
+        """The master's port."""
+        return int(self.args[1])
+
+    @property
+    def cause(self) -> str:
+        """Why it did not start (lazycluster's attribute)."""
+        return str(self.args[2])
+
     def __str__(self) -> str:
         host, port, reason = self.args
         return f"master on {host}:{port} did not start" + (f": {reason}" if reason else "")
+
+
+class NoRuntimesDetectedError(ActorClusterError):
+    """No runtime could be detected (by ``RuntimeManager`` from the ssh config).
+
+    Args:
+        predecessor_excp: the error that stopped the detection, or why, in words.
+    """
+
+    def __init__(self, predecessor_excp: BaseException | str | None = None) -> None:
+        super().__init__(predecessor_excp)
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The error that stopped the detection, if one."""
+        cause = self.args[0]
+        return cause if isinstance(cause, BaseException) else self.__cause__
+
+    def __str__(self) -> str:
+        cause = self.args[0]
+        return "no runtimes detected" + (f": {cause}" if cause else "")
 
 
 # --- ours to manage -------------------------------------------------------------------

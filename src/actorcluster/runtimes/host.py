@@ -1,12 +1,15 @@
 """What a runtime knows about its host and does to its file system: :class:`HostInfo`.
 
 Each is one request to the agent through the typed client: no shell is involved (except
-for ``echo`` and filter commands, which are shell commands by definition), so paths
-and names arrive literally.
+for ``echo`` and filter commands, which are shell commands by definition). Paths get the
+two expansions lazycluster's shell gave them, ``~`` and ``$VAR`` (see
+:mod:`actorcluster.runtimes.paths`); everything else in them is literal.
 """
 
 from __future__ import annotations
 
+import pickle
+import posixpath
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,14 @@ from actorcluster.errors import (
     RemoteOperationError,
     UsageError,
 )
+from actorcluster.remote import CallReturned
+from actorcluster.runtimes.paths import (
+    expand_path,
+    host_environment_reader,
+    needs_expansion,
+    tilde_user,
+)
+from actorcluster.runtimes.pickling import dumps_call
 from actorcluster.runtimes.ports import check_port
 
 if TYPE_CHECKING:
@@ -54,16 +65,27 @@ class HostInfo:
     # --- facts ----------------------------------------------------------------------
 
     def facts(self) -> dict[str, Any]:
-        """cpu_cores, memory (bytes), os, python_version, gpus, hostname (a copy)."""
+        """lazycluster's info (a copy): host, os, cpu_cores, memory (bytes),
+        python_version, gpus (their names), workspace_version; and hostname,
+        architecture, gpu_details (see :meth:`gpu_details`)."""
         with self._lock:
             if self._facts is None:
                 client = self._handle.client()
-                self._facts = client.facts().result(REQUEST_TIMEOUT)
+                facts = client.facts().result(REQUEST_TIMEOUT)
+                details = [dict(gpu) for gpu in facts.get("gpus") or []]
+                facts["gpus"] = [str(gpu.get("name", "")) for gpu in details]
+                facts["gpu_details"] = details
+                self._facts = {"host": self._handle.host, **facts}
             return dict(self._facts)
 
-    def gpus(self) -> list[dict[str, Any]]:
-        """One entry per GPU (from nvidia-smi); empty without NVIDIA GPUs."""
-        return list(self.facts().get("gpus") or [])
+    def gpus(self) -> list[str]:
+        """The name of each GPU (from nvidia-smi), as lazycluster gives them; empty
+        without NVIDIA GPUs."""
+        return list(self.facts()["gpus"])
+
+    def gpu_details(self) -> list[dict[str, Any]]:
+        """One dict per GPU: index, name, memory (bytes), driver_version, uuid."""
+        return [dict(gpu) for gpu in self.facts()["gpu_details"]]
 
     def memory_in_mb(self) -> int:
         """Total memory in megabytes."""
@@ -78,7 +100,9 @@ class HostInfo:
             if key == "memory":
                 shown = f"{self.memory_in_mb()} MB"
             elif key == "gpus":
-                shown = "; ".join(str(gpu.get("name", gpu)) for gpu in value) if value else "none"
+                shown = "; ".join(value) if value else "none"
+            elif key == "gpu_details":
+                continue
             else:
                 shown = str(value)
             print(f"{key:<{width}}  {shown}")
@@ -125,25 +149,59 @@ class HostInfo:
 
     # --- folders --------------------------------------------------------------------
 
-    def create_dir(self, path: str) -> str:
-        """Create a folder with its parents; its absolute path.
+    def expand(self, path: str, env: Mapping[str, str]) -> str:
+        """``path`` with ``~`` and ``$VAR`` expanded as the shell would, in the
+        runtime's environment ``env`` (one request to the host, only when the path has
+        a variable), and a relative path made absolute against the working directory.
+
+        Raises:
+            UsageError: a variable in it is not set on the host.
+        """
+        if needs_expansion(path):
+            user = tilde_user(path)
+            users = [] if user is None else [user]
+            payload = dumps_call(host_environment_reader(), {"users": users})
+            call = self._handle.client().call(payload, env=env, name="reading the environment")
+            outcome = call.result(REQUEST_TIMEOUT)
+            if not isinstance(outcome, CallReturned):
+                last = (outcome.traceback.strip().splitlines() or [""])[-1]
+                raise RemoteOperationError(
+                    self._handle.host, "reading the environment", outcome.type_name, last
+                )
+            host_env, homes = pickle.loads(outcome.value)
+            path = expand_path(path, host_env, homes.get, self._handle.host)
+        if not path.startswith(("/", "~")):
+            path = posixpath.join(self._handle.working_dir, path)
+        return path
+
+    def create_dir(self, path: str, env: Mapping[str, str]) -> str:
+        """Create a folder with its parents (``path`` expanded, see :meth:`expand`);
+        its absolute path.
 
         Raises:
             PathCreationError: it could not be created (names the path and why).
+            UsageError: a variable in it is not set on the host.
         """
         if not isinstance(path, str) or not path.strip():
             raise PathCreationError(str(path), self._handle.host, "empty path")
+        expanded = self.expand(path, env)
         try:
-            return self._handle.client().mkdir(path).result(REQUEST_TIMEOUT)
+            return self._handle.client().mkdir(expanded).result(REQUEST_TIMEOUT)
         except RemoteOperationError as exc:
             raise PathCreationError(path, self._handle.host, exc.reason) from None
 
-    def delete_dir(self, path: str) -> bool:
-        """Delete a folder recursively; False if anything could not be removed."""
+    def delete_dir(self, path: str, env: Mapping[str, str]) -> bool:
+        """Delete a folder recursively (``path`` expanded, see :meth:`expand`); False if
+        anything could not be removed.
+
+        Raises:
+            UsageError: ``path`` is empty, or a variable in it is not set on the host.
+        """
         if not isinstance(path, str) or not path.strip():
             raise UsageError("path must be a non-empty string")
+        expanded = self.expand(path, env)
         try:
-            return self._handle.client().rmtree(path).result(REQUEST_TIMEOUT)
+            return self._handle.client().rmtree(expanded).result(REQUEST_TIMEOUT)
         except RemoteOperationError:
             return False
 

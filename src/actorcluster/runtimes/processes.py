@@ -88,7 +88,7 @@ class ProcessHandle(Protocol):
 
 
 class TaskProcess:
-    """The process handle of an asynchronous task."""
+    """The process handle of an asynchronous task (``task.process``)."""
 
     def __init__(self, key: str, task: RuntimeTask) -> None:
         self.key = key
@@ -125,8 +125,8 @@ class TaskProcess:
         self.task.stop()
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait until the task ended."""
-        self.task.join(timeout)
+        """Wait until the task ended (``omit_on_join`` aside: a process's join waits)."""
+        self.task._wait(timeout)
 
 
 CANCELLED_EXIT = -signal.SIGTERM
@@ -166,12 +166,11 @@ class ProcessTable:
             return {key: handle for key, handle in processes.items() if handle.is_alive()}
         return processes
 
-    def forget_ended_tasks(self) -> None:
-        """Drop the tasks that ended (running ones stay listed)."""
+    def forget_tasks(self) -> None:
+        """Drop every task's process, running or not (port exposures stay)."""
         with self._lock:
             for key in [key for key in self._processes if is_task_key(key)]:
-                if not self._processes[key].is_alive():
-                    del self._processes[key]
+                del self._processes[key]
 
     def stop_all(self) -> None:
         """Terminate every alive process."""

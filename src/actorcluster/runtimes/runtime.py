@@ -11,16 +11,13 @@ the operations on it; the facade adds lazycluster's bookkeeping: the tasks run h
 from __future__ import annotations
 
 import asyncio
-import itertools
-import shlex
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
-from actorcluster.futures import ActorFuture
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
@@ -28,9 +25,10 @@ from actorcluster.runtimes.host import HostInfo
 from actorcluster.runtimes.interrupt import wait_interruptibly
 from actorcluster.runtimes.ledger import TaskLedger
 from actorcluster.runtimes.options import build_options
+from actorcluster.runtimes.paths import needs_expansion
 from actorcluster.runtimes.ports import check_port
 from actorcluster.runtimes.processes import ProcessTable, TaskProcess, task_key
-from actorcluster.runtimes.task import ProgressCallback, RuntimeTask
+from actorcluster.runtimes.task import ProgressCallback, RuntimeTask, TaskFuture
 from actorcluster.runtimes.tunnels import expose
 from actorcluster.steps import TaskControl
 from actorcluster.tunnels import FROM_RUNTIME, LOOPBACK, TO_RUNTIME
@@ -40,13 +38,20 @@ if TYPE_CHECKING:
 
     import pykka
 
+    from actorcluster.futures import ActorFuture
     from actorcluster.runtimes.processes import ProcessHandle
 
 __all__ = ["ConnectedRuntimes", "Runtime"]
 
 log = get_logger(__name__)
 
-_names = itertools.count(1)
+
+def _split_working_dir(working_dir: str | None) -> tuple[str | None, str | None]:
+    """(what the runtime starts in, what it moves to once up): a working dir with a
+    ``$VAR`` is expanded with the host's environment, so it is entered after the start."""
+    if isinstance(working_dir, str) and needs_expansion(working_dir):
+        return None, working_dir
+    return working_dir, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +73,14 @@ class Runtime:
             plain host name, or ``"localhost"`` (the agent runs as a local subprocess:
             no sshd needed).
         working_dir: the working directory on the host, created with its parents and
-            kept; None: a temporary one (mode 0700), removed at :meth:`cleanup`, at
-            interpreter exit, and by the agent if this process vanishes.
-        connection_kwargs: fabric-style connection settings (``user``, ``port``,
-            ``connect_timeout``, ``connect_kwargs``, ``gateway``) plus
+            kept (``~`` and ``$VAR`` expanded as the shell would, see
+            :meth:`create_dir`); None: a temporary one (mode 0700), removed at
+            :meth:`cleanup`, at interpreter exit, and by the agent if this process
+            vanishes.
+        connection_kwargs: as lazycluster's, paramiko ``connect()``'s arguments
+            (``key_filename``, ``password``, ``passphrase``, ``pkey``, ``look_for_keys``,
+            ``allow_agent``, ``timeout``, ...); also fabric ``Connection``'s (``user``,
+            ``port``, ``connect_timeout``, ``connect_kwargs``, ``gateway``), and
             ``ssh_config_path``, ``known_hosts``, ``accept_new_host_keys`` and the
             runtime's own (``python``, ``shell``, ``heartbeat_interval``, ...).
         supervisor: the supervisor to run under; None: the library's root tree.
@@ -102,9 +111,22 @@ class Runtime:
         retain_tasks: int | None = None,
     ) -> None:
         ledger = TaskLedger(retain_tasks)
-        handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
+        start_in, move_to = _split_working_dir(working_dir)
+        handle = RuntimeHandle(build_options(host, start_in, connection_kwargs), supervisor)
         handle.start()
         self._attach(handle, ledger)
+        self._move_to(move_to)
+
+    def _move_to(self, working_dir: str | None) -> None:
+        """Enter the (expanded) working directory ``working_dir``, if one; a failure
+        cleans the runtime up before it is raised."""
+        if working_dir is None:
+            return
+        try:
+            self.working_dir = working_dir
+        except BaseException:
+            self.cleanup()
+            raise
 
     def _attach(self, handle: RuntimeHandle, ledger: TaskLedger) -> None:
         """Become the facade of ``handle``'s runtime, which is up."""
@@ -176,11 +198,10 @@ class Runtime:
         """
         started: dict[str, RuntimeHandle] = {}
         errors: dict[str, ActorClusterError] = {}
+        start_in, move_to = _split_working_dir(working_dir)
         for host in dict.fromkeys(hosts):
             try:
-                handle = RuntimeHandle(
-                    build_options(host, working_dir, connection_kwargs), supervisor
-                )
+                handle = RuntimeHandle(build_options(host, start_in, connection_kwargs), supervisor)
                 handle.start_async()
             except ActorClusterError as error:
                 errors[host] = error
@@ -191,10 +212,12 @@ class Runtime:
         for host, handle in started.items():
             try:
                 handle.wait_started(max(0.0, deadline - time.monotonic()))
+                runtime = cls._over(handle, TaskLedger(retain_tasks))
+                runtime._move_to(move_to)
             except ActorClusterError as error:
                 errors[host] = error
             else:
-                runtimes[host] = cls._over(handle, TaskLedger(retain_tasks))
+                runtimes[host] = runtime
         return ConnectedRuntimes(runtimes=runtimes, errors=errors)
 
     def __repr__(self) -> str:
@@ -270,6 +293,33 @@ class Runtime:
 
     # --- tasks ----------------------------------------------------------------------
 
+    @overload
+    def execute_task(
+        self,
+        task: RuntimeTask,
+        execute_async: Literal[True] = ...,
+        omit_on_join: bool = ...,
+        debug: bool = ...,
+    ) -> ActorFuture[RuntimeTask]: ...
+
+    @overload
+    def execute_task(
+        self,
+        task: RuntimeTask,
+        execute_async: Literal[False] | None,
+        omit_on_join: bool = ...,
+        debug: bool = ...,
+    ) -> RuntimeTask: ...
+
+    @overload
+    def execute_task(
+        self,
+        task: RuntimeTask,
+        execute_async: bool | None,
+        omit_on_join: bool = ...,
+        debug: bool = ...,
+    ) -> ActorFuture[RuntimeTask] | RuntimeTask: ...
+
     def execute_task(
         self,
         task: RuntimeTask,
@@ -278,7 +328,7 @@ class Runtime:
         debug: bool = False,
         *,
         on_output: Callable[[str], None] | None = None,
-    ) -> ActorFuture[RuntimeTask] | None:
+    ) -> ActorFuture[RuntimeTask] | RuntimeTask:
         """Execute a task on the runtime.
 
         Args:
@@ -290,7 +340,9 @@ class Runtime:
                 on the task's actor: keep it short.
 
         Returns:
-            The execution's future (resolved with the task) when asynchronous, else None.
+            The execution's future (resolved with the task) when asynchronous; the task
+            itself when synchronous (lazycluster returned None, though its README
+            writes ``task = runtime.execute_task(task, execute_async=False)``).
 
         Raises:
             TaskExecutionError: (synchronous) a step failed; names the step.
@@ -301,7 +353,7 @@ class Runtime:
             return future
         wait_interruptibly(future, task)
         log_files.flush()  # a synchronous run returns with its log file written
-        return None
+        return task
 
     def _submit(
         self,
@@ -321,7 +373,8 @@ class Runtime:
         self._tasks.add(task)
         if as_process:  # lazycluster's "processes" are the asynchronous tasks
             task.omit_on_join = omit_on_join
-            self._processes.add(TaskProcess(task_key(self.host, task.name), task))
+            task._process = TaskProcess(task_key(self.host, task.name), task)
+            self._processes.add(task._process)
         return future
 
     def _start_task(
@@ -331,7 +384,7 @@ class Runtime:
         env = {**self._env, **task.env_variables}
         message = task.build(env)
         task.env_variables = env
-        future: ActorFuture[RuntimeTask] = ActorFuture(f"task {task.name!r} on {self.host}")
+        future: ActorFuture[RuntimeTask] = TaskFuture(task, f"task {task.name!r} on {self.host}")
         control = TaskControl(task.name, self.host)
         future.set_canceller(lambda: control.cancel("cancelled through its future"))
         task._begin(self.host, future, control, debug, on_output)
@@ -359,8 +412,8 @@ class Runtime:
             TaskExecutionError: (synchronous) the function raised on the host; the
                 error carries the remote type and traceback.
         """
-        name = getattr(function, "__name__", "function")
-        task = RuntimeTask(f"execute-function-{name}-{next(_names)}")
+        name = getattr(function, "__name__", None) or type(function).__name__
+        task = RuntimeTask(f"execute-function-{name}")
         task.run_function(function, **func_kwargs)
         self.execute_task(task, execute_async=execute_async, debug=debug)
         return task
@@ -375,7 +428,7 @@ class Runtime:
         preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Send a file or folder to the runtime (see :meth:`RuntimeTask.send_file`)."""
-        task = RuntimeTask(f"send-file-{next(_names)}")
+        task = RuntimeTask(f"send-file-{local_path}-to-{self.host}")
         task.send_file(
             local_path, remote_path, progress=progress, preserve_special_bits=preserve_special_bits
         )
@@ -392,7 +445,7 @@ class Runtime:
         preserve_special_bits: bool = False,
     ) -> RuntimeTask:
         """Fetch a file or folder from the runtime (see :meth:`RuntimeTask.get_file`)."""
-        task = RuntimeTask(f"get-file-{next(_names)}")
+        task = RuntimeTask(f"get-file-{remote_path}-from-{self.host}")
         task.get_file(
             remote_path, local_path, progress=progress, preserve_special_bits=preserve_special_bits
         )
@@ -417,9 +470,9 @@ class Runtime:
         return task.execution_log
 
     def print_log(self) -> None:
-        """Print the execution log of every task run here."""
+        """Print the execution log of every task run here (each as
+        :meth:`RuntimeTask.print_log` does), in the order they started."""
         for task in self._tasks.tasks():
-            print(f"--- {task.name} ---")
             task.print_log()
 
     def join(self) -> None:
@@ -427,16 +480,18 @@ class Runtime:
         self._tasks.join()
 
     def clear_tasks(self) -> None:
-        """Forget every task (their logs and returns); running ones keep running."""
+        """Forget every task (their logs, returns and processes, as lazycluster does);
+        running ones keep running, and :meth:`cleanup` still stops them."""
         self._tasks.clear()
-        self._processes.forget_ended_tasks()
+        self._processes.forget_tasks()
 
     # --- the host -------------------------------------------------------------------
 
     @property
     def info(self) -> dict[str, Any]:
-        """Facts about the host, read once and cached: cpu_cores, memory, os,
-        python_version, gpus, hostname."""
+        """Facts about the host, read once and cached: lazycluster's host, os,
+        cpu_cores, memory, python_version, gpus (names), workspace_version; and
+        hostname, architecture, gpu_details."""
         return self._host_info.facts()
 
     @property
@@ -465,9 +520,15 @@ class Runtime:
         return str(self.info["python_version"])
 
     @property
-    def gpus(self) -> list[dict[str, Any]]:
-        """One entry per GPU (from nvidia-smi); empty without NVIDIA GPUs."""
+    def gpus(self) -> list[str]:
+        """The name of each GPU (from nvidia-smi), as lazycluster gives them; empty
+        without NVIDIA GPUs."""
         return self._host_info.gpus()
+
+    @property
+    def gpu_details(self) -> list[dict[str, Any]]:
+        """One dict per GPU: index, name, memory (bytes), driver_version, uuid."""
+        return self._host_info.gpu_details()
 
     @property
     def gpu_count(self) -> int:
@@ -506,16 +567,23 @@ class Runtime:
         )
 
     def create_dir(self, path: str) -> str:
-        """Create a directory with all its parents (the path is literal); returns it.
+        """Create a directory with all its parents; returns its absolute path.
+
+        ``~`` and ``$VAR``/``${VAR}`` are expanded as the shell would, with the
+        runtime's environment on the host; everything else is literal (spaces, quotes,
+        ``$(...)``, backticks: nothing is executed). A relative path is relative to the
+        working directory.
 
         Raises:
             PathCreationError: it could not be created (names the path and why).
+            UsageError: a variable in it is not set on the host.
         """
-        return self._host_info.create_dir(path)
+        return self._host_info.create_dir(path, self._env)
 
     def delete_dir(self, path: str) -> bool:
-        """Delete a directory recursively; False if anything could not be removed."""
-        return self._host_info.delete_dir(path)
+        """Delete a directory recursively (the path expanded as for :meth:`create_dir`);
+        False if anything could not be removed."""
+        return self._host_info.delete_dir(path, self._env)
 
     def create_tempdir(self) -> str:
         """Create a temporary directory on the host and return its path (not removed
@@ -523,14 +591,19 @@ class Runtime:
         return self._host_info.create_tempdir()
 
     def echo(self, msg: str) -> str:
-        """Echo ``msg`` through the host's shell and return what it printed."""
-        return self._host_info.stdout_of(f"echo {shlex.quote(str(msg))}", self._env)
+        """Run ``echo MSG`` through the host's shell, in the working directory and the
+        runtime's environment, and return what it printed: ``msg`` is shell text, as a
+        command's (``echo("$WORKING_DIR")`` prints the working directory)."""
+        return self._host_info.stdout_of(f"echo {msg}", self._env)
 
     def has_free_port(self, port: int) -> bool:
-        """Whether ``port`` is free on the host.
+        """Whether ``port`` is free on the host: a server could listen on it now (bound
+        with SO_REUSEADDR, as servers bind: a port with connections lingering in
+        TIME_WAIT is free; one listened on, or bound by a socket that does not share
+        it, is not).
 
         Raises:
-            ValueError: the port is not in 1..65535.
+            ValueError: the port is not in 1..65535 (an int, or a string of one).
         """
         return self._host_info.has_free_port(port)
 
@@ -571,14 +644,17 @@ class Runtime:
                 (an ``ssh -N -L`` process: faster for bulk data, one more connection).
 
         Returns:
-            The process key, for :meth:`stop_process`.
+            The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when
+            both ports are the same (a port exposed to itself: nothing to do).
 
         Raises:
             UsageError: a port is not an int in 1..65535, or a bad carrier.
             PortInUseError: ``local_port`` is taken here (side ``"local"``).
         """
         runtime_port = check_port(runtime_port, "runtime_port")
-        local = runtime_port if local_port is None else local_port
+        local = runtime_port if local_port is None else check_port(local_port, "local_port")
+        if self._handle.options.is_local and local == runtime_port:
+            return ""
         process = expose(
             self._handle,
             FROM_RUNTIME,
@@ -586,6 +662,7 @@ class Runtime:
             runtime_port,
             bind_address=bind_address,
             carrier=carrier,
+            runtime=self,
         )
         self._processes.add(process)
         return process.key
@@ -608,7 +685,8 @@ class Runtime:
             carrier: ``"paramiko"`` or ``"openssh"`` (an ``ssh -N -R`` process).
 
         Returns:
-            The process key, for :meth:`stop_process`.
+            The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when
+            both ports are the same (a port exposed to itself: nothing to do).
 
         Raises:
             UsageError: a port is not an int in 1..65535, or a bad carrier.
@@ -616,9 +694,17 @@ class Runtime:
             RemoteError: the host refused to forward for another reason.
         """
         local_port = check_port(local_port, "local_port")
-        remote = local_port if runtime_port is None else runtime_port
+        remote = local_port if runtime_port is None else check_port(runtime_port, "runtime_port")
+        if self._handle.options.is_local and local_port == remote:
+            return ""
         process = expose(
-            self._handle, TO_RUNTIME, local_port, remote, bind_address=bind_address, carrier=carrier
+            self._handle,
+            TO_RUNTIME,
+            local_port,
+            remote,
+            bind_address=bind_address,
+            carrier=carrier,
+            runtime=self,
         )
         self._processes.add(process)
         return process.key

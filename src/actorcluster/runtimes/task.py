@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actorcluster._logging import get_logger
-from actorcluster.errors import TaskCancelledError, UsageError
+from actorcluster.errors import TaskCancelledError, TaskExecutionError, UsageError
 from actorcluster.futures import ActorFuture
 from actorcluster.messages.events import (
     FunctionReturned,
@@ -34,15 +36,19 @@ from actorcluster.messages.tasks import Task
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes.execution_log import ExecutionLog
 from actorcluster.runtimes.pickling import dumps_call
+from actorcluster.runtimes.standalone import HOME, connection_target
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from pykka._types import OptExcInfo
+
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.steps import Step
+    from actorcluster.runtimes.processes import TaskProcess
     from actorcluster.steps import TaskControl
 
-__all__ = ["ProgressCallback", "RuntimeTask"]
+__all__ = ["ProgressCallback", "RuntimeTask", "TaskFuture"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(done, total)``: bytes moved so far, and in all when known."""
@@ -65,36 +71,39 @@ def _function_name(function: Callable[..., Any]) -> str:
     return str(getattr(function, "__qualname__", None) or type(function).__name__)
 
 
-def _connection_target(connection: Any) -> tuple[str, dict[str, Any] | None]:
-    if isinstance(connection, str) and connection.strip():
-        return connection, None
-    host = getattr(connection, "host", None)
-    if not isinstance(host, str) or not host:
-        raise UsageError(
-            f"connection must be a Runtime, a host name or a fabric Connection, not {connection!r}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name in ("user", "port", "connect_timeout"):
-        value = getattr(connection, name, None)
-        if value is not None:
-            kwargs[name] = value
-    connect_kwargs = getattr(connection, "connect_kwargs", None)
-    if connect_kwargs:
-        kwargs["connect_kwargs"] = dict(connect_kwargs)
-    return host, kwargs or None
+class TaskFuture(ActorFuture["RuntimeTask"]):
+    """The future of one execution of a task: a failure that is a
+    :class:`TaskExecutionError` gets the task as its ``task`` attribute (lazycluster's)
+    before anyone waiting sees it."""
+
+    def __init__(self, task: RuntimeTask, what: str = "") -> None:
+        super().__init__(what or f"task {task.name!r}")
+        self._task = task
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        """Fail the future (see :meth:`ActorFuture.set_exception`)."""
+        error = (exc_info or sys.exc_info())[1]
+        if isinstance(error, TaskExecutionError):
+            error.attach_task(self._task)
+        super().set_exception(exc_info)
+
+
+def _task_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise UsageError(f"task name must be a string, not {type(name).__name__}")
+    return name
 
 
 class RuntimeTask:
     """A named sequence of steps to run on a runtime.
 
     Args:
-        name: the task's name; None: a unique one is generated.
+        name: the task's name; None or empty: a unique one, ``str(id(task))`` as in
+            lazycluster.
     """
 
     def __init__(self, name: str | None = None) -> None:
-        if name is not None and not isinstance(name, str):
-            raise UsageError(f"task name must be a string, not {type(name).__name__}")
-        self._name = name if name else f"task-{id(self)}"
+        self._name = _task_name(name) if name else str(id(self))
         self._steps: list[Step] = []
         self._progress: dict[int, ProgressCallback] = {}
         self._env: dict[str, str] = {}
@@ -105,6 +114,7 @@ class RuntimeTask:
         self._debug = False
         self._host = ""
         self._future: ActorFuture[Any] | None = None
+        self._process: TaskProcess | None = None
         self._control: TaskControl | None = None
         self._sink: Callable[[str], None] | None = None
         self._copies = 0
@@ -133,8 +143,20 @@ class RuntimeTask:
 
     @property
     def name(self) -> str:
-        """The task's name."""
+        """The task's name; assignable while it is not running (the next execution's
+        log, process key and ``execution_log(name)`` lookups use the new one)."""
         return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        name = _task_name(name)
+        if not name:
+            raise UsageError("task name must not be empty")
+        if self.is_running:
+            raise UsageError(
+                f"task {self._name!r} is running: rename it after it ended (join() waits)"
+            )
+        self._name = name
 
     def run_command(self, command: str) -> RuntimeTask:
         """Add a step that runs a shell command (passed to the shell literally).
@@ -252,13 +274,8 @@ class RuntimeTask:
 
     def build(self, env: dict[str, str] | None = None) -> Task:
         """The immutable task message for the current steps, run in ``env`` (default:
-        the task's own :attr:`env_variables`).
-
-        Raises:
-            ValueError: the task has no steps.
-        """
-        if not self._steps:
-            raise UsageError(f"task {self._name!r} has no steps")
+        the task's own :attr:`env_variables`). A task without steps does nothing and
+        succeeds, as in lazycluster."""
         env = self._env if env is None else env
         return Task(name=self._name, steps=tuple(self._steps), env=tuple(env.items()))
 
@@ -277,7 +294,13 @@ class RuntimeTask:
 
     @property
     def function_returns(self) -> Generator[object, None, None]:
-        """The return values of the task's functions, in the order they ran."""
+        """The return values of the task's functions, in the order they ran.
+
+        The first value is read after :meth:`join`: a running task is waited for (an
+        ``omit_on_join`` one is not), as in lazycluster.
+        """
+        if not (self.omit_on_join and self._process is not None):
+            self._await_end()
         with self._lock:
             returns = list(self._returns)
         for value in returns:
@@ -285,13 +308,16 @@ class RuntimeTask:
 
     @property
     def future(self) -> ActorFuture[Any] | None:
-        """The future of the latest execution (resolved with this task), if any."""
+        """The future of the latest execution (resolved with this task, or failed
+        with its error), if any."""
         return self._future
 
     @property
-    def process(self) -> ActorFuture[Any] | None:
-        """lazycluster's name for what runs the task: here, its future."""
-        return self._future
+    def process(self) -> TaskProcess | None:
+        """The process the latest asynchronous execution runs in
+        (``multiprocessing.Process``'s face: ``is_alive()``, ``join()``, ``terminate()``,
+        ``kill()``, ``pid``, ``exitcode``); None if not yet or synchronously executed."""
+        return self._process
 
     @property
     def is_running(self) -> bool:
@@ -315,19 +341,35 @@ class RuntimeTask:
         return 0
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait until the latest execution ended and its log file is written.
+        """Wait until the latest execution ended and its log file is written; at once
+        for an asynchronous execution marked ``omit_on_join`` (as in lazycluster: its
+        ``process.join()`` does wait).
 
         Errors of the execution are not raised here; see :attr:`future`.
         """
-        future = self._future
-        if future is None:
+        if self.omit_on_join and self._process is not None:
             return
+        self._wait(timeout)
+
+    def _wait(self, timeout: float | None = None) -> None:
+        """Wait until the latest execution ended and its log file is written."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with contextlib.suppress(Exception):  # the error belongs to whoever reads the future
-            future.get(timeout=timeout)
-        if future.done():
+        if self._future is not None and self._await_end(timeout):
             left = 10.0 if deadline is None else max(0.0, deadline - time.monotonic())
             log_files.flush(left)
+
+    def _await_end(self, timeout: float | None = None) -> bool:
+        """Wait until the latest execution ended (if any); whether it has."""
+        future = self._future
+        if future is None or future.done():
+            return True
+        try:
+            future.get(timeout=timeout)
+        except pykka.Timeout:
+            return False
+        except Exception:  # the task's error belongs to whoever reads the future
+            return True
+        return True
 
     def stop(self, reason: str = "stopped by the user") -> None:
         """Cancel the running execution: its remote process group is killed."""
@@ -335,9 +377,15 @@ class RuntimeTask:
             self._control.cancel(reason)
 
     def print_log(self) -> None:
-        """Print the execution log, each entry prefixed with its index."""
-        for index, entry in enumerate(self.execution_log):
-            print(f"[{index}] {entry}")
+        """Print the execution log as lazycluster does: ``Log of Task NAME:``, then each
+        entry as ``INDEX: ENTRY`` (or that the log is empty)."""
+        entries = list(self.execution_log)
+        if not entries:
+            print(f"The log of task {self._name} is empty!")
+        else:
+            print(f"Log of Task {self._name}:")
+        for index, entry in enumerate(entries):
+            print(f"{index}: {entry}")
 
     def cleanup(self) -> None:
         """Remove local resources of the task (its log file)."""
@@ -347,30 +395,33 @@ class RuntimeTask:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def execute(self, connection: Any, debug: bool = False) -> None:
-        """Execute the task standalone, synchronously.
+    def execute(self, connection: Any, debug: bool = False) -> RuntimeTask:
+        """Execute the task standalone, synchronously; returns the task (lazycluster
+        returned None, though its own example writes ``task = my_task.execute(...)``).
 
         Args:
-            connection: a :class:`~actorcluster.Runtime`, a host name, or a fabric-style
-                connection object (its ``host``, ``user``, ``port`` and
-                ``connect_kwargs`` are used). For the latter two a runtime is started
-                for this execution (steps run in a temporary working directory) and
-                cleaned up afterwards.
+            connection: a :class:`~actorcluster.Runtime` (steps run in its working
+                directory), a host name, or a fabric ``Connection`` (the host name it
+                was given, its ``user``, ``port``, ``connect_timeout``,
+                ``connect_kwargs`` and the ssh_config file it reads are used). For the
+                latter two a runtime is started for this execution and cleaned up
+                afterwards; as with lazycluster, steps run in the login's home
+                directory, and what they leave there stays.
             debug: print the host's output live.
 
         Raises:
             TaskExecutionError: a step failed.
-            InvalidRuntimeError: the host cannot be reached.
+            InvalidRuntimeError: the host cannot be reached; an unknown host name is an
+                :class:`UnknownHostError`, also a ``ValueError`` (lazycluster's error).
             ValueError: ``connection`` is none of the above.
         """
         from actorcluster.runtimes.runtime import Runtime
 
         if isinstance(connection, Runtime):
-            connection.execute_task(self, execute_async=False, debug=debug)
-            return
-        host, kwargs = _connection_target(connection)
-        with Runtime(host, connection_kwargs=kwargs) as runtime:
-            runtime.execute_task(self, execute_async=False, debug=debug)
+            return connection.execute_task(self, execute_async=False, debug=debug)
+        host, kwargs = connection_target(connection)
+        with Runtime(host, working_dir=HOME, connection_kwargs=kwargs) as runtime:
+            return runtime.execute_task(self, execute_async=False, debug=debug)
 
     # --- execution (used by Runtime) ------------------------------------------------
 
@@ -389,6 +440,7 @@ class RuntimeTask:
             self._returns = []
         self._host, self._future, self._control, self._debug = host, future, control, debug
         self._sink = sink
+        self._process = None
         self._log_file_path = log_files.log_file_path(host, self._name)
 
     def _not_started(self, host: str, error: BaseException) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import PortInUseError, RemoteError, UsageError
 from actorcluster.runtimes.ports import check_port
@@ -92,8 +92,10 @@ def expose(
     *,
     bind_address: str = LOOPBACK,
     carrier: str = "paramiko",
+    runtime: Any = None,
 ) -> TunnelProcess:
-    """Open a tunnel (``direction`` :data:`FROM_RUNTIME` or :data:`TO_RUNTIME`).
+    """Open a tunnel (``direction`` :data:`FROM_RUNTIME` or :data:`TO_RUNTIME`);
+    ``runtime`` is the facade asking, named in a :class:`PortInUseError`.
 
     Raises:
         UsageError: a bad port, address or carrier.
@@ -118,11 +120,13 @@ def expose(
         carrier=carrier,
     )
     if handle.context.has_tunnel(spec.key) or not listen_port_free(handle, spec):
-        raise PortInUseError(spec.listen_port, spec.listen_side)
+        raise PortInUseError(spec.listen_port, spec.listen_side, runtime)
     try:
         handle.open_tunnel(spec)
+    except PortInUseError as exc:
+        raise PortInUseError(spec.listen_port, spec.listen_side, runtime) from exc
     except RemoteError as exc:
         if not listen_port_free(handle, spec):
-            raise PortInUseError(spec.listen_port, spec.listen_side) from exc
+            raise PortInUseError(spec.listen_port, spec.listen_side, runtime) from exc
         raise
     return TunnelProcess(spec, handle)

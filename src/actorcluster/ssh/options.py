@@ -1,12 +1,22 @@
-"""Checking ``ssh_kwargs``: lazycluster's (fabric's) ``connection_kwargs`` plus ours.
+"""Checking ``ssh_kwargs``: lazycluster's ``connection_kwargs`` plus ours.
 
-Accepted keys, exactly: ``user``, ``port``, ``connect_timeout``, ``connect_kwargs`` (a
-dict with any of ``key_filename``, ``pkey``, ``password``, ``passphrase``,
-``look_for_keys``, ``allow_agent``, ``banner_timeout``, ``auth_timeout``,
-``channel_timeout``, ``timeout``), ``gateway``, ``forward_agent`` (accepted, ignored),
-``ssh_config_path``, ``known_hosts`` and ``accept_new_host_keys``. ``None`` as a value
-means "not given". Anything else raises :class:`~actorcluster.errors.ConfigurationError`
-naming the key and the value (secrets are never shown).
+lazycluster handed its ``connection_kwargs`` to fabric as ``connect_kwargs``, i.e. as
+the arguments of paramiko's ``SSHClient.connect()``; so those are accepted at the top
+level: ``key_filename``, ``pkey``, ``password``, ``passphrase``, ``look_for_keys``,
+``allow_agent``, ``timeout``, ``banner_timeout``, ``auth_timeout``, ``channel_timeout``,
+``username``, ``compress`` (accepted, ignored) and ``gss_auth``, ``gss_kex``,
+``gss_deleg_creds``, ``gss_trust_dns`` (accepted when False: GSSAPI is not supported).
+fabric ``Connection``'s own keys are accepted too: ``user``, ``port``,
+``connect_timeout``, ``connect_kwargs`` (a dict of the paramiko keys above),
+``gateway`` and ``forward_agent`` (accepted, ignored); and ours: ``ssh_config_path``,
+``known_hosts`` and ``accept_new_host_keys``.
+
+``None`` as a value means "not given". The same setting given twice (``user`` and
+``username``, ``connect_timeout`` and ``timeout``, a key at the top and in
+``connect_kwargs``) must agree. Anything else raises
+:class:`~actorcluster.errors.ConfigurationError` naming the key and the value (secrets
+are never shown): paramiko's arguments actorcluster cannot honour (``sock``,
+``disabled_algorithms``, ``gss_host``, ...) say why.
 """
 
 from __future__ import annotations
@@ -26,9 +36,7 @@ __all__ = ["SshOptions", "parse_ssh_kwargs"]
 
 log = get_logger(__name__)
 
-_SECRETS = frozenset(
-    {"connect_kwargs.password", "connect_kwargs.passphrase", "connect_kwargs.pkey"}
-)
+_SECRETS = frozenset({"password", "passphrase", "pkey"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +78,7 @@ class SshOptions:
 
 
 def _fail(key: str, value: Any, why: str) -> NoReturn:
-    shown = "<redacted>" if key in _SECRETS else repr(value)
+    shown = "<redacted>" if key.rpartition(".")[2] in _SECRETS else repr(value)
     raise ConfigurationError(f"invalid ssh setting {key}={shown}: {why}")
 
 
@@ -125,6 +133,18 @@ def _ignored(key: str, value: Any) -> None:
     log.debug("ssh.option.ignored", key=key, value=value)
 
 
+def _gss_off(key: str, value: Any) -> None:
+    if _flag(key, value):
+        _fail(key, value, "GSSAPI (Kerberos) is not supported; log in with a key or a password")
+
+
+def _unsupported(why: str) -> _Check:
+    def check(key: str, value: Any) -> NoReturn:
+        _fail(key, value, f"paramiko's connect() takes it, actorcluster does not: {why}")
+
+    return check
+
+
 _Check = Callable[[str, Any], Any]
 
 _CONNECT_KWARGS: dict[str, tuple[str, _Check]] = {
@@ -138,7 +158,20 @@ _CONNECT_KWARGS: dict[str, tuple[str, _Check]] = {
     "auth_timeout": ("auth_timeout", _seconds),
     "channel_timeout": ("channel_timeout", _seconds),
     "timeout": ("connect_timeout", _seconds),
+    "username": ("user", _text),
+    "compress": ("", _ignored),
+    "gss_auth": ("", _gss_off),
+    "gss_kex": ("", _gss_off),
+    "gss_deleg_creds": ("", _gss_off),
+    "gss_trust_dns": ("", _gss_off),
+    "gss_host": ("", _unsupported("GSSAPI (Kerberos) is not supported")),
+    "sock": ("", _unsupported("give a jump host as gateway (or ProxyJump in ssh_config)")),
+    "disabled_algorithms": ("", _unsupported("the algorithms are paramiko's defaults")),
+    "transport_factory": ("", _unsupported("the transport is actorcluster's own")),
+    "auth_strategy": ("", _unsupported("give keys, a password or an ssh-agent instead")),
 }
+"""paramiko ``connect()`` arguments: fabric's ``connect_kwargs``, and lazycluster's
+``connection_kwargs`` at the top level."""
 
 _TOP_LEVEL: dict[str, tuple[str, _Check]] = {
     "user": ("user", _text),
@@ -153,10 +186,14 @@ _TOP_LEVEL: dict[str, tuple[str, _Check]] = {
 
 
 def _collect(
-    given: Mapping[Any, Any], table: dict[str, tuple[str, _Check]], prefix: str
-) -> dict[str, Any]:
-    """Check each key of ``given`` against ``table``; return the field values."""
-    fields: dict[str, Any] = {}
+    given: Mapping[Any, Any],
+    table: dict[str, tuple[str, _Check]],
+    prefix: str,
+    fields: dict[str, tuple[str, Any]],
+) -> None:
+    """Check each key of ``given`` against ``table``; add the field values to
+    ``fields`` (field name -> (key it came from, value)), which must agree with any
+    value already there."""
     for key, value in given.items():
         name = f"{prefix}{key}"
         if not isinstance(key, str) or key not in table:
@@ -165,9 +202,12 @@ def _collect(
             continue
         attr, check = table[key]
         checked = check(name, value)
-        if attr:
-            fields[attr] = checked
-    return fields
+        if not attr:
+            continue
+        earlier = fields.get(attr)
+        if earlier is not None and earlier[1] != checked:
+            _fail(name, value, f"conflicts with {earlier[0]}")
+        fields[attr] = (name, checked)
 
 
 def parse_ssh_kwargs(ssh_kwargs: Mapping[str, Any] | None) -> SshOptions:
@@ -183,17 +223,12 @@ def parse_ssh_kwargs(ssh_kwargs: Mapping[str, Any] | None) -> SshOptions:
         return SshOptions()
     if not isinstance(ssh_kwargs, Mapping):
         _fail("ssh_kwargs", ssh_kwargs, "expected a dict")
+    fields: dict[str, tuple[str, Any]] = {}
     top = {k: v for k, v in ssh_kwargs.items() if k != "connect_kwargs"}
-    fields = _collect(top, _TOP_LEVEL, "")
+    _collect(top, {**_TOP_LEVEL, **_CONNECT_KWARGS}, "", fields)
     nested = ssh_kwargs.get("connect_kwargs")
     if nested is not None:
         if not isinstance(nested, Mapping):
             _fail("connect_kwargs", nested, "expected a dict")
-        inner = _collect(nested, _CONNECT_KWARGS, "connect_kwargs.")
-        outer_timeout = fields.get("connect_timeout")
-        if outer_timeout is not None and inner.get("connect_timeout", outer_timeout) != (
-            outer_timeout
-        ):
-            _fail("connect_kwargs.timeout", nested["timeout"], "conflicts with connect_timeout")
-        fields.update(inner)
-    return SshOptions(**fields)
+        _collect(nested, _CONNECT_KWARGS, "connect_kwargs.", fields)
+    return SshOptions(**{attr: value for attr, (_, value) in fields.items()})

@@ -126,9 +126,11 @@ def _probe_lock() -> Iterator[None]:
 def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
     """Whether each TCP port can be bound on ``host`` ("" means every interface).
 
-    Binds without SO_REUSEADDR, so a port that is listened on (or lingers in
-    TIME_WAIT) counts as taken. Probes of agents on one machine take turns
-    (:func:`_probe_lock`), so they never see each other as takers.
+    Binds with SO_REUSEADDR, as servers (sshd's forwarding included) bind: a port that
+    is listened on, or bound by a socket that does not share it, counts as taken; one
+    whose old connections linger in TIME_WAIT is free (a server can listen there now).
+    Probes of agents on one machine take turns (:func:`_probe_lock`), so they never
+    see each other as takers.
     """
     if host:
         found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
@@ -143,6 +145,7 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
     with _probe_lock():
         for port in ports:
             with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((bind_host, port))
                 except OSError:
