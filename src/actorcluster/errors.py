@@ -345,7 +345,8 @@ class FutureTimeoutError(ActorClusterError, TimeoutError, pykka.Timeout):
 
     def __str__(self) -> str:
         what, seconds = self.args
-        return f"{what} was not done within {seconds:g} s"
+        shown = f"{seconds:g}" if isinstance(seconds, (int, float)) else str(seconds)
+        return f"{what} was not done within {shown} s"
 
 
 class ProtocolError(RemoteError):

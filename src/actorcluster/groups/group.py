@@ -370,7 +370,10 @@ class RuntimeGroup(GroupTasks):
         for host, runtime in self._members.all().items():
             if host in outcomes.values:
                 info = outcomes.values[host]
-                gpus = ", ".join(str(gpu.get("name", gpu)) for gpu in info.get("gpus") or ())
+                gpus = ", ".join(
+                    str(gpu.get("name", gpu)) if isinstance(gpu, dict) else str(gpu)
+                    for gpu in info.get("gpus") or ()
+                )
                 rows.append(
                     (
                         host,
