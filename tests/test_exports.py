@@ -46,3 +46,9 @@ def test_lazyclusters_names_are_at_the_top_level():
 def test_every_public_top_level_name_has_a_docstring():
     for name in actorcluster.__all__:
         assert getattr(actorcluster, name).__doc__, f"{name} has no docstring"
+
+
+def test_every_error_is_exported_at_the_top_level():
+    from actorcluster import errors
+
+    assert set(errors.__all__) <= set(actorcluster.__all__)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ConfigurationError
-from actorcluster.ssh.config_files import CONFIG_ENV_VAR, load_config
+from actorcluster.ssh.config_files import CONFIG_ENV_VAR, config_path, load_config
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ class SshTarget:
     """Seconds to wait for an authentication answer."""
     channel_timeout: float = 10.0
     """Seconds to wait for a channel to open."""
+    ssh_config_file: str | None = None
+    """The ssh_config file the target was resolved through (None: there was none)."""
 
     @property
     def address(self) -> str:
@@ -126,7 +128,8 @@ def resolve_target(host: str, ssh_kwargs: Mapping[str, Any] | None = None) -> Ss
             raise ConfigurationError(f"invalid host {host!r}: {key} given here and in ssh_kwargs")
     options = replace(options, user=options.user or user, port=options.port or port)
     config = load_config(options.ssh_config_path)
-    return _resolve(config, name, options, via=None, chain=())
+    target = _resolve(config, name, options, via=None, chain=())
+    return replace(target, ssh_config_file=config_path(options.ssh_config_path)[0])
 
 
 def _lookup(config: paramiko.SSHConfig, host: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ runs inside :func:`ssh_errors`, and what escapes it is an
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from actorcluster.errors import (
     HostUnreachableError,
     UnknownHostError,
 )
+from actorcluster.ssh.config_files import CONFIG_ENV_VAR, config_hosts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,7 +61,7 @@ def translate_error(  # noqa: PLR0911 - one return per kind of failure reads bes
     """
     host, text = target.alias, str(exc)
     if isinstance(exc, socket.gaierror):
-        return UnknownHostError(host, f"{target.hostname} does not resolve: {exc.strerror}")
+        return UnknownHostError(host, _unknown_host_reason(target, exc))
     if isinstance(exc, ConnectionRefusedError):
         return ConnectionRefusedHostError(host, f"{action} refused: nothing listens there")
     limit = _timeout_limit(exc, target, timeout)
@@ -79,6 +81,29 @@ def translate_error(  # noqa: PLR0911 - one return per kind of failure reads bes
         return HostUnreachableError(host, f"{action} failed: the connection was closed")
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else text
     return HostUnreachableError(host, f"{action} failed: {reason or type(exc).__name__}")
+
+
+def _unknown_host_reason(target: SshTarget, exc: socket.gaierror) -> str:
+    """Why a name does not resolve, with the hosts the ssh_config defines (the closest
+    to the name first) when the name is not one of them: a typo names its fix."""
+    resolves = f"{target.hostname} does not resolve ({exc.strerror})"
+    if target.hostname != target.alias:
+        return f"its HostName {resolves}"
+    path = target.ssh_config_file
+    if path is None:
+        where = f"set ${CONFIG_ENV_VAR} or connection_kwargs['ssh_config_path']"
+        return f"{resolves}; no ssh_config was read (~/.ssh/config does not exist; {where})"
+    try:
+        hosts = config_hosts(path)
+    except ActorClusterError:
+        return resolves
+    if target.alias in hosts:
+        return resolves
+    close = difflib.get_close_matches(target.alias, hosts, n=3, cutoff=0.5)
+    listed = [*close, *(h for h in hosts if h not in close)][:12]
+    more = ", ..." if len(hosts) > len(listed) else ""
+    shown = f"hosts there: {', '.join(listed)}{more}" if hosts else "it defines no hosts"
+    return f"{target.alias} is not a Host in {path} ({shown}), and {resolves}"
 
 
 def _timeout_limit(exc: BaseException, target: SshTarget, timeout: float) -> float | None:
