@@ -4,6 +4,7 @@ tasks typed in bounded time, and a hung agent is not left behind."""
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import time
@@ -113,3 +114,64 @@ def test_a_hung_agent_is_replaced_and_killed_by_the_next_connection(host):
         )
         wait_until(lambda: not alive(agent), 15, "the hung agent was killed")
         assert rt.echo("fresh").strip() == "fresh"
+
+
+SOAK_TASKS = int(os.environ.get("ACTORCLUSTER_SOAK_TASKS", "300"))
+"""Tasks in the soak: 300 in CI; ``ACTORCLUSTER_SOAK_TASKS=3000`` for the full run."""
+
+
+def test_a_soak_with_connections_dropped_every_few_seconds_loses_nothing(make_ssh_bed):
+    import threading
+
+    from actorcluster import ActorClusterError
+
+    bed = make_ssh_bed(2)
+    kwargs = {**bed.connection_kwargs, **FAST}
+    runtimes = [Runtime(f"host-{i}", connection_kwargs=kwargs) for i in (1, 2)]
+    stop = threading.Event()
+
+    def chaos() -> None:
+        turn = 0
+        while not stop.wait(1.5):
+            bed.hosts[turn % 2].kill_sshd_sessions()
+            turn += 1
+
+    chaotic = threading.Thread(target=chaos, daemon=True)
+    chaotic.start()
+    outcomes: dict[int, str] = {}
+    try:
+        in_flight = []
+        for i in range(SOAK_TASKS):
+            runtime = runtimes[i % 2]
+            command = f"echo {i} >> ran.txt; sleep 0.3; echo {i}"
+            in_flight.append(
+                (i, runtime.execute_task(RuntimeTask(f"soak-{i}").run_command(command)))
+            )
+            if len(in_flight) >= 30 or i == SOAK_TASKS - 1:
+                for index, future in in_flight:
+                    try:
+                        done = future.get(timeout=120)
+                        outcomes[index] = "ok" if done.execution_log == [f"{index}\n"] else "wrong"
+                    except ActorClusterError as error:  # typed: allowed, and counted
+                        outcomes[index] = type(error).__name__
+                in_flight = []
+    finally:
+        stop.set()
+        chaotic.join(timeout=10)
+    try:
+        assert set(outcomes) == set(range(SOAK_TASKS))
+        assert not any(outcome == "FileNotFoundError" for outcome in outcomes.values())
+        assert "wrong" not in outcomes.values()
+        ran: list[int] = []
+        for runtime in runtimes:
+            runtime.wait_ready(timeout=60)
+            ran += [int(line) for line in runtime.echo("$(cat ran.txt)").split()]
+        assert len(ran) == len(set(ran)), "a task ran twice"
+        assert {i for i, outcome in outcomes.items() if outcome == "ok"} <= set(ran)
+        reattaches = sum(rt._handle.context.reattaches for rt in runtimes)
+        print(f"soak: {collections.Counter(outcomes.values())}, re-attaches {reattaches}")
+        assert reattaches >= 2
+        assert sum(outcome == "ok" for outcome in outcomes.values()) > SOAK_TASKS * 0.9
+    finally:
+        for runtime in runtimes:
+            runtime.cleanup()
