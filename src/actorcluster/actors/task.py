@@ -263,7 +263,6 @@ class TaskActor(SupervisedActor):
         if not run.future.done():
             run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
             if error is None:
-                self._log.debug("task.finished", steps=len(run.task.steps))
                 run.future.set(run.result)
             else:
                 summary = (str(error).splitlines() or [type(error).__name__])[0]

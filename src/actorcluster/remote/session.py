@@ -39,8 +39,8 @@ from actorcluster.remote.agent.frames import (
     FrameError,
     FrameReader,
     Kind,
+    encode_frame,
 )
-from actorcluster.remote.agent.frames import encode_frame as _encode
 from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
@@ -61,6 +61,13 @@ ACK_EVERY = 1024 * 1024
 """Bytes of data frames received between two ACKs to the agent."""
 
 _NOISE_LIMIT = 64 * 1024
+
+
+def _encode(kind: Kind, request_id: int, payload: dict[str, Any]) -> bytes:
+    """A frame the client built itself (plain data by construction: not checked)."""
+    return encode_frame(kind, request_id, payload, check=False)
+
+
 _SILENT, _ENDED, _BROKEN, _CLOSED = (
     AgentLostError.SILENT,
     AgentLostError.ENDED,

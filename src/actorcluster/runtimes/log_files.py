@@ -17,6 +17,7 @@ fails a task.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import stat
@@ -54,11 +55,20 @@ class UnsafeLogDirError(OSError):
 
 def execution_log_dir() -> str:
     """Where execution log files go (see the module docstring)."""
-    configured = os.environ.get(LOG_DIR_ENV_VAR)
+    key = (
+        os.environ.get(LOG_DIR_ENV_VAR),
+        os.environ.get("XDG_STATE_HOME"),
+        os.environ.get("HOME"),
+    )
+    return _log_dir(*key)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_dir(configured: str | None, state: str | None, home: str | None) -> str:
     if configured:
         return configured
-    home = os.path.expanduser("~")
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    home = home or os.path.expanduser("~")
+    state = state or os.path.join(home, ".local", "state")
     if os.path.isabs(state) and os.access(home, os.W_OK):
         return os.path.join(state, "actorcluster", "execution_log")
     return os.path.join(tempfile.gettempdir(), f"actorcluster-{os.getuid()}", "execution_log")
