@@ -36,7 +36,6 @@ from _benchlib import Report, environment_notes, ssh_bed
 from actorcluster import Runtime, RuntimeTask
 
 if TYPE_CHECKING:
-
     from sshbed import SshBed
 
 CONNECT_COUNTS = (10, 50, 100)

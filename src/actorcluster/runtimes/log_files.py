@@ -3,7 +3,9 @@
 Every execution of a task gets a file at ``task.execution_log_file_path`` (lazycluster's
 ``<task>_<timestamp>.log``, one folder per host), with one ``[i] output`` entry per
 step, appended as each step ends. The writing happens on one shared thread (which ends
-when idle), never on the path a task's result takes.
+when idle), never on the path a task's result takes. A task whose steps printed nothing
+gets its file only when its path is asked for (see ``RuntimeTask``), since creating a
+file costs more than such a task's whole run.
 
 The files hold everything commands print, tokens included, so they are private: the
 folder is ``$ACTORCLUSTER_LOG_DIR``, else ``$XDG_STATE_HOME/actorcluster/execution_log``
