@@ -20,6 +20,7 @@ from actorcluster import Runtime, RuntimeTask
 from actorcluster.remote.module_lookup import ModulePolicy, answer_for, client_spec
 from agent_harness import SRC
 from client_modules import client_path, compiled_module, write_tree
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -143,6 +144,7 @@ FAKE_AGENT = textwrap.dedent(
     from actorcluster.remote.agent.frames import Kind
 
     NAMES = {names!r}
+    FLOOD = {flood}
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
     stdin.read(int(stdin.readline()))  # the real agent's code: ignored
 
@@ -162,10 +164,17 @@ FAKE_AGENT = textwrap.dedent(
             send(Kind.RESULT, rid, {{"value": tempfile.mkdtemp()}})
         elif kind == Kind.SETUP:
             send(Kind.RESULT, rid, {{"value": body["working_dir"]}})
+        elif kind == Kind.RUN and body["cmd"] == "flood":
+            for number in range(FLOOD):
+                send(Kind.MODULE, 1000 + number, {{"name": "flood_%d" % number}})
+                send(Kind.MODULE_VERSION, 0, {{"name": "flood_%d" % number, "version": "1"}})
+            send(Kind.EXIT, rid, {{"code": 0}})
         elif kind == Kind.RUN:
             probe = rid
             for number, name in enumerate(NAMES, 1):
                 send(Kind.MODULE, number, {{"name": name}})
+        elif kind == Kind.MODULE_SOURCE and rid >= 1000:
+            pass  # answers to the flood
         elif kind == Kind.MODULE_SOURCE:
             answers[rid] = body
             if len(answers) == len(NAMES):
@@ -183,7 +192,7 @@ def test_a_hostile_agent_asking_over_a_real_session_gets_no_file_but_module_sour
 ) -> None:
     names = [name for name in HOSTILE_NAMES if isinstance(name, (str, int, type(None)))]
     fake = tmp_path / "python3"
-    fake.write_text(FAKE_AGENT.format(python=sys.executable, src=SRC, names=names))
+    fake.write_text(FAKE_AGENT.format(python=sys.executable, src=SRC, names=names, flood=0))
     fake.chmod(0o755)
     kwargs = {"python": str(fake), "ship_modules_exclude": ["hidden"]}
     runtime = Runtime("localhost", connection_kwargs=kwargs)
@@ -201,3 +210,28 @@ def test_a_hostile_agent_asking_over_a_real_session_gets_no_file_but_module_sour
     assert "excluded" in by_name["hidden"]["refused"]
     assert "not a module name" in by_name["/etc/passwd"]["refused"]
     assert os.path.basename(by_name["shipok"]["origin"]) == "shipok.py"
+
+
+def test_a_flood_of_module_requests_is_bounded_and_the_runtime_stays_responsive(
+    client: Path, tmp_path: Path
+) -> None:
+    from actorcluster.remote.modules import QUEUE_LIMIT
+
+    flood = 3000
+    fake = tmp_path / "python3"
+    fake.write_text(FAKE_AGENT.format(python=sys.executable, src=SRC, names=[], flood=flood))
+    fake.chmod(0o755)
+    runtime = Runtime("localhost", connection_kwargs={"python": str(fake)})
+    try:
+        runtime.execute_task(RuntimeTask("flood").run_command("flood"), execute_async=False)
+        session = runtime._handle.context.session
+        assert session is not None
+        server = session.on_request.__self__  # type: ignore[union-attr]
+        assert server.waiting <= QUEUE_LIMIT
+        wait_until(
+            lambda: server.taken == 2 * flood and server.waiting == 0, 30, "the flood handled"
+        )
+        assert server.asked + server.dropped <= 2 * flood
+        runtime._handle.client().ping().result(5)  # the session still answers at once
+    finally:
+        runtime.cleanup()

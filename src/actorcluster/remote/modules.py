@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from actorcluster.remote.agent.frames import Frame
     from actorcluster.remote.session import AgentSession
 
-__all__ = ["REQUEST_KINDS", "WORKERS", "ModulePolicy", "ModuleServer"]
+__all__ = ["QUEUE_LIMIT", "REQUEST_KINDS", "WORKERS", "ModulePolicy", "ModuleServer"]
 
 log = get_logger(__name__)
 
@@ -42,7 +42,12 @@ REQUEST_KINDS = frozenset({Kind.MODULE, Kind.MODULE_VERSION})
 """Frames an agent sends of its own accord (not replies to the client's requests)."""
 WORKERS = 2
 """Threads that look modules up, at most, in the whole process."""
+QUEUE_LIMIT = 256
+"""Requests of one session waiting for the worker, at most; more are dropped (an agent
+asks once per importing thread: only a hostile one gets near it)."""
 _VERSION_TEXT = 100
+_COMPARED_LIMIT = 10_000
+"""Modules whose versions one session compares, at most (each once)."""
 
 
 class _Worker:
@@ -105,6 +110,11 @@ class ModuleServer:
         self._host = session.host
         self._logged: set[str] = set()
         self._lock = threading.Lock()
+        self._queued = 0
+        self.taken = 0
+        """Requests the agent sent (MODULE and MODULE_VERSION)."""
+        self.dropped = 0
+        """Requests dropped because too many of this session's waited already."""
         self.asked = 0
         """MODULE requests answered so far (each one round trip of an import's)."""
         self.served = 0
@@ -114,15 +124,35 @@ class ModuleServer:
     def __repr__(self) -> str:
         return f"<ModuleServer {self._host} asked={self.asked} served={self.served}>"
 
+    @property
+    def waiting(self) -> int:
+        """Requests of this session waiting for (or on) the worker now."""
+        return self._queued
+
     def take(self, frame: Frame) -> None:
         """A request from the agent (on the reader thread): handed to the worker."""
+        with self._lock:
+            self.taken += 1
+            flooded = self._queued >= QUEUE_LIMIT
+            if flooded:
+                self.dropped += 1
+            else:
+                self._queued += 1
+        if flooded:
+            if self.dropped == 1:
+                log.warning("modules.requests_dropped", host=self._host, waiting=QUEUE_LIMIT)
+            return
         _WORKER.submit(lambda: self._serve(frame))
 
     def _serve(self, frame: Frame) -> None:
-        if frame.kind == Kind.MODULE:
-            self._answer(frame.request_id, frame.payload.get("name"))
-        elif frame.kind == Kind.MODULE_VERSION:
-            self._compare(frame.payload.get("name"), frame.payload.get("version"))
+        try:
+            if frame.kind == Kind.MODULE:
+                self._answer(frame.request_id, frame.payload.get("name"))
+            elif frame.kind == Kind.MODULE_VERSION:
+                self._compare(frame.payload.get("name"), frame.payload.get("version"))
+        finally:
+            with self._lock:
+                self._queued -= 1
 
     def _answer(self, request_id: int, name: object) -> None:
         answer = answer_for(name, self._policy)
@@ -154,7 +184,7 @@ class ModuleServer:
             return
         assert isinstance(name, str)
         with self._lock:
-            if "." in name or name in self._logged:
+            if "." in name or name in self._logged or len(self._logged) >= _COMPARED_LIMIT:
                 return
             self._logged.add(name)
         spec = client_spec(name)
