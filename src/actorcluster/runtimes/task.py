@@ -248,7 +248,10 @@ class RuntimeTask:
 
         Any callable cloudpickle can ship works: functions, lambdas, closures,
         ``functools.partial``, bound methods. Its return value is in
-        :attr:`function_returns`.
+        :attr:`function_returns`. A pure-Python module it imports that the host lacks
+        is sent from the client when imported (once per runtime session; see the
+        ``ship_modules*`` keys of the runtime's ``connection_kwargs``); compiled
+        modules must be installed on the host.
 
         Raises:
             ValueError: ``function`` is not callable, or it or its arguments cannot be

@@ -113,6 +113,11 @@ class Kind(enum.IntEnum):
     -> ATTACHED."""
     CLOSE = 15
     """{}: end the session now (no grace period): the agent cleans up and exits."""
+    MODULE_SOURCE = 16
+    """The answer to the agent's MODULE (same request id, the agent's): {name: str,
+    found: bool} and, when found, {source: bytes, package: bool, origin: str}; when
+    refused (a compiled module, the standard library, too big, excluded), {refused: str},
+    the reason in words."""
 
     # agent -> client
     HELLO = 64
@@ -133,6 +138,12 @@ class Kind(enum.IntEnum):
     ATTACHED = 72
     """{received: int}: the answer to ATTACH: how many data frames the agent received;
     then the agent resends the data frames the client did not receive."""
+    MODULE = 73
+    """{name: str}: the agent asks the client for a module the host lacks (a request in
+    the other direction: its id is the agent's own, answered by MODULE_SOURCE)."""
+    MODULE_VERSION = 74
+    """{name: str, version: str}: a module a function imported from the host's own
+    copy, and that copy's version (the client logs a difference with its own, once)."""
 
 
 CONTROL_KINDS = frozenset(
