@@ -14,6 +14,7 @@ its backoff and intensity) or not.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from actorcluster.errors import ActorClusterError, ProcessExitedError
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.actors.process_state import ProcessState
     from actorcluster.remote import Call
@@ -50,6 +53,8 @@ class ProcessSpec:
     """Working directory on the host; None: the runtime's."""
     restart: Restart = Restart.PERMANENT
     """Its supervisor's restart type (decides what the state says after an exit)."""
+    echo: bool = False
+    """Also print its output here as it comes (``debug=True``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,7 +117,7 @@ class ProcessActor(SupervisedActor):
             spec.command,
             env=spec.env,
             cwd=spec.cwd,
-            on_output=lambda _fd, data: state.output.add(data),
+            on_output=_echoing(state) if spec.echo else lambda _fd, data: state.output.add(data),
         )
         self._call = call
         self._incarnation = state.began()
@@ -163,3 +168,15 @@ class ProcessActor(SupervisedActor):
         if call is not None and not call.done():
             call.cancel()
             self._log.debug("process.stopping", incarnation=self._incarnation)
+
+
+def _echoing(state: ProcessState) -> Callable[[int, bytes], None]:
+    """Keep output in the tail and print it here too (``debug``)."""
+
+    def add(fd: int, data: bytes) -> None:
+        state.output.add(data)
+        stream = sys.stderr if fd == 2 else sys.stdout
+        stream.write(data.decode("utf-8", errors="replace"))
+        stream.flush()
+
+    return add
