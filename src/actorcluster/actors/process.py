@@ -25,16 +25,16 @@ from actorcluster.errors import ActorClusterError, ProcessExitedError
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from actorcluster.actors.context import RuntimeContext
     from actorcluster.actors.process_state import ProcessState
-    from actorcluster.remote import Call
+    from actorcluster.remote import AgentClient, Call
 
 __all__ = ["ProcessActor", "ProcessSpec", "ProcessStatistics"]
 
 log = get_logger(__name__)
 
+PID_MARKER = "actorcluster-pid="
+"""The line a supervised command's shell prints first: its pid (the group's id)."""
 _OUTPUT_IN_ERRORS = 2000
 """Characters of the latest output an exit error carries."""
 
@@ -91,6 +91,9 @@ class ProcessActor(SupervisedActor):
         self._spec = spec
         self._state = state
         self._call: Call[int] | None = None
+        self._client: AgentClient | None = None
+        self._output: _Output | None = None
+        self._cancelling = False
         self._incarnation = 0
         self._log = log.bind(host=context.host, actor="process", process=spec.name)
 
@@ -113,11 +116,14 @@ class ProcessActor(SupervisedActor):
         super().on_start()
         spec, state = self._spec, self._state
         client = self._context.current_agent() or self._context.agent()
+        self._client = client
+        output = _Output(state, spec.echo)
+        self._output = output
         call = client.run(
-            spec.command,
+            f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
             env=spec.env,
             cwd=spec.cwd,
-            on_output=_echoing(state) if spec.echo else lambda _fd, data: state.output.add(data),
+            on_output=output.add,
         )
         self._call = call
         self._incarnation = state.began()
@@ -125,8 +131,10 @@ class ProcessActor(SupervisedActor):
         self._log.debug("process.started", incarnation=self._incarnation)
 
     def _on_request_done(self) -> None:
-        """On the session's reader thread: the host is rid of the command; tell the actor."""
-        self._state.ended()
+        """On the session's reader thread: the request ended; tell the actor. A request
+        we cancelled ends before its process group is gone: :meth:`on_exit` confirms it."""
+        if not self._cancelling:
+            self._state.ended()
         try:
             self.actor_ref.tell(_Exited())
         except pykka.ActorDeadError:
@@ -162,21 +170,60 @@ class ProcessActor(SupervisedActor):
         raise ProcessExitedError(self._context.host, self._spec.name, code, output)
 
     def on_exit(self, error: BaseException | None) -> None:
-        """Kill the command's process group if it still runs (without waiting: whoever
-        stops many processes waits for them all at once, on their states)."""
-        call = self._call
-        if call is not None and not call.done():
-            call.cancel()
-            self._log.debug("process.stopping", incarnation=self._incarnation)
+        """Kill the command's process group if it still runs, without waiting (whoever
+        stops many processes waits for them all at once, on their states): the agent
+        kills the group (SIGTERM, a grace, SIGKILL) and a watch on the host tells the
+        state when the group is gone."""
+        call, client, output = self._call, self._client, self._output
+        if call is None or call.done():
+            return
+        self._cancelling = True
+        call.cancel()
+        self._log.debug("process.stopping", incarnation=self._incarnation)
+        pid = output.pid if output is not None else None
+        if pid is None or client is None:
+            self._state.ended()
+            return
+        watch = client.run(_WAIT_GONE.format(pgid=pid))
+        watch.add_done_callback(lambda _: self._state.ended())
 
 
-def _echoing(state: ProcessState) -> Callable[[int, bytes], None]:
-    """Keep output in the tail and print it here too (``debug``)."""
+_WAIT_GONE = (
+    "i=0; while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 1500 ]; do "
+    "i=$((i+1)); sleep 0.02; done"
+)
+"""Returns once the process group is gone (at most 30 s)."""
 
-    def add(fd: int, data: bytes) -> None:
-        state.output.add(data)
-        stream = sys.stderr if fd == 2 else sys.stdout
-        stream.write(data.decode("utf-8", errors="replace"))
-        stream.flush()
 
-    return add
+class _Output:
+    """A process's output on its way into the state's tail; the first line (the
+    shell's pid, which is the process group's id) is taken out."""
+
+    def __init__(self, state: ProcessState, echo: bool) -> None:
+        self._state = state
+        self._echo = echo
+        self._head = b""
+        self.pid: int | None = None
+        self._seen = False
+
+    def add(self, fd: int, data: bytes) -> None:
+        """On the session's reader thread: keep (and maybe print) a piece of output."""
+        if not self._seen and fd == 1:
+            self._head += data
+            marker = PID_MARKER.encode()
+            if b"\n" not in self._head and len(self._head) < 64:
+                return
+            self._seen = True
+            line, _, data = self._head.partition(b"\n")
+            if line.startswith(marker) and line[len(marker) :].isdigit():
+                self.pid = int(line[len(marker) :])
+                self._state.pid = self.pid
+            else:
+                data = self._head
+        if not data:
+            return
+        self._state.output.add(data)
+        if self._echo:
+            stream = sys.stderr if fd == 2 else sys.stdout
+            stream.write(data.decode("utf-8", errors="replace"))
+            stream.flush()

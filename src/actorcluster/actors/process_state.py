@@ -80,6 +80,8 @@ class ProcessState:
         self.name = name
         self.output = OutputTail(tail_bytes)
         """The tail of what it printed (stdout and stderr, every incarnation)."""
+        self.pid: int | None = None
+        """The latest incarnation's pid on its host (its process group's id too)."""
         self._lock = threading.Condition()
         self._status = ProcessStatus.STARTING
         self._starts = 0

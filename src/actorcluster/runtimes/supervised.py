@@ -162,9 +162,9 @@ class SupervisedProcess:
         return self._state.output.text(limit)
 
     @property
-    def pid(self) -> None:
-        """The command runs on the host: no local pid."""
-        return None
+    def pid(self) -> int | None:
+        """The latest run's pid on the host (its process group's id), once known."""
+        return self._state.pid
 
     @property
     def exitcode(self) -> int | None:
