@@ -48,6 +48,8 @@ def _square(x: int) -> int:  # travels by value: the scheduler cannot import thi
 
 
 _square.__module__ = "__main__"
+
+
 def test_dask_cluster_computes_with_submit_and_dask_array(shared):
     import dask.array as da
 
@@ -156,15 +158,22 @@ def test_after_the_client_process_is_sigkilled_no_dask_process_remains(ssh_bed):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        proc.stdin.close()
+        proc.stdout.close()
 
 
 def test_a_host_without_dask_is_named_with_its_interpreter(ssh_bed):
     group = RuntimeGroup(hosts=HOSTS[:1], connection_kwargs=ssh_bed.connection_kwargs)
     cluster = DaskCluster(group, python="/usr/bin/python3")
     with cluster:
-        if os.path.exists("/usr/bin/python3") and subprocess.run(
-            ["/usr/bin/python3", "-c", "import distributed"], capture_output=True
-        ).returncode == 0:
+        if (
+            os.path.exists("/usr/bin/python3")
+            and subprocess.run(
+                ["/usr/bin/python3", "-c", "import distributed"], check=False, capture_output=True
+            ).returncode
+            == 0
+        ):
             pytest.skip("/usr/bin/python3 has dask here")
         cluster.start_master()
         with pytest.raises(MissingDependencyError, match="host-1") as caught:

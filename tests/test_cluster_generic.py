@@ -121,7 +121,7 @@ def test_custom_launchers_start_a_master_and_workers_that_talk_to_it(ssh_bed, tu
 
 
 def test_a_killed_worker_is_restarted_and_a_killed_master_fails_the_cluster(ssh_bed):
-    cluster, master, workers = _cluster(ssh_bed)
+    cluster, _, workers = _cluster(ssh_bed)
     with cluster:
         cluster.start(worker_count=3)
         first = workers.processes[0]

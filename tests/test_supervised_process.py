@@ -105,3 +105,5 @@ def test_a_sigkilled_client_leaves_no_process_behind(ssh_bed):
         if client.poll() is None:
             client.kill()
             client.wait(10)
+        client.stdin.close()
+        client.stdout.close()

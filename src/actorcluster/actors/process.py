@@ -189,8 +189,7 @@ class ProcessActor(SupervisedActor):
 
 
 _WAIT_GONE = (
-    "i=0; while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 1500 ]; do "
-    "i=$((i+1)); sleep 0.02; done"
+    "i=0; while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 1500 ]; do i=$((i+1)); sleep 0.02; done"
 )
 """Returns once the process group is gone (at most 30 s)."""
 

@@ -136,7 +136,11 @@ class ProcessState:
     def finished(self) -> bool:
         """Whether it will not run again (exited for good, failed or stopped)."""
         with self._lock:
-            return self._status in (ProcessStatus.EXITED, ProcessStatus.FAILED, ProcessStatus.STOPPED)
+            return self._status in (
+                ProcessStatus.EXITED,
+                ProcessStatus.FAILED,
+                ProcessStatus.STOPPED,
+            )
 
     def wait(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``condition()`` (read under the state's lock) holds; False on timeout."""

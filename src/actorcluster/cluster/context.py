@@ -284,7 +284,9 @@ class ClusterContext:
             raise UsageError("start the master before the workers")
         addresses = None if self.tunnels else self.addresses()
         slots = []
-        for index, (host, port, contact) in enumerate(zip(hosts, ports, contact_ports, strict=True)):
+        for index, (host, port, contact) in enumerate(
+            zip(hosts, ports, contact_ports, strict=True)
+        ):
             runtime = self.group.get_runtime(host)
             if addresses is None:
                 listen, contact_address = LOOPBACK, LOOPBACK
@@ -326,7 +328,9 @@ class ClusterContext:
         if pairs:
             in_parallel(
                 pairs,
-                lambda pair: self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port),
+                lambda pair: self.expose_to(
+                    by_host[pair[0]], pair[1].contact_port, pair[1].contact_port
+                ),
                 _TUNNEL_TIMEOUT,
             )
 

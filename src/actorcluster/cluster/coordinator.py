@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actorcluster._logging import get_logger
-from actorcluster.actors.process import ProcessActor, ProcessSpec
-from actorcluster.actors.process_state import ProcessState
+from actorcluster.actors.process import ProcessActor
 from actorcluster.errors import ActorClusterError, MasterLostError, UsageError
 from actorcluster.messages.supervision import ChildExited
 from actorcluster.supervisors import (
@@ -43,6 +42,8 @@ from actorcluster.supervisors import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from actorcluster.actors.process import ProcessSpec
+    from actorcluster.actors.process_state import ProcessState
     from actorcluster.cluster.ports import PortPool
     from actorcluster.runtimes import Runtime
 

@@ -119,7 +119,8 @@ class LocalMasterLauncher(MasterLauncher):
         """A client talks to the scheduler (an identity round trip)."""
         from distributed import Client
 
-        with Client(f"tcp://{address}:{port}", timeout=timeout, set_as_default=False) as client:
+        address = f"tcp://{address}:{port}"
+        with Client(address, timeout=timeout, set_as_default=False) as client:  # type: ignore[no-untyped-call]
             client.scheduler_info()
 
 
@@ -135,7 +136,7 @@ def check_dask(runtimes: Mapping[str, Any], python: str | None) -> dict[str, str
     """
     candidates = _python_candidates(python)
     command = (
-        f"for p in {candidates}; do if command -v \"$p\" >/dev/null 2>&1; then "
+        f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
         f"exec \"$p\" -c {shlex.quote(_CHECK)}; fi; done; echo 'no python3' >&2; exit 127"
     )
     captured, errors = run_all(runtimes, command)
@@ -188,7 +189,9 @@ class RoundRobinLauncher(WorkerLauncher):
         """
         hosts = set(self.place(worker_count)) - set(self._interpreters)
         if hosts:
-            self._interpreters.update(check_dask(self._group.get_runtimes(list(hosts)), self._python))
+            self._interpreters.update(
+                check_dask(self._group.get_runtimes(list(hosts)), self._python)
+            )
         return super().start(worker_count, master_port, ports, debug)
 
     def get_launch_command(self, slot: WorkerSlot) -> str:
@@ -328,4 +331,4 @@ class DaskCluster(MasterWorkerCluster):
         address = self.scheduler_address
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]

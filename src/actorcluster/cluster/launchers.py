@@ -142,7 +142,9 @@ def _spare_ports(context: ClusterContext) -> list[int]:
     from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
 
     return list(
-        range(MasterWorkerCluster.DEFAULT_PORT_RANGE_START, MasterWorkerCluster.DEFAULT_PORT_RANGE_END)
+        range(
+            MasterWorkerCluster.DEFAULT_PORT_RANGE_START, MasterWorkerCluster.DEFAULT_PORT_RANGE_END
+        )
     )
 
 

@@ -57,7 +57,9 @@ class PortPool:
         for host_verdicts in free_everywhere(self._runtimes(), ports).values():
             verdicts = [a and b for a, b in zip(verdicts, host_verdicts, strict=True)]
         if self._check_local:
-            verdicts = [ok and port_is_free(_ANY_ADDRESS, p) for ok, p in zip(verdicts, ports, strict=True)]
+            verdicts = [
+                ok and port_is_free(_ANY_ADDRESS, p) for ok, p in zip(verdicts, ports, strict=True)
+            ]
         return verdicts
 
     def take(self, candidates: object, count: int) -> list[int]:
@@ -75,7 +77,11 @@ class PortPool:
             return []
         with self._lock:
             fresh = [port for port in dict.fromkeys(ports) if port not in self._taken]
-            free = [port for port, ok in zip(fresh, self._free(fresh), strict=True) if ok] if fresh else []
+            free = (
+                [port for port, ok in zip(fresh, self._free(fresh), strict=True) if ok]
+                if fresh
+                else []
+            )
             if len(free) < count:
                 raise NoPortsLeftError(ports, GROUP_SIDE)
             chosen = free[:count]
