@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from actorcluster import RuntimeGroup
-from actorcluster.cluster.dask_cluster import DaskCluster
+from actorcluster.cluster.dask_cluster import DaskCluster, RoundRobinLauncher
 from actorcluster.errors import MasterLostError, MissingDependencyError
 from proctree import alive, cmdline, kill_tree, matching
 from waiting import wait_until
@@ -123,7 +123,7 @@ CLIENT = textwrap.dedent(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # passes in some runs, fails in others: an open race, see the reason
     reason="open: after a client SIGKILL the hosts' dask workers outlive the agents' "
     "session grace (plain supervised processes do not: test_supervised_process)",
 )
@@ -165,7 +165,8 @@ def test_after_the_client_process_is_sigkilled_no_dask_process_remains(ssh_bed):
 
 def test_a_host_without_dask_is_named_with_its_interpreter(ssh_bed):
     group = RuntimeGroup(hosts=HOSTS[:1], connection_kwargs=ssh_bed.connection_kwargs)
-    cluster = DaskCluster(group, python="/usr/bin/python3")
+    workers = RoundRobinLauncher(group, python="/usr/bin/python3")
+    cluster = DaskCluster(group, worker_launcher=workers)
     with cluster:
         if (
             os.path.exists("/usr/bin/python3")
