@@ -12,18 +12,18 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import frames, watchdog
+from . import frames, strays, watchdog
+from .kills import group_alive, terminate_groups
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
     from .links import Links
     from .outbox import Outbox
@@ -35,7 +35,6 @@ __all__ = [
     "checked_env",
     "diag",
     "error_payload",
-    "terminate_groups",
 ]
 
 Kind = frames.Kind
@@ -70,67 +69,6 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     return payload
 
 
-def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether ``proc``'s process group still has a member (zombies included)."""
-    proc.poll()  # reap the leader, so it does not count once it has exited
-    try:
-        os.killpg(proc.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _running_groups() -> set[int] | None:
-    """Process groups with a member that is not a zombie, from /proc (None without it).
-
-    An orphaned zombie counts as a member for ``killpg`` until init reaps it, which
-    can take a second; it needs no signal, so waiting for it would only waste time.
-    """
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return None
-    groups = set()
-    for name in names:
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as file:
-                    fields = file.read().rpartition(b")")[2].split()
-            except OSError:
-                continue  # gone meanwhile
-            if len(fields) > 2 and fields[0] not in (b"Z", b"X"):
-                groups.add(int(fields[2]))
-    return groups
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Send ``sig`` to ``proc``'s process group, ignoring a group already gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def _still_running(procs: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
-    """Those of ``procs`` whose group has a member that is not a zombie."""
-    alive = [proc for proc in procs if _group_alive(proc)]
-    running = _running_groups() if alive else None
-    return alive if running is None else [proc for proc in alive if proc.pid in running]
-
-
-def terminate_groups(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
-    """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL the rest."""
-    alive = _still_running(list(procs))
-    for proc in alive:
-        _signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.01)
-        alive = _still_running(alive)
-    for proc in alive:
-        _signal_group(proc, signal.SIGKILL)
-
-
 class Hub:
     """The state every request handler shares.
 
@@ -158,6 +96,10 @@ class Hub:
         self.links: Links | None = None
         """The session's links (set by the agent once they exist)."""
         self._held: list[int] = []
+        self.mark = strays.new_mark()
+        """Every RUN's environment carries it (:mod:`strays`): what a command started is
+        found at the end even outside its process group."""
+        watchdog.note_mark(self.mark)
 
     # -- writing frames ---------------------------------------------------------------
 
@@ -255,7 +197,7 @@ class Hub:
 
     def untrack(self, proc: subprocess.Popen[bytes]) -> None:
         """Forget ``proc``'s group once it is empty (left tracked while members live)."""
-        if not _group_alive(proc):
+        if not group_alive(proc):
             with self._state_lock:
                 self._groups.pop(proc.pid, None)
             watchdog.note_group_ended(proc.pid)
@@ -315,13 +257,15 @@ class Hub:
             self._cleanups.append(cleanup)
 
     def environment(self, overrides: Mapping[str, Any] | None) -> dict[str, str]:
-        """``base_env`` updated with ``overrides`` (a None value unsets the name)."""
+        """``base_env`` updated with ``overrides`` (a None value unsets the name), and
+        the agent's mark (:data:`strays.MARK_VARIABLE`)."""
         env = dict(self.base_env)
         for name, value in checked_env(overrides).items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = value
+        env[strays.MARK_VARIABLE] = self.mark
         return env
 
     def resolve(self, path: object) -> str:
@@ -362,7 +306,7 @@ class Hub:
                 cleanup()
             except Exception as exc:  # keep cleaning up whatever one step does
                 diag(f"cleanup failed: {exc!r}")
-        terminate_groups(groups, EXIT_GRACE)
+        terminate_groups(groups, EXIT_GRACE, self.mark)
         if temp_dirs:
             os.chdir("/")
         home = os.path.expanduser("~")

@@ -15,8 +15,9 @@ how each request answers exactly once.
 The session outlives its stream (:mod:`links`): when the client goes away the agent
 waits out the session's grace period for it to re-attach. When the session ends (no
 client came back, or it sent CLOSE), on SIGTERM or SIGHUP, the agent kills every
-process group it started (SIGTERM, a short grace, SIGKILL), removes every temporary
-folder and partial upload, and exits with status 0. It writes diagnostics, sparingly,
+process group it started and every process that left one carrying its mark
+(:mod:`strays`; SIGTERM, a short grace, SIGKILL), removes every temporary folder and
+partial upload, and exits with status 0. It writes diagnostics, sparingly,
 to stderr only.
 """
 

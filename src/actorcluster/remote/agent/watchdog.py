@@ -6,8 +6,9 @@ and its temporary directories would stay. So at start, while still single-thread
 agent forks a small watchdog in its own session that holds the read end of a pipe. The
 agent writes a line per process group started or ended, per temporary directory, and
 per partial transfer begun or landed (a file or folder under a temporary ``.*.part``
-name, see :mod:`landing`); when the pipe ends (the agent exited, whichever way) the
-watchdog terminates the groups still listed (SIGTERM, a short grace, SIGKILL), removes
+name, see :mod:`landing`), and its mark (:mod:`strays`); when the pipe ends (the agent
+exited, whichever way) the watchdog terminates the groups still listed and the
+processes that carry the mark outside them (SIGTERM, a short grace, SIGKILL), removes
 the partial transfers still listed and the directories, then exits.
 
 Stdlib only (see the package docstring).
@@ -25,12 +26,14 @@ import threading
 import time
 
 from .landing import is_partial_name
+from .strays import Strays
 
 __all__ = [
     "note_clean_exit",
     "note_grace",
     "note_group_ended",
     "note_group_started",
+    "note_mark",
     "note_partial",
     "note_temp_dir",
     "remove_partial",
@@ -76,6 +79,7 @@ class _State:
         self.partials: set[str] = set()
         self.grace = 0.0
         self.clean_exit = False
+        self.mark = ""
 
 
 def _watch(read_end: int) -> None:
@@ -107,6 +111,8 @@ def _apply(line: str, state: _State) -> None:
         state.grace = float(value)
     elif kind == "X":
         state.clean_exit = True
+    elif kind == "+M":
+        state.mark = value
     elif kind in ("+P", "-P"):
         path = os.fsdecode(bytes.fromhex(value))  # hex: a name may hold a newline
         if kind == "+P":
@@ -148,11 +154,14 @@ def _clean_up(state: _State) -> None:
     """The agent died: its processes go at once (their output has nowhere to go); its
     folders after the session's grace, unless a new agent took them over meanwhile."""
     alive = _signal_all(state.groups, signal.SIGTERM)
+    escaped = Strays(state.mark, alive)
+    escaped.terminate()
     deadline = time.monotonic() + _GRACE
-    while alive and time.monotonic() < deadline:
+    while (alive or escaped.running()) and time.monotonic() < deadline:
         time.sleep(0.02)
         alive = _signal_all(alive, 0)
     _signal_all(alive, signal.SIGKILL)
+    escaped.kill()
     if state.grace > 0:
         time.sleep(state.grace)
     for path in state.temp_dirs:
@@ -197,6 +206,11 @@ def note_group_started(pgid: int) -> None:
 def note_group_ended(pgid: int) -> None:
     """That process group is empty now."""
     _note(f"-G {pgid}")
+
+
+def note_mark(mark: str) -> None:
+    """The agent's mark: the processes that carry it die with the agent (:mod:`strays`)."""
+    _note(f"+M {mark}")
 
 
 def note_temp_dir(path: str) -> None:
