@@ -67,7 +67,8 @@ def test_dask_cluster_computes_with_submit_and_dask_array(shared):
 def test_a_sigkilled_worker_is_back_and_the_computation_completes(shared):
     launcher = shared._worker_launcher
     victim = launcher.processes[1]
-    (pid,) = matching(f"{shared.name}-worker-1".encode())
+    pid = victim.pid  # (matching by name would also find another test run's workers)
+    assert pid is not None and f"{shared.name}-worker-1".encode() in cmdline(pid)
     kill_tree(pid, kill_root=True)
     wait_until(lambda: victim.restart_count >= 1 and victim.status == "running", 30, "restart")
     shared.wait_for_workers(3, timeout=60)
