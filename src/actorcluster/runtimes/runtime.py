@@ -135,9 +135,16 @@ class Runtime:
         self._handle = handle
         self._tasks = ledger
         self._processes = ProcessTable(handle.host)
+        ledger.on_drop(self._forget_process)
         self._host_info = HostInfo(handle)
         self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: handle.working_dir}
         log.info("runtime.started", host=handle.host, working_dir=handle.working_dir)
+
+    def _forget_process(self, task: RuntimeTask) -> None:
+        """A finished task left the ledger (``retain_tasks``): its process entry goes
+        too, so a service's memory stays flat."""
+        if task._process is not None:
+            self._processes.discard(task._process)
 
     @classmethod
     def _over(cls, handle: RuntimeHandle, ledger: TaskLedger) -> Runtime:
