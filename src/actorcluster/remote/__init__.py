@@ -22,14 +22,18 @@ from actorcluster.remote.client import (
     CallOutcome,
     CallRaised,
     CallReturned,
+    CommandInput,
     PathInfo,
     Upload,
     Written,
 )
+from actorcluster.remote.command_input import INPUT_CHUNK, INPUT_WINDOW
 from actorcluster.remote.session import AgentSession
 from actorcluster.remote.streams import ByteStream, PipeStream
 
 __all__ = [
+    "INPUT_CHUNK",
+    "INPUT_WINDOW",
     "AgentClient",
     "AgentSession",
     "ByteStream",
@@ -37,6 +41,7 @@ __all__ = [
     "CallOutcome",
     "CallRaised",
     "CallReturned",
+    "CommandInput",
     "PathInfo",
     "PipeStream",
     "Upload",

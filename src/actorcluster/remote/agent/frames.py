@@ -83,7 +83,9 @@ class Kind(enum.IntEnum):
     PING = 2
     """{received: int} -> PONG {received: int} (each side's count of data frames received)."""
     RUN = 3
-    """{cmd: str, env: dict, cwd: str|None, stream: bool} -> OUTPUT* then EXIT {code}."""
+    """{cmd: str, env: dict, cwd: str|None, stream: bool, stdin?: bool} -> OUTPUT* (and
+    STDIN_TAKEN* with ``stdin``) then EXIT {code}. Without ``stdin`` the command reads
+    an empty stdin; with it, STDIN frames feed it until STDIN_EOF."""
     CALL = 4
     """{payload: bytes, env: dict, cwd: str|None} -> OUTPUT* then RESULT {value: bytes}
     or RAISED {exc: bytes|None, type: str, traceback: str}."""
@@ -113,6 +115,11 @@ class Kind(enum.IntEnum):
     -> ATTACHED."""
     CLOSE = 15
     """{}: end the session now (no grace period): the agent cleans up and exits."""
+    STDIN = 16
+    """{data: bytes}: input for a RUN that asked for it (same request id), written to
+    the command's stdin in order; each answers STDIN_TAKEN. Dropped once it ended."""
+    STDIN_EOF = 17
+    """{}: the end of a RUN's input: its stdin closes once what came before is written."""
 
     # agent -> client
     HELLO = 64
@@ -133,6 +140,9 @@ class Kind(enum.IntEnum):
     ATTACHED = 72
     """{received: int}: the answer to ATTACH: how many data frames the agent received;
     then the agent resends the data frames the client did not receive."""
+    STDIN_TAKEN = 73
+    """{size: int}: a STDIN frame's bytes were written to the command's stdin (or
+    dropped, the command having closed it): the client may send that much more."""
 
 
 CONTROL_KINDS = frozenset(
