@@ -64,14 +64,15 @@ class HostInfo:
 
     # --- facts ----------------------------------------------------------------------
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self, timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
         """lazycluster's info (a copy): host, os, cpu_cores, memory (bytes),
         python_version, gpus (their names), workspace_version; and hostname,
-        architecture, gpu_details (see :meth:`gpu_details`)."""
+        architecture, gpu_details (see :meth:`gpu_details`). Read once (waiting up to
+        ``timeout`` seconds), then cached."""
         with self._lock:
             if self._facts is None:
-                client = self._handle.client()
-                facts = client.facts().result(REQUEST_TIMEOUT)
+                client = self._handle.client(timeout)
+                facts = client.facts().result(timeout)
                 details = [dict(gpu) for gpu in facts.get("gpus") or []]
                 facts["gpus"] = [str(gpu.get("name", "")) for gpu in details]
                 facts["gpu_details"] = details

@@ -231,6 +231,12 @@ class Runtime:
     def __str__(self) -> str:
         return f"{self.class_name}: {self.host}"
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: host, state, working dir, tasks, tunnels and facts."""
+        from actorcluster.runtimes.reprs import runtime_html
+
+        return runtime_html(self)
+
     def __enter__(self) -> Runtime:
         return self
 
