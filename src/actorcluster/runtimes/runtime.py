@@ -224,7 +224,7 @@ class Runtime:
         return f"<Runtime {self.host} {self._state()}>"
 
     def _state(self) -> str:
-        if self._handle.stopped:
+        if self._handle.stopped or self._handle.context.stopping:  # by cleanup or its tree
             return "stopped"
         return "ready" if self._handle.context.ready else "reconnecting"
 
