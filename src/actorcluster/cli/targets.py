@@ -46,7 +46,10 @@ def resolve_hosts(
     if every:
         assert known is not None
         if not known:
-            raise UsageError(f"--all: there is no Host entry in {_where(ssh_config)}")
+            raise UsageError(
+                f"there is no Host entry in {_where(ssh_config)}: name hosts, or point "
+                "--ssh-config (or $ACTORCLUSTER_SSH_CONFIG) at an ssh_config"
+            )
         hosts += known
     for name in names:
         if not is_pattern(name):
