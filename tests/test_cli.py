@@ -326,6 +326,30 @@ def test_put_shows_progress_bars_on_a_terminal(ssh_bed, tmp_path):
     assert b"2.0/2.0 MB" in seen, seen  # rich's bar: bytes done of the total
 
 
+# --- demo --------------------------------------------------------------------------
+
+
+def test_demo_runs_each_step_and_times_it():
+    result = cli("demo")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    steps = [line.split("] ", 1)[1].split(":", 1)[0] for line in lines]
+    assert steps == [
+        "connect",
+        "facts",
+        "commands and a function",
+        "file round trip",
+        "tunnel",
+        "asyncio",
+        "dask cluster",
+        "run_command('true')",
+        "cleanup",
+    ]
+    assert all(re.match(r"\[ *\d+\.\d{3} s\] ", line) for line in lines)
+    assert "identical: True" in result.stdout.decode()
+    _no_traceback(result)
+
+
 # --- logging -----------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ def is_pattern(word: str) -> bool:
 
 def _where(ssh_config: str | None) -> str:
     chosen, source = config_path(ssh_config)
-    return f"ssh_config {chosen} ({source})" if chosen else "no ssh_config (~/.ssh/config)"
+    return f"ssh_config {chosen} ({source})" if chosen else "~/.ssh/config (there is none)"
 
 
 def resolve_hosts(
