@@ -42,7 +42,12 @@ def version() -> str:
 
 
 class _Commands(click.Group):
-    """The commands; a closed output pipe ends one quietly (click would exit 1)."""
+    """The commands, listed in the order they are added; a closed output pipe ends one
+    quietly (click would exit 1)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands' names, in the order they were added."""
+        return list(self.commands)
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; its reader going away is :attr:`ExitCode.BROKEN_PIPE`."""

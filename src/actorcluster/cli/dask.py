@@ -90,8 +90,8 @@ def _announce(client: Any, hosts: list[str], workers: int, seconds: float) -> No
     note(f"cluster up in {seconds:.1f} s; press Ctrl-C to stop it and clean up")
 
 
-@click.command()
-@click.argument("words", nargs=-1)
+@click.command(short_help="A supervised Dask cluster until Ctrl-C.")
+@click.argument("words", nargs=-1, metavar="HOST...")
 @click.option("--all", "every", is_flag=True, help="Every Host of the ssh_config.")
 @click.option(
     "-w",

@@ -99,8 +99,8 @@ def _row(record: dict[str, Any]) -> tuple[object, ...]:
     )
 
 
-@click.command()
-@click.argument("patterns", nargs=-1)
+@click.command(short_help="Which hosts are up: CPUs, memory, GPUs, Python.")
+@click.argument("patterns", nargs=-1, metavar="[PATTERN]...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
 @click.pass_obj
 def hosts(settings: Settings, patterns: tuple[str, ...], as_json: bool) -> int:

@@ -10,7 +10,7 @@ from actorcluster.cli.settings import Settings, connect_one
 __all__ = ["demo", "info"]
 
 
-@click.command()
+@click.command(short_help="One host's facts.")
 @click.argument("host")
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
 @click.pass_obj
@@ -26,7 +26,7 @@ def info(settings: Settings, host: str, as_json: bool) -> int:
     return 0
 
 
-@click.command()
+@click.command(short_help="The demo, on localhost (no sshd needed).")
 def demo() -> int:
     """Run the demo on the localhost runtime (no sshd needed): commands, a function,
     a file round trip, a tunnel and a small Dask cluster, each step timed."""

@@ -148,6 +148,7 @@ def run_on_hosts(
 
 
 @click.command(
+    short_help="A shell command on one host or many.",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog="Examples:\n\n\b\n  actorcluster run host-1 -- nvidia-smi -L\n"
     "  actorcluster run 'gpu-*' host-9 -- 'hostname; uptime'\n"
@@ -161,7 +162,7 @@ def run_on_hosts(
     default=None,
     help="Prefix each line with [host] (default: with several hosts).",
 )
-@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED, metavar="HOST... -- COMMAND")
 @click.pass_obj
 def run(
     settings: Settings, words: tuple[str, ...], every: bool, no_stdin: bool, prefix: bool | None

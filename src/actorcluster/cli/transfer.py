@@ -79,9 +79,9 @@ def _run_all(runtime: Runtime, tasks: list[tuple[RuntimeTask, str]]) -> None:
         raise failure
 
 
-@click.command()
-@click.argument("sources", nargs=-1, required=True)
-@click.argument("target")
+@click.command(short_help="Send files and folders to a host.")
+@click.argument("sources", nargs=-1, required=True, metavar="SRC...")
+@click.argument("target", metavar="HOST:DST")
 @click.pass_obj
 def put(settings: Settings, sources: tuple[str, ...], target: str) -> int:
     """Send local files or folders to a host: put SRC... HOST:DST.
@@ -116,9 +116,9 @@ def put(settings: Settings, sources: tuple[str, ...], target: str) -> int:
     return 0
 
 
-@click.command()
-@click.argument("sources", nargs=-1, required=True)
-@click.argument("target", required=False)
+@click.command(short_help="Fetch files and folders from a host.")
+@click.argument("sources", nargs=-1, required=True, metavar="HOST:SRC...")
+@click.argument("target", required=False, metavar="[DST]")
 @click.pass_obj
 def get(settings: Settings, sources: tuple[str, ...], target: str | None) -> int:
     """Fetch files or folders from a host: get HOST:SRC... [DST].
