@@ -300,6 +300,20 @@ def test_interpreter_exit_without_cleanup_still_removes_the_working_dir(tmp_path
     wait_until(lambda: not os.path.exists(working_dir), what="the working dir was removed")
 
 
+def test_a_silent_task_gets_its_log_file_when_its_path_is_asked_for(runtime):
+    task = RuntimeTask("silent").run_command("true").run_command("true")
+    runtime.execute_task(task, execute_async=False)
+    path = task._log_file_path
+    assert path is not None and not os.path.exists(path)  # no file for nothing said
+    assert Path(str(task.execution_log_file_path)).read_text() == "[0] \n[1] \n"
+
+
+def test_a_log_file_holds_the_silent_steps_before_one_that_printed(runtime):
+    task = RuntimeTask("late").run_command("true").run_command("echo late").run_command(":")
+    runtime.execute_task(task, execute_async=False)
+    assert Path(str(task.execution_log_file_path)).read_text() == "[0] \n[1] late\n\n[2] \n"
+
+
 def test_a_log_file_that_cannot_be_written_never_fails_the_task(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")

@@ -8,6 +8,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actorcluster import HostUnreachableError, InvalidRuntimeError, Runtime, RuntimeTask
 from actorcluster.runtimes.ledger import TaskLedger
@@ -127,6 +129,48 @@ def test_the_retained_task_bound_keeps_the_latest_finished_tasks(local):
         assert running is not None
     finally:
         runtime.cleanup()
+
+
+class _CountedTask:
+    """A stand-in task that counts how often the ledger looks at it."""
+
+    looks = 0
+
+    def __init__(self) -> None:
+        self.running = True
+
+    @property
+    def is_running(self) -> bool:
+        _CountedTask.looks += 1
+        return self.running
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    retain=st.integers(0, 50),
+    count=st.integers(500, 2000),
+    pattern=st.lists(st.booleans(), min_size=1, max_size=12),
+)
+def test_a_bounded_ledger_keeps_the_bound_in_linear_time(retain, count, pattern):
+    """However tasks finish, the ledger stays within twice its peak of running tasks
+    plus the bound, running tasks are never dropped, and each add looks at a few tasks
+    on average (many tasks in flight once made every add scan them all)."""
+    ledger = TaskLedger(retain)
+    tasks: list[_CountedTask] = []
+    _CountedTask.looks, running, peak = 0, 0, 0
+    for number in range(count):
+        task = _CountedTask()
+        ledger.add(task)  # type: ignore[arg-type]
+        tasks.append(task)
+        running += 1
+        if pattern[number % len(pattern)] and tasks[len(tasks) // 2].running:
+            tasks[len(tasks) // 2].running = False  # tasks finish out of order
+            running -= 1
+        peak = max(peak, running)
+        assert len(ledger) <= max(2 * retain + 16, 2 * (peak + retain)) + 1
+    assert _CountedTask.looks <= 8 * count + 100
+    kept = ledger.tasks()
+    assert all(task in kept for task in tasks if task.running)  # running ones never go
 
 
 def test_a_ledger_without_a_bound_keeps_everything_and_bad_bounds_are_refused():

@@ -120,6 +120,7 @@ SOAK_TASKS = int(os.environ.get("ACTORCLUSTER_SOAK_TASKS", "300"))
 """Tasks in the soak: 300 in CI; ``ACTORCLUSTER_SOAK_TASKS=3000`` for the full run."""
 
 
+@pytest.mark.timeout(max(120, SOAK_TASKS // 5))
 def test_a_soak_with_connections_dropped_every_few_seconds_loses_nothing(make_ssh_bed):
     import threading
 

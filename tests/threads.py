@@ -1,7 +1,7 @@
 """Which threads a test left behind, the process's shared workers aside.
 
-The actor pool's workers and the shared timer thread serve every actor of the process
-and end by themselves once idle (``test_actor_pool.py`` checks that); any other thread
+The actor pool's workers, the shared timer thread and the module workers serve the
+whole process and end by themselves once idle (``test_actor_pool.py`` checks that); any other thread
 a test started and did not end is a leak.
 """
 
@@ -11,7 +11,7 @@ import threading
 
 __all__ = ["SHARED_PREFIXES", "leaked_threads"]
 
-SHARED_PREFIXES = ("actorcluster-actor", "actorcluster-timers")
+SHARED_PREFIXES = ("actorcluster-actor", "actorcluster-timers", "actorcluster-modules")
 """Name prefixes of the process's shared threads."""
 
 

@@ -42,11 +42,14 @@ __all__ = [
     "HostUnreachableError",
     "InvalidRuntimeError",
     "LazyclusterError",
+    "MasterLostError",
     "MasterStartError",
+    "MissingDependencyError",
     "NoPortsLeftError",
     "NoRuntimesDetectedError",
     "PathCreationError",
     "PortInUseError",
+    "ProcessExitedError",
     "ProtocolError",
     "RemoteError",
     "RemoteFunctionError",
@@ -627,14 +630,15 @@ class PathCreationError(ActorClusterError):
 
 
 class MasterStartError(ActorClusterError):
-    """A cluster's master did not start in time."""
+    """A cluster's master did not start in time (lazycluster's ``host``, ``port`` and
+    ``cause`` attributes are kept)."""
 
     def __init__(self, host: str, port: int, reason: str = "") -> None:
         super().__init__(host, port, reason)
 
     @property
     def host(self) -> str:
-        """The host the master was to run on."""
+        """The host the master was started on."""
         return str(self.args[0])
 
     @property
@@ -644,12 +648,80 @@ class MasterStartError(ActorClusterError):
 
     @property
     def cause(self) -> str:
-        """Why it did not start (lazycluster's attribute)."""
+        """Why it did not start (with the master's last output), in words."""
         return str(self.args[2])
 
     def __str__(self) -> str:
         host, port, reason = self.args
-        return f"master on {host}:{port} did not start" + (f": {reason}" if reason else "")
+        return f"master on {host}:{port} did not start" + (f": {_tail(reason)}" if reason else "")
+
+
+class MasterLostError(RemoteError):
+    """A cluster's master exited while the cluster ran; its workers were stopped.
+
+    Args:
+        cluster: the cluster's name.
+        host: where the master ran.
+        reason: how it ended (exit code, last output), in words.
+    """
+
+    def __init__(self, cluster: str, host: str, reason: str = "") -> None:
+        super().__init__(cluster, host, reason)
+
+    def __str__(self) -> str:
+        cluster, host, reason = self.args
+        why = f": {_tail(reason)}" if reason else ""
+        return (
+            f"the master of {cluster} on {host} exited{why}; its workers were stopped. "
+            "Clean the cluster up and start a new one"
+        )
+
+
+class ProcessExitedError(RemoteError):
+    """A supervised long-running process ended on its host.
+
+    Args:
+        host: the runtime's host.
+        name: the process's name.
+        code: its exit code (negative: killed by that signal), or None if it was lost
+            with its agent.
+        output: the last of what it printed.
+    """
+
+    def __init__(self, host: str, name: str, code: int | None, output: str = "") -> None:
+        super().__init__(host, name, code, output)
+
+    @property
+    def code(self) -> int | None:
+        """The exit code (None: lost with its agent)."""
+        code = self.args[2]
+        return code if isinstance(code, int) else None
+
+    def __str__(self) -> str:
+        host, name, code, output = self.args
+        how = "was lost with its agent" if code is None else f"exited with code {code}"
+        tail = f"; last output: {_tail(output, 2000)!r}" if output else ""
+        return f"process {name!r} on {host} {how}{tail}"
+
+
+class MissingDependencyError(RemoteError):
+    """A program a cluster needs is not installed for a host's interpreter (nothing is
+    ever installed on a host by actorcluster).
+
+    Args:
+        host: the runtime's host.
+        interpreter: the Python interpreter that lacks it.
+        requirement: what is missing (a module name).
+        hint: how to fix it, in words.
+    """
+
+    def __init__(self, host: str, interpreter: str, requirement: str, hint: str = "") -> None:
+        super().__init__(host, interpreter, requirement, hint)
+
+    def __str__(self) -> str:
+        host, interpreter, requirement, hint = self.args
+        fix = f": {hint}" if hint else ""
+        return f"{requirement} is not installed for {interpreter} on {host}{fix}"
 
 
 class NoRuntimesDetectedError(ActorClusterError):

@@ -24,6 +24,8 @@ from actorcluster.errors import (
 from actorcluster.remote import (
     AgentClient,
     AgentSession,
+    ModulePolicy,
+    ModuleServer,
     PipeStream,
     attach_command,
     first_stage,
@@ -35,7 +37,7 @@ from actorcluster.ssh import connect
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
-    from actorcluster.actors.context import RuntimeContext
+    from actorcluster.actors.context import RuntimeContext, RuntimeOptions
     from actorcluster.remote import ByteStream
     from actorcluster.ssh import SshConnection
 
@@ -52,6 +54,8 @@ _REATTACH_TIMEOUT = 10.0
 """Seconds (at least) a running agent gets to answer a re-attach."""
 _KILL_TIMEOUT = 5.0
 """Seconds the kill of an agent by pid may take on the host."""
+_MODULE_ANSWER_MARGIN = 5.0
+"""Seconds an import on the host waits for a module, past the time a reconnect takes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +151,8 @@ class AgentActor(SupervisedActor):
             heartbeat_timeout=options.heartbeat_timeout,
             grace=0.0 if options.is_local else options.session_grace,
         )
+        if options.ship_modules:
+            ModuleServer(session, _module_policy(options))
         try:
             hello = session.start(
                 self._open_agent(), stage_two().wire_bytes(), options.agent_start_timeout
@@ -198,6 +204,7 @@ class AgentActor(SupervisedActor):
                     "grace": 0.0 if options.is_local else options.session_grace,
                     "client_timeout": options.heartbeat_timeout,
                 },
+                modules=_module_settings(options),
             )
             context.working_dir = setup.result(timeout)
         except RemoteOperationError as exc:
@@ -263,6 +270,27 @@ class AgentActor(SupervisedActor):
         context.set_agent_actor(None)
         if context.stopping:
             close_session(context)
+
+
+def _module_policy(options: RuntimeOptions) -> ModulePolicy:
+    """What the runtime's host may be sent of the client's modules."""
+    return ModulePolicy(
+        enabled=options.ship_modules,
+        exclude=options.ship_modules_exclude,
+        max_size=options.ship_modules_max_size,
+        prefer_client=options.ship_modules_prefer_client,
+    )
+
+
+def _module_settings(options: RuntimeOptions) -> dict[str, object]:
+    """SETUP's ``modules``: whether the agent asks for modules, and how long an import
+    waits for the answer (a reconnect may be under way meanwhile)."""
+    grace = 0.0 if options.is_local else options.session_grace
+    return {
+        "enabled": options.ship_modules,
+        "prefer_client": options.ship_modules_prefer_client,
+        "timeout": options.heartbeat_timeout + grace + _MODULE_ANSWER_MARGIN,
+    }
 
 
 def close_session(context: RuntimeContext) -> None:

@@ -17,6 +17,7 @@ from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
+from actorcluster.remote.module_lookup import DEFAULT_MAX_SIZE
 from actorcluster.supervisors import supervisor_proxy
 
 if TYPE_CHECKING:
@@ -65,6 +66,16 @@ class RuntimeOptions:
     the re-attach. The localhost runtime's session ends with its client."""
     working_dir: str | None = None
     """The working directory the user gave; None: a temporary one."""
+    ship_modules: bool = True
+    """Whether a pure-Python module a function imports and the host lacks is sent from
+    the client on demand (see :mod:`actorcluster.remote.modules`)."""
+    ship_modules_exclude: tuple[str, ...] = ()
+    """Modules never sent to the host (a name excludes its submodules too)."""
+    ship_modules_max_size: int = DEFAULT_MAX_SIZE
+    """Bytes of source a module sent to the host may have."""
+    ship_modules_prefer_client: bool = False
+    """Whether the client's pure-Python copy of a module is used even where the host
+    has one of its own (by default the host's wins, and a version difference is logged)."""
 
     @property
     def is_local(self) -> bool:

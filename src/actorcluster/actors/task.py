@@ -121,7 +121,6 @@ class TaskActor(SupervisedActor):
         self._started = 0.0
         self._grace: TimerHandle | None = None
         self._env = run.task.env_dict
-        self._log = log.bind(host=context.host, actor="task", task=run.task.name)
 
     def __repr__(self) -> str:
         total = len(self._run.task.steps)
@@ -263,11 +262,17 @@ class TaskActor(SupervisedActor):
         if not run.future.done():
             run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
             if error is None:
-                self._log.debug("task.finished", steps=len(run.task.steps))
                 run.future.set(run.result)
             else:
                 summary = (str(error).splitlines() or [type(error).__name__])[0]
-                self._log.debug("task.failed", step=self._index, error=summary)
+                log.debug(
+                    "task.failed",
+                    host=self._context.host,
+                    actor="task",
+                    task=run.task.name,
+                    step=self._index,
+                    error=summary,
+                )
                 run.future.fail(error)
         self._stop()  # now: no need to queue a stop message behind nothing
 

@@ -2,7 +2,9 @@
 
 :class:`AgentClient` is the typed client (a method per request, typed results, each a
 :class:`Call`); :class:`AgentSession` multiplexes requests over one byte stream;
-:mod:`~actorcluster.remote.bootstrap` gets the agent onto a host; the agent itself is
+:mod:`~actorcluster.remote.bootstrap` gets the agent onto a host;
+:class:`ModuleServer` answers an agent that asks for a module its host lacks
+(:mod:`~actorcluster.remote.modules`); the agent itself is
 the package :mod:`actorcluster.remote.agent`, shipped to the host at connect time. The
 wire protocol is spoken here and nowhere else.
 """
@@ -28,6 +30,8 @@ from actorcluster.remote.client import (
     Written,
 )
 from actorcluster.remote.command_input import INPUT_CHUNK, INPUT_WINDOW
+from actorcluster.remote.module_lookup import ModulePolicy
+from actorcluster.remote.modules import ModuleServer
 from actorcluster.remote.session import AgentSession
 from actorcluster.remote.streams import ByteStream, PipeStream
 
@@ -42,6 +46,8 @@ __all__ = [
     "CallRaised",
     "CallReturned",
     "CommandInput",
+    "ModulePolicy",
+    "ModuleServer",
     "PathInfo",
     "PipeStream",
     "Upload",

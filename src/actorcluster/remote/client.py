@@ -473,11 +473,15 @@ class AgentClient:
         env: Mapping[str, str | None] | None = None,
         shell: str | None = None,
         session: Mapping[str, float] | None = None,
+        modules: Mapping[str, object] | None = None,
     ) -> Call[str]:
         """Create (with parents) and enter the working directory; ``env`` becomes the
         base of every later command and call; ``session`` sets the session's ``grace``
         (seconds it waits for a reconnect) and ``client_timeout`` (seconds of silence
-        after which the client counts as gone). The result is the absolute working dir."""
+        after which the client counts as gone); ``modules`` ({enabled, prefer_client,
+        timeout}) turns on asking the client for modules the host lacks (answered by a
+        :class:`~actorcluster.remote.modules.ModuleServer`). The result is the absolute
+        working dir."""
         what = f"setting up working directory {working_dir!r}"
         payload: dict[str, Any] = {
             "working_dir": working_dir,
@@ -488,6 +492,8 @@ class AgentClient:
             payload["shell"] = shell
         if session is not None:
             payload["session"] = dict(session)
+        if modules is not None:
+            payload["modules"] = dict(modules)
         return self._request(Kind.SETUP, payload, what, self._str_value(what))
 
     def facts(self) -> Call[dict[str, Any]]:

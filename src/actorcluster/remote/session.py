@@ -39,8 +39,8 @@ from actorcluster.remote.agent.frames import (
     FrameError,
     FrameReader,
     Kind,
+    encode_frame,
 )
-from actorcluster.remote.agent.frames import encode_frame as _encode
 from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
@@ -49,18 +49,28 @@ if TYPE_CHECKING:
     from actorcluster._timers import TimerHandle
     from actorcluster.remote.streams import ByteStream
 
-__all__ = ["ACK_EVERY", "FINAL_KINDS", "WINDOW", "AgentSession", "Pending"]
+__all__ = ["ACK_EVERY", "AGENT_REQUEST_KINDS", "FINAL_KINDS", "WINDOW", "AgentSession", "Pending"]
 
 log = get_logger(__name__)
 
 FINAL_KINDS = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.PONG})
 """Reply kinds that end a request."""
+AGENT_REQUEST_KINDS = frozenset({Kind.MODULE, Kind.MODULE_VERSION})
+"""Frames the agent sends of its own accord, with ids of its own: they go to
+:attr:`AgentSession.on_request`, never to a request of the client's."""
 WINDOW = 16 * 1024 * 1024
 """Bytes of unacknowledged frames past which a sender waits for the agent."""
 ACK_EVERY = 1024 * 1024
 """Bytes of data frames received between two ACKs to the agent."""
 
 _NOISE_LIMIT = 64 * 1024
+
+
+def _encode(kind: Kind, request_id: int, payload: dict[str, Any]) -> bytes:
+    """A frame the client built itself (plain data by construction: not checked)."""
+    return encode_frame(kind, request_id, payload, check=False)
+
+
 _SILENT, _ENDED, _BROKEN, _CLOSED = (
     AgentLostError.SILENT,
     AgentLostError.ENDED,
@@ -118,6 +128,10 @@ class AgentSession:
         self._heartbeat: TimerHandle | None = None
         self._give_up: TimerHandle | None = None
         self._reader_thread: threading.Thread | None = None
+        self.on_request: Callable[[Frame], None] | None = None
+        """Takes the agent's own requests (a module it lacks), on the reader thread: it
+        must only hand them over (see :class:`~actorcluster.remote.modules.ModuleServer`);
+        without it they are dropped."""
 
     def __repr__(self) -> str:
         state = "lost" if self._lost_error else "detached" if self._detached else "attached"
@@ -384,6 +398,14 @@ class AgentSession:
         self._room.notify_all()
 
     def _dispatch(self, frame: Frame) -> None:
+        if frame.kind in AGENT_REQUEST_KINDS:
+            serve = self.on_request
+            try:
+                if serve is not None:
+                    serve(frame)
+            except Exception as exc:  # a failed hand-over must not kill the reader
+                log.error("agent.request_handler_failed", host=self.host, error=repr(exc))
+            return
         if frame.kind in FINAL_KINDS:
             with self._lock:
                 pending = self._pending.pop(frame.request_id, None)

@@ -38,6 +38,7 @@ class TaskLedger:
         self._retain = retain
         self._tasks: collections.deque[RuntimeTask] = collections.deque()
         self._lock = threading.Lock()
+        self._trim_at = 0 if retain is None else 2 * retain + 16
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -51,8 +52,10 @@ class TaskLedger:
                 return
             while len(tasks) > retain and not tasks[0].is_running:
                 tasks.popleft()
-            if len(tasks) > 2 * retain + 16:  # a long-running task holds the front
+            if len(tasks) > self._trim_at:  # a long-running task holds the front
                 self._trim(retain)
+                # the next full pass waits until the ledger doubled: linear time overall
+                self._trim_at = max(2 * retain + 16, 2 * len(self._tasks))
 
     def _trim(self, retain: int) -> None:
         """Drop the oldest finished tasks until at most ``retain`` finished ones remain."""

@@ -3,7 +3,9 @@
 Every execution of a task gets a file at ``task.execution_log_file_path`` (lazycluster's
 ``<task>_<timestamp>.log``, one folder per host), with one ``[i] output`` entry per
 step, appended as each step ends. The writing happens on one shared thread (which ends
-when idle), never on the path a task's result takes.
+when idle), never on the path a task's result takes. A task whose steps printed nothing
+gets its file only when its path is asked for (see ``RuntimeTask``), since creating a
+file costs more than such a task's whole run.
 
 The files hold everything commands print, tokens included, so they are private: the
 folder is ``$ACTORCLUSTER_LOG_DIR``, else ``$XDG_STATE_HOME/actorcluster/execution_log``
@@ -17,6 +19,7 @@ fails a task.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import stat
@@ -54,11 +57,20 @@ class UnsafeLogDirError(OSError):
 
 def execution_log_dir() -> str:
     """Where execution log files go (see the module docstring)."""
-    configured = os.environ.get(LOG_DIR_ENV_VAR)
+    key = (
+        os.environ.get(LOG_DIR_ENV_VAR),
+        os.environ.get("XDG_STATE_HOME"),
+        os.environ.get("HOME"),
+    )
+    return _log_dir(*key)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_dir(configured: str | None, state: str | None, home: str | None) -> str:
     if configured:
         return configured
-    home = os.path.expanduser("~")
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    home = home or os.path.expanduser("~")
+    state = state or os.path.join(home, ".local", "state")
     if os.path.isabs(state) and os.access(home, os.W_OK):
         return os.path.join(state, "actorcluster", "execution_log")
     return os.path.join(tempfile.gettempdir(), f"actorcluster-{os.getuid()}", "execution_log")

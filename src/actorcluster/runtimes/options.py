@@ -7,6 +7,7 @@ from typing import Any
 
 from actorcluster.actors.context import LOCALHOST, RuntimeOptions
 from actorcluster.errors import ConfigurationError, UsageError
+from actorcluster.remote.module_lookup import valid_module_name
 
 __all__ = ["RUNTIME_KWARGS", "build_options"]
 
@@ -18,6 +19,10 @@ RUNTIME_KWARGS: dict[str, str] = {
     "heartbeat_timeout": "seconds of silence after which the host counts as lost",
     "reconnect_wait": "seconds a call waits for a reconnect under way",
     "session_grace": "seconds the host keeps a session (its processes) for a reconnect",
+    "ship_modules": "send pure-Python modules a function needs and the host lacks (default True)",
+    "ship_modules_exclude": "module names never sent to the host (their submodules neither)",
+    "ship_modules_max_size": "bytes of source a module sent to the host may have (default 4 MiB)",
+    "ship_modules_prefer_client": "use the client's copy of a module even where the host has one",
 }
 """Keys of ``connection_kwargs`` that configure the runtime rather than SSH."""
 
@@ -30,10 +35,43 @@ _SECONDS = (
 )
 
 
+_FLAGS = ("ship_modules", "ship_modules_prefer_client")
+
 _MAX_SECONDS = 86400.0
+_MAX_MODULE_SIZE = 32 * 1024 * 1024
+"""The largest ``ship_modules_max_size`` (a module travels in one frame)."""
+
+
+def _module_names(value: Any) -> tuple[str, ...]:
+    """``ship_modules_exclude``: a list of dotted module names."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or not all(
+        valid_module_name(item) for item in items
+    ):
+        raise ConfigurationError(
+            "connection_kwargs['ship_modules_exclude'] must be a list of module names "
+            f"(like 'my_utils' or 'my_pkg.secrets'), not {value!r}"
+        )
+    return tuple(sorted(items))
 
 
 def _runtime_value(key: str, value: Any) -> Any:
+    if key in _FLAGS:
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"connection_kwargs[{key!r}] must be True or False, not {value!r}"
+            )
+        return value
+    if key == "ship_modules_exclude":
+        return _module_names(value)
+    if key == "ship_modules_max_size":
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if not number or not 0 < value <= _MAX_MODULE_SIZE:
+            raise ConfigurationError(
+                f"connection_kwargs[{key!r}] must be a number of bytes in (0, {_MAX_MODULE_SIZE}], "
+                f"not {value!r}"
+            )
+        return value
     if key in _SECONDS:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not 0 < value <= _MAX_SECONDS:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TASK",
+    "ProcessFace",
     "ProcessHandle",
     "ProcessTable",
     "TaskProcess",
@@ -87,15 +88,15 @@ class ProcessHandle(Protocol):
         """Wait until it ended."""
 
 
-class TaskProcess:
-    """The process handle of an asynchronous task (``task.process``)."""
+class ProcessFace:
+    """What a task's and a tunnel's process handles share: ``multiprocessing.Process``'s
+    face over one key; subclasses say whether it lives and how it stops."""
 
-    def __init__(self, key: str, task: RuntimeTask) -> None:
-        self.key = key
-        self.task = task
+    key: str
 
     def __repr__(self) -> str:
-        return f"<TaskProcess {self.key} {'alive' if self.is_alive() else 'ended'}>"
+        state = "alive" if self.is_alive() else "ended"
+        return f"<{type(self).__name__} {self.key} {state}>"
 
     @property
     def name(self) -> str:
@@ -104,8 +105,28 @@ class TaskProcess:
 
     @property
     def pid(self) -> None:
-        """A task has no one local process."""
+        """No one local process carries it."""
         return None
+
+    def is_alive(self) -> bool:
+        """Whether it still runs."""
+        raise NotImplementedError
+
+    def terminate(self) -> None:
+        """Stop it."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """As :meth:`terminate`."""
+        self.terminate()
+
+
+class TaskProcess(ProcessFace):
+    """The process handle of an asynchronous task (``task.process``)."""
+
+    def __init__(self, key: str, task: RuntimeTask) -> None:
+        self.key = key
+        self.task = task
 
     @property
     def exitcode(self) -> int | None:
@@ -118,10 +139,6 @@ class TaskProcess:
 
     def terminate(self) -> None:
         """Cancel the task: its remote process group is killed."""
-        self.task.stop()
-
-    def kill(self) -> None:
-        """Cancel the task (as :meth:`terminate`)."""
         self.task.stop()
 
     def join(self, timeout: float | None = None) -> None:

@@ -28,6 +28,7 @@ from actorcluster.runtimes.options import build_options
 from actorcluster.runtimes.paths import needs_expansion
 from actorcluster.runtimes.ports import check_port
 from actorcluster.runtimes.processes import ProcessTable, TaskProcess, task_key
+from actorcluster.runtimes.supervised import DEFAULT_BACKOFF, SupervisedProcess, supervise
 from actorcluster.runtimes.task import ProgressCallback, RuntimeTask, TaskFuture
 from actorcluster.runtimes.tunnels import expose
 from actorcluster.steps import TaskControl
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from actorcluster.futures import ActorFuture
     from actorcluster.runtimes.processes import ProcessHandle
+    from actorcluster.supervisors import Backoff
 
 __all__ = ["ConnectedRuntimes", "Runtime"]
 
@@ -761,6 +763,40 @@ class Runtime:
     def alive_task_process_count(self) -> int:
         """How many task processes are alive."""
         return sum(1 for handle in self.task_processes if handle.is_alive())
+
+    def supervise(
+        self,
+        command: str,
+        *,
+        restart: str = "permanent",
+        max_restarts: int = 5,
+        period: float = 60.0,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        backoff: Backoff | None = DEFAULT_BACKOFF,
+    ) -> SupervisedProcess:
+        """Keep a long-running ``command`` alive on the host: restarted by ``restart``
+        (``"permanent"``, ``"transient"``: after a failure only, ``"temporary"``: never),
+        with ``backoff``, at most ``max_restarts`` times in ``period`` seconds. Listed
+        among the processes (``<host>::process::<name>``); stopped at :meth:`cleanup`.
+        See :mod:`actorcluster.runtimes.supervised`.
+
+        Raises:
+            UsageError: a bad argument.
+            HostUnreachableError: the agent is not up.
+        """
+        process = supervise(
+            self._handle,
+            command,
+            env={**self._env, **(env or {})},
+            name=name,
+            restart=restart,
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+        )
+        self._processes.add(process)
+        return process
 
     # --- lifecycle ------------------------------------------------------------------
 

@@ -111,6 +111,7 @@ class RuntimeTask:
         self._log = ExecutionLog()
         self._returns: list[bytes] = []
         self._log_file_path: str | None = None
+        self._log_file_pending: list[int] | None = []  # None once the file exists
         self._debug = False
         self._host = ""
         self._future: ActorFuture[Any] | None = None
@@ -253,7 +254,10 @@ class RuntimeTask:
 
         Any callable cloudpickle can ship works: functions, lambdas, closures,
         ``functools.partial``, bound methods. Its return value is in
-        :attr:`function_returns`.
+        :attr:`function_returns`. A pure-Python module it imports that the host lacks
+        is sent from the client when imported (once per runtime session; see the
+        ``ship_modules*`` keys of the runtime's ``connection_kwargs``); compiled
+        modules must be installed on the host.
 
         Raises:
             ValueError: ``function`` is not callable, or it or its arguments cannot be
@@ -295,7 +299,16 @@ class RuntimeTask:
 
     @property
     def execution_log_file_path(self) -> str | None:
-        """The log file of the latest execution, updated after each step."""
+        """The log file of the latest execution, updated after each step.
+
+        The file is written once a step printed something or when this path is asked
+        for after a step ended (a task whose steps print nothing costs no file until
+        then); as lazycluster notes, it may not exist before the first step ended.
+        """
+        with self._lock:
+            queued = self._write_pending_log_entries()
+        if queued:
+            log_files.flush()
         return self._log_file_path
 
     @property
@@ -447,7 +460,34 @@ class RuntimeTask:
         self._host, self._future, self._control, self._debug = host, future, control, debug
         self._sink = sink
         self._process = None
-        self._log_file_path = log_files.log_file_path(host, self._name)
+        with self._lock:
+            self._log_file_path = log_files.log_file_path(host, self._name)
+            self._log_file_pending = []
+
+    def _log_step(self, index: int) -> None:
+        """Queue step ``index``'s entry for the log file; until a step prints, silent
+        steps' entries wait for one that does or for the path to be asked for
+        (creating a file costs more than a silent task's whole run)."""
+        pieces = self._log.pieces(index)
+        with self._lock:
+            if self._log_file_pending is not None and not any(pieces):
+                self._log_file_pending.append(index)
+                return
+            self._write_pending_log_entries()
+            self._log_file_pending = None
+            if self._log_file_path is not None:
+                log_files.write_entry(self._log_file_path, index, pieces)
+
+    def _write_pending_log_entries(self) -> bool:
+        """Queue the silent steps' entries held back so far (under ``_lock``); whether
+        there were any."""
+        pending, path = self._log_file_pending, self._log_file_path
+        if not pending or path is None:
+            return False
+        self._log_file_pending = None
+        for index in pending:
+            log_files.write_entry(path, index, [])
+        return True
 
     def _not_started(self, host: str, error: BaseException) -> None:
         """Record an execution on ``host`` that could not start: its future fails with
@@ -477,7 +517,6 @@ class RuntimeTask:
                 with self._lock:
                     self._returns.append(value)
             case StepFinished(index=index):
-                if self._log_file_path is not None:
-                    log_files.write_entry(self._log_file_path, index, self._log.pieces(index))
+                self._log_step(index)
             case TaskFinished():
                 pass

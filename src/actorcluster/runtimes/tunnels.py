@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import PortInUseError, RemoteError, UsageError
 from actorcluster.runtimes.ports import check_port
+from actorcluster.runtimes.processes import ProcessFace
 from actorcluster.tunnels import (
     CARRIERS,
     FROM_RUNTIME,
@@ -30,27 +31,14 @@ __all__ = ["TunnelProcess", "expose", "listen_port_free"]
 _REQUEST_TIMEOUT = 60.0
 
 
-class TunnelProcess:
-    """The process handle of a port exposure (``multiprocessing.Process``'s face)."""
+class TunnelProcess(ProcessFace):
+    """The process handle of a port exposure."""
 
     def __init__(self, spec: TunnelSpec, handle: RuntimeHandle) -> None:
         self.key = spec.key
         self.spec = spec
         self._handle = handle
         self._stopped = threading.Event()
-
-    def __repr__(self) -> str:
-        return f"<TunnelProcess {self.key} {'alive' if self.is_alive() else 'stopped'}>"
-
-    @property
-    def name(self) -> str:
-        """The process key."""
-        return self.key
-
-    @property
-    def pid(self) -> None:
-        """A tunnel has no one local process of its own."""
-        return None
 
     @property
     def exitcode(self) -> int | None:
@@ -66,10 +54,6 @@ class TunnelProcess:
         if not self._stopped.is_set():
             self._handle.close_tunnel(self.key)
             self._stopped.set()
-
-    def kill(self) -> None:
-        """As :meth:`terminate`."""
-        self.terminate()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the tunnel was stopped."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+
+import paramiko
 
 from actorcluster.ssh.channel_io import install_fast_pipe, send_all
-
-if TYPE_CHECKING:
-    import paramiko
 
 __all__ = ["ChannelStream"]
 
@@ -67,10 +65,14 @@ class ChannelStream:
 
     def sendall(self, data: bytes, timeout: float) -> None:
         """Send all of ``data``; TimeoutError when the channel took nothing for the
-        stream's timeout; BrokenPipeError once it is closed."""
+        stream's timeout; BrokenPipeError once it is closed (or the connection died
+        under it: paramiko's EOFError and SSHException end here as well)."""
         if self._channel.closed:
             raise BrokenPipeError("the channel is closed")
-        send_all(self._channel, data)
+        try:
+            send_all(self._channel, data)
+        except (EOFError, paramiko.SSHException) as exc:
+            raise BrokenPipeError(f"the connection broke while sending: {exc!r}") from exc
 
     def close(self) -> None:
         """Close the channel (the agent sees its stdin end)."""

@@ -30,6 +30,7 @@ from pykka.messages import ProxyCall
 from actorcluster._logging import get_logger, quiet_expected_actor_failures
 from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
+from actorcluster.supervisors._flag import Flag
 from actorcluster.supervisors._pool import PooledActor
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class _Link:
     def __init__(self, parent: pykka.ActorRef[Any] | None, child_id: str) -> None:
         self.parent = parent
         self.child_id = child_id
-        self.started = threading.Event()
+        self.started: threading.Event = Flag()
         self.start_error: Exception | None = None
         self.exit_error: Exception | None = None
         self.actor_urn: str | None = None

@@ -253,8 +253,7 @@ class Supervisor(SupervisedActor):
             return  # ended already (its exit came or comes as a stranger's), or a clash
         child = Child(spec)
         child.ref, child.link = ref, link
-        self._table.add(child)
-        self._emit("debug", "supervisor.child.started", child, None)
+        self._table.add(child)  # not logged: there is one per task, on the hot path
 
     # --- exits and restarts --------------------------------------------------------------
 

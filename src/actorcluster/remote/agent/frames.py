@@ -115,10 +115,15 @@ class Kind(enum.IntEnum):
     -> ATTACHED."""
     CLOSE = 15
     """{}: end the session now (no grace period): the agent cleans up and exits."""
-    STDIN = 16
+    MODULE_SOURCE = 16
+    """The answer to the agent's MODULE (same request id, the agent's): {name: str,
+    found: bool} and, when found, {source: bytes, package: bool, origin: str}; when
+    refused (a compiled module, the standard library, too big, excluded), {refused: str},
+    the reason in words."""
+    STDIN = 17
     """{data: bytes}: input for a RUN that asked for it (same request id), written to
     the command's stdin in order; each answers STDIN_TAKEN. Dropped once it ended."""
-    STDIN_EOF = 17
+    STDIN_EOF = 18
     """{}: the end of a RUN's input: its stdin closes once what came before is written."""
 
     # agent -> client
@@ -140,7 +145,13 @@ class Kind(enum.IntEnum):
     ATTACHED = 72
     """{received: int}: the answer to ATTACH: how many data frames the agent received;
     then the agent resends the data frames the client did not receive."""
-    STDIN_TAKEN = 73
+    MODULE = 73
+    """{name: str}: the agent asks the client for a module the host lacks (a request in
+    the other direction: its id is the agent's own, answered by MODULE_SOURCE)."""
+    MODULE_VERSION = 74
+    """{name: str, version: str}: a module a function imported from the host's own
+    copy, and that copy's version (the client logs a difference with its own, once)."""
+    STDIN_TAKEN = 75
     """{size: int}: a STDIN frame's bytes were written to the command's stdin (or
     dropped, the command having closed it): the client may send that much more."""
 
@@ -218,14 +229,24 @@ def check_plain(value: object) -> None:
             raise FrameError(f"frame body holds a {kind.__name__}; only plain data is allowed")
 
 
-def encode_frame(kind: int, request_id: int, payload: dict[str, Any]) -> bytes:
+def encode_frame(
+    kind: int, request_id: int, payload: dict[str, Any], *, check: bool = True
+) -> bytes:
     """Return the bytes of one frame carrying ``payload``.
+
+    Args:
+        kind: the frame's kind.
+        request_id: the request it belongs to.
+        payload: the body.
+        check: check ``payload`` is plain data within the limits first (the client
+            skips it for the requests it builds itself: they are, and it is the hot path).
 
     Raises:
         FrameError: ``payload`` is not plain data within the limits (the other end
             would refuse it), or its body is over :data:`MAX_BODY`.
     """
-    check_plain(payload)
+    if check:
+        check_plain(payload)
     body = pickle.dumps(payload, protocol=_PICKLE_PROTOCOL)
     if len(body) > MAX_BODY:
         raise FrameError(f"frame body of {len(body)} bytes exceeds the {MAX_BODY} byte limit")

@@ -7,10 +7,10 @@ can never corrupt the stream. It writes :data:`frames.READY_MARKER` and a HELLO 
 {pid, python, cwd, hostname, session}, then reads frames from ``sys.stdin.buffer`` (the
 very object the bootstrap read from).
 
-The reading thread answers the stream's own frames (:mod:`links`), CANCEL, and handles
-uploads and commands' input (:mod:`inputs`) in order; RUN, CALL, FS, GET, FACTS, PORTS
-and SETUP each get a daemon thread.
-See :mod:`hub` for how each request answers exactly once.
+The reading thread answers the stream's own frames (:mod:`links`), CANCEL, hands a
+MODULE_SOURCE to the import it answers (:mod:`imports`), and handles uploads and
+commands' input (:mod:`inputs`) in order; RUN, CALL, FS, GET, FACTS, PORTS and SETUP
+each get a daemon thread. See :mod:`hub` for how each request answers exactly once.
 
 The session outlives its stream (:mod:`links`): when the client goes away the agent
 waits out the session's grace period for it to re-attach. When the session ends (no
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import calls, commands, facts, files, frames, inputs, transfers, watchdog
 from .hub import Hub, checked_env, diag
+from .imports import Importer
 from .links import Links
 from .outbox import Outbox
 
@@ -50,14 +51,19 @@ Kind = frames.Kind
 Handler = Callable[[Hub, int, dict[str, Any]], None]
 
 
-def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
-    """SETUP {working_dir, temporary, env, shell?} -> RESULT {value: the working dir}.
+def setup(
+    hub: Hub, request_id: int, payload: dict[str, Any], importer: Importer | None = None
+) -> None:
+    """SETUP {working_dir, temporary, env, shell?, session?, modules?} -> RESULT {value:
+    the working dir}.
 
     Creates the working directory with its parents (mode 0700 if temporary, which also
     makes the agent remove it when the session ends), moves there, and makes ``env``
     the base of every later RUN and CALL (it is applied to ``os.environ`` too). A
     temporary working directory that exists already (a new agent after one was lost)
-    is taken over as it is, once no other agent holds it.
+    is taken over as it is, once no other agent holds it. ``modules`` ({enabled,
+    prefer_client, timeout}) turns on fetching modules the host lacks from the client
+    (:mod:`.imports`).
     """
     env = checked_env(payload.get("env"))
     shell = payload.get("shell")
@@ -90,6 +96,8 @@ def setup(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
     session = payload.get("session")
     if isinstance(session, dict):
         hub.configure_session(session.get("grace"), session.get("client_timeout"))
+    if importer is not None and "modules" in payload:
+        importer.configure(payload["modules"])
     hub.finish(request_id, Kind.RESULT, {"value": hub.working_dir})
 
 
@@ -188,7 +196,9 @@ class Agent:
         self.router = calls.OutputRouter(self.hub)
         self._uploads = transfers.Uploads(self.hub)
         self._inputs = inputs.Inputs(self.hub)
-        router, command_inputs = self.router, self._inputs
+        self.importer = Importer(self.hub)
+        self.hub.add_cleanup(self.importer.close)
+        router, importer, command_inputs = self.router, self.importer, self._inputs
         self._threaded: dict[int, Handler] = {
             Kind.RUN: lambda hub, rid, body: commands.run_command(hub, rid, body, command_inputs),
             Kind.CALL: lambda hub, rid, body: calls.call_function(hub, router, rid, body),
@@ -196,7 +206,7 @@ class Agent:
             Kind.GET: transfers.get_request,
             Kind.FACTS: _facts,
             Kind.PORTS: _ports,
-            Kind.SETUP: setup,
+            Kind.SETUP: lambda hub, rid, body: setup(hub, rid, body, importer),
         }
 
     def hello(self) -> None:
@@ -226,6 +236,7 @@ class Agent:
     def dispatch(self, frame: frames.Frame) -> None:
         """Handle one frame: inline, or on a new thread."""
         kind, request_id, payload = frame
+        self.importer.mark_reader()  # this thread must never wait for the client
         handler = self._threaded.get(kind)
         if handler is not None:
             if self.hub.open(request_id):
@@ -247,6 +258,8 @@ class Agent:
             self._uploads.chunk(request_id, payload)
         elif kind == Kind.PUT_END:
             self._uploads.end(request_id)
+        elif kind == Kind.MODULE_SOURCE:
+            self.importer.answer(request_id, payload)
         elif kind == Kind.STDIN:
             self._inputs.data(request_id, payload)
         elif kind == Kind.STDIN_EOF:

@@ -1,0 +1,228 @@
+"""ProcessActor: one incarnation of a long-running command on a runtime, watched.
+
+The command is a RUN request held open on the runtime's agent: it runs in a process
+group of its own on the host, its output streams back (into the process's bounded
+tail), and the agent's EXIT answer arrives the moment it ends, so an exit is noticed at
+once, never polled. Stopping the actor cancels the request: the agent kills the whole
+group (SIGTERM, a grace, SIGKILL). The actor holds no thread while the command runs.
+
+An exit the actor did not ask for ends the actor the way its restart type reads it:
+code 0 is a normal exit, anything else (a signal, a lost agent) a crash with
+:class:`~actorcluster.errors.ProcessExitedError`; its supervisor then restarts it (with
+its backoff and intensity) or not.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actorcluster._logging import get_logger
+from actorcluster.errors import ActorClusterError, ProcessExitedError
+from actorcluster.supervisors import Restart, SupervisedActor
+
+if TYPE_CHECKING:
+    from actorcluster.actors.context import RuntimeContext
+    from actorcluster.actors.process_state import ProcessState
+    from actorcluster.remote import AgentClient, Call
+
+__all__ = ["ProcessActor", "ProcessSpec", "ProcessStatistics"]
+
+log = get_logger(__name__)
+
+PID_MARKER = "actorcluster-pid="
+"""The line a supervised command's shell prints first: its pid (the group's id)."""
+_OUTPUT_IN_ERRORS = 2000
+"""Characters of the latest output an exit error carries."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSpec:
+    """What to keep running."""
+
+    name: str
+    """The process's name (logs, errors, process keys)."""
+    command: str
+    """The shell command (``exec`` it to spare a shell in between)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables on the host."""
+    cwd: str | None = None
+    """Working directory on the host; None: the runtime's."""
+    restart: Restart = Restart.PERMANENT
+    """Its supervisor's restart type (decides what the state says after an exit)."""
+    echo: bool = False
+    """Also print its output here as it comes (``debug=True``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessStatistics:
+    """A snapshot of a ProcessActor."""
+
+    name: str
+    """The process's name."""
+    host: str
+    """The runtime's host."""
+    incarnation: int
+    """Which start this actor is (1 for the first)."""
+    running: bool
+    """Whether its command still runs on the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Exited:
+    """Internal: the command's request ended (the process exited, or the agent went)."""
+
+
+class ProcessActor(SupervisedActor):
+    """Runs one incarnation of a supervised process (see the module docstring).
+
+    Args:
+        context: the runtime's context (its agent client).
+        spec: what to run.
+        state: the record shared by every incarnation.
+    """
+
+    def __init__(self, context: RuntimeContext, spec: ProcessSpec, state: ProcessState) -> None:
+        super().__init__()
+        self._context = context
+        self._spec = spec
+        self._state = state
+        self._call: Call[int] | None = None
+        self._client: AgentClient | None = None
+        self._output: _Output | None = None
+        self._cancelling = False
+        self._incarnation = 0
+        self._log = log.bind(host=context.host, actor="process", process=spec.name)
+
+    def __repr__(self) -> str:
+        running = self._call is not None and not self._call.done()
+        state = "RUNNING" if running else "ENDED"
+        return f"<ProcessActor {self._context.host}/{self._spec.name} #{self._incarnation} {state}>"
+
+    def statistics(self) -> ProcessStatistics:
+        """A frozen snapshot of this actor's state."""
+        return ProcessStatistics(
+            name=self._spec.name,
+            host=self._context.host,
+            incarnation=self._incarnation,
+            running=self._call is not None and not self._call.done(),
+        )
+
+    def on_start(self) -> None:
+        """Send the command to the host (waiting for a reconnect under way, bounded)."""
+        super().on_start()
+        spec, state = self._spec, self._state
+        client = self._context.current_agent() or self._context.agent()
+        self._client = client
+        output = _Output(state, spec.echo)
+        self._output = output
+        call = client.run(
+            f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
+            env=spec.env,
+            cwd=spec.cwd,
+            on_output=output.add,
+        )
+        self._call = call
+        self._incarnation = state.began()
+        call.add_done_callback(lambda _: self._on_request_done())
+        self._log.debug("process.started", incarnation=self._incarnation)
+
+    def _on_request_done(self) -> None:
+        """On the session's reader thread: the request ended; tell the actor. A request
+        we cancelled ends before its process group is gone: :meth:`on_exit` confirms it."""
+        if not self._cancelling:
+            self._state.ended()
+        try:
+            self.actor_ref.tell(_Exited())
+        except pykka.ActorDeadError:
+            return  # stopped meanwhile: the exit was ours
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch."""
+        match message:
+            case _Exited():
+                self._on_exited()
+            case _:
+                return super().on_receive(message)
+        return None
+
+    def _on_exited(self) -> None:
+        call = self._call
+        assert call is not None
+        code: int | None
+        try:
+            code = call.result(0)
+        except ActorClusterError as exc:
+            code = None  # the agent (and the process with it) went away
+            self._log.info("process.lost", incarnation=self._incarnation, error=str(exc))
+        restart = self._spec.restart
+        normal = code == 0
+        restarting = restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and not normal)
+        self._log.info("process.exited", incarnation=self._incarnation, code=code)
+        self._state.exited(code, restarting=restarting)
+        if normal:
+            self._stop()
+            return
+        output = self._state.output.text(_OUTPUT_IN_ERRORS)
+        raise ProcessExitedError(self._context.host, self._spec.name, code, output)
+
+    def on_exit(self, error: BaseException | None) -> None:
+        """Kill the command's process group if it still runs, without waiting (whoever
+        stops many processes waits for them all at once, on their states): the agent
+        kills the group (SIGTERM, a grace, SIGKILL) and a watch on the host tells the
+        state when the group is gone."""
+        call, client, output = self._call, self._client, self._output
+        if call is None or call.done():
+            return
+        self._cancelling = True
+        call.cancel()
+        self._log.debug("process.stopping", incarnation=self._incarnation)
+        pid = output.pid if output is not None else None
+        if pid is None or client is None:
+            self._state.ended()
+            return
+        watch = client.run(_WAIT_GONE.format(pgid=pid))
+        watch.add_done_callback(lambda _: self._state.ended())
+
+
+_WAIT_GONE = (
+    "i=0; while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 1500 ]; do i=$((i+1)); sleep 0.02; done"
+)
+"""Returns once the process group is gone (at most 30 s)."""
+
+
+class _Output:
+    """A process's output on its way into the state's tail; the first line (the
+    shell's pid, which is the process group's id) is taken out."""
+
+    def __init__(self, state: ProcessState, echo: bool) -> None:
+        self._state = state
+        self._echo = echo
+        self._head = b""
+        self.pid: int | None = None
+        self._seen = False
+
+    def add(self, fd: int, data: bytes) -> None:
+        """On the session's reader thread: keep (and maybe print) a piece of output."""
+        if not self._seen and fd == 1:
+            self._head += data
+            marker = PID_MARKER.encode()
+            if b"\n" not in self._head and len(self._head) < 64:
+                return
+            self._seen = True
+            line, _, data = self._head.partition(b"\n")
+            if line.startswith(marker) and line[len(marker) :].isdigit():
+                self.pid = int(line[len(marker) :])
+                self._state.pid = self.pid
+            else:
+                data = self._head
+        if not data:
+            return
+        self._state.output.add(data)
+        if self._echo:
+            stream = sys.stderr if fd == 2 else sys.stdout
+            stream.write(data.decode("utf-8", errors="replace"))
+            stream.flush()

@@ -1,0 +1,386 @@
+"""What a cluster's launchers share: its coordinator, its ports, its tunnels, where its
+master is and how each host reaches it (:class:`ClusterContext`).
+
+Wiring (``tunnels=True``, as lazycluster): every host reaches the master through this
+machine, at a port of its own taken from the cluster's pool (a remote forward on the
+host), and every worker is reached at a contact port here (a local forward to the port
+it listens on); hosts that do not share this machine's loopback also get a remote
+forward of each contact port, so workers reach each other through here. Direct wiring
+(``tunnels=False``): the master and the workers listen on every address and are
+reached at the addresses the SSH connections use; no tunnel at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actorcluster._logging import get_logger
+from actorcluster.actors.process import ProcessSpec
+from actorcluster.actors.process_state import ProcessState
+from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
+from actorcluster.cluster.hosts import in_parallel, shared_loopback, ssh_addresses
+from actorcluster.cluster.ports import PortPool
+from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
+from actorcluster.groups.fanout import on_threads
+from actorcluster.runtimes import Runtime
+from actorcluster.runtimes.supervised import SupervisedProcess
+from actorcluster.tunnels import DELIMITER, LOOPBACK
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from actorcluster.groups import RuntimeGroup
+    from actorcluster.supervisors import Backoff
+
+__all__ = ["ANY_ADDRESS", "ClusterContext", "MasterEndpoint", "WorkerSlot"]
+
+log = get_logger(__name__)
+
+ANY_ADDRESS = "0.0.0.0"
+"""Where a directly wired process listens: every address."""
+_TUNNEL_TIMEOUT = 120.0
+_PROBE_INTERVALS = (0.01, 0.02, 0.05, 0.1, 0.2)
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MasterEndpoint:
+    """Where the master runs, and how everyone reaches it."""
+
+    host: str
+    """The host of the runtime it runs on (``localhost``: this machine)."""
+    port: int
+    """Its port there."""
+    here: tuple[str, int]
+    """Address and port that reach it from this machine."""
+    per_host: dict[str, tuple[str, int]]
+    """Address and port that reach it from each host of the group."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSlot:
+    """One worker to start: where, on which ports, and how it reaches the master."""
+
+    index: int
+    """Its number in the cluster (from 0)."""
+    host: str
+    """The host it runs on."""
+    port: int
+    """The port it listens on, on its host."""
+    listen_address: str
+    """The address it binds."""
+    contact_address: str
+    """The address everyone reaches it at."""
+    contact_port: int
+    """The port everyone reaches it at (its own port unless tunnelled through here)."""
+    master_address: str
+    """The address it reaches the master at."""
+    master_port: int
+    """The port it reaches the master at."""
+    working_dir: str
+    """Its runtime's working directory."""
+
+
+class ClusterContext:
+    """One cluster's shared machinery (see the module docstring).
+
+    Args:
+        group: the cluster's runtimes.
+        tunnels: wire through this machine (True) or directly (False).
+        max_restarts, period, backoff: the workers' restart intensity and backoff.
+    """
+
+    def __init__(
+        self,
+        group: RuntimeGroup,
+        *,
+        tunnels: bool = True,
+        max_restarts: int = 10,
+        period: float = 60.0,
+        backoff: Backoff | None = DEFAULT_BACKOFF,
+    ) -> None:
+        self.group = group
+        self.tunnels = tunnels
+        self._local: Runtime | None = None
+        self._own_local = False
+        self._lock = threading.Lock()
+        self.pool = PortPool(self._probed_runtimes, check_local=True)
+        self.coordinator = Coordinator(
+            self.pool, group.supervisor, max_restarts=max_restarts, period=period, backoff=backoff
+        )
+        self.name = self.coordinator.name
+        self.master: MasterEndpoint | None = None
+        self._tunnels: list[tuple[Runtime, str]] = []
+        self._shared: dict[str, bool] | None = None
+        self._addresses: dict[str, tuple[str, str]] | None = None
+        self._worker_ids = itertools.count()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<ClusterContext {self.name} tunnels={self.tunnels} master={self.master}>"
+
+    # --- runtimes -------------------------------------------------------------------
+
+    def _probed_runtimes(self) -> dict[str, Runtime]:
+        return self.group.get_runtimes()
+
+    def local_runtime(self) -> Runtime:
+        """The runtime of this machine: the group's ``localhost`` one, else one the
+        cluster starts (under the group's supervisor) and stops."""
+        with self._lock:
+            if self._local is None:
+                if self.group.contains_runtime(Runtime.LOCALHOST):
+                    self._local = self.group.get_runtime(Runtime.LOCALHOST)
+                else:
+                    self._local = Runtime(Runtime.LOCALHOST, supervisor=self.group.supervisor)
+                    self._own_local = True
+            return self._local
+
+    def runtime(self, host: str | None) -> Runtime:
+        """The runtime of ``host`` in the group (None or ``localhost``: this machine's)."""
+        if host is None or host == Runtime.LOCALHOST:
+            return self.local_runtime()
+        return self.group.get_runtime(host)
+
+    def shared_loopback(self) -> dict[str, bool]:
+        """Which group hosts share this machine's loopback (asked once)."""
+        if self._shared is None:
+            self._shared = shared_loopback(self.group.get_runtimes())
+        return self._shared
+
+    def addresses(self) -> dict[str, tuple[str, str]]:
+        """Per host: this machine's address as it sees it, and its own (asked once)."""
+        if self._addresses is None:
+            self._addresses = ssh_addresses(self.group.get_runtimes())
+        return self._addresses
+
+    # --- ports ----------------------------------------------------------------------
+
+    def take_ports(self, candidates: Sequence[int], count: int) -> list[int]:
+        """``count`` ports of ``candidates``, free everywhere, the cluster's from now on."""
+        ports: list[int] = self.coordinator.ask("take_ports", list(candidates), count)
+        return ports
+
+    def claim_port(self, port: int) -> int:
+        """Exactly ``port`` (PortInUseError if it is taken anywhere)."""
+        claimed: int = self.coordinator.ask("claim_port", port)
+        return claimed
+
+    # --- processes ------------------------------------------------------------------
+
+    def start_process(
+        self, child_id: str, runtime: Runtime, command: str, *, debug: bool = False
+    ) -> tuple[SupervisedProcess, ProcessState]:
+        """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
+        worker's); returns its handle and state."""
+        name = f"{self.name}-{child_id}"
+        state = ProcessState(runtime.host, name)
+        spec = ProcessSpec(
+            name=name,
+            command=command,
+            env=dict(runtime.env_variables),
+            restart=_restart_of(child_id),
+            echo=debug,
+        )
+        self.coordinator.ask("start_process", child_id, runtime, spec, state)
+        key = DELIMITER.join((runtime.host, "process", name))
+        handle = SupervisedProcess(key, state, lambda: self.coordinator.stop_processes([child_id]))
+        return handle, state
+
+    def next_worker_id(self) -> str:
+        """A fresh worker child id."""
+        return f"worker-{next(self._worker_ids)}"
+
+    def wait_listening(
+        self, runtime: Runtime, port: int, state: ProcessState, timeout: float
+    ) -> None:
+        """Wait until ``port`` is taken on ``runtime``'s host (the master listens),
+        ending at once if the master exits.
+
+        Raises:
+            MasterStartError: it exited, or did not listen within ``timeout`` (with its
+                latest output).
+        """
+        deadline = time.monotonic() + timeout
+        client = runtime._handle.client()
+        for attempt in itertools.count():
+            if state.exited_on_its_own:
+                raise self.master_start_error(runtime.host, port, state, "it exited")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if not client.ports_free([port]).result(max(1.0, left))[0]:
+                return
+            pause = _PROBE_INTERVALS[min(attempt, len(_PROBE_INTERVALS) - 1)]
+            state.wait(lambda: state.exited_on_its_own, min(pause, max(0.0, left)))
+        why = f"port {port} was not listening after {timeout:g} s"
+        raise self.master_start_error(runtime.host, port, state, why)
+
+    @staticmethod
+    def master_start_error(host: str, port: int, state: ProcessState, why: str) -> MasterStartError:
+        """The error for a master that did not come up, with its latest output."""
+        codes = state.exit_codes
+        if state.exited_on_its_own and codes:
+            why += f" (exit code {codes[-1]})"
+        output = state.output.text(3000)
+        return MasterStartError(host, port, f"{why}; its output: {output!r}" if output else why)
+
+    # --- wiring ---------------------------------------------------------------------
+
+    def master_bind_address(self) -> str:
+        """Where the master listens."""
+        return LOOPBACK if self.tunnels else ANY_ADDRESS
+
+    def wire_master(self, runtime: Runtime, port: int, candidates: Sequence[int]) -> MasterEndpoint:
+        """Make the master at ``runtime``:``port`` reachable from here and every host.
+
+        Raises:
+            NoPortsLeftError: no ports left in ``candidates`` for its tunnels.
+            ActorClusterError: a tunnel could not be opened (names the host).
+        """
+        hosts = self.group.hosts
+        here_host = runtime.host
+        on_here = runtime._handle.options.is_local
+        per_host: dict[str, tuple[str, int]] = {}
+        if not self.tunnels:
+            addresses = self.addresses()
+            here = (LOOPBACK, port) if on_here else (addresses[here_host][1], port)
+            for host in hosts:
+                if host == here_host:
+                    per_host[host] = (LOOPBACK, port)
+                else:
+                    per_host[host] = (addresses[host][0], port) if on_here else here
+        else:
+            local_port = port
+            if not on_here:
+                local_port = self.take_ports(candidates, 1)[0]
+                self.expose_from(runtime, port, local_port)
+            here = (LOOPBACK, local_port)
+            others = [host for host in hosts if host != here_host]
+            if others:
+                forwarded = self.take_ports(candidates, len(others))
+                openings = dict(zip(others, forwarded, strict=True))
+                self._open_all(
+                    {host: self.group.get_runtime(host) for host in others},
+                    lambda rt: self.expose_to(rt, local_port, openings[rt.host]),
+                )
+                per_host.update({host: (LOOPBACK, p) for host, p in openings.items()})
+            if here_host in hosts:
+                per_host[here_host] = (LOOPBACK, port)
+        self.master = MasterEndpoint(host=here_host, port=port, here=here, per_host=per_host)
+        return self.master
+
+    def worker_slots(
+        self, hosts: Sequence[str], ports: Sequence[int], contact_ports: Sequence[int]
+    ) -> list[WorkerSlot]:
+        """The slots of workers on ``hosts`` (one each) listening at ``ports`` and
+        reached at ``contact_ports``."""
+        master = self.master
+        if master is None:
+            raise UsageError("start the master before the workers")
+        addresses = None if self.tunnels else self.addresses()
+        slots = []
+        for index, (host, port, contact) in enumerate(
+            zip(hosts, ports, contact_ports, strict=True)
+        ):
+            runtime = self.group.get_runtime(host)
+            if addresses is None:
+                listen, contact_address = LOOPBACK, LOOPBACK
+            else:
+                listen, contact_address = ANY_ADDRESS, addresses[host][1]
+            master_address, master_port = master.per_host[host]
+            slots.append(
+                WorkerSlot(
+                    index=index,
+                    host=host,
+                    port=port,
+                    listen_address=listen,
+                    contact_address=contact_address,
+                    contact_port=contact,
+                    master_address=master_address,
+                    master_port=master_port,
+                    working_dir=runtime.working_dir,
+                )
+            )
+        return slots
+
+    def wire_workers(self, slots: Sequence[WorkerSlot]) -> None:
+        """Make each worker reachable at its contact port here and (through here) on
+        every host that does not share this machine's loopback."""
+        if not self.tunnels:
+            return
+        tunnelled = [slot for slot in slots if slot.contact_port != slot.port]
+        if not tunnelled:
+            return
+        by_host = self.group.get_runtimes()
+        shared = self.shared_loopback()
+        in_parallel(
+            {str(i): slot for i, slot in enumerate(tunnelled)},
+            lambda slot: self.expose_from(by_host[slot.host], slot.port, slot.contact_port),
+            _TUNNEL_TIMEOUT,
+        )
+        apart = [host for host in by_host if not shared.get(host, False)]
+        pairs = {f"{host}:{slot.index}": (host, slot) for host in apart for slot in tunnelled}
+        if pairs:
+            in_parallel(
+                pairs,
+                lambda pair: self.expose_to(
+                    by_host[pair[0]], pair[1].contact_port, pair[1].contact_port
+                ),
+                _TUNNEL_TIMEOUT,
+            )
+
+    def expose_from(self, runtime: Runtime, runtime_port: int, local_port: int) -> None:
+        """A local forward: ``local_port`` here reaches ``runtime_port`` on the host."""
+        key = runtime.expose_port_from_runtime(runtime_port, local_port)
+        with self._lock:
+            self._tunnels.append((runtime, key))
+
+    def expose_to(self, runtime: Runtime, local_port: int, runtime_port: int) -> None:
+        """A remote forward: ``runtime_port`` on the host reaches ``local_port`` here."""
+        key = runtime.expose_port_to_runtime(local_port, runtime_port)
+        with self._lock:
+            self._tunnels.append((runtime, key))
+
+    def _open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
+        on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
+
+    # --- the end --------------------------------------------------------------------
+
+    def close_tunnels(self) -> None:
+        """Close every tunnel the cluster opened (all at once)."""
+        with self._lock:
+            tunnels, self._tunnels = self._tunnels, []
+        if tunnels:
+            in_parallel(
+                {str(i): item for i, item in enumerate(tunnels)},
+                lambda item: _close(*item),
+                _TUNNEL_TIMEOUT,
+            )
+
+    def close(self) -> None:
+        """Close the tunnels, stop the coordinator and the runtime started here."""
+        if self._closed:
+            return
+        self._closed = True
+        self.close_tunnels()
+        self.coordinator.stop()
+        if self._own_local and self._local is not None:
+            self._local.cleanup()
+
+
+def _restart_of(child_id: str) -> Any:
+    from actorcluster.supervisors import Restart
+
+    return Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
+
+
+def _close(runtime: Runtime, key: str) -> None:
+    try:
+        runtime.stop_process(key)
+    except ActorClusterError as error:
+        log.info("cluster.tunnel.close_failed", host=runtime.host, key=key, error=str(error))

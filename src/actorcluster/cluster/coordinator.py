@@ -1,0 +1,281 @@
+"""The ClusterCoordinator: one supervisor per cluster, owning its ports and processes.
+
+::
+
+    group supervisor (or root)
+    └── ClusterCoordinator[cluster-N]   one_for_one
+        ├── ProcessActor(master)        temporary, but significant: its exit fails the cluster
+        └── ProcessActor(worker-i)*     permanent: restarted with backoff, within intensity
+
+A worker that exits is started again (same command, same ports, so its tunnels stay
+right) after the backoff; past ``max_restarts`` in ``period`` the coordinator gives up
+and the cluster fails. A master that exits fails the cluster at once and loudly
+(``cluster.master.lost`` at error level, :class:`~actorcluster.errors.MasterLostError`
+from the cluster's calls): the coordinator crashes, which stops every worker (OTP's
+``auto_shutdown`` for a significant child). Ports are taken from the coordinator's
+:class:`~actorcluster.cluster.ports.PortPool`, one allocation at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actorcluster._logging import get_logger
+from actorcluster.actors.process import ProcessActor
+from actorcluster.errors import ActorClusterError, MasterLostError, UsageError
+from actorcluster.messages.supervision import ChildExited
+from actorcluster.supervisors import (
+    Backoff,
+    ChildSpec,
+    Restart,
+    Strategy,
+    Supervisor,
+    root_supervisor,
+    supervisor_proxy,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from actorcluster.actors.process import ProcessSpec
+    from actorcluster.actors.process_state import ProcessState
+    from actorcluster.cluster.ports import PortPool
+    from actorcluster.runtimes import Runtime
+
+__all__ = ["MASTER", "ClusterCoordinator", "ClusterStatus", "Coordinator"]
+
+log = get_logger(__name__)
+
+MASTER = "master"
+"""The master process's child id."""
+ASK_TIMEOUT = 60.0
+"""Seconds a call waits for the coordinator's answer."""
+STOP_TIMEOUT = 20.0
+"""Seconds the processes of one stop (all workers, say) get to be gone from their hosts."""
+DEFAULT_BACKOFF = Backoff(initial=0.2, maximum=5.0)
+"""Delay between restarts of a worker unless the cluster is given another."""
+_ids = itertools.count(1)
+
+
+class ClusterStatus:
+    """How a cluster's coordinator ended, readable from any thread."""
+
+    def __init__(self) -> None:
+        self._failure: Exception | None = None
+        self._ended = threading.Event()
+
+    @property
+    def failure(self) -> Exception | None:
+        """Why the cluster failed (master lost, workers given up on), or None."""
+        return self._failure
+
+    @property
+    def ended(self) -> bool:
+        """Whether the coordinator is gone."""
+        return self._ended.is_set()
+
+    def end(self, failure: Exception | None) -> None:
+        """The coordinator stopped (``failure``: why it failed)."""
+        if failure is not None and self._failure is None:
+            self._failure = failure
+        self._ended.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until the coordinator is gone; False on timeout."""
+        return self._ended.wait(timeout)
+
+
+class ClusterCoordinator(Supervisor):
+    """The supervisor of one cluster's processes (see the module docstring).
+
+    Args:
+        name: the cluster's name.
+        pool: the cluster's ports.
+        status: where its end is recorded.
+        max_restarts, period, backoff: the workers' restart intensity and backoff.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        pool: PortPool,
+        status: ClusterStatus,
+        *,
+        max_restarts: int,
+        period: float,
+        backoff: Backoff | None,
+    ) -> None:
+        super().__init__(
+            name, Strategy.ONE_FOR_ONE, max_restarts=max_restarts, period=period, backoff=backoff
+        )
+        self._cluster = name
+        self._pool = pool
+        self._status = status
+        self._master: ProcessState | None = None
+        self._states: dict[str, ProcessState] = {}
+
+    def __repr__(self) -> str:
+        master = "up" if self._master is not None else "none"
+        return f"<ClusterCoordinator {self._cluster} master={master} processes={len(self._states)}>"
+
+    # --- asked by the cluster (through a proxy) -------------------------------------
+
+    def take_ports(self, candidates: Sequence[int], count: int) -> list[int]:
+        """``count`` ports of ``candidates`` free everywhere (see :class:`PortPool`)."""
+        return self._pool.take(candidates, count)
+
+    def claim_port(self, port: int) -> int:
+        """Exactly ``port`` (see :meth:`PortPool.claim`)."""
+        return self._pool.claim(port)
+
+    def release_ports(self, ports: Sequence[int]) -> None:
+        """Give ports back."""
+        self._pool.release(ports)
+
+    def start_process(
+        self, child_id: str, runtime: Runtime, spec: ProcessSpec, state: ProcessState
+    ) -> None:
+        """Start a process: the master (``child_id`` :data:`MASTER`: temporary, its
+        exit fails the cluster) or a worker (permanent).
+
+        Raises:
+            UsageError: a process with this id runs already, or the cluster failed.
+            HostUnreachableError: the runtime's agent is not up.
+        """
+        context = runtime._handle.context
+        restart = Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
+        child = ChildSpec(
+            id=child_id,
+            start=lambda: ProcessActor.start(context, spec, state),
+            restart=restart,
+            shutdown_timeout=10.0,
+        )
+        self.start_child(child)
+        self._states[child_id] = state
+        if child_id == MASTER:
+            self._master = state
+
+    def stop_processes(self, child_ids: Sequence[str]) -> list[ProcessState]:
+        """Stop these processes (their groups are killed, all at once); returns their
+        states, to wait on until they are gone."""
+        stopped: list[ProcessState] = []
+        for child_id in child_ids:
+            state = self._states.pop(child_id, None)
+            if state is None:
+                continue
+            with contextlib.suppress(UsageError):
+                self.terminate_child(child_id)
+                self.delete_child(child_id)
+            state.stopped()
+            stopped.append(state)
+            if child_id == MASTER:
+                self._master = None
+        return stopped
+
+    # --- supervision ----------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        """Supervision messages; a master that ended by itself fails the cluster."""
+        result = super().on_receive(message)
+        master = self._master
+        if (
+            isinstance(message, ChildExited)
+            and message.child_id == MASTER
+            and master is not None
+            and master.exited_on_its_own
+        ):
+            self._master = None
+            codes = master.exit_codes
+            code = codes[-1] if codes else None
+            output = master.output.text(2000)
+            how = "it was lost with its agent" if code is None else f"exit code {code}"
+            reason = f"{how}; last output: {output!r}" if output else how
+            log.error("cluster.master.lost", cluster=self._cluster, host=master.host, code=code)
+            raise MasterLostError(self._cluster, master.host, reason)
+        return result
+
+    def on_exit(self, error: BaseException | None) -> None:
+        """Record how the cluster ended; its processes are stopped by now."""
+        for state in self._states.values():
+            state.stopped()
+        self._status.end(error if isinstance(error, Exception) else None)
+
+
+class Coordinator:
+    """The cluster's handle on its coordinator: start it, ask it, stop it.
+
+    Args:
+        pool: the cluster's ports.
+        parent: the supervisor to run under (the group's; None: the root).
+        max_restarts, period, backoff: the workers' restart intensity and backoff.
+    """
+
+    def __init__(
+        self,
+        pool: PortPool,
+        parent: pykka.ActorRef[Any] | None,
+        *,
+        max_restarts: int = 10,
+        period: float = 60.0,
+        backoff: Backoff | None = DEFAULT_BACKOFF,
+    ) -> None:
+        self.name = f"cluster-{next(_ids)}"
+        self.status = ClusterStatus()
+        self._parent = parent if parent is not None else root_supervisor()
+        spec = ChildSpec(
+            id=self.name,
+            start=lambda: ClusterCoordinator.start(
+                self.name,
+                pool,
+                self.status,
+                max_restarts=max_restarts,
+                period=period,
+                backoff=backoff,
+            ),
+            restart=Restart.TEMPORARY,  # a cluster that failed stays failed, loudly
+            shutdown_timeout=60.0,
+        )
+        self.ref: pykka.ActorRef[Any] = (
+            supervisor_proxy(self._parent).start_child(spec).get(timeout=ASK_TIMEOUT)
+        )
+
+    def __repr__(self) -> str:
+        return f"<Coordinator {self.name} {'ended' if self.status.ended else 'running'}>"
+
+    def ask(self, method: str, *args: Any) -> Any:
+        """Call the coordinator's ``method`` and wait for its answer.
+
+        Raises:
+            whatever the method raised; the cluster's failure (a
+            :class:`~actorcluster.errors.MasterLostError`, say) once it failed.
+        """
+        try:
+            return getattr(self.ref.proxy(), method)(*args).get(timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            failure = self.status.failure
+            if failure is not None:
+                raise failure from None
+            raise UsageError(f"{self.name} was cleaned up; create a new cluster") from None
+
+    def stop_processes(self, child_ids: Sequence[str], timeout: float = STOP_TIMEOUT) -> None:
+        """Stop processes and wait (bounded) until each is gone from its host."""
+        if not child_ids:
+            return
+        try:
+            states: list[ProcessState] = self.ask("stop_processes", list(child_ids))
+        except ActorClusterError:
+            return  # the coordinator is gone: it stopped them on its way out
+        for state in states:
+            if not state.wait_gone(timeout):
+                log.warning("cluster.process.stop_timeout", cluster=self.name, process=state.name)
+
+    def stop(self) -> None:
+        """Stop the coordinator (and whatever it still supervises); idempotent."""
+        with contextlib.suppress(pykka.ActorDeadError, ActorClusterError, pykka.Timeout):
+            supervisor_proxy(self._parent).terminate_child(self.name).get(timeout=ASK_TIMEOUT)
+        self.status.end(None)

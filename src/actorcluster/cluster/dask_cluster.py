@@ -1,0 +1,334 @@
+"""lazycluster's ``dask_cluster`` module on today's dask.distributed.
+
+The scheduler runs here (:class:`LocalMasterLauncher`, as lazycluster) or on a runtime
+(``DaskCluster(group, scheduler_host="host-1")``); workers run on the group round robin
+(:class:`RoundRobinLauncher`), each a supervised ``python -m distributed.cli.dask_worker``
+without a nanny (the cluster's coordinator restarts it). Readiness is a handshake: the
+scheduler counts as started when a ``distributed.Client`` talks to it, the workers when
+the scheduler lists them. Nothing is ever installed on a host: a host whose interpreter
+lacks ``distributed`` is a :class:`~actorcluster.errors.MissingDependencyError` naming
+the host and the interpreter.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from actorcluster._logging import get_logger
+from actorcluster.cluster.hosts import run_all
+from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
+from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
+from actorcluster.errors import MissingDependencyError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from distributed import Client
+
+    from actorcluster.cluster.context import WorkerSlot
+    from actorcluster.groups import RuntimeGroup
+    from actorcluster.supervisors import Backoff
+
+__all__ = ["DaskCluster", "LocalMasterLauncher", "RoundRobinLauncher"]
+
+log = get_logger(__name__)
+
+_CHECK = (
+    "import importlib.util as u, sys; "
+    "print(sys.executable); print(u.find_spec('distributed') is not None)"
+)
+_HINT = (
+    "install it there (pip install 'dask[distributed]', the same version as here), or "
+    "pass python= naming an interpreter that has it"
+)
+_WORKERS_TIMEOUT = 120.0
+
+
+def cli_options(options: Mapping[str, Any]) -> list[str]:
+    """``{"nthreads": 2, "memory_limit": "2GB", "dashboard": False}`` as CLI flags
+    (``--nthreads 2 --memory-limit 2GB --no-dashboard``)."""
+    flags: list[str] = []
+    for key, value in options.items():
+        name = str(key).replace("_", "-")
+        if value is True:
+            flags.append(f"--{name}")
+        elif value is False:
+            flags.append(f"--no-{name}")
+        elif value is not None:
+            flags += [f"--{name}", str(value)]
+    return flags
+
+
+def _python_candidates(python: str | None) -> str:
+    if python:
+        return shlex.quote(python)
+    return f"python{sys.version_info[0]}.{sys.version_info[1]} python3"
+
+
+class LocalMasterLauncher(MasterLauncher):
+    """Starts the dask scheduler here (or, with ``host``, on that runtime), and counts
+    it as started once a client talks to it.
+
+    Args:
+        runtime_group: the group.
+        host: None (here) or a host of the group.
+        options: extra ``dask scheduler`` options (``{"idle_timeout": "1h"}``).
+        python: the interpreter to run it with; None: this one here, else the host's
+            ``python3.X``/``python3``.
+    """
+
+    def __init__(
+        self,
+        runtime_group: RuntimeGroup,
+        host: str | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        python: str | None = None,
+    ) -> None:
+        super().__init__(runtime_group, host)
+        self._options = dict(options or {})
+        self._python = python
+        self.dashboard_port: int | None = None
+        """The dashboard's port where the scheduler runs (None: no dashboard)."""
+
+    def _interpreter(self) -> str:
+        if self._host is None:
+            if importlib.util.find_spec("distributed") is None:
+                raise MissingDependencyError("localhost", sys.executable, "distributed", _HINT)
+            return shlex.quote(self._python or sys.executable)
+        runtime = self.cluster_context().runtime(self._host)
+        return check_dask({runtime.host: runtime}, self._python)[runtime.host]
+
+    def get_launch_command(self, port: int, bind_address: str) -> str:
+        """``python -m distributed.cli.dask_scheduler`` on ``bind_address:port``."""
+        context = self.cluster_context()
+        options: dict[str, Any] = {"host": bind_address, "port": port}
+        if importlib.util.find_spec("bokeh") is not None and self._host is None:
+            self.dashboard_port = context.take_ports(_dashboard_ports(), 1)[0]
+            options["dashboard_address"] = f"{bind_address}:{self.dashboard_port}"
+        else:
+            options["dashboard"] = False
+        options.update(self._options)
+        flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
+        return f"exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
+
+    def check_ready(self, address: str, port: int, timeout: float) -> None:
+        """A client talks to the scheduler (an identity round trip)."""
+        from distributed import Client
+
+        address = f"tcp://{address}:{port}"
+        with Client(address, timeout=timeout, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+            client.scheduler_info()
+
+
+def _dashboard_ports() -> list[int]:
+    return list(range(8787, 8887))
+
+
+def check_dask(runtimes: Mapping[str, Any], python: str | None) -> dict[str, str]:
+    """Each host's interpreter that has ``distributed`` (all hosts asked at once).
+
+    Raises:
+        MissingDependencyError: a host's interpreter lacks it (names host and interpreter).
+    """
+    candidates = _python_candidates(python)
+    command = (
+        f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
+        f"exec \"$p\" -c {shlex.quote(_CHECK)}; fi; done; echo 'no python3' >&2; exit 127"
+    )
+    captured, errors = run_all(runtimes, command)
+    for error in errors.values():
+        raise error
+    found: dict[str, str] = {}
+    for host, output in captured.items():
+        lines = output.text.split()
+        if output.code != 0 or len(lines) < 2:
+            raise MissingDependencyError(host, candidates, "python3", output.text.strip()[-300:])
+        if lines[-1] != "True":
+            raise MissingDependencyError(host, lines[-2], "distributed", _HINT)
+        found[host] = shlex.quote(lines[-2])
+    return found
+
+
+class RoundRobinLauncher(WorkerLauncher):
+    """Starts dask workers on the group's runtimes round robin, each a supervised
+    ``distributed.cli.dask_worker`` without a nanny.
+
+    Args:
+        runtime_group: the group.
+        options: ``dask worker`` options (``{"nthreads": 1, "memory_limit": "2GB"}``).
+        python: the interpreter on the hosts; None: ``python3.X`` (this X), else ``python3``.
+    """
+
+    workers_talk = True
+
+    def __init__(
+        self,
+        runtime_group: RuntimeGroup,
+        *,
+        options: Mapping[str, Any] | None = None,
+        python: str | None = None,
+    ) -> None:
+        super().__init__(runtime_group)
+        self._options = dict(options or {})
+        self._python = python
+        self._interpreters: dict[str, str] = {}
+
+    def start(
+        self, worker_count: int, master_port: int, ports: list[int], debug: bool = False
+    ) -> list[int]:
+        """Check every host has dask (at once), then launch the workers (see
+        :meth:`WorkerLauncher.start`).
+
+        Raises:
+            MissingDependencyError: a host's interpreter lacks ``distributed``.
+            NoPortsLeftError: not enough free ports for all workers.
+        """
+        hosts = set(self.place(worker_count)) - set(self._interpreters)
+        if hosts:
+            self._interpreters.update(
+                check_dask(self._group.get_runtimes(list(hosts)), self._python)
+            )
+        return super().start(worker_count, master_port, ports, debug)
+
+    def get_launch_command(self, slot: WorkerSlot) -> str:
+        """``python -m distributed.cli.dask_worker`` for ``slot``."""
+        options: dict[str, Any] = {
+            "name": f"{self.cluster_context().name}-worker-{slot.index}",
+            "nanny": False,
+            "dashboard": False,
+            "listen_address": f"tcp://{slot.listen_address}:{slot.port}",
+            "contact_address": f"tcp://{slot.contact_address}:{slot.contact_port}",
+            "local_directory": f"{slot.working_dir}/dask-worker-space",
+            "death_timeout": 60,
+        }
+        options.update(self._options)
+        flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
+        scheduler = f"tcp://{slot.master_address}:{slot.master_port}"
+        python = self._interpreters.get(slot.host) or _python_candidates(self._python).split()[-1]
+        return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
+
+
+class DaskCluster(MasterWorkerCluster):
+    """A dask cluster on a group: the scheduler here (or on ``scheduler_host``), the
+    workers on the group round robin (one per runtime by default).
+
+    Args:
+        runtime_group: the runtimes.
+        ports: where the cluster takes its ports from.
+        master_launcher: default :class:`LocalMasterLauncher`.
+        worker_launcher: default :class:`RoundRobinLauncher`.
+        tunnels: through this machine (True, lazycluster's way) or direct (False:
+            faster, when the hosts reach each other and this machine).
+        scheduler_host: run the scheduler on this host of the group instead of here.
+        worker_options: ``dask worker`` options (``nthreads``, ``memory_limit``, ...).
+        scheduler_options: ``dask scheduler`` options.
+        python: the interpreter on the hosts (default ``python3.X``, else ``python3``).
+        max_restarts, period, backoff: the workers' restart intensity and backoff.
+    """
+
+    DEFAULT_MASTER_PORT = 8786
+    """dask's scheduler port."""
+
+    def __init__(
+        self,
+        runtime_group: RuntimeGroup,
+        ports: list[int] | None = None,
+        master_launcher: MasterLauncher | None = None,
+        worker_launcher: WorkerLauncher | None = None,
+        *,
+        tunnels: bool = True,
+        scheduler_host: str | None = None,
+        worker_options: Mapping[str, Any] | None = None,
+        scheduler_options: Mapping[str, Any] | None = None,
+        python: str | None = None,
+        max_restarts: int = 10,
+        period: float = 60.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {"backoff": backoff} if backoff is not None else {}
+        super().__init__(
+            runtime_group,
+            ports,
+            tunnels=tunnels,
+            max_restarts=max_restarts,
+            period=period,
+            **extra,
+        )
+        self._set_launchers(
+            master_launcher
+            or LocalMasterLauncher(
+                runtime_group, scheduler_host, options=scheduler_options, python=python
+            ),
+            worker_launcher
+            or RoundRobinLauncher(runtime_group, options=worker_options, python=python),
+        )
+        self._expected = 0
+
+    @property
+    def scheduler_address(self) -> str | None:
+        """The scheduler's address as reached from here (``tcp://host:port``)."""
+        master = self._context.master
+        return None if master is None else f"tcp://{master.here[0]}:{master.here[1]}"
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The scheduler's dashboard here, if it has one (needs bokeh)."""
+        launcher = self._master_launcher
+        port = getattr(launcher, "dashboard_port", None)
+        master = self._context.master
+        if port is None or master is None:
+            return None
+        return f"http://{master.here[0]}:{port}/status"
+
+    def start_master(
+        self, master_port: int | None = None, timeout: int = 30, debug: bool = False
+    ) -> None:
+        """Start the scheduler; ready when a client talks to it (see
+        :meth:`MasterWorkerCluster.start_master`; the default ``timeout`` allows for
+        dask's start-up)."""
+        super().start_master(master_port, timeout, debug)
+
+    def start_workers(self, count: int | None = None, debug: bool = False) -> None:
+        """Start the workers and wait until the scheduler lists them all.
+
+        Raises:
+            NoPortsLeftError: not enough free ports.
+            MissingDependencyError: a host lacks dask.
+            TimeoutError: they did not all register in time.
+        """
+        count = count or self._group.runtime_count
+        super().start_workers(count, debug)
+        self._expected += count
+        self.wait_for_workers(self._expected)
+
+    def wait_for_workers(self, count: int, timeout: float = _WORKERS_TIMEOUT) -> None:
+        """Wait until the scheduler lists at least ``count`` workers.
+
+        Raises:
+            TimeoutError: it did not in time.
+            MasterLostError: the scheduler exited meanwhile.
+        """
+        self.check()
+        with self.get_client(timeout=int(max(2, timeout))) as client:
+            client.wait_for_workers(count, timeout=timeout)
+        log.info("cluster.workers.ready", cluster=self.name, count=count)
+
+    def get_client(self, timeout: int = 2) -> Client:
+        """A connected ``distributed.Client`` (close it when done).
+
+        Raises:
+            TimeoutError: no connection within ``timeout`` seconds.
+            MasterLostError: the scheduler exited.
+            UsageError: the scheduler was not started.
+        """
+        from distributed import Client
+
+        self.check()
+        address = self.scheduler_address
+        if address is None:
+            raise UsageError("start the cluster first (start() or start_master())")
+        return Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]

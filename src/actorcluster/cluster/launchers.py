@@ -1,0 +1,281 @@
+"""The launcher strategies of lazycluster's ``runtime_cluster`` module.
+
+A cluster starts its master with a :class:`MasterLauncher` and its workers with a
+:class:`WorkerLauncher`; users subclass them and pass them in. Overriding ``start``
+keeps lazycluster's contract exactly. The simpler way is to give only the commands
+(:meth:`MasterLauncher.get_launch_command`, :meth:`WorkerLauncher.get_launch_command`):
+the default ``start`` then takes the ports from the cluster's pool, runs each command
+as a supervised process under the cluster's coordinator (a worker that exits is
+restarted; a master that exits fails the cluster), waits until the master listens, and
+wires the tunnels.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actorcluster._logging import get_logger
+from actorcluster.cluster.coordinator import MASTER
+from actorcluster.errors import NoPortsLeftError, UsageError
+
+if TYPE_CHECKING:
+    from actorcluster.cluster.context import ClusterContext, WorkerSlot
+    from actorcluster.groups import RuntimeGroup
+    from actorcluster.runtimes.supervised import SupervisedProcess
+
+__all__ = ["MasterLauncher", "WorkerLauncher"]
+
+log = get_logger(__name__)
+
+
+class MasterLauncher:
+    """Abstract strategy for launching the master instance of the cluster.
+
+    Args:
+        runtime_group: the group where the workers will be started.
+        host: where the master runs: None (this machine, as lazycluster's default
+            launchers do) or a host of the group.
+    """
+
+    def __init__(self, runtime_group: RuntimeGroup, host: str | None = None) -> None:
+        self._group = runtime_group
+        self._host = host
+        self._port: int | None = None
+        self._process: SupervisedProcess | None = None
+        self._context: ClusterContext | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self._host or 'here'}, port={self._port})"
+
+    @property
+    def port(self) -> int | None:
+        """The port where the master instance is started on; None if not yet started."""
+        return self._port
+
+    @property
+    def process(self) -> SupervisedProcess | None:
+        """The master's supervised process (status, output, ``stop()``); None if not
+        yet started (or started by an overriding ``start``)."""
+        return self._process
+
+    def attach(self, context: ClusterContext) -> None:
+        """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
+        self._context = context
+
+    def cluster_context(self) -> ClusterContext:
+        """The cluster's shared machinery.
+
+        Raises:
+            UsageError: the launcher was not given to a cluster.
+        """
+        if self._context is None:
+            raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
+        return self._context
+
+    def get_launch_command(self, port: int, bind_address: str) -> str:
+        """The shell command that runs the master listening on ``bind_address:port``
+        (prefix it with ``exec``). Override it, or override :meth:`start`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override get_launch_command(port, bind_address) or start()"
+        )
+
+    def check_ready(self, address: str, port: int, timeout: float) -> None:
+        """Called once the master listens, with the address and port that reach it from
+        here: raise if it cannot serve yet (a handshake). By default listening is enough.
+
+        Raises:
+            Exception: it is not ready (the cluster raises MasterStartError with it).
+        """
+
+    def start(self, ports: list[int] | int, timeout: int = 3, debug: bool = False) -> list[int]:
+        """Launch the master and wait until it is ready.
+
+        Args:
+            ports: the port for the master; a list: the first one free in the group
+                (and here), the others left for the workers and tunnels.
+            timeout: seconds until :class:`~actorcluster.errors.MasterStartError`.
+            debug: print the master's output here as it comes.
+
+        Returns:
+            The ports left of the list (an empty list for a single port).
+
+        Raises:
+            PortInUseError: the single port given is taken in the group or here.
+            NoPortsLeftError: no port of the list is free.
+            MasterStartError: the master exited, or was not ready after ``timeout``
+                (the message has its latest output).
+        """
+        context = self.cluster_context()
+        if isinstance(ports, list):
+            candidates = list(ports)
+            port = context.take_ports(candidates, 1)[0]
+        else:
+            candidates = []
+            port = context.claim_port(ports)
+        runtime = context.runtime(self._host)
+        command = self.get_launch_command(port, context.master_bind_address())
+        process, state = context.start_process(MASTER, runtime, command, debug=debug)
+        self._process = process
+        try:
+            context.wait_listening(runtime, port, state, float(timeout))
+            endpoint = context.wire_master(runtime, port, candidates or _spare_ports(context))
+            try:
+                self.check_ready(*endpoint.here, max(1.0, float(timeout)))
+            except Exception as exc:
+                raise context.master_start_error(runtime.host, port, state, str(exc)) from exc
+        except BaseException:
+            process.stop()
+            self._process = None
+            raise
+        self._port = port
+        log.info("cluster.master.started", cluster=context.name, host=runtime.host, port=port)
+        taken = context.pool.taken
+        return [p for p in candidates if p not in taken]
+
+    def cleanup(self) -> None:
+        """Release all resources: stop the master (its process group is killed)."""
+        if self._process is not None:
+            self._process.stop()
+
+
+def _spare_ports(context: ClusterContext) -> list[int]:
+    from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
+
+    return list(
+        range(
+            MasterWorkerCluster.DEFAULT_PORT_RANGE_START, MasterWorkerCluster.DEFAULT_PORT_RANGE_END
+        )
+    )
+
+
+class WorkerLauncher:
+    """Abstract strategy for launching worker instances within a group.
+
+    Override :meth:`start` (lazycluster's contract: set ``_ports_per_host`` and raise
+    :class:`~actorcluster.errors.NoPortsLeftError` when ports run out), or just
+    :meth:`get_launch_command` (and :meth:`place` for another placement than round
+    robin). :meth:`setup_worker_ssh_tunnels` makes workers reach each other through
+    this machine.
+
+    Args:
+        runtime_group: the group where the workers will be started in.
+    """
+
+    workers_talk = False
+    """Whether workers talk to each other (then each gets a contact port tunnelled
+    through this machine, as lazycluster's ``setup_worker_ssh_tunnels``)."""
+
+    def __init__(self, runtime_group: RuntimeGroup) -> None:
+        self._group = runtime_group
+        self._ports_per_host: dict[str, list[int]] = {}
+        self._slots: list[WorkerSlot] = []
+        self._processes: dict[str, SupervisedProcess] = {}
+        self._context: ClusterContext | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ports_per_host={self._ports_per_host})"
+
+    @property
+    def ports_per_host(self) -> dict[str, list[int]]:
+        """Per host, the ports where its worker instances are reachable."""
+        return self._ports_per_host
+
+    @property
+    def processes(self) -> list[SupervisedProcess]:
+        """The workers' supervised processes (status, restarts, output, ``stop()``)."""
+        return list(self._processes.values())
+
+    def attach(self, context: ClusterContext) -> None:
+        """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
+        self._context = context
+
+    def cluster_context(self) -> ClusterContext:
+        """The cluster's shared machinery.
+
+        Raises:
+            UsageError: the launcher was not given to a cluster.
+        """
+        if self._context is None:
+            raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
+        return self._context
+
+    def place(self, worker_count: int) -> list[str]:
+        """The host of each worker: round robin over the group's hosts."""
+        hosts = self._group.hosts
+        if not hosts:
+            raise UsageError("the group has no runtimes to start workers on")
+        return [hosts[index % len(hosts)] for index in range(worker_count)]
+
+    def get_launch_command(self, slot: WorkerSlot) -> str:
+        """The shell command that runs the worker of ``slot`` (prefix it with ``exec``).
+        Override it, or override :meth:`start`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override get_launch_command(slot) or start()"
+        )
+
+    def start(
+        self, worker_count: int, master_port: int, ports: list[int], debug: bool = False
+    ) -> list[int]:
+        """Launch the workers in the group, all at once.
+
+        Args:
+            worker_count: how many.
+            master_port: the master's port (each worker's slot says how its host
+                reaches the master).
+            ports: the ports to take the workers' ports from (only free ones are used).
+            debug: print their output here as it comes.
+
+        Returns:
+            The ports left of the list.
+
+        Raises:
+            NoPortsLeftError: not enough free ports for all workers.
+        """
+        context = self.cluster_context()
+        if not isinstance(worker_count, int) or worker_count < 1:
+            raise UsageError(f"worker_count must be an int >= 1, not {worker_count!r}")
+        hosts = self.place(worker_count)
+        tunnelled = context.tunnels and self.workers_talk
+        try:
+            taken = context.take_ports(ports, worker_count * (2 if tunnelled else 1))
+        except NoPortsLeftError:
+            raise NoPortsLeftError(list(ports), "the group") from None
+        listen = taken[:worker_count]
+        contact = taken[worker_count:] if tunnelled else listen
+        slots = context.worker_slots(hosts, listen, contact)
+        offset = len(self._slots)
+        slots = [_renumbered(slot, offset) for slot in slots]
+        for slot in slots:
+            command = self.get_launch_command(slot)
+            child_id = context.next_worker_id()
+            runtime = self._group.get_runtime(slot.host)
+            process, _ = context.start_process(child_id, runtime, command, debug=debug)
+            self._processes[child_id] = process
+            self._ports_per_host.setdefault(slot.host, []).append(slot.port)
+        self._slots += slots
+        if tunnelled:
+            context.wire_workers(slots)
+        log.info("cluster.workers.started", cluster=context.name, count=worker_count)
+        held = context.pool.taken
+        return [p for p in ports if p not in held]
+
+    def setup_worker_ssh_tunnels(self) -> None:
+        """Route worker-to-worker traffic through this machine (each worker at its
+        contact port); the default :meth:`start` does it when :attr:`workers_talk`."""
+        self.cluster_context().wire_workers(self._slots)
+
+    def cleanup(self) -> None:
+        """Release all resources: stop every worker (all at once; each process group
+        is killed) and wait until they are gone."""
+        context = self._context
+        if context is not None and self._processes:
+            context.coordinator.stop_processes(list(self._processes))
+        self._processes.clear()
+
+
+def _renumbered(slot: WorkerSlot, offset: int) -> WorkerSlot:
+    if offset == 0:
+        return slot
+    from dataclasses import replace
+
+    return replace(slot, index=slot.index + offset)

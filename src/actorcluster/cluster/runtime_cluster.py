@@ -1,0 +1,237 @@
+"""lazycluster's ``runtime_cluster`` module: :class:`RuntimeCluster`,
+:class:`MasterWorkerCluster` and the launcher strategies, on a cluster coordinator.
+
+Each cluster has a :class:`~actorcluster.cluster.coordinator.ClusterCoordinator` (a
+supervisor under the group's) that owns its ports and supervises its processes: a
+worker that exits is restarted, a master that exits fails the cluster and stops its
+workers (its calls then raise :class:`~actorcluster.errors.MasterLostError`).
+:meth:`MasterWorkerCluster.cleanup` (and leaving the ``with`` block) stops the
+workers, then the master, then the tunnels, then the group, in that order.
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from typing import TYPE_CHECKING
+
+from actorcluster._logging import get_logger
+from actorcluster.cluster.context import ClusterContext
+from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
+from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
+from actorcluster.errors import LazyclusterError, UsageError
+
+if TYPE_CHECKING:
+    from actorcluster.groups import RuntimeGroup
+    from actorcluster.supervisors import Backoff
+
+__all__ = ["MasterLauncher", "MasterWorkerCluster", "RuntimeCluster", "WorkerLauncher"]
+
+log = get_logger(__name__)
+
+
+class RuntimeCluster:
+    """Abstract cluster class: every cluster derives from it."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__dict__!r})"
+
+
+class MasterWorkerCluster(RuntimeCluster):
+    """A cluster with a master-worker architecture; subclass it (or give it launchers).
+
+    Args:
+        runtime_group: the runtimes the cluster's entities may run on.
+        ports: the ports the cluster takes its ports from; default
+            ``range(DEFAULT_PORT_RANGE_START, DEFAULT_PORT_RANGE_END)``.
+        master_launcher: the strategy that starts the master.
+        worker_launcher: the strategy that starts the workers.
+        tunnels: wire the entities through this machine (lazycluster's way: hosts
+            need not reach each other); False: directly (faster; they must).
+        max_restarts, period: at most this many worker restarts in ``period`` seconds,
+            else the cluster fails.
+        backoff: the delay between restarts of a worker.
+    """
+
+    DEFAULT_MASTER_PORT = 60000
+    """The master's port when none is given and it is free."""
+    DEFAULT_PORT_RANGE_START = 60001
+    """First port of the default port list."""
+    DEFAULT_PORT_RANGE_END = 60200
+    """End (exclusive) of the default port list."""
+
+    def __init__(
+        self,
+        runtime_group: RuntimeGroup,
+        ports: list[int] | None = None,
+        master_launcher: MasterLauncher | None = None,
+        worker_launcher: WorkerLauncher | None = None,
+        *,
+        tunnels: bool = True,
+        max_restarts: int = 10,
+        period: float = 60.0,
+        backoff: Backoff | None = DEFAULT_BACKOFF,
+    ) -> None:
+        self._group = runtime_group
+        self._ports = (
+            list(ports)
+            if ports
+            else list(range(self.DEFAULT_PORT_RANGE_START, self.DEFAULT_PORT_RANGE_END))
+        )
+        self._context = ClusterContext(
+            runtime_group,
+            tunnels=tunnels,
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+        )
+        self._master_launcher: MasterLauncher | None = None
+        self._worker_launcher: WorkerLauncher | None = None
+        self._set_launchers(master_launcher, worker_launcher)
+        self._cleaned = False
+        atexit.register(_cleanup_at_exit, weakref.ref(self))
+        log.debug("cluster.created", cluster=self._context.name, hosts=runtime_group.hosts)
+
+    def _set_launchers(
+        self, master_launcher: MasterLauncher | None, worker_launcher: WorkerLauncher | None
+    ) -> None:
+        for launcher in (master_launcher, worker_launcher):
+            if launcher is not None:
+                launcher.attach(self._context)
+        self._master_launcher = master_launcher
+        self._worker_launcher = worker_launcher
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} with {self._group}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._context.name} master_port={self.master_port}>"
+
+    def __enter__(self) -> MasterWorkerCluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
+
+    @property
+    def name(self) -> str:
+        """The cluster's name (its coordinator's, in logs and the tree)."""
+        return self._context.name
+
+    @property
+    def master_port(self) -> int | None:
+        """The port where the master instance was started; None if not yet started."""
+        return self._master_launcher.port if self._master_launcher else None
+
+    @property
+    def runtime_group(self) -> RuntimeGroup:
+        """The group."""
+        return self._group
+
+    @property
+    def failure(self) -> Exception | None:
+        """Why the cluster failed (its master exited, or its workers kept failing);
+        None while it is well."""
+        return self._context.coordinator.status.failure
+
+    def check(self) -> None:
+        """Raise the cluster's failure, if it failed.
+
+        Raises:
+            MasterLostError: the master exited (the workers were stopped).
+            SupervisorGaveUpError: workers kept exiting past the restart intensity.
+        """
+        failure = self.failure
+        if failure is not None:
+            raise failure
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the cluster fails or is cleaned up (a service's main loop).
+
+        Raises:
+            MasterLostError, SupervisorGaveUpError: how it failed.
+        """
+        self._context.coordinator.status.wait(timeout)
+        self.check()
+
+    def start(
+        self, worker_count: int | None = None, master_port: int | None = None, debug: bool = False
+    ) -> None:
+        """Start the master, then the workers (:meth:`start_master`, :meth:`start_workers`)."""
+        log.info("cluster.starting", cluster=self.name)
+        self.start_master(master_port, debug=debug)
+        self.start_workers(worker_count, debug=debug)
+
+    def start_master(
+        self, master_port: int | None = None, timeout: int = 3, debug: bool = False
+    ) -> None:
+        """Start the master instance and wait until it is ready.
+
+        Args:
+            master_port: its port; default :attr:`DEFAULT_MASTER_PORT` if free, else
+                the first free one of the cluster's ports.
+            timeout: seconds until :class:`~actorcluster.errors.MasterStartError`.
+            debug: print its output here as it comes.
+
+        Raises:
+            PortInUseError: the port given is not free in the group (or here).
+            NoPortsLeftError: no port of the cluster's list is free.
+            MasterStartError: it exited, or was not ready after ``timeout``.
+        """
+        if not self._master_launcher:
+            raise LazyclusterError("Master Launcher does not exist.")
+        self.check()
+        if master_port:
+            self._master_launcher.start(master_port, timeout, debug)
+        else:  # the default port if it is free, else the first free one of the list
+            default = self.DEFAULT_MASTER_PORT
+            ports = [default, *(port for port in self._ports if port != default)]
+            left = self._master_launcher.start(ports, timeout, debug)
+            self._ports = [port for port in left if port != default]
+        log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
+
+    def start_workers(self, count: int | None = None, debug: bool = False) -> None:
+        """Start the worker instances (default: one per runtime of the group).
+
+        Raises:
+            NoPortsLeftError: not enough free ports left for them.
+            UsageError: the master was not started.
+        """
+        if not self._worker_launcher:
+            raise LazyclusterError("Worker launcher does not exist")
+        self.check()
+        if self.master_port is None:
+            raise UsageError("start the master first (start() or start_master())")
+        count = count or self._group.runtime_count
+        self._ports = self._worker_launcher.start(count, self.master_port, self._ports, debug)
+
+    def print_log(self) -> None:
+        """Print the execution log: the group's tasks, then each cluster process's
+        latest output."""
+        self.runtime_group.print_log()
+        master = self._master_launcher.process if self._master_launcher else None
+        workers = self._worker_launcher.processes if self._worker_launcher else []
+        for process in [*([master] if master else []), *workers]:
+            print(f"--- {process.name} ({process.status}, {process.restart_count} restarts) ---")
+            print(process.output(), end="")
+
+    def cleanup(self) -> None:
+        """Release all resources: the workers, then the master, then the tunnels and
+        the coordinator, then the group. Idempotent."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        log.info("cluster.stopping", cluster=self.name)
+        if self._worker_launcher:
+            self._worker_launcher.cleanup()
+        if self._master_launcher:
+            self._master_launcher.cleanup()
+        self._context.close()
+        self._group.cleanup()
+        log.info("cluster.stopped", cluster=self.name)
+
+
+def _cleanup_at_exit(ref: weakref.ref[MasterWorkerCluster]) -> None:
+    cluster = ref()
+    if cluster is not None:
+        cluster.cleanup()

@@ -1,0 +1,178 @@
+"""MasterWorkerCluster with a custom launcher pair (a TCP echo master, workers that talk
+to it) on real sshd hosts: the pluggable strategies, supervision of the workers, a
+master that dies failing the cluster, and the documented errors for ports and a master
+that never comes up."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+
+import pytest
+
+from actorcluster import (
+    MasterStartError,
+    NoPortsLeftError,
+    PortInUseError,
+    RuntimeGroup,
+)
+from actorcluster.cluster import MasterLauncher, MasterWorkerCluster, WorkerLauncher
+from actorcluster.cluster.runtime_cluster import RuntimeCluster
+from actorcluster.errors import MasterLostError
+from proctree import kill_tree, matching
+from waiting import wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+HOSTS = ["host-1", "host-2", "host-3"]
+
+ECHO_MASTER = """
+import socket, sys, threading
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((sys.argv[1], int(sys.argv[2])))
+server.listen()
+print("master up", flush=True)
+def serve(conn):
+    with conn:
+        while data := conn.recv(1024):
+            conn.sendall(b"echo:" + data)
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+ECHO_WORKER = """
+import socket, sys, time
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), 10) as conn:
+    conn.sendall(sys.argv[3].encode())
+    print(conn.recv(1024).decode(), flush=True)
+    conn.recv(1)  # stay up while the master does
+"""
+
+
+class EchoMaster(MasterLauncher):
+    def get_launch_command(self, port, bind_address):
+        script = shlex.quote(ECHO_MASTER)
+        return f"exec python3 -c {script} {bind_address} {port}"
+
+
+class EchoWorkers(WorkerLauncher):
+    def get_launch_command(self, slot):
+        script = shlex.quote(ECHO_WORKER)
+        marker = f"{slot.host}-worker-{slot.index}"
+        return f"exec python3 -c {script} {slot.master_address} {slot.master_port} {marker}"
+
+
+class NeverUp(MasterLauncher):
+    def get_launch_command(self, port, bind_address):
+        return "echo 'cannot bind: config missing' >&2; exec sleep 60"
+
+
+class Crashing(MasterLauncher):
+    def get_launch_command(self, port, bind_address):
+        return "echo 'fatal: bad option' >&2; exit 2"
+
+
+def _free_block(count: int, start: int) -> list[int]:
+    port = start
+    while port < 40000:
+        block = list(range(port, port + count))
+        if all(_bindable(p) for p in block):
+            return block
+        port += count
+    raise AssertionError("no free block of ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _cluster(bed, master_cls=EchoMaster, ports=None, **kwargs):
+    group = RuntimeGroup(hosts=HOSTS, connection_kwargs=bed.connection_kwargs)
+    group_ports = ports or _free_block(40, 31000)
+    master = master_cls(group)
+    workers = EchoWorkers(group)
+    return MasterWorkerCluster(group, group_ports, master, workers, **kwargs), master, workers
+
+
+@pytest.mark.parametrize("tunnels", [True, False], ids=["tunnels", "direct"])
+def test_custom_launchers_start_a_master_and_workers_that_talk_to_it(ssh_bed, tunnels):
+    cluster, master, workers = _cluster(ssh_bed, tunnels=tunnels)
+    with cluster:
+        assert isinstance(cluster, RuntimeCluster)
+        cluster.start(worker_count=4, master_port=None)
+        assert cluster.master_port == master.port
+        assert sorted(workers.ports_per_host) == sorted(HOSTS)
+        assert sum(len(p) for p in workers.ports_per_host.values()) == 4
+        for index, process in enumerate(workers.processes):
+            wait_until(lambda p=process: "echo:" in p.output(), what=f"worker {index} echoed")
+        outputs = sorted(p.output().strip() for p in workers.processes)
+        hosts = [HOSTS[i % 3] for i in range(4)]
+        assert outputs == sorted(f"echo:{h}-worker-{i}" for i, h in enumerate(hosts))
+        assert master.process.status == "running"
+    assert all(p.status == "stopped" for p in workers.processes) or workers.processes == []
+    assert not matching(b"echo:") and not matching(b"stay up while the master")
+
+
+def test_a_killed_worker_is_restarted_and_a_killed_master_fails_the_cluster(ssh_bed):
+    cluster, _, workers = _cluster(ssh_bed)
+    with cluster:
+        cluster.start(worker_count=3)
+        first = workers.processes[0]
+        wait_until(lambda: "echo:" in first.output(), what="worker 0 echoed")
+        marker = f"{HOSTS[0]}-worker-0".encode()
+        (pid,) = matching(marker)
+        kill_tree(pid, kill_root=True)
+        wait_until(lambda: first.restart_count == 1 and first.status == "running", what="restart")
+        wait_until(lambda: first.output().count("echo:") == 2, what="the new worker echoed")
+        assert first.exit_codes == [-9]
+        assert cluster.failure is None
+        (master_pid,) = matching(b"master up")
+        kill_tree(master_pid, kill_root=True)
+        with pytest.raises(MasterLostError) as caught:
+            cluster.wait(timeout=30)
+        assert "exit code -9" in str(caught.value) and "workers were stopped" in str(caught.value)
+        wait_until(lambda: not matching(b"stay up while the master"), what="workers gone")
+        assert all(p.status in ("stopped", "failed") for p in workers.processes)
+        with pytest.raises(MasterLostError):
+            cluster.start_workers(1)
+
+
+def test_a_master_that_never_listens_is_a_master_start_error_with_its_output(ssh_bed):
+    cluster, _, _ = _cluster(ssh_bed, master_cls=NeverUp)
+    with cluster, pytest.raises(MasterStartError) as caught:
+        cluster.start_master(timeout=1)
+    assert "cannot bind: config missing" in caught.value.cause
+    assert caught.value.port == 60000 or caught.value.port >= 31000
+    wait_until(lambda: not matching(b"exec sleep 60"), what="the master killed")
+
+
+def test_a_master_that_exits_at_once_is_a_master_start_error(ssh_bed):
+    cluster, _, _ = _cluster(ssh_bed, master_cls=Crashing)
+    with cluster, pytest.raises(MasterStartError, match="fatal: bad option") as caught:
+        cluster.start_master(timeout=20)
+    assert "exit code 2" in str(caught.value)
+
+
+def test_a_busy_master_port_and_port_exhaustion_are_the_documented_errors(ssh_bed):
+    ports = _free_block(3, 33000)
+    cluster, _, _ = _cluster(ssh_bed, ports=ports)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", ports[0]))
+    busy.listen()
+    try:
+        with cluster:
+            with pytest.raises(PortInUseError) as caught:
+                cluster.start_master(master_port=ports[0], timeout=10)
+            assert caught.value.port == ports[0]
+            cluster.start_master(master_port=ports[1], timeout=10)  # the rest: 1 port
+            with pytest.raises(NoPortsLeftError):
+                cluster.start_workers(3)
+    finally:
+        busy.close()
