@@ -1,4 +1,4 @@
-"""Clusters: a Dask cluster on a group of hosts, supervised.
+"""Clusters: a Dask cluster on a group of hosts, its workers supervised.
 
 python examples/clusters.py [HOST...]      (default: localhost; needs distributed)
 """
@@ -17,14 +17,13 @@ def square(n: int) -> int:
     return n * n
 
 
-with RuntimeGroup(hosts=hosts) as group:
-    cluster = DaskCluster(group)
-    cluster.start(worker_count=2)  # the scheduler here, workers on the hosts
-    try:
-        client = cluster.get_client()
+# The scheduler runs here, the workers on the hosts (round robin), reached through
+# the hosts' SSH connections; a worker that dies is started again.
+with DaskCluster(RuntimeGroup(hosts=hosts)) as cluster:  # cleanup() at the end
+    cluster.start(worker_count=2)
+    print("scheduler:", cluster.scheduler_address)
+    with cluster.get_client(timeout=30) as client:
         total = client.submit(sum, client.map(square, range(100))).result()
         print("sum of squares below 100:", total)
         print("workers:", len(client.scheduler_info()["workers"]))
-        client.close()
-    finally:
-        cluster.cleanup()  # scheduler and workers stopped, nothing left on the hosts
+# Leaving the block stopped the workers and the scheduler and cleaned up the hosts.

@@ -52,17 +52,24 @@ def test_dask_runs_a_cluster_until_ctrl_c_then_leaves_nothing(make_ssh_bed):
 
     bed = make_ssh_bed(2)
     process = start_cli("dask", "host-1,host-2", "--workers", "3", ssh_config=bed.ssh_config)
-    announced = _read_until(process, b"workers:")
-    assert announced["scheduler"].startswith("tcp://")
-    assert announced["dashboard"].startswith("http")
-    with Client(announced["scheduler"], timeout=30) as client:
-        client.wait_for_workers(3, timeout=60)
-        assert client.submit(sum, range(10)).result(timeout=60) == 45
-    assert _dask_processes(bed)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+    try:
+        announced = _read_until(process, b"workers:")
+        assert announced["scheduler"].startswith("tcp://")
+        bokeh = importlib.util.find_spec("bokeh") is not None
+        assert announced["dashboard"].startswith("http" if bokeh else "none")
+        assert announced["workers"] == "3 on host-1, host-2"
+        with Client(announced["scheduler"], timeout=30) as client:
+            client.wait_for_workers(3, timeout=60)
+            assert client.submit(sum, range(10)).result(timeout=60) == 45
+        assert _dask_processes(bed)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert b"stopped the scheduler and 3 worker(s)" in err
+    assert b"stopped the scheduler and 3 worker(s); cleaned up host-1, host-2" in err
     assert b"Traceback" not in err
     wait_until(lambda: _dask_processes(bed) == [], 30, "no Dask process left on the hosts")
     for host in bed.hosts:

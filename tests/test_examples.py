@@ -24,7 +24,12 @@ EXPECTED = {
     "clusters.py": "sum of squares below 100: 328350",
 }
 """A line each example prints once it got to its end."""
-ON_THE_BED = {"tasks.py": ["host-1"], "groups.py": ["host-1", "host-2"], "files.py": ["host-2"]}
+ON_THE_BED = {
+    "tasks.py": ["host-1"],
+    "groups.py": ["host-1", "host-2"],
+    "files.py": ["host-2"],
+    "clusters.py": ["host-1", "host-2"],
+}
 """Examples also run against sshd hosts, with these arguments."""
 
 
@@ -64,6 +69,8 @@ def test_the_example_runs_on_localhost(name):
 
 @pytest.mark.parametrize("name", sorted(ON_THE_BED))
 def test_the_example_runs_on_sshd_hosts(name, ssh_bed):
+    if _needs_dask(name):
+        pytest.skip("needs distributed")
     output = _run(name, ON_THE_BED[name], ssh_bed.ssh_config)
     if name == "groups.py":
         assert "host-1: [" in output and "host-2: [" in output  # one copy per host

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import socket
 import xml.etree.ElementTree as ET
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from actorcluster import Runtime, RuntimeGroup, RuntimeTask
 from actorcluster.futures import ActorFuture
-from actorcluster.notebook import ProgressBar
+from actorcluster.notebook import ProgressBar, start_cluster
 
 
 def _free_port() -> int:
@@ -110,3 +111,31 @@ def test_a_progress_bar_of_unknown_total_shows_the_bytes_moved(tmp_path):
     with ProgressBar("folder", console=console) as bar:
         bar(1_500_000, None)
     assert "1.5/? MB" in out.getvalue()
+
+
+# --- clusters ----------------------------------------------------------------------
+
+
+needs_dask = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None, reason="needs distributed"
+)
+
+
+@needs_dask
+def test_a_cluster_start_shows_a_bar_and_the_cluster_a_summary():
+    from actorcluster.cluster.dask_cluster import DaskCluster
+
+    cluster = DaskCluster(RuntimeGroup(hosts=["localhost"]))
+    assert "not started" in _text(cluster._repr_html_())
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False, force_jupyter=False)
+    try:
+        start_cluster(cluster, worker_count=2, console=console)
+        assert f"{cluster.name}: ready" in out.getvalue() and "3/3" in out.getvalue()
+        text = _text(cluster._repr_html_())
+        assert "DaskCluster" in text and "running" in text
+        assert cluster.scheduler_address in text
+        assert "workers (2)" in text and text.count("on localhost: running") == 2
+    finally:
+        cluster.cleanup()
+    assert "stopped" in _text(cluster._repr_html_())

@@ -24,9 +24,11 @@ STATE_COLOURS = {
     "pending": "#1565c0",
     "reconnecting": "#ef6c00",
     "not run": "#757575",
+    "not started": "#757575",
     "stopped": "#757575",
     "cancelled": "#757575",
     "failed": "#c62828",
+    "restarting": "#ef6c00",
 }
 """The colour of each state's label."""
 

@@ -1,16 +1,17 @@
 """``actorcluster dask HOST... --workers N``: a supervised Dask cluster until Ctrl-C.
 
-The scheduler and the workers are those of :class:`actorcluster.cluster.dask_cluster.DaskCluster`
-on a group of the hosts; its supervision keeps them running (a worker that dies is
-restarted). The command prints the scheduler's address and the dashboard's link on
-stdout, reports changes in the number of workers on stderr, and on Ctrl-C (or SIGTERM)
-stops the cluster, cleans every host up and says so.
+The scheduler and the workers are those of
+:class:`~actorcluster.cluster.dask_cluster.DaskCluster` on a group of the hosts; its
+supervision keeps them running (a worker that dies is restarted). The command prints
+the scheduler's address and the dashboard's link on stdout, reports changes in the
+number of workers on stderr, and on Ctrl-C (or SIGTERM) stops the cluster, cleans every
+host up and says so. A cluster that fails (its scheduler lost, its workers failing past
+their restart intensity) ends the command with the error.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import signal
 import sys
 import threading
@@ -22,7 +23,8 @@ import click
 from actorcluster.cli.console import note
 from actorcluster.cli.exits import ExitCode
 from actorcluster.cli.targets import resolve_hosts
-from actorcluster.errors import UsageError
+from actorcluster.cluster.dask_cluster import DaskCluster
+from actorcluster.groups import RuntimeGroup
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,20 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["dask"]
 
 _WATCH_INTERVAL = 2.0
-"""Seconds between looks at the number of workers."""
+"""Seconds between looks at the cluster and its number of workers."""
 _CLIENT_TIMEOUT = 30
 """Seconds the Dask client may take to connect to the scheduler."""
-
-
-def _cluster_class() -> Any:
-    try:  # imported by name: the cluster module may be missing, or 'distributed'
-        module = importlib.import_module("actorcluster.cluster.dask_cluster")
-    except ImportError as exc:
-        raise UsageError(
-            f"Dask clusters are not available here ({exc}); they need the 'distributed' "
-            "package: pip install distributed"
-        ) from None
-    return module.DaskCluster
 
 
 @contextlib.contextmanager
@@ -72,22 +63,40 @@ def _worker_count(client: Any) -> int | None:
         return None
 
 
-def _watch(client: Any, wanted: int) -> None:
-    """Report changes in the number of workers until interrupted."""
+def _watch(cluster: DaskCluster, client: Any, wanted: int) -> None:
+    """Report changes in the number of workers until interrupted.
+
+    Raises:
+        MasterLostError, SupervisorGaveUpError: the cluster failed.
+    """
     last: int | None = wanted
     while True:
-        time.sleep(_WATCH_INTERVAL)
+        cluster.wait(timeout=_WATCH_INTERVAL)  # returns quietly while it is well
         count = _worker_count(client)
         if count is not None and count != last:
             note(f"workers: {count} of {wanted} up")
             last = count
 
 
-def _announce(client: Any, hosts: list[str], workers: int, seconds: float) -> None:
-    print(f"scheduler: {client.scheduler.address}")
-    print(f"dashboard: {client.dashboard_link}")
+def _announce(cluster: DaskCluster, hosts: list[str], workers: int, seconds: float) -> None:
+    dashboard = cluster.dashboard_link or "none (install bokeh for the dashboard)"
+    print(f"scheduler: {cluster.scheduler_address}")
+    print(f"dashboard: {dashboard}")
     print(f"workers: {workers} on {', '.join(hosts)}", flush=True)
     note(f"cluster up in {seconds:.1f} s; press Ctrl-C to stop it and clean up")
+
+
+def _stop(cluster: DaskCluster | None, group: RuntimeGroup, client: Any, summary: str) -> None:
+    """Close the client, stop the cluster (workers, scheduler, tunnels, the group's
+    runtimes), and say so."""
+    note("stopping the cluster...")
+    with contextlib.suppress(Exception):
+        if client is not None:
+            client.close()
+    if cluster is not None:
+        cluster.cleanup()  # the group's runtimes too
+    group.cleanup()
+    note(summary)
 
 
 @click.command(short_help="A supervised Dask cluster until Ctrl-C.")
@@ -107,13 +116,11 @@ def dask(
 ) -> int:
     """Start a supervised Dask cluster on the hosts; keep it up until Ctrl-C.
 
-    Prints the scheduler's address and the dashboard's link. Workers that die are
-    restarted. Ctrl-C (or SIGTERM) stops the scheduler and every worker and cleans up
-    every host; the exit code is then 0.
+    The scheduler runs here, the workers on the hosts (round robin), reached through
+    the hosts' SSH connections. Prints the scheduler's address and the dashboard's
+    link. Workers that die are restarted. Ctrl-C (or SIGTERM) stops the scheduler and
+    every worker and cleans up every host; the exit code is then 0.
     """
-    from actorcluster.groups import RuntimeGroup
-
-    cluster_class = _cluster_class()
     hosts = resolve_hosts(words, settings.ssh_config, every=every)
     wanted = workers or len(hosts)
     started = time.monotonic()
@@ -124,25 +131,19 @@ def dask(
             connection_kwargs=settings.connection_kwargs(),
             timeout=settings.connect_timeout,
         )
-        cluster: Any = None
+        cluster: DaskCluster | None = None
         client: Any = None
+        summary = f"stopped the scheduler and {wanted} worker(s); cleaned up {', '.join(hosts)}"
         try:
-            cluster = cluster_class(group)
+            cluster = DaskCluster(group)
             cluster.start(worker_count=wanted, master_port=port)
             client = cluster.get_client(timeout=_CLIENT_TIMEOUT)
-            _announce(client, hosts, wanted, time.monotonic() - started)
+            _announce(cluster, hosts, wanted, time.monotonic() - started)
             up = True
-            _watch(client, wanted)
+            _watch(cluster, client, wanted)
         except KeyboardInterrupt:
             pass
         finally:
-            note("stopping the cluster...")
-            with contextlib.suppress(Exception):
-                if client is not None:
-                    client.close()
-            if cluster is not None:
-                cluster.cleanup()
-            group.cleanup()
-            note(f"stopped the scheduler and {wanted} worker(s); cleaned up {', '.join(hosts)}")
+            _stop(cluster, group, client, summary)
     sys.stdout.flush()
     return int(ExitCode.OK if up else ExitCode.INTERRUPTED)
