@@ -15,6 +15,7 @@ import importlib.util
 import os
 import platform
 import socket
+import sys
 import tempfile
 import time
 import urllib.request
@@ -118,7 +119,8 @@ def _dask(said: list[str]) -> None:
     from actorcluster import RuntimeGroup
     from actorcluster.cluster.dask_cluster import DaskCluster
 
-    cluster = DaskCluster(RuntimeGroup(hosts=["localhost"]))
+    # The workers run this very interpreter (on another host: its python3.X).
+    cluster = DaskCluster(RuntimeGroup(hosts=["localhost"]), python=sys.executable)
     try:  # the scheduler here, the workers on the group's runtime
         cluster.start(worker_count=2)
         with cluster.get_client(timeout=30) as client:
