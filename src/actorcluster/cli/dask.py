@@ -110,9 +110,21 @@ def _stop(cluster: DaskCluster | None, group: RuntimeGroup, client: Any, summary
     help="How many workers, spread over the hosts (default: one per host).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="The scheduler's port.")
+@click.option(
+    "--python",
+    metavar="PATH",
+    default=None,
+    help="The workers' interpreter on the hosts (default: python3.X, else python3).",
+)
 @click.pass_obj
 def dask(
-    settings: Settings, words: tuple[str, ...], every: bool, workers: int | None, port: int | None
+    settings: Settings,
+    words: tuple[str, ...],
+    *,
+    every: bool,
+    workers: int | None,
+    port: int | None,
+    python: str | None,
 ) -> int:
     """Start a supervised Dask cluster on the hosts; keep it up until Ctrl-C.
 
@@ -135,7 +147,7 @@ def dask(
         client: Any = None
         summary = f"stopped the scheduler and {wanted} worker(s); cleaned up {', '.join(hosts)}"
         try:
-            cluster = DaskCluster(group)
+            cluster = DaskCluster(group, python=python)
             cluster.start(worker_count=wanted, master_port=port)
             client = cluster.get_client(timeout=_CLIENT_TIMEOUT)
             _announce(cluster, hosts, wanted, time.monotonic() - started)
