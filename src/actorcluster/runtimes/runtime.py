@@ -233,12 +233,18 @@ class Runtime:
         return f"<Runtime {self.host} {self._state()}>"
 
     def _state(self) -> str:
-        if self._handle.stopped:
+        if self._handle.stopped or self._handle.context.stopping:  # by cleanup or its tree
             return "stopped"
         return "ready" if self._handle.context.ready else "reconnecting"
 
     def __str__(self) -> str:
         return f"{self.class_name}: {self.host}"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: host, state, working dir, tasks, tunnels and facts."""
+        from actorcluster.runtimes.reprs import runtime_html
+
+        return runtime_html(self)
 
     def __enter__(self) -> Runtime:
         return self
