@@ -195,6 +195,7 @@ class MasterWorkerCluster(RuntimeCluster):
             ports = [default, *(port for port in self._ports if port != default)]
             left = self._master_launcher.start(ports, timeout, debug)
             self._ports = [port for port in left if port != default]
+        self._master_launcher.cluster_context().master_ready()  # for launchers' own start()
         log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
 
     def start_workers(self, count: int | None = None, debug: bool = False) -> None:

@@ -522,6 +522,21 @@ class AgentClient:
 
         return self._request(Kind.PORTS, {"ports": list(ports), "host": host}, what, convert)
 
+    def ports_listened_by(self, ports: Sequence[int], group: int) -> Call[list[bool | None]]:
+        """Whether a process of process group ``group`` listens on each TCP port (None
+        where the host cannot tell: not Linux)."""
+        what = f"checking who listens on ports {list(ports)[:8]}"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> list[bool | None]:
+            held = value(frame)
+            if not isinstance(held, list) or len(held) != len(ports):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return [None if item is None else bool(item) for item in held]
+
+        payload = {"ports": list(ports), "host": "", "group": group}
+        return self._request(Kind.PORTS, payload, what, convert)
+
     def ping(self) -> Call[None]:
         """A round trip."""
 

@@ -105,7 +105,9 @@ class Kind(enum.IntEnum):
     FACTS = 11
     """{} -> RESULT {value: dict of host facts}."""
     PORTS = 12
-    """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not}."""
+    """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not};
+    {ports, group: int} -> RESULT {value: list[bool|None]}: whether a process of that
+    process group listens on each (None: the host cannot tell)."""
     ACK = 13
     """{received: int}: how many data frames the sender of the ACK received so far
     (both directions; the other side may forget what it kept to resend them)."""

@@ -38,6 +38,7 @@ from . import calls, commands, facts, files, frames, inputs, transfers, watchdog
 from .hub import Hub, checked_env, diag
 from .imports import Importer
 from .links import Links
+from .listeners import listened_by
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -165,11 +166,18 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
 
 
 def _ports(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
-    """PORTS {ports, host} -> RESULT {value: list[bool]}."""
+    """PORTS {ports, host} -> RESULT {value: list[bool]}; PORTS {ports, group} ->
+    RESULT {value: list[bool|None]} (listened on by that process group)."""
     ports = payload.get("ports")
     host = payload.get("host") or ""
+    group = payload.get("group")
     if not isinstance(ports, (list, tuple)) or not isinstance(host, str):
         raise TypeError("PORTS needs 'ports' (a list of ints) and 'host' (a string)")
+    if group is not None:
+        if not isinstance(group, int) or isinstance(group, bool) or group <= 0:
+            raise TypeError("PORTS 'group' must be a process group id")
+        hub.finish(request_id, Kind.RESULT, {"value": listened_by(ports, group)})
+        return
     hub.finish(request_id, Kind.RESULT, {"value": ports_free(ports, host)})
 
 
