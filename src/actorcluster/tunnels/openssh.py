@@ -18,8 +18,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-from actorcluster.errors import UsageError
-from actorcluster.tunnels.remote import ForwardRefusedError
+from actorcluster.errors import RemoteError, UsageError
 from actorcluster.tunnels.spec import FROM_RUNTIME, LOOPBACK
 
 if TYPE_CHECKING:
@@ -90,6 +89,9 @@ class OpenSshForwarder:
         timeout: seconds ssh gets to connect and set the forward up.
     """
 
+    carrier = "openssh"
+    """What carries the tunnel."""
+
     def __init__(
         self,
         name: str,
@@ -100,6 +102,8 @@ class OpenSshForwarder:
     ) -> None:
         self.name = name
         self.command = ssh_command(target, spec)
+        self._host = target.alias
+        self._what = f"{spec.bind_address}:{spec.listen_port} ({spec.direction})"
         self._on_failed = on_failed
         self._timeout = timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -115,7 +119,7 @@ class OpenSshForwarder:
         """Start ssh and wait until the forward is set up.
 
         Raises:
-            ForwardRefusedError: ssh exited or did not set the forward up in time (the message
+            RemoteError: ssh exited or did not set the forward up in time (the message
                 carries ssh's last words).
         """
         self._process = subprocess.Popen(
@@ -128,7 +132,8 @@ class OpenSshForwarder:
         threading.Thread(target=self._read, name=f"{self.name}-ssh", daemon=True).start()
         if not self._ready.wait(self._timeout) or self._process.poll() is not None:
             self.close()
-            raise ForwardRefusedError(self._last_words())
+            words = self._last_words()
+            raise RemoteError(f"{self._host}: ssh could not forward {self._what}: {words}")
 
     def close(self) -> None:
         """Stop ssh (its listener closes with it)."""

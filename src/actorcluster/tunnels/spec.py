@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actorcluster.processes import DELIMITER
-
 __all__ = [
     "CARRIERS",
     "FROM_RUNTIME",
+    "KEY_DELIMITER",
     "LOOPBACK",
     "TO_RUNTIME",
     "TunnelSpec",
@@ -21,6 +20,8 @@ TO_RUNTIME = "-R"
 """Direction of ``expose_port_to_runtime``: a listener on the host, the service here."""
 LOOPBACK = "127.0.0.1"
 """Where listeners bind by default, and where the service behind a tunnel is reached."""
+KEY_DELIMITER = "::"
+"""Separates the fields of a process key (lazycluster's format)."""
 CARRIERS = ("paramiko", "openssh")
 """``paramiko``: over the runtime's own connection; ``openssh``: an ``ssh -N`` process."""
 
@@ -35,7 +36,7 @@ def tunnel_key(host: str, direction: str, local_port: int, runtime_port: int) ->
         ports = (str(local_port), str(runtime_port))
     else:
         ports = (str(runtime_port), str(local_port))
-    return DELIMITER.join((host, direction, *ports))
+    return KEY_DELIMITER.join((host, direction, *ports))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
