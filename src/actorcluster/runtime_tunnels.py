@@ -95,7 +95,7 @@ class RuntimeTunnelsMixin:
         local_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port of the runtime here: connections to ``local_port`` here reach
         ``runtime_port`` on the host's loopback (local port forwarding, ``ssh -L``).
@@ -124,7 +124,7 @@ class RuntimeTunnelsMixin:
         runtime_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port here to the runtime: connections to ``runtime_port`` on the host
         reach ``local_port`` on loopback here (remote port forwarding, ``ssh -R``).
@@ -148,7 +148,12 @@ class RuntimeTunnelsMixin:
         return self._expose(TO_RUNTIME, local_port, remote, bind_address, carrier)
 
     def _expose(
-        self, direction: str, local_port: int, runtime_port: int, bind_address: str, carrier: str
+        self,
+        direction: str,
+        local_port: int,
+        runtime_port: int,
+        bind_address: str,
+        carrier: str | None,
     ) -> str:
         if not isinstance(bind_address, str) or not bind_address.strip():
             raise UsageError(f"bind_address must be a non-empty string, not {bind_address!r}")

@@ -8,7 +8,12 @@ SSH, ``paramiko``   listener here, ``direct-tcpip`` channels  ``tcpip-forward`` 
 ``localhost``       listener here, TCP to 127.0.0.1:port      the same
 ==================  ========================================  ==============================
 
-Opening failures come out as :mod:`actorcluster.errors` types.
+A tunnel whose user named no carrier gets :func:`~actorcluster.tunnels.default_carrier`'s
+choice, made again at each open. If that is ``openssh`` and ``ssh`` cannot log in
+where the runtime's own connection did (its options, the host key or the credentials
+refused; not a host out of reach), the tunnel is carried by the paramiko relay instead,
+and that is logged once per host. Opening failures come out as
+:mod:`actorcluster.errors` types.
 """
 
 from __future__ import annotations
@@ -17,8 +22,16 @@ import errno
 import socket
 from typing import TYPE_CHECKING, Protocol
 
-from actorcluster.errors import HostUnreachableError, PortInUseError, UsageError
+from actorcluster.errors import HostUnreachableError, PortInUseError, RemoteError, UsageError
 from actorcluster.ssh.forwarding import open_channel_end
+from actorcluster.tunnels.carrier import (
+    OPENSSH,
+    PARAMIKO,
+    default_carrier,
+    openssh_client,
+    openssh_obstacle,
+    say_once,
+)
 from actorcluster.tunnels.local import LocalForwarder, port_is_free
 from actorcluster.tunnels.openssh import OpenSshForwarder
 from actorcluster.tunnels.relay import SocketEnd
@@ -36,8 +49,6 @@ __all__ = ["Forwarder", "TunnelHost", "TunnelHostOptions", "open_forwarder"]
 
 _CONNECT_TIMEOUT = 10.0
 _OPENSSH_SETUP_SECONDS = 20.0  # beyond connect_timeout: login, then the forward
-PARAMIKO = "paramiko"
-OPENSSH = "openssh"
 
 
 class TunnelHostOptions(Protocol):
@@ -96,8 +107,8 @@ def open_forwarder(
         PortInUseError: the listening port is taken here.
         HostUnreachableError: the runtime has no connection now.
         RemoteError: the host refused to forward (or ssh failed), with its reason.
-        UsageError: a bad bind address, or ``carrier="openssh"`` where ``ssh`` cannot
-            log in as the runtime does.
+        UsageError: a bad bind address, or ``carrier="openssh"`` where ``ssh`` is
+            missing or cannot log in as the runtime does.
     """
     name = f"tunnel-{spec.host}{spec.direction}{spec.listen_port}"
     target = host.options.target
@@ -107,12 +118,41 @@ def open_forwarder(
             name, spec.bind_address, spec.listen_port, connect, on_failed, carrier="local"
         )
         return _opened(local, spec)
-    if spec.carrier == OPENSSH:
-        if spec.direction == FROM_RUNTIME:
-            _check_free_here(spec)  # before a login that would only fail on it
-        timeout = target.connect_timeout + _OPENSSH_SETUP_SECONDS
-        return _opened(OpenSshForwarder(name, target, spec, on_failed, timeout=timeout), spec)
+    carrier = spec.carrier or default_carrier(target)
+    if carrier == OPENSSH:
+        forwarder = _open_openssh(name, host, target, spec, on_failed)
+        if forwarder is not None:
+            return forwarder
     return _opened(_paramiko_forwarder(name, host, spec, on_failed), spec)
+
+
+def _open_openssh(
+    name: str,
+    host: TunnelHost,
+    target: SshTarget,
+    spec: TunnelSpec,
+    on_failed: Callable[[str], None],
+) -> Forwarder | None:
+    """The open ``ssh -N`` forwarder, or None: the default carrier falls back."""
+    chosen = spec.carrier == OPENSSH
+    client = openssh_client()
+    obstacle = "no OpenSSH client (ssh) on PATH" if client is None else openssh_obstacle(target)
+    if obstacle is not None or client is None:
+        if chosen:
+            raise UsageError(f"carrier='openssh' cannot log in to {target.alias}: {obstacle}")
+        return None
+    if spec.direction == FROM_RUNTIME:
+        _check_free_here(spec)  # before a login that would only fail on it
+    timeout = target.connect_timeout + _OPENSSH_SETUP_SECONDS
+    forwarder = OpenSshForwarder(name, client, target, spec, on_failed, timeout=timeout)
+    try:
+        forwarder.open()
+    except RemoteError as exc:
+        if chosen or not forwarder.login_refused or not _connected(host):
+            raise
+        say_once(("login-refused", target.alias), "warning", host=target.alias, reason=str(exc))
+        return None
+    return forwarder
 
 
 def _paramiko_forwarder(
@@ -152,6 +192,11 @@ def _bind_error(exc: OSError, spec: TunnelSpec) -> Exception:
     if exc.errno in (errno.EADDRINUSE, errno.EACCES):
         return PortInUseError(spec.listen_port, spec.listen_side)
     return UsageError(f"cannot listen on {spec.bind_address}:{spec.listen_port}: {exc}")
+
+
+def _connected(host: TunnelHost) -> bool:
+    connection = host.connection
+    return connection is not None and connection.is_active()
 
 
 def _tcp_connector(port: int) -> Callable[[tuple[str, int]], End]:
