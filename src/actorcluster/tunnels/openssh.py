@@ -22,13 +22,13 @@ also when this whole process dies. A stopped forwarder terminates ssh; ssh that 
 by itself (its connection lost, the host restarted) is reported through ``on_failed``,
 and the tunnel's supervisor opens a new one.
 
-**Readiness** is read from ssh's own messages: ``LogLevel=VERBOSE``, raised by
-``LogVerbose`` to debug for exactly the two functions that report a forward, so ssh
-writes nothing per connection (``-v`` would write three lines for each; it is used for
-clients older than 8.5, which lack ``LogVerbose``). A remote forward is up when the
-host's answer is reported ("remote forward success for"). ssh reports a local one
-("Local forwarding listening on") just *before* it binds and listens, so then the
-listening socket is also looked for in ``/proc/net/tcp*``.
+**Readiness.** ssh runs at ``LogLevel=VERBOSE``, which prints nothing per connection
+and says when it logged in. A local forward (``-L``) is up once its listening socket
+shows in ``/proc/net/tcp*`` (ssh's own "Local forwarding listening on" comes just
+*before* it binds). A remote one (``-R``) is up when the host's answer is reported
+("remote forward success for", a debug message raised to the log by ``LogVerbose`` for
+that one function; ``-v`` on clients older than 8.5, which lack ``LogVerbose``, and
+then print three lines per connection).
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenSshForwarder", "listening_here", "login_options", "ssh_command"]
 
-_READY = ("Local forwarding listening on", "remote forward success for")
+_REMOTE_READY = "remote forward success for"
 _PROC_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 _TCP_LISTEN = "0A"
 _LISTEN_POLL = 0.001
-_LOGGED_IN = "Authenticated to"
+_LOGIN_POLL = 0.05
+_LOGGED_IN = ("Authenticated to", "Authentication succeeded")
 _UNREACHED = (
     "connect to host",
     "Could not resolve hostname",
@@ -73,10 +74,7 @@ _UNREACHED = (
     "kex_exchange_identification",
     "banner exchange",
 )
-_VERBOSE_FUNCTIONS = (
-    "channels.c:channel_setup_fwd_listener_tcpip():*",
-    "ssh.c:ssh_confirm_remote_forward():*",
-)
+_REMOTE_READY_FUNCTION = "ssh.c:ssh_confirm_remote_forward():*"
 _LOG_VERBOSE_SINCE = (8, 5)
 _CIPHERS = (
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
@@ -162,10 +160,12 @@ def ssh_command(client: OpenSshClient, target: SshTarget, spec: TunnelSpec) -> l
     """The ``ssh -N`` command line carrying ``spec`` to ``target``."""
     listen = _hostport(spec.bind_address, spec.listen_port)
     forward = f"{listen}:{LOOPBACK}:{spec.target_port}"
-    if client.version >= _LOG_VERBOSE_SINCE:
-        verbosity = ["-o", "LogLevel=VERBOSE", "-o", f"LogVerbose={','.join(_VERBOSE_FUNCTIONS)}"]
-    else:
-        verbosity = ["-v"]
+    verbosity = ["-o", "LogLevel=VERBOSE"]
+    if spec.direction != FROM_RUNTIME:
+        if client.version >= _LOG_VERBOSE_SINCE:
+            verbosity += ["-o", f"LogVerbose={_REMOTE_READY_FUNCTION}"]
+        else:
+            verbosity = ["-v"]
     return [
         client.path, "-N", *verbosity, *login_options(client, target),
         "-o", "ExitOnForwardFailure=yes",
@@ -226,15 +226,16 @@ class OpenSshForwarder:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-        self._ready = threading.Event()
+        self._ready = False  # declared by open(); after that, an exit is a failure
+        self._forwarded = threading.Event()  # the host answered the -R (or ssh ended)
+        self._logged_in = threading.Event()
         self._ended = threading.Event()
         self._closing = False
-        self._logged_in = False
         self._lines: deque[str] = deque(maxlen=20)
 
     def __repr__(self) -> str:
         pid = self._process.pid if self._process is not None else None
-        return f"<OpenSshForwarder {self.name} pid={pid} ready={self._ready.is_set()}>"
+        return f"<OpenSshForwarder {self.name} pid={pid} ready={self._ready}>"
 
     @property
     def pid(self) -> int | None:
@@ -245,7 +246,7 @@ class OpenSshForwarder:
     def login_refused(self) -> bool:
         """Whether ssh ended without logging in although it was not for want of
         reaching the host: its options, the host key or the credentials were refused."""
-        if not self._ended.is_set() or self._logged_in:
+        if not self._ended.is_set() or self._logged_in.is_set():
             return False
         words = self._last_words()
         return not any(mark in words for mark in _UNREACHED)
@@ -259,28 +260,35 @@ class OpenSshForwarder:
         """
         deadline = time.monotonic() + self._timeout
         threading.Thread(target=self._watch, name=f"{self.name}-ssh", daemon=True).start()
-        ready = self._ready.wait(self._timeout) and self._listening(deadline)
-        if not ready or self._ended.is_set():
+        if self._listen_port is not None:
+            up = self._listening(deadline)
+        else:
+            up = self._forwarded.wait(self._timeout)
+        with self._lock:
+            self._ready = ready = up and not self._ended.is_set()
+        if not ready:
             self.close()
-            waited = "" if ready else f" (not ready after {self._timeout:g} s)"
+            waited = "" if up else f" (not ready after {self._timeout:g} s)"
             raise RemoteError(
                 f"{self._host}: ssh could not forward {self._what}{waited}: {self._last_words()}"
             )
 
     def _listening(self, deadline: float) -> bool:
-        """Whether ssh's listener here (``-L``) is up, waiting for it until ``deadline``."""
-        if self._listen_port is None:
-            return True
+        """Whether ssh's listener here (``-L``) came up before ``deadline``."""
+        assert self._listen_port is not None
         while not self._ended.is_set():
             up = listening_here(self._listen_port)
-            if up is None:  # no /proc: listen() follows the message at once
+            if up is None and self._logged_in.is_set():  # no /proc: listen() follows at once
                 time.sleep(10 * _LISTEN_POLL)
                 return True
             if up:
                 return True
             if time.monotonic() > deadline:
                 return False
-            time.sleep(_LISTEN_POLL)
+            if self._logged_in.is_set():
+                time.sleep(_LISTEN_POLL)
+            else:
+                self._logged_in.wait(_LOGIN_POLL)
         return True  # ended: open() reports ssh's last words
 
     def close(self) -> None:
@@ -311,7 +319,7 @@ class OpenSshForwarder:
         except OSError as exc:
             self._lines.append(f"cannot run {self.command[0]}: {exc}")
             self._ended.set()
-            self._ready.set()
+            self._forwarded.set()
             return
         with self._lock:
             self._process = process
@@ -320,11 +328,10 @@ class OpenSshForwarder:
             process.terminate()
         self._read(process)
         code = process.wait()
-        was_ready = self._ready.is_set()
-        self._ended.set()
-        self._ready.set()  # wakes open() at once if ssh died before being ready
         with self._lock:
-            closing = self._closing
+            self._ended.set()
+            was_ready, closing = self._ready, self._closing
+        self._forwarded.set()  # wakes open() at once if ssh died before being ready
         if was_ready and not closing:
             self._on_failed(f"ssh exited with {code}: {self._last_words()}")
 
@@ -333,13 +340,13 @@ class OpenSshForwarder:
         with process.stderr:
             for raw in process.stderr:
                 line = raw.decode(errors="replace").strip()
-                ready = any(mark in line for mark in _READY)
+                ready = _REMOTE_READY in line
                 if ready or not line.startswith("debug"):
                     self._lines.append(line)
-                if _LOGGED_IN in line:
-                    self._logged_in = True
+                if any(mark in line for mark in _LOGGED_IN):
+                    self._logged_in.set()
                 if ready:
-                    self._ready.set()
+                    self._forwarded.set()
 
     def _last_words(self) -> str:
         return " | ".join(self._lines) or "no output from ssh"
