@@ -237,7 +237,8 @@ def _label(name: str) -> str:
 
 
 def throughput(report: Report, bed: SshBed, rt: Runtime, args: argparse.Namespace) -> None:
-    """1 GB each way through -L and -R: ours (default, relay) and ssh, alternating."""
+    """1 GB each way through -L and -R: ours (default, relay) and ssh, one after the
+    other (with ``--full``, three times: in order, reversed, in order)."""
     carriers = openers(bed, rt, args)
     repeats = 3 if args.full else 1
     for flag in ("-L", "-R"):
@@ -246,8 +247,8 @@ def throughput(report: Report, bed: SshBed, rt: Runtime, args: argparse.Namespac
             rates: dict[str, list[float]] = {name: [] for name, _ in carriers}
             cpu: dict[str, list[float]] = {name: [] for name, _ in carriers}
             with service(mode) as target:
-                for _ in range(repeats):
-                    for name, opener in carriers:
+                for repeat in range(repeats):  # ours first, then last, ...
+                    for name, opener in carriers[:: -1 if repeat % 2 else 1]:
                         listen = free_port()
                         with opener(flag, listen, target) as clock:
                             before = clock()

@@ -3,11 +3,14 @@
 The default is the ``openssh`` carrier (an ``ssh -N -L/-R`` process per tunnel) where it
 can reach the host exactly as the runtime's own connection does, and the ``paramiko``
 relay (over that connection) otherwise. Measured with ``benchmarks/bench_tunnels.py``
-(1 GB each way, against ``ssh -N`` in the same run; see ``benchmarks/README.md``), the
-paramiko relay moves 0.5-0.65x of OpenSSH's rate at twice its CPU per GB, and sets a
-new connection up in about 3x the time (13-19 ms against 5-6 ms, 20 at a time): every
-SSH message costs paramiko tens of microseconds of Python, and all of them share one
-GIL. The openssh carrier *is* ``ssh -N``, so it matches it in all four directions.
+against ``ssh -N`` in the same runs (``benchmarks/README.md`` has a full run), the relay
+spends about twice OpenSSH's CPU per GB (1.4-2.0 s against 0.6-0.95 s), so it moves
+0.45-0.65x of its rate on a busy machine, and 0.4-0.75 ms of CPU per new connection
+against ssh's 0.1 ms, so 20 connections at a time take 2-3x as long to set up (15-20 ms
+against 6-8 ms at the median). That is paramiko's Python per SSH message, serialized by
+the GIL. The openssh carrier *is* ``ssh -N``: the same CPU per GB and per connection,
+hence its rates and set-up times. It costs an SSH login per tunnel opened (~170-250 ms
+here, against ~2 ms for the relay) and an ``ssh`` plus an ``sshd`` session per tunnel.
 
 OpenSSH carries a runtime's tunnels when:
 
