@@ -20,7 +20,7 @@ from actorcluster import RemoteError, Runtime, UsageError
 from actorcluster.ssh import SshTarget, connect, resolve_target
 from actorcluster.tunnels import TunnelSpec, default_carrier, open_forwarder
 from actorcluster.tunnels import carrier as carriers
-from actorcluster.tunnels.openssh import listening_here, login_options
+from actorcluster.tunnels.openssh import listening_here, login_options, ssh_command
 from test_tunnels_support import EchoServer, echo_round_trip, free_ports, ssh_pids_forwarding
 from waiting import wait_until
 
@@ -201,6 +201,31 @@ def test_the_login_options_are_ones_this_ssh_accepts_with_escapes_at_every_hop(t
     proxy = seen["proxycommand"]
     assert "-W 10.0.0.9:2222 near.example" in proxy
     assert "-W near.example:24 far.example" in proxy  # the jump's own jump
+
+
+@pytest.mark.parametrize(
+    ("version", "direction", "verbosity"),
+    [
+        ((9, 2), "-L", ["-o", "LogLevel=VERBOSE"]),
+        (
+            (9, 2),
+            "-R",
+            ["-o", "LogLevel=VERBOSE", "-o", "LogVerbose=ssh.c:ssh_confirm_remote_forward():*"],
+        ),
+        ((8, 4), "-L", ["-o", "LogLevel=VERBOSE"]),
+        ((8, 4), "-R", ["-v"]),  # no LogVerbose before 8.5
+    ],
+)
+def test_ssh_logs_nothing_per_connection_where_its_version_allows(version, direction, verbosity):
+    client = carriers.OpenSshClient("/usr/bin/ssh", version)
+    target = SshTarget(alias="t", hostname="10.0.0.9", user="u", look_for_keys=False)
+    spec = TunnelSpec(host="t", direction=direction, local_port=5000, runtime_port=6000)
+    command = ssh_command(client, target, spec)
+    assert command[:2] == ["/usr/bin/ssh", "-N"]
+    assert command[2 : 2 + len(verbosity)] == verbosity
+    assert "-v" not in command[2 + len(verbosity) :]
+    listen, target_port = (5000, 6000) if direction == "-L" else (6000, 5000)
+    assert command[-3:] == [direction, f"127.0.0.1:{listen}:127.0.0.1:{target_port}", "10.0.0.9"]
 
 
 def test_open_forwarder_needs_only_what_a_tunnel_host_offers(ssh_bed):
