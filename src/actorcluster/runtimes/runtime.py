@@ -646,7 +646,7 @@ class Runtime:
         local_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port of the runtime here: connections to ``local_port`` here reach
         ``runtime_port`` on the host's loopback (local port forwarding, ``ssh -L``).
@@ -655,8 +655,10 @@ class Runtime:
             runtime_port: the port on the runtime.
             local_port: the port here; defaults to ``runtime_port``.
             bind_address: the address the listener here binds to.
-            carrier: ``"paramiko"`` (the runtime's own connection) or ``"openssh"``
-                (an ``ssh -N -L`` process: faster for bulk data, one more connection).
+            carrier: None (the default: an ``ssh -N -L`` process where OpenSSH's client
+                can log in as the runtime does, else the runtime's own connection),
+                ``"openssh"`` or ``"paramiko"`` (the runtime's own connection: no login
+                per tunnel).
 
         Returns:
             The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when
@@ -688,7 +690,7 @@ class Runtime:
         runtime_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port here to the runtime: connections to ``runtime_port`` on the host
         reach ``local_port`` on loopback here (remote port forwarding, ``ssh -R``).
@@ -697,7 +699,9 @@ class Runtime:
             local_port: the port here.
             runtime_port: the port on the runtime; defaults to ``local_port``.
             bind_address: the address the listener on the host binds to.
-            carrier: ``"paramiko"`` or ``"openssh"`` (an ``ssh -N -R`` process).
+            carrier: None (the default: an ``ssh -N -R`` process where OpenSSH's client
+                can log in as the runtime does, else the runtime's own connection),
+                ``"openssh"`` or ``"paramiko"``.
 
         Returns:
             The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when
