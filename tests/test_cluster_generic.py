@@ -176,3 +176,57 @@ def test_a_busy_master_port_and_port_exhaustion_are_the_documented_errors(ssh_be
                 cluster.start_workers(3)
     finally:
         busy.close()
+
+
+SQUATTER = """
+import socket, sys, time
+squat = socket.socket()
+squat.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past earlier TIME_WAITs
+squat.bind((sys.argv[1], int(sys.argv[2])))
+squat.listen()
+open(sys.argv[3], "w").close()
+time.sleep(120)
+"""
+
+
+class Collided(EchoMaster):
+    """Another program (in a session of its own) takes the first port this master is
+    given just before it binds; the master then fails and exits, or (``lingers``) its
+    command stays up without listening."""
+
+    def __init__(self, group, marker, lingers):
+        super().__init__(group)
+        self.marker, self.lingers = marker, lingers
+        self.ports_given = []
+
+    def get_launch_command(self, port, bind_address):
+        self.ports_given.append(port)
+        command = super().get_launch_command(port, bind_address)
+        if len(self.ports_given) > 1:
+            return command
+        script = shlex.quote(SQUATTER)
+        squatter = f"setsid python3 -c {script} {bind_address} {port} {self.marker} >/dev/null 2>&1"
+        wait = f"for _ in $(seq 200); do [ -e {self.marker} ] && break; sleep 0.05; done"
+        if self.lingers:
+            command = command.removeprefix("exec ") + "; exec sleep 60"
+        return f"{squatter} & {wait}; {command}"
+
+
+@pytest.mark.parametrize("lingers", [False, True], ids=["master-exits", "master-lingers"])
+def test_a_master_whose_port_is_taken_meanwhile_starts_at_the_next_port_of_the_list(
+    ssh_bed, tmp_path, lingers
+):
+    group = RuntimeGroup(hosts=HOSTS[:1], connection_kwargs=ssh_bed.connection_kwargs)
+    master = Collided(group, tmp_path / "squatting", lingers)
+    cluster = MasterWorkerCluster(group, _free_block(10, 34000), master, EchoWorkers(group))
+    try:
+        with cluster:
+            cluster.start_master(timeout=3)
+            assert master.marker.exists()  # the other program did take the port
+            assert len(master.ports_given) == 2
+            assert cluster.master_port == master.ports_given[1] != master.ports_given[0]
+            assert master.process.status == "running"
+            wait_until(lambda: "master up" in master.process.output(), what="the master is up")
+    finally:
+        for pid in matching(b"squat.listen()"):  # not the cluster's: ours to end
+            kill_tree(pid, kill_root=True)

@@ -63,3 +63,22 @@ def test_an_actor_ref_sees_the_actor_stop_through_the_same_flag():
     ref.stop(timeout=10)
     assert not ref.is_alive() and ref.actor_stopped.wait(timeout=10)
     assert not pykka.ActorRegistry.get_by_urn(ref.actor_urn)
+
+
+def test_pykkas_registry_keeps_its_api_over_the_constant_time_table():
+    from actorcluster.supervisors._registry import RefTable
+
+    assert isinstance(pykka.ActorRegistry._actor_refs, RefTable)
+    before = pykka.ActorRegistry.get_all()
+    refs = [SupervisedActor.start() for _ in range(3)]
+    try:
+        assert pykka.ActorRegistry.get_all()[-3:] == refs  # start order
+        assert pykka.ActorRegistry.get_by_urn(refs[1].actor_urn) is refs[1]
+        assert refs[0] in pykka.ActorRegistry.get_by_class(SupervisedActor)
+        refs[1].stop(timeout=10)
+        assert pykka.ActorRegistry.get_all()[-2:] == [refs[0], refs[2]]
+        pykka.ActorRegistry.unregister(refs[1])  # again: not found, no error (pykka's)
+    finally:
+        for ref in refs:
+            ref.stop(timeout=10)
+    assert pykka.ActorRegistry.get_all() == before

@@ -143,6 +143,43 @@ def test_ctrl_c_during_a_synchronous_task_stops_it_on_the_host(ssh_bed, tmp_path
         client.wait(timeout=10)
 
 
+GROUP_CLIENT = textwrap.dedent(
+    """
+    import sys
+    from actorcluster import RuntimeGroup, RuntimeTask
+    config, marker = sys.argv[1:3]
+    group = RuntimeGroup(hosts=["host-1", "host-2"], connection_kwargs={"ssh_config_path": config})
+    task = RuntimeTask("sync").run_command(f"echo $$ >> {marker}; exec sleep 60")
+    try:
+        group.execute_task(task, broadcast=True, execute_async=False)
+    except KeyboardInterrupt:
+        print("interrupted", [t.is_running for t in group._ledger.tasks()], flush=True)
+    group.cleanup()
+    """
+)
+
+
+def test_ctrl_c_during_a_synchronous_group_broadcast_stops_it_on_every_host(ssh_bed, tmp_path):
+    marker = tmp_path / "group.pids"
+    client = subprocess.Popen(
+        [sys.executable, "-c", GROUP_CLIENT, str(ssh_bed.ssh_config), str(marker)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        started = lambda: marker.exists() and len(marker.read_text().split()) == 2  # noqa: E731
+        wait_until(started, 30, "both hosts started")
+        pids = [int(pid) for pid in marker.read_text().split()]
+        client.send_signal(signal.SIGINT)
+        out, _ = client.communicate(timeout=30)
+        assert "interrupted [False, False]" in out
+        wait_until(lambda: not any(alive(pid) for pid in pids), what="both commands were killed")
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+
+
 def test_a_runtime_is_created_and_cleaned_up_from_asyncio_without_blocking_the_loop(ssh_bed):
     async def main() -> list[float]:
         ticks: list[float] = []

@@ -18,6 +18,7 @@ ROOT = Path(actorcluster.__file__).parent
 RANKS = {
     "errors": 0,
     "_logging": 1,
+    "_html": 1,
     "_timers": 2,
     "futures": 2,
     "messages": 3,

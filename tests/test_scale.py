@@ -3,6 +3,7 @@ slow consumers isolated, parallel connects, bounded memory for services."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -171,6 +172,31 @@ def test_a_bounded_ledger_keeps_the_bound_in_linear_time(retain, count, pattern)
     assert _CountedTask.looks <= 8 * count + 100
     kept = ledger.tasks()
     assert all(task in kept for task in tasks if task.running)  # running ones never go
+
+
+def test_a_bounded_runtime_holds_neither_the_process_entries_nor_the_actors_of_dropped_tasks(
+    local,
+):
+    """A service's memory stays flat: the process table forgets a task the bound
+    dropped, and a kept task holds nothing of its finished actor."""
+    from actorcluster.actors.task import TaskActor
+
+    runtime = Runtime("localhost", retain_tasks=5)
+    try:
+        for batch in range(3):
+            futures = [
+                runtime.execute_task(RuntimeTask(f"b{batch}-{i}").run_function(_value, i=i))
+                for i in range(100)
+            ]
+            assert [future.get(timeout=60).execution_log for future in futures]
+        runtime.execute_task(RuntimeTask("last").run_function(_value, i=0), False)
+        assert len(runtime._tasks) <= 5 + 1
+        assert len(runtime.get_processes()) <= 5 + 1
+        gc.collect()
+        actors = [actor for actor in gc.get_objects() if isinstance(actor, TaskActor)]
+        assert len(actors) <= 5, f"{len(actors)} finished task actors still held"
+    finally:
+        runtime.cleanup()
 
 
 def test_a_ledger_without_a_bound_keeps_everything_and_bad_bounds_are_refused():

@@ -1,4 +1,8 @@
-"""Port exposure over real SSH: both directions, process keys, stopping, bad input."""
+"""Port exposure over real SSH: both directions, process keys, stopping, bad input.
+
+Behaviour that both carriers must share runs with the default carrier (``ssh -N`` on
+this machine) and with the paramiko relay.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +30,19 @@ def ports():
     return free_ports(4)
 
 
+CARRIERS = [pytest.param(None, id="default"), pytest.param("paramiko", id="paramiko")]
+
+
 def _tunnel_children(runtime):
     supervisor = runtime._handle.context.tunnel_supervisor()
     return [info.id for info in supervisor.proxy().which_children().get(timeout=5)]
 
 
-def test_a_local_forward_carries_data_both_ways(runtime, ports):
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_a_local_forward_carries_data_both_ways(runtime, ports, carrier):
     service, local = ports[:2]
     with EchoServer(service):
-        key = runtime.expose_port_from_runtime(service, local)
+        key = runtime.expose_port_from_runtime(service, local, carrier=carrier)
         try:
             echo_round_trip(local, size=4 * 2**20)
             echo_round_trip(local)
@@ -42,10 +50,11 @@ def test_a_local_forward_carries_data_both_ways(runtime, ports):
             runtime.stop_process(key)
 
 
-def test_a_remote_forward_carries_data_both_ways(runtime, ports):
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_a_remote_forward_carries_data_both_ways(runtime, ports, carrier):
     service, remote = ports[:2]
     with EchoServer(service):
-        key = runtime.expose_port_to_runtime(service, remote)
+        key = runtime.expose_port_to_runtime(service, remote, carrier=carrier)
         try:
             echo_round_trip(remote, size=4 * 2**20)
             echo_round_trip(remote)
@@ -89,14 +98,17 @@ def test_the_listening_port_defaults_to_the_other_port(runtime, ports):
         runtime.stop_process(to_key)
 
 
+@pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("direction", ["from", "to"])
-def test_stop_process_closes_the_listener_and_its_connections_at_once(runtime, ports, direction):
+def test_stop_process_closes_the_listener_and_its_connections_at_once(
+    runtime, ports, direction, carrier
+):
     service, listen = ports[:2]
     with EchoServer(service):
         if direction == "from":
-            key = runtime.expose_port_from_runtime(service, listen)
+            key = runtime.expose_port_from_runtime(service, listen, carrier=carrier)
         else:
-            key = runtime.expose_port_to_runtime(service, listen)
+            key = runtime.expose_port_to_runtime(service, listen, carrier=carrier)
         with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
             client.sendall(b"ping")
             assert client.recv(4) == b"ping"

@@ -8,17 +8,18 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from actorcluster import Runtime
 from actorcluster.tunnels import port_is_free
-from test_tunnels_support import EchoServer, echo_round_trip, free_ports
+from test_tunnels_support import EchoServer, echo_round_trip, free_ports, ssh_pids_forwarding
 from waiting import wait_until
 
 pytestmark = pytest.mark.slow
+
+CARRIERS = [pytest.param(None, id="default"), pytest.param("paramiko", id="paramiko")]
 
 
 def _works(port: int) -> bool:
@@ -33,7 +34,8 @@ def _events(logs: list[dict[str, object]], event: str) -> set[object]:
     return {entry.get("key") for entry in logs if entry["event"] == event}
 
 
-def test_tunnels_work_again_soon_after_the_host_comes_back(make_ssh_bed):
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_tunnels_work_again_soon_after_the_host_comes_back(make_ssh_bed, carrier):
     bed = make_ssh_bed(1)
     host = bed.hosts[0]
     service_here, service_there, local, remote = free_ports(4)
@@ -42,8 +44,8 @@ def test_tunnels_work_again_soon_after_the_host_comes_back(make_ssh_bed):
         EchoServer(service_here),
         EchoServer(service_there),
     ):
-        from_key = rt.expose_port_from_runtime(service_there, local)
-        to_key = rt.expose_port_to_runtime(service_here, remote)
+        from_key = rt.expose_port_from_runtime(service_there, local, carrier=carrier)
+        to_key = rt.expose_port_to_runtime(service_here, remote, carrier=carrier)
         echo_round_trip(local)
         echo_round_trip(remote)
         with capture_logs() as logs:
@@ -82,14 +84,17 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("direction", ["from", "to"])
-def test_a_vanished_service_closes_the_clients_and_the_tunnel_serves_it_again(runtime, direction):
+def test_a_vanished_service_closes_the_clients_and_the_tunnel_serves_it_again(
+    runtime, direction, carrier
+):
     service, listen = free_ports(2)
     echo = EchoServer(service).start()
     expose = (
         runtime.expose_port_from_runtime if direction == "from" else runtime.expose_port_to_runtime
     )
-    key = expose(service, listen)
+    key = expose(service, listen, carrier=carrier)
     try:
         with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
             client.sendall(b"ping")
@@ -125,12 +130,13 @@ def test_fifty_tunnels_carry_data_at_once_and_cleanup_frees_every_port(ssh_bed):
             pytest.fail(f"port {port} still accepts after cleanup")
 
 
-def test_a_runtime_port_taken_while_the_host_was_down_is_retried_until_free(make_ssh_bed):
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_a_runtime_port_taken_while_the_host_was_down_is_retried_until_free(make_ssh_bed, carrier):
     bed = make_ssh_bed(1)
     host = bed.hosts[0]
     service, remote = free_ports(2)
     with Runtime("host-1", connection_kwargs=bed.connection_kwargs) as rt, EchoServer(service):
-        key = rt.expose_port_to_runtime(service, remote)
+        key = rt.expose_port_to_runtime(service, remote, carrier=carrier)
         with capture_logs() as logs:
             host.stop()
             squatter = EchoServer(remote).start()  # the host's loopback is ours
@@ -141,28 +147,18 @@ def test_a_runtime_port_taken_while_the_host_was_down_is_retried_until_free(make
         assert squatter.connections == 0
 
 
-def _ssh_pids_forwarding(port: int) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if argv[0].endswith(b"ssh") and any(f":{port}:".encode() in arg for arg in argv):
-                pids.append(int(proc.name))
-    return pids
-
-
-def test_a_killed_openssh_carrier_is_restarted_by_its_supervisor(runtime):
+def test_a_killed_ssh_of_a_default_tunnel_is_restarted_by_its_supervisor(runtime):
     service, listen = free_ports(2)
     with EchoServer(service):
-        key = runtime.expose_port_from_runtime(service, listen, carrier="openssh")
+        key = runtime.expose_port_from_runtime(service, listen)
         try:
-            (pid,) = _ssh_pids_forwarding(listen)
+            (pid,) = ssh_pids_forwarding(listen)
             with capture_logs() as logs:
                 os.kill(pid, signal.SIGKILL)
                 wait_until(lambda: key in _events(logs, "tunnel.down"), 10, "down")
                 wait_until(lambda: _works(listen), 15, "the tunnel back")
-            assert _ssh_pids_forwarding(listen) not in ([], [pid])
+            assert ssh_pids_forwarding(listen) not in ([], [pid])
             assert key in _events(logs, "tunnel.up")
         finally:
             runtime.stop_process(key)
-    wait_until(lambda: not _ssh_pids_forwarding(listen), 5, "ssh gone")
+    wait_until(lambda: not ssh_pids_forwarding(listen), 5, "ssh gone")

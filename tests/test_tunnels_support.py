@@ -11,8 +11,9 @@ import hashlib
 import os
 import socket
 import threading
+from pathlib import Path
 
-__all__ = ["EchoServer", "echo_round_trip", "free_ports", "listening"]
+__all__ = ["EchoServer", "echo_round_trip", "free_ports", "listening", "ssh_pids_forwarding"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -121,3 +122,14 @@ def _send_and_close(sock: socket.socket, payload: bytes) -> None:
     with contextlib.suppress(OSError):
         sock.sendall(payload)
         sock.shutdown(socket.SHUT_WR)
+
+
+def ssh_pids_forwarding(port: int) -> list[int]:
+    """The ``ssh`` processes here whose command line forwards ``port`` (``...:port:...``)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"ssh") and any(f":{port}:".encode() in arg for arg in argv):
+                pids.append(int(proc.name))
+    return pids

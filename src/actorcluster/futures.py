@@ -77,6 +77,21 @@ class ActorFuture(pykka.ThreadingFuture[T], Generic[T]):
         what = f" {self.what}" if self.what else ""
         return f"<ActorFuture{what} {self._state()}>"
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: what it is of, its state, and its value or error."""
+        from actorcluster._html import summary_table
+
+        state = self._state()
+        rows: list[tuple[str, object]] = []
+        if self._done:
+            error = self._error()
+            if error is not None:
+                rows.append(("error", str(error)))
+            else:
+                value = self.get(timeout=0)
+                rows.append(("value", repr(value)))
+        return summary_table("Future", self.what or "-", state, rows)
+
     def _state(self) -> str:
         if not self._done:
             return "pending"

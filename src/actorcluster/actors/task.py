@@ -259,6 +259,7 @@ class TaskActor(SupervisedActor):
         if self._grace is not None:
             self._grace.cancel()
         self._context.task_ended(run.control)
+        run.control.finished()
         if not run.future.done():
             run.emit(TaskFinished(task=run.task.name, ok=error is None, error=str(error or "")))
             if error is None:
@@ -285,6 +286,7 @@ class TaskActor(SupervisedActor):
         if self._step is not None:
             self._step.abort()
         self._context.task_ended(run.control)
+        run.control.finished()
         reason = "its runtime stopped" if error is None else f"its actor crashed: {error!r}"
         run.emit(TaskFinished(task=run.task.name, ok=False, error=reason))
         run.future.fail(TaskCancelledError(run.task.name, reason, self._context.host))

@@ -131,8 +131,8 @@ class TunnelActor(SupervisedActor):
         self._release("stopped" if error is None else f"failed: {error}")
 
     def _open(self) -> None:
-        self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)
-        self._log.info("tunnel.up", carrier=self._spec.carrier, failed_opens=self._failed_opens)
+        forwarder = self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)
+        self._log.info("tunnel.up", carrier=forwarder.carrier, failed_opens=self._failed_opens)
 
     def _open_failed(self, error: Exception) -> None:
         self._failed_opens += 1

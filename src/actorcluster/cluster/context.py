@@ -36,13 +36,15 @@ if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
     from actorcluster.supervisors import Backoff
 
-__all__ = ["ANY_ADDRESS", "ClusterContext", "MasterEndpoint", "WorkerSlot"]
+__all__ = ["ANY_ADDRESS", "PORT_TAKEN", "ClusterContext", "MasterEndpoint", "WorkerSlot"]
 
 log = get_logger(__name__)
 
 ANY_ADDRESS = "0.0.0.0"
 """Where a directly wired process listens: every address."""
 _TUNNEL_TIMEOUT = 120.0
+PORT_TAKEN = "taken by another program"
+"""How a master start error says its port was taken by another program."""
 _PROBE_INTERVALS = (0.01, 0.02, 0.05, 0.1, 0.2)
 _ids = itertools.count(1)
 
@@ -195,6 +197,15 @@ class ClusterContext:
         """A fresh worker child id."""
         return f"worker-{next(self._worker_ids)}"
 
+    def master_ready(self) -> None:
+        """Tell the coordinator the master is up: from now on its exit fails the
+        cluster.
+
+        Raises:
+            MasterLostError: it exited meanwhile.
+        """
+        self.coordinator.ask("master_ready")
+
     def wait_listening(
         self, runtime: Runtime, port: int, state: ProcessState, timeout: float
     ) -> None:
@@ -207,6 +218,7 @@ class ClusterContext:
         """
         deadline = time.monotonic() + timeout
         client = runtime._handle.client()
+        why = f"port {port} was not listening after {timeout:g} s"
         for attempt in itertools.count():
             if state.exited_on_its_own:
                 raise self.master_start_error(runtime.host, port, state, "it exited")
@@ -214,10 +226,17 @@ class ClusterContext:
             if left <= 0:
                 break
             if not client.ports_free([port]).result(max(1.0, left))[0]:
-                return
+                # Taken: by the master, or by another program that took it first (then
+                # the master fails to bind, and exits or keeps trying).
+                group = state.pid
+                if group is None:
+                    return
+                (ours,) = client.ports_listened_by([port], group).result(max(1.0, left))
+                if ours is not False:
+                    return
+                why = f"port {port} is {PORT_TAKEN} (not by the master)"
             pause = _PROBE_INTERVALS[min(attempt, len(_PROBE_INTERVALS) - 1)]
             state.wait(lambda: state.exited_on_its_own, min(pause, max(0.0, left)))
-        why = f"port {port} was not listening after {timeout:g} s"
         raise self.master_start_error(runtime.host, port, state, why)
 
     @staticmethod

@@ -117,6 +117,7 @@ class ClusterCoordinator(Supervisor):
         self._pool = pool
         self._status = status
         self._master: ProcessState | None = None
+        self._master_ready = False
         self._states: dict[str, ProcessState] = {}
 
     def __repr__(self) -> str:
@@ -158,7 +159,21 @@ class ClusterCoordinator(Supervisor):
         self.start_child(child)
         self._states[child_id] = state
         if child_id == MASTER:
-            self._master = state
+            self._master, self._master_ready = state, False
+
+    def master_ready(self) -> None:
+        """The master passed its start (it listens and answered): from now on its
+        exit fails the cluster. Before, an exit is its launcher's start error.
+
+        Raises:
+            MasterLostError: it exited meanwhile (the cluster fails).
+        """
+        self._master_ready = True
+        master = self._master
+        if master is not None and master.exited_on_its_own:
+            error = self._master_lost(master)
+            self.crash(error)  # raising in an ask fails only the ask
+            raise error
 
     def stop_processes(self, child_ids: Sequence[str]) -> list[ProcessState]:
         """Stop these processes (their groups are killed, all at once); returns their
@@ -188,16 +203,21 @@ class ClusterCoordinator(Supervisor):
             and message.child_id == MASTER
             and master is not None
             and master.exited_on_its_own
+            and self._master_ready
         ):
-            self._master = None
-            codes = master.exit_codes
-            code = codes[-1] if codes else None
-            output = master.output.text(2000)
-            how = "it was lost with its agent" if code is None else f"exit code {code}"
-            reason = f"{how}; last output: {output!r}" if output else how
-            log.error("cluster.master.lost", cluster=self._cluster, host=master.host, code=code)
-            raise MasterLostError(self._cluster, master.host, reason)
+            raise self._master_lost(master)
         return result
+
+    def _master_lost(self, master: ProcessState) -> MasterLostError:
+        """The error failing the cluster: its master ended by itself (logged)."""
+        self._master = None
+        codes = master.exit_codes
+        code = codes[-1] if codes else None
+        output = master.output.text(2000)
+        how = "it was lost with its agent" if code is None else f"exit code {code}"
+        reason = f"{how}; last output: {output!r}" if output else how
+        log.error("cluster.master.lost", cluster=self._cluster, host=master.host, code=code)
+        return MasterLostError(self._cluster, master.host, reason)
 
     def on_exit(self, error: BaseException | None) -> None:
         """Record how the cluster ended; its processes are stopped by now."""

@@ -227,7 +227,10 @@ class DaskCluster(MasterWorkerCluster):
         worker_options: ``dask worker`` options (``nthreads``, ``memory_limit``, ...).
         scheduler_options: ``dask scheduler`` options.
         python: the interpreter on the hosts (default ``python3.X``, else ``python3``).
-        max_restarts, period, backoff: the workers' restart intensity and backoff.
+        max_restarts: at most this many worker restarts in ``period`` seconds (the
+            workers' restart intensity), else the cluster fails.
+        period: the seconds ``max_restarts`` counts over.
+        backoff: the delay between restarts of a worker.
     """
 
     DEFAULT_MASTER_PORT = 8786

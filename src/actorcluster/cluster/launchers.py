@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster.cluster.context import PORT_TAKEN
 from actorcluster.cluster.coordinator import MASTER
-from actorcluster.errors import NoPortsLeftError, UsageError
+from actorcluster.errors import MasterStartError, NoPortsLeftError, UsageError
 
 if TYPE_CHECKING:
     from actorcluster.cluster.context import ClusterContext, WorkerSlot
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
 __all__ = ["MasterLauncher", "WorkerLauncher"]
 
 log = get_logger(__name__)
+
+_PORT_ATTEMPTS = 3
+"""Ports of a list tried for a master whose port another program took meanwhile."""
+
+
+def _port_was_taken(error: MasterStartError) -> bool:
+    """Whether the master failed because its port was taken (it said so as it exited)."""
+    text = str(error)
+    return any(sign in text for sign in ("Address already in use", "EADDRINUSE", PORT_TAKEN))
 
 
 class MasterLauncher:
@@ -106,12 +116,34 @@ class MasterLauncher:
                 (the message has its latest output).
         """
         context = self.cluster_context()
-        if isinstance(ports, list):
-            candidates = list(ports)
-            port = context.take_ports(candidates, 1)[0]
-        else:
-            candidates = []
-            port = context.claim_port(ports)
+        candidates = list(ports) if isinstance(ports, list) else []
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            if isinstance(ports, list):
+                port = context.take_ports(candidates, 1)[0]
+            else:
+                port = context.claim_port(ports)
+            try:
+                self._launch(context, port, candidates, timeout, debug)
+                break
+            except MasterStartError as error:
+                # Another program took the port between our check and the master's bind:
+                # with a list of ports, the next free one is tried.
+                if not (candidates and attempt < _PORT_ATTEMPTS and _port_was_taken(error)):
+                    raise
+                log.debug("cluster.master.port_taken", cluster=context.name, port=port)
+        self._port = port
+        log.info("cluster.master.started", cluster=context.name, host=self._host, port=port)
+        taken = context.pool.taken
+        return [p for p in candidates if p not in taken]
+
+    def _launch(
+        self, context: ClusterContext, port: int, candidates: list[int], timeout: int, debug: bool
+    ) -> None:
+        """Start the master at ``port``, wait until it listens, wire it, handshake.
+
+        Raises:
+            MasterStartError: it exited, did not listen in time, or failed the handshake.
+        """
         runtime = context.runtime(self._host)
         command = self.get_launch_command(port, context.master_bind_address())
         process, state = context.start_process(MASTER, runtime, command, debug=debug)
@@ -123,14 +155,13 @@ class MasterLauncher:
                 self.check_ready(*endpoint.here, max(1.0, float(timeout)))
             except Exception as exc:
                 raise context.master_start_error(runtime.host, port, state, str(exc)) from exc
+            if state.exited_on_its_own:  # what listens there is not ours
+                raise context.master_start_error(runtime.host, port, state, "it exited")
+            context.master_ready()
         except BaseException:
             process.stop()
             self._process = None
             raise
-        self._port = port
-        log.info("cluster.master.started", cluster=context.name, host=runtime.host, port=port)
-        taken = context.pool.taken
-        return [p for p in candidates if p not in taken]
 
     def cleanup(self) -> None:
         """Release all resources: stop the master (its process group is killed)."""

@@ -48,8 +48,9 @@ class MasterWorkerCluster(RuntimeCluster):
         worker_launcher: the strategy that starts the workers.
         tunnels: wire the entities through this machine (lazycluster's way: hosts
             need not reach each other); False: directly (faster; they must).
-        max_restarts, period: at most this many worker restarts in ``period`` seconds,
-            else the cluster fails.
+        max_restarts: at most this many worker restarts in ``period`` seconds, else
+            the cluster fails.
+        period: the seconds ``max_restarts`` counts over.
         backoff: the delay between restarts of a worker.
     """
 
@@ -106,6 +107,12 @@ class MasterWorkerCluster(RuntimeCluster):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._context.name} master_port={self.master_port}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: state, hosts, master, and each worker's status."""
+        from actorcluster.cluster.reprs import cluster_html
+
+        return cluster_html(self)
 
     def __enter__(self) -> MasterWorkerCluster:
         return self
@@ -188,6 +195,7 @@ class MasterWorkerCluster(RuntimeCluster):
             ports = [default, *(port for port in self._ports if port != default)]
             left = self._master_launcher.start(ports, timeout, debug)
             self._ports = [port for port in left if port != default]
+        self._master_launcher.cluster_context().master_ready()  # for launchers' own start()
         log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
 
     def start_workers(self, count: int | None = None, debug: bool = False) -> None:

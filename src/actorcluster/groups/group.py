@@ -161,6 +161,12 @@ class RuntimeGroup(GroupTasks):
     def __str__(self) -> str:
         return f"{type(self).__name__}: " + ", ".join(str(rt) for rt in self.runtimes)
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: each host with its state, tasks and facts."""
+        from actorcluster.groups.reprs import group_html
+
+        return group_html(self)
+
     def __enter__(self) -> RuntimeGroup:
         return self
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from actorcluster.errors import ActorClusterError, FileTransferError, UsageError
 from actorcluster.groups.fanout import wait_all
 from actorcluster.runtimes import RuntimeTask, log_files
+from actorcluster.runtimes.interrupt import stop_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -191,7 +192,11 @@ class GroupTasks:
     def _wait(futures: dict[str, ActorFuture[Any]]) -> None:
         """Wait for every task (as long as they run, as a synchronous task does), then
         raise the first host's error."""
-        outcomes = wait_all(futures)
+        try:
+            outcomes = wait_all(futures)
+        except KeyboardInterrupt:  # Ctrl-C, a notebook's stop: nothing runs on
+            stop_all(futures.values())
+            raise
         log_files.flush()  # a synchronous run returns with its log files written
         outcomes.raise_first()
 

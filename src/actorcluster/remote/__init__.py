@@ -24,16 +24,20 @@ from actorcluster.remote.client import (
     CallOutcome,
     CallRaised,
     CallReturned,
+    CommandInput,
     PathInfo,
     Upload,
     Written,
 )
+from actorcluster.remote.command_input import INPUT_CHUNK, INPUT_WINDOW
 from actorcluster.remote.module_lookup import ModulePolicy
 from actorcluster.remote.modules import ModuleServer
 from actorcluster.remote.session import AgentSession
 from actorcluster.remote.streams import ByteStream, PipeStream
 
 __all__ = [
+    "INPUT_CHUNK",
+    "INPUT_WINDOW",
     "AgentClient",
     "AgentSession",
     "ByteStream",
@@ -41,6 +45,7 @@ __all__ = [
     "CallOutcome",
     "CallRaised",
     "CallReturned",
+    "CommandInput",
     "ModulePolicy",
     "ModuleServer",
     "PathInfo",

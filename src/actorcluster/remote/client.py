@@ -32,6 +32,7 @@ from actorcluster.errors import (
     RequestTimeoutError,
 )
 from actorcluster.remote.agent.frames import Kind
+from actorcluster.remote.command_input import CommandInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "CallOutcome",
     "CallRaised",
     "CallReturned",
+    "CommandInput",
     "PathInfo",
     "Upload",
     "Written",
@@ -281,13 +283,40 @@ class AgentClient:
         on_output: Callable[[int, bytes], None] | None = None,
     ) -> Call[int]:
         """Run a shell command; the result is its exit code (negative: killed by that
-        signal). Output goes to ``on_output`` as it comes (discarded without one)."""
+        signal). Output goes to ``on_output`` as it comes (discarded without one); the
+        command reads an empty stdin."""
+        return self._run(command, env, cwd, on_output, None)
+
+    def run_with_input(
+        self,
+        command: str,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | None = None,
+        on_output: Callable[[int, bytes], None] | None = None,
+    ) -> tuple[Call[int], CommandInput]:
+        """Run a shell command as :meth:`run` does, its stdin fed by what is written to
+        the :class:`~actorcluster.remote.command_input.CommandInput` returned with it."""
+        command_input = CommandInput(self._session)
+        call = self._run(command, env, cwd, on_output, command_input)
+        return call, command_input
+
+    def _run(
+        self,
+        command: str,
+        env: Mapping[str, str | None] | None,
+        cwd: str | None,
+        on_output: Callable[[int, bytes], None] | None,
+        command_input: CommandInput | None,
+    ) -> Call[int]:
         payload = {
             "cmd": command,
             "env": dict(env or {}),
             "cwd": cwd,
             "stream": on_output is not None,
         }
+        if command_input is not None:
+            payload["stdin"] = True
         what = f"command {command!r}"
 
         def convert(frame: Frame) -> int:
@@ -295,7 +324,11 @@ class AgentClient:
                 raise self._failure(frame, what)
             return self._int(frame, "code", what)
 
-        return self._request(Kind.RUN, payload, what, convert, _output_router(on_output))
+        route = _output_router(on_output, command_input)
+        call = self._request(Kind.RUN, payload, what, convert, route)
+        if command_input is not None:
+            command_input._bind(call._pending)
+        return call
 
     def call(
         self,
@@ -489,6 +522,21 @@ class AgentClient:
 
         return self._request(Kind.PORTS, {"ports": list(ports), "host": host}, what, convert)
 
+    def ports_listened_by(self, ports: Sequence[int], group: int) -> Call[list[bool | None]]:
+        """Whether a process of process group ``group`` listens on each TCP port (None
+        where the host cannot tell: not Linux)."""
+        what = f"checking who listens on ports {list(ports)[:8]}"
+        value = self._value(what)
+
+        def convert(frame: Frame) -> list[bool | None]:
+            held = value(frame)
+            if not isinstance(held, list) or len(held) != len(ports):
+                raise ProtocolError(f"{self.host}: malformed reply to {what}")
+            return [None if item is None else bool(item) for item in held]
+
+        payload = {"ports": list(ports), "host": "", "group": group}
+        return self._request(Kind.PORTS, payload, what, convert)
+
     def ping(self) -> Call[None]:
         """A round trip."""
 
@@ -534,16 +582,20 @@ class AgentClient:
 
 def _output_router(
     on_output: Callable[[int, bytes], None] | None,
+    command_input: CommandInput | None = None,
 ) -> Callable[[Frame], None] | None:
-    """A frame callback handing OUTPUT frames' data to ``on_output``."""
-    if on_output is None:
+    """A frame callback handing OUTPUT frames' data to ``on_output`` (and STDIN_TAKEN
+    frames to ``command_input``)."""
+    if on_output is None and command_input is None:
         return None
 
     def route(frame: Frame) -> None:
-        if frame.kind == Kind.OUTPUT:
+        if frame.kind == Kind.OUTPUT and on_output is not None:
             data, fd = frame.payload.get("data"), frame.payload.get("fd")
             if isinstance(data, bytes) and fd in (1, 2):
                 on_output(fd, data)
+        elif frame.kind == Kind.STDIN_TAKEN and command_input is not None:
+            command_input._route(frame)
 
     return route
 

@@ -64,14 +64,16 @@ class HostInfo:
 
     # --- facts ----------------------------------------------------------------------
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self, timeout: float | None = None) -> dict[str, Any]:
         """lazycluster's info (a copy): host, os, cpu_cores, memory (bytes),
         python_version, gpus (their names), workspace_version; and hostname,
-        architecture, gpu_details (see :meth:`gpu_details`)."""
+        architecture, gpu_details (see :meth:`gpu_details`). Read once, then cached;
+        ``timeout`` bounds the wait for a reconnect and for the answer (None: the
+        runtime's ``reconnect_wait`` and :data:`REQUEST_TIMEOUT`)."""
         with self._lock:
             if self._facts is None:
-                client = self._handle.client()
-                facts = client.facts().result(REQUEST_TIMEOUT)
+                client = self._handle.client(timeout)
+                facts = client.facts().result(REQUEST_TIMEOUT if timeout is None else timeout)
                 details = [dict(gpu) for gpu in facts.get("gpus") or []]
                 facts["gpus"] = [str(gpu.get("name", "")) for gpu in details]
                 facts["gpu_details"] = details

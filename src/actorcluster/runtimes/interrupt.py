@@ -10,15 +10,18 @@ that, then lets the ``KeyboardInterrupt`` go on.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.actors.task import CANCEL_GRACE
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from actorcluster.futures import ActorFuture
     from actorcluster.runtimes.task import RuntimeTask
 
-__all__ = ["wait_interruptibly"]
+__all__ = ["stop_all", "wait_interruptibly"]
 
 
 def wait_interruptibly(future: ActorFuture[Any], task: RuntimeTask) -> Any:
@@ -35,3 +38,15 @@ def wait_interruptibly(future: ActorFuture[Any], task: RuntimeTask) -> Any:
         with contextlib.suppress(Exception):  # its end is the cancellation asked for
             future.get(timeout=CANCEL_GRACE + 1.0)
         raise
+
+
+def stop_all(futures: Iterable[ActorFuture[Any]]) -> None:
+    """Cancel each future's task on its host (a group's synchronous call was
+    interrupted) and wait a bounded moment for them to end."""
+    futures = list(futures)
+    for future in futures:
+        future.cancel()
+    deadline = time.monotonic() + CANCEL_GRACE + 1.0
+    for future in futures:
+        with contextlib.suppress(Exception):  # each end is the cancellation asked for
+            future.get(timeout=max(0.0, deadline - time.monotonic()))

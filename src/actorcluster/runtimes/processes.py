@@ -183,6 +183,13 @@ class ProcessTable:
             return {key: handle for key, handle in processes.items() if handle.is_alive()}
         return processes
 
+    def discard(self, handle: ProcessHandle) -> None:
+        """Drop ``handle`` if it is still the process under its key (a later run of a
+        task of the same name replaced it otherwise)."""
+        with self._lock:
+            if self._processes.get(handle.key) is handle:
+                del self._processes[handle.key]
+
     def forget_tasks(self) -> None:
         """Drop every task's process, running or not (port exposures stay)."""
         with self._lock:

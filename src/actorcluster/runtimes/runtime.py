@@ -135,9 +135,16 @@ class Runtime:
         self._handle = handle
         self._tasks = ledger
         self._processes = ProcessTable(handle.host)
+        ledger.on_drop(self._forget_process)
         self._host_info = HostInfo(handle)
         self._env: dict[str, str] = {self.WORKING_DIR_ENV_VAR_NAME: handle.working_dir}
         log.info("runtime.started", host=handle.host, working_dir=handle.working_dir)
+
+    def _forget_process(self, task: RuntimeTask) -> None:
+        """A finished task left the ledger (``retain_tasks``): its process entry goes
+        too, so a service's memory stays flat."""
+        if task._process is not None:
+            self._processes.discard(task._process)
 
     @classmethod
     def _over(cls, handle: RuntimeHandle, ledger: TaskLedger) -> Runtime:
@@ -226,12 +233,18 @@ class Runtime:
         return f"<Runtime {self.host} {self._state()}>"
 
     def _state(self) -> str:
-        if self._handle.stopped:
+        if self._handle.stopped or self._handle.context.stopping:  # by cleanup or its tree
             return "stopped"
         return "ready" if self._handle.context.ready else "reconnecting"
 
     def __str__(self) -> str:
         return f"{self.class_name}: {self.host}"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: host, state, working dir, tasks, tunnels and facts."""
+        from actorcluster.runtimes.reprs import runtime_html
+
+        return runtime_html(self)
 
     def __enter__(self) -> Runtime:
         return self
@@ -633,7 +646,7 @@ class Runtime:
         local_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port of the runtime here: connections to ``local_port`` here reach
         ``runtime_port`` on the host's loopback (local port forwarding, ``ssh -L``).
@@ -642,8 +655,10 @@ class Runtime:
             runtime_port: the port on the runtime.
             local_port: the port here; defaults to ``runtime_port``.
             bind_address: the address the listener here binds to.
-            carrier: ``"paramiko"`` (the runtime's own connection) or ``"openssh"``
-                (an ``ssh -N -L`` process: faster for bulk data, one more connection).
+            carrier: None (the default: an ``ssh -N -L`` process where OpenSSH's client
+                can log in as the runtime does, else the runtime's own connection),
+                ``"openssh"`` or ``"paramiko"`` (the runtime's own connection: no login
+                per tunnel).
 
         Returns:
             The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when
@@ -675,7 +690,7 @@ class Runtime:
         runtime_port: int | None = None,
         *,
         bind_address: str = LOOPBACK,
-        carrier: str = "paramiko",
+        carrier: str | None = None,
     ) -> str:
         """Expose a port here to the runtime: connections to ``runtime_port`` on the host
         reach ``local_port`` on loopback here (remote port forwarding, ``ssh -R``).
@@ -684,7 +699,9 @@ class Runtime:
             local_port: the port here.
             runtime_port: the port on the runtime; defaults to ``local_port``.
             bind_address: the address the listener on the host binds to.
-            carrier: ``"paramiko"`` or ``"openssh"`` (an ``ssh -N -R`` process).
+            carrier: None (the default: an ``ssh -N -R`` process where OpenSSH's client
+                can log in as the runtime does, else the runtime's own connection),
+                ``"openssh"`` or ``"paramiko"``.
 
         Returns:
             The process key, for :meth:`stop_process`; ``""`` on ``localhost`` when

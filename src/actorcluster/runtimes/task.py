@@ -128,6 +128,12 @@ class RuntimeTask:
         )
         return f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}>"
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: name, host, state, steps and the latest output."""
+        from actorcluster.runtimes.reprs import task_html
+
+        return task_html(self)
+
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RuntimeTask:
         """A copy to run elsewhere (a group's broadcast): the same steps, environment,
         progress callbacks and ``omit_on_join``, none of this task's results, and

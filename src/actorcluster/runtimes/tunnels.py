@@ -75,7 +75,7 @@ def expose(
     runtime_port: int,
     *,
     bind_address: str = LOOPBACK,
-    carrier: str = "paramiko",
+    carrier: str | None = None,
     runtime: Any = None,
 ) -> TunnelProcess:
     """Open a tunnel (``direction`` :data:`FROM_RUNTIME` or :data:`TO_RUNTIME`);
@@ -93,7 +93,7 @@ def expose(
     if not isinstance(bind_address, str) or not bind_address.strip():
         raise UsageError(f"bind_address must be a non-empty string, not {bind_address!r}")
     if carrier not in CARRIERS or (carrier == "openssh" and handle.options.is_local):
-        raise UsageError(f"carrier must be one of {CARRIERS} (paramiko on localhost)")
+        raise UsageError(f"carrier must be one of {CARRIERS} (None or paramiko on localhost)")
     handle.check_running()
     spec = TunnelSpec(
         host=handle.host,

@@ -58,6 +58,13 @@ class TaskControl:
         actor's wake-up, for a task waiting on no request)."""
         self._on_cancel = wake
 
+    def finished(self) -> None:
+        """The task ended: forget its wake-up and request, so a task kept for its
+        results keeps none of its actor."""
+        with self._lock:
+            self._in_flight = None
+            self._on_cancel = None
+
     def track(self, request: Cancellable) -> None:
         """Remember the request in flight (stopping it at once if already cancelled)."""
         with self._lock:
@@ -76,8 +83,8 @@ class TaskControl:
         with self._lock:
             if self._reason is None:
                 self._reason = reason
-            request = self._in_flight
+            request, wake = self._in_flight, self._on_cancel
         if request is not None:
             request.cancel()
-        if self._on_cancel is not None:
-            self._on_cancel()
+        if wake is not None:
+            wake()

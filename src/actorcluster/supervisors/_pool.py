@@ -32,6 +32,7 @@ import pykka
 from pykka import messages as pykka_messages
 
 from actorcluster.supervisors._flag import Flag
+from actorcluster.supervisors._registry import install as _install_registry
 
 if TYPE_CHECKING:
     from pykka._envelope import Envelope
@@ -50,6 +51,7 @@ FAIR_SHARE = 64
 """Messages an actor handles in one turn before others get theirs."""
 
 _pykka_log = logging.getLogger("pykka")
+_install_registry()  # an actor's start and stop in constant time, however many live
 
 
 class ActorPool:

@@ -71,7 +71,10 @@ class SupervisionTree:
     Args:
         name: the root supervisor's name.
         children: started in order by :meth:`start`.
-        max_restarts, period, backoff, clock: as for :class:`RootSupervisor`.
+        max_restarts: as for :class:`RootSupervisor`.
+        period: as for :class:`RootSupervisor`.
+        backoff: as for :class:`RootSupervisor`.
+        clock: as for :class:`RootSupervisor`.
         shutdown_timeout: default seconds :meth:`stop` waits for the whole tree.
     """
 

@@ -68,6 +68,7 @@ class LocalForwarder:
         connect: opens the far end for one accepted connection; raising refuses that
             connection (it is closed; the listener stays).
         on_failed: called (from the accept thread) if the listener breaks by itself.
+        carrier: what carries the connections, for logs (``"paramiko"``, ``"local"``).
     """
 
     def __init__(
@@ -77,8 +78,11 @@ class LocalForwarder:
         port: int,
         connect: Callable[[tuple[str, int]], End],
         on_failed: Callable[[str], None],
+        *,
+        carrier: str = "paramiko",
     ) -> None:
         self.name = name
+        self.carrier = carrier
         self.address = address
         self.port = port
         self._connect = connect

@@ -1,7 +1,7 @@
 """Relaying one connection's bytes between two ends, a thread per direction.
 
 Each direction is a plain blocking loop (``recv`` up to :data:`CHUNK` bytes, then
-``sendall``): no ``select``, so a paramiko channel is read straight from its buffer
+``sendall``): no ``select``, so an SSH channel is read straight from its buffer
 (``Channel.fileno`` would add a pipe and a wakeup per packet). When one direction
 reads the end of its stream, the other end's writing side is shut (half-close, as
 ``ssh -L`` does); when both directions ended, or either failed, both ends are closed.
@@ -18,14 +18,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from actorcluster.ssh.channel_io import install_fast_pipe, send_all
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import paramiko
-
-__all__ = ["CHUNK", "ChannelEnd", "End", "Relay", "RelaySet", "SocketEnd", "spawn"]
+__all__ = ["CHUNK", "End", "Relay", "RelaySet", "SocketEnd", "spawn"]
 
 CHUNK = 512 * 1024
 """Bytes asked for per read: large, so a fast stream costs few Python-level loops."""
@@ -101,7 +97,8 @@ def spawn(target: Callable[..., object], *args: object) -> None:
 
 
 class End(Protocol):
-    """One side of a relayed connection: a TCP socket or an SSH channel."""
+    """One side of a relayed connection: a TCP socket, or an SSH channel
+    (:class:`actorcluster.ssh.forwarding.ChannelEnd`). Failures raise ``OSError``."""
 
     def recv(self, size: int) -> bytes:
         """Up to ``size`` bytes; b"" at the end of the stream."""
@@ -141,37 +138,6 @@ class SocketEnd:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
-
-
-class ChannelEnd:
-    """A paramiko channel as an :class:`End` (with a :class:`FastPipe` receive buffer)."""
-
-    def __init__(self, channel: paramiko.Channel) -> None:
-        install_fast_pipe(channel)
-        self.channel = channel
-        self.recv = channel.recv
-
-    def __repr__(self) -> str:
-        return f"<ChannelEnd {self.channel.get_id()}>"
-
-    def sendall(self, data: bytes) -> None:
-        """Send all of ``data``, one packet's worth of it per ``Channel.send``.
-
-        ``Channel.sendall`` re-slices the rest of the data after every packet (a
-        512 KiB chunk sent in 32 KiB packets is copied 8 times over), and spins once
-        the channel stops taking data; this slices each packet once, and raises.
-        """
-        send_all(self.channel, data)
-
-    def shutdown_write(self) -> None:
-        """Send EOF on the channel."""
-        with contextlib.suppress(OSError, EOFError):
-            self.channel.shutdown_write()
-
-    def close(self) -> None:
-        """Close the channel (a blocked recv returns b"", a blocked send fails)."""
-        with contextlib.suppress(OSError, EOFError):
-            self.channel.close()
 
 
 class Relay:

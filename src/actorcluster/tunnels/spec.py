@@ -22,8 +22,10 @@ TO_RUNTIME = "-R"
 """Direction of ``expose_port_to_runtime``: a listener on the host, the service here."""
 LOOPBACK = "127.0.0.1"
 """Where listeners bind by default, and where the service behind a tunnel is reached."""
-CARRIERS = ("paramiko", "openssh")
-"""``paramiko``: over the runtime's own connection; ``openssh``: an ``ssh -N`` process."""
+CARRIERS = (None, "paramiko", "openssh")
+"""What may carry a tunnel. ``None``: the default, chosen per runtime when the tunnel
+opens (:func:`~actorcluster.tunnels.default_carrier`); ``"paramiko"``: relays over the
+runtime's own connection; ``"openssh"``: an ``ssh -N`` process."""
 
 
 def tunnel_key(host: str, direction: str, local_port: int, runtime_port: int) -> str:
@@ -53,8 +55,8 @@ class TunnelSpec:
     """The port on the host."""
     bind_address: str = LOOPBACK
     """The address the listener binds to (here for ``-L``, on the host for ``-R``)."""
-    carrier: str = "paramiko"
-    """What carries the traffic: one of :data:`CARRIERS`."""
+    carrier: str | None = None
+    """What carries the traffic: one of :data:`CARRIERS` (None: the default)."""
 
     @property
     def key(self) -> str:

@@ -22,6 +22,7 @@ from . import frames
 
 if TYPE_CHECKING:
     from .hub import Hub
+    from .inputs import Inputs
 
 __all__ = ["DRAIN_GRACE", "READ_SIZE", "login_shell", "run_command", "shell_argv"]
 
@@ -59,21 +60,34 @@ def login_shell() -> str:
     return shell if usable else "/bin/sh"
 
 
-def run_command(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
-    """Run RUN {cmd, env, cwd, stream}: OUTPUT frames, then EXIT {code}.
+def run_command(
+    hub: Hub, request_id: int, payload: dict[str, Any], inputs: Inputs | None = None
+) -> None:
+    """Run RUN {cmd, env, cwd, stream, stdin?}: OUTPUT frames, then EXIT {code}.
 
     With ``stream`` false the command's output goes to /dev/null and only EXIT comes.
+    With ``stdin`` (and ``inputs``, where the reader opened the request's input) the
+    command's stdin is a pipe fed by STDIN frames; else it reads an empty stdin.
     Errors before the command starts (bad cwd, missing shell) answer ERROR.
     """
+    try:
+        _run(hub, request_id, payload, inputs)
+    finally:
+        if inputs is not None:
+            inputs.close(request_id)
+
+
+def _run(hub: Hub, request_id: int, payload: dict[str, Any], inputs: Inputs | None) -> None:
     cmd = payload.get("cmd")
     if not isinstance(cmd, str):
         raise TypeError(f"RUN needs a string 'cmd', got {type(cmd).__name__}")
     cwd = payload.get("cwd")
     output = subprocess.PIPE if payload.get("stream", True) else subprocess.DEVNULL
+    command_input = inputs.get(request_id) if inputs is not None else None
     with hub.starting():  # the agent's exit waits until the group is tracked
         proc = subprocess.Popen(
             shell_argv(hub.shell or login_shell(), cmd),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if command_input is None else subprocess.PIPE,
             stdout=output,
             stderr=output,
             cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
@@ -81,6 +95,9 @@ def run_command(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
             start_new_session=True,
         )
         hub.track(proc)
+    if command_input is not None and proc.stdin is not None:
+        command_input.attach(os.dup(proc.stdin.fileno()))
+        proc.stdin.close()
     if not hub.set_abort(request_id, lambda: hub.kill_later(proc)):
         hub.kill_later(proc)  # cancelled while starting
     try:

@@ -83,7 +83,9 @@ class Kind(enum.IntEnum):
     PING = 2
     """{received: int} -> PONG {received: int} (each side's count of data frames received)."""
     RUN = 3
-    """{cmd: str, env: dict, cwd: str|None, stream: bool} -> OUTPUT* then EXIT {code}."""
+    """{cmd: str, env: dict, cwd: str|None, stream: bool, stdin?: bool} -> OUTPUT* (and
+    STDIN_TAKEN* with ``stdin``) then EXIT {code}. Without ``stdin`` the command reads
+    an empty stdin; with it, STDIN frames feed it until STDIN_EOF."""
     CALL = 4
     """{payload: bytes, env: dict, cwd: str|None} -> OUTPUT* then RESULT {value: bytes}
     or RAISED {exc: bytes|None, type: str, traceback: str}."""
@@ -103,7 +105,9 @@ class Kind(enum.IntEnum):
     FACTS = 11
     """{} -> RESULT {value: dict of host facts}."""
     PORTS = 12
-    """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not}."""
+    """{ports: list[int], host: str} -> RESULT {value: list[bool], free or not};
+    {ports, group: int} -> RESULT {value: list[bool|None]}: whether a process of that
+    process group listens on each (None: the host cannot tell)."""
     ACK = 13
     """{received: int}: how many data frames the sender of the ACK received so far
     (both directions; the other side may forget what it kept to resend them)."""
@@ -118,6 +122,11 @@ class Kind(enum.IntEnum):
     found: bool} and, when found, {source: bytes, package: bool, origin: str}; when
     refused (a compiled module, the standard library, too big, excluded), {refused: str},
     the reason in words."""
+    STDIN = 17
+    """{data: bytes}: input for a RUN that asked for it (same request id), written to
+    the command's stdin in order; each answers STDIN_TAKEN. Dropped once it ended."""
+    STDIN_EOF = 18
+    """{}: the end of a RUN's input: its stdin closes once what came before is written."""
 
     # agent -> client
     HELLO = 64
@@ -144,6 +153,9 @@ class Kind(enum.IntEnum):
     MODULE_VERSION = 74
     """{name: str, version: str}: a module a function imported from the host's own
     copy, and that copy's version (the client logs a difference with its own, once)."""
+    STDIN_TAKEN = 75
+    """{size: int}: a STDIN frame's bytes were written to the command's stdin (or
+    dropped, the command having closed it): the client may send that much more."""
 
 
 CONTROL_KINDS = frozenset(

@@ -8,9 +8,9 @@ can never corrupt the stream. It writes :data:`frames.READY_MARKER` and a HELLO 
 very object the bootstrap read from).
 
 The reading thread answers the stream's own frames (:mod:`links`), CANCEL, hands a
-MODULE_SOURCE to the import it answers (:mod:`imports`), and handles uploads in order;
-RUN, CALL, FS, GET, FACTS, PORTS and SETUP each get a daemon thread. See :mod:`hub` for
-how each request answers exactly once.
+MODULE_SOURCE to the import it answers (:mod:`imports`), and handles uploads and
+commands' input (:mod:`inputs`) in order; RUN, CALL, FS, GET, FACTS, PORTS and SETUP
+each get a daemon thread. See :mod:`hub` for how each request answers exactly once.
 
 The session outlives its stream (:mod:`links`): when the client goes away the agent
 waits out the session's grace period for it to re-attach. When the session ends (no
@@ -35,10 +35,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import calls, commands, facts, files, frames, transfers, watchdog
+from . import calls, commands, facts, files, frames, inputs, transfers, watchdog
 from .hub import Hub, checked_env, diag
 from .imports import Importer
 from .links import Links
+from .listeners import listened_by
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -166,11 +167,18 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
 
 
 def _ports(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
-    """PORTS {ports, host} -> RESULT {value: list[bool]}."""
+    """PORTS {ports, host} -> RESULT {value: list[bool]}; PORTS {ports, group} ->
+    RESULT {value: list[bool|None]} (listened on by that process group)."""
     ports = payload.get("ports")
     host = payload.get("host") or ""
+    group = payload.get("group")
     if not isinstance(ports, (list, tuple)) or not isinstance(host, str):
         raise TypeError("PORTS needs 'ports' (a list of ints) and 'host' (a string)")
+    if group is not None:
+        if not isinstance(group, int) or isinstance(group, bool) or group <= 0:
+            raise TypeError("PORTS 'group' must be a process group id")
+        hub.finish(request_id, Kind.RESULT, {"value": listened_by(ports, group)})
+        return
     hub.finish(request_id, Kind.RESULT, {"value": ports_free(ports, host)})
 
 
@@ -196,11 +204,12 @@ class Agent:
         self.hub.links = self.links
         self.router = calls.OutputRouter(self.hub)
         self._uploads = transfers.Uploads(self.hub)
+        self._inputs = inputs.Inputs(self.hub)
         self.importer = Importer(self.hub)
         self.hub.add_cleanup(self.importer.close)
-        router, importer = self.router, self.importer
+        router, importer, command_inputs = self.router, self.importer, self._inputs
         self._threaded: dict[int, Handler] = {
-            Kind.RUN: commands.run_command,
+            Kind.RUN: lambda hub, rid, body: commands.run_command(hub, rid, body, command_inputs),
             Kind.CALL: lambda hub, rid, body: calls.call_function(hub, router, rid, body),
             Kind.FS: files.fs_request,
             Kind.GET: transfers.get_request,
@@ -240,6 +249,8 @@ class Agent:
         handler = self._threaded.get(kind)
         if handler is not None:
             if self.hub.open(request_id):
+                if kind == Kind.RUN and payload.get("stdin") is True:
+                    self._inputs.open(request_id)  # before STDIN frames can arrive
                 threading.Thread(
                     target=self._guarded,
                     args=(handler, request_id, payload),
@@ -258,6 +269,10 @@ class Agent:
             self._uploads.end(request_id)
         elif kind == Kind.MODULE_SOURCE:
             self.importer.answer(request_id, payload)
+        elif kind == Kind.STDIN:
+            self._inputs.data(request_id, payload)
+        elif kind == Kind.STDIN_EOF:
+            self._inputs.eof(request_id)
         else:
             message = f"unknown request kind {kind}"
             self.hub.send(Kind.ERROR, request_id, {"type": "ProtocolError", "message": message})

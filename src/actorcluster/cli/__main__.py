@@ -1,0 +1,7 @@
+"""``python -m actorcluster.cli``: the command line."""
+
+import sys
+
+from actorcluster.cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""The command line's global settings, and connecting runtimes with them."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from actorcluster.runtimes import ConnectedRuntimes, Runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+__all__ = ["CLEANUP_TIMEOUT", "Settings", "cleanup_all", "connect_one"]
+
+CLEANUP_TIMEOUT = 30.0
+"""Seconds the command line waits for its runtimes to stop, all together."""
+
+
+@dataclass
+class Settings:
+    """The global options, shared by every command (click's context object)."""
+
+    command: list[str] | None = None
+    """The words after ``--`` (``run``'s command), None without ``--``."""
+    ssh_config: str | None = None
+    """The ssh_config to read; None: ``$ACTORCLUSTER_SSH_CONFIG``, else ``~/.ssh/config``."""
+    connect_timeout: float = 20.0
+    """Seconds hosts may take to come up, all together."""
+    debug: bool = False
+    """Show tracebacks of expected failures too."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """More connection settings (tests)."""
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """``connection_kwargs`` for every runtime."""
+        kwargs = dict(self.extra)
+        if self.ssh_config:
+            kwargs["ssh_config_path"] = self.ssh_config
+        return kwargs
+
+    def connect(self, hosts: Sequence[str], working_dir: str | None = "~") -> ConnectedRuntimes:
+        """Connect ``hosts`` in parallel, working in the login's home (as ``ssh``
+        does) unless ``working_dir`` says otherwise; None: a temporary folder."""
+        return Runtime.connect_many(
+            hosts,
+            working_dir=working_dir,
+            connection_kwargs=self.connection_kwargs(),
+            timeout=self.connect_timeout,
+        )
+
+
+def cleanup_all(runtimes: Iterable[Runtime], timeout: float = CLEANUP_TIMEOUT) -> None:
+    """Clean the runtimes up, all at once (each kills what it started on its host and
+    removes its temporary folders), waiting up to ``timeout`` seconds in all."""
+    threads = [
+        threading.Thread(target=runtime.cleanup, name=f"cleanup-{runtime.host}", daemon=True)
+        for runtime in runtimes
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+@contextlib.contextmanager
+def connect_one(settings: Settings, host: str, working_dir: str | None = "~") -> Iterator[Runtime]:
+    """One host's runtime for the block, cleaned up after it.
+
+    Raises:
+        InvalidRuntimeError: the host cannot be used (its subclasses say why).
+    """
+    connected = settings.connect([host], working_dir)
+    if host in connected.errors:
+        raise connected.errors[host]
+    runtime = connected.runtimes[host]
+    try:
+        yield runtime
+    finally:
+        cleanup_all([runtime])

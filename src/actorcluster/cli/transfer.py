@@ -1,0 +1,150 @@
+"""``actorcluster put SRC... HOST:DST`` and ``get HOST:SRC... [DST]``: files and folders.
+
+Paths on the host are relative to the login's home. Folders travel whole (as one tar
+stream) and land all or nothing. Several sources move at once, over one connection.
+A progress bar per source (files and bytes) shows on a terminal, none in a pipe; a
+summary line per source goes to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from actorcluster.cli.console import note
+from actorcluster.cli.progress import local_size, transfer_bars
+from actorcluster.cli.settings import Settings, connect_one
+from actorcluster.errors import UsageError
+from actorcluster.runtimes import RuntimeTask
+
+if TYPE_CHECKING:
+    from actorcluster.runtimes import Runtime
+
+__all__ = ["get", "put", "split_remote"]
+
+
+def split_remote(spec: str) -> tuple[str, str] | None:
+    """``(host, path)`` of ``HOST:PATH``; None for a local path (no colon before the
+    first slash, as scp decides)."""
+    host, colon, path = spec.partition(":")
+    if not colon or not host or "/" in host:
+        return None
+    return host, path
+
+
+def _size(size: int) -> str:
+    """``size`` bytes in words (``3.4 MB``)."""
+    if size < 1000:
+        return f"{size} B"
+    value, unit = size / 1000, "KB"
+    for bigger in ("MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+def _under(target: str, source: str, *, local: bool) -> str | None:
+    """Where ``source`` lands given ``target``: inside it under its own name when it
+    ends with ``/`` (or, ``local``, is a folder here); ``""`` (the home): None; else
+    ``target`` itself."""
+    if not target:
+        return None
+    name = posixpath.basename(source.rstrip("/")) or source
+    if target.endswith("/"):
+        return target + name
+    if local and os.path.isdir(target):
+        return os.path.join(target, name)
+    return target
+
+
+def _run_all(runtime: Runtime, tasks: list[tuple[RuntimeTask, str]]) -> None:
+    """Start every transfer at once, wait for all, then raise the first failure."""
+    started = time.monotonic()
+    for task, _ in tasks:
+        runtime.execute_task(task)
+    failure: BaseException | None = None
+    for task, summary in tasks:
+        assert task.future is not None
+        problem = task.future.exception()
+        if problem is None:
+            note(f"{summary} in {time.monotonic() - started:.1f} s")
+        elif failure is None:
+            failure = problem
+    if failure is not None:
+        raise failure
+
+
+@click.command(short_help="Send files and folders to a host.")
+@click.argument("sources", nargs=-1, required=True, metavar="SRC...")
+@click.argument("target", metavar="HOST:DST")
+@click.pass_obj
+def put(settings: Settings, sources: tuple[str, ...], target: str) -> int:
+    """Send local files or folders to a host: put SRC... HOST:DST.
+
+    DST is relative to the login's home. A source lands inside DST under its own name
+    when DST ends with '/' (HOST: alone is the home); otherwise it becomes DST (a file
+    onto an existing folder goes inside it; a folder is merged into an existing one).
+    With several sources, DST is a folder.
+    """
+    remote = split_remote(target)
+    if remote is None:
+        raise UsageError(f"the target {target!r} is not HOST:PATH (put SRC... HOST:DST)")
+    host, destination = remote
+    for source in sources:
+        if split_remote(source) is not None:
+            raise UsageError(f"put sends local paths; {source!r} is on a host (use get)")
+        if not os.path.lexists(source):
+            raise UsageError(f"no such local file or folder: {source!r}")
+    if len(sources) > 1 and destination and not destination.endswith("/"):
+        destination += "/"
+    with connect_one(settings, host) as runtime, transfer_bars() as bars:
+        tasks = []
+        for source in sources:
+            files, size = local_size(source)
+            what = f"{source} ({files} files, {_size(size)})" if os.path.isdir(source) else source
+            remote_path = _under(destination, source, local=False)
+            shown = f"{host}:{remote_path or '~'}"
+            callback = bars.add(f"{source} -> {shown}", size)
+            task = RuntimeTask(f"put-{source}").send_file(source, remote_path, progress=callback)
+            tasks.append((task, f"sent {what} to {shown}"))
+        _run_all(runtime, tasks)
+    return 0
+
+
+@click.command(short_help="Fetch files and folders from a host.")
+@click.argument("sources", nargs=-1, required=True, metavar="HOST:SRC...")
+@click.argument("target", required=False, metavar="[DST]")
+@click.pass_obj
+def get(settings: Settings, sources: tuple[str, ...], target: str | None) -> int:
+    """Fetch files or folders from a host: get HOST:SRC... [DST].
+
+    SRC is relative to the login's home. A source lands inside DST under its own name
+    when DST is a folder (default: the current folder); otherwise it becomes DST.
+    """
+    if target is not None and split_remote(target) is not None:
+        sources, target = (*sources, target), None
+    remotes = [split_remote(source) for source in sources]
+    hosts = {remote[0] for remote in remotes if remote is not None}
+    if None in remotes or len(hosts) != 1:
+        raise UsageError("get takes paths on one host: get HOST:SRC... [DST]")
+    host = hosts.pop()
+    paths = [remote[1] for remote in remotes if remote is not None]
+    if any(not path for path in paths):
+        raise UsageError("get needs a path after HOST: (get HOST:SRC... [DST])")
+    local = target if target is not None else "."
+    if len(paths) > 1 and not os.path.isdir(local):
+        raise UsageError(f"with several sources, DST must be an existing folder: {local!r}")
+    with connect_one(settings, host) as runtime, transfer_bars() as bars:
+        tasks = []
+        for path in paths:
+            landing = _under(local, path, local=True) or local
+            callback = bars.add(f"{host}:{path} -> {landing}", None)
+            task = RuntimeTask(f"get-{path}").get_file(path, landing, progress=callback)
+            tasks.append((task, f"fetched {host}:{path} to {landing}"))
+        _run_all(runtime, tasks)
+    return 0

@@ -1,0 +1,63 @@
+"""Running the ``actorcluster`` command line as a user would: a subprocess.
+
+The subprocess imports this worktree's package (``PYTHONPATH``), reads the test bed's
+ssh_config through ``$ACTORCLUSTER_SSH_CONFIG`` and has a bounded time to finish.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+from agent_harness import SRC
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["CLI", "cli", "cli_env", "start_cli"]
+
+CLI = [sys.executable, "-m", "actorcluster.cli"]
+"""How the tests start the command line."""
+
+
+def cli_env(ssh_config: Path | str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a command line run: ours, this worktree's package first."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("ACTORCLUSTER_SSH_CONFIG", None)
+    if ssh_config is not None:
+        env["ACTORCLUSTER_SSH_CONFIG"] = str(ssh_config)
+    env.setdefault("COLUMNS", "200")
+    return env
+
+
+def cli(
+    *args: str,
+    ssh_config: Path | str | None = None,
+    input: bytes | None = None,
+    timeout: float = 90.0,
+    **popen: Any,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``actorcluster ARGS...`` to its end; stdout and stderr captured apart."""
+    popen.setdefault("stdin", subprocess.DEVNULL if input is None else None)
+    return subprocess.run(
+        [*CLI, *args],
+        input=input,
+        capture_output=True,
+        env=cli_env(ssh_config),
+        timeout=timeout,
+        check=False,
+        **popen,
+    )
+
+
+def start_cli(
+    *args: str, ssh_config: Path | str | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start ``actorcluster ARGS...`` (stdout and stderr piped unless given)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen([*CLI, *args], env=cli_env(ssh_config), **popen)
