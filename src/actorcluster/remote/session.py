@@ -64,6 +64,9 @@ ACK_EVERY = 1024 * 1024
 """Bytes of data frames received between two ACKs to the agent."""
 
 _NOISE_LIMIT = 64 * 1024
+_CLOSE_WAIT = 3.0
+"""Seconds :meth:`Session.close` waits for the agent to end what it started (its
+groups' grace, then SIGKILL) before it closes the stream anyway."""
 
 
 def _encode(kind: Kind, request_id: int, payload: dict[str, Any]) -> bytes:
@@ -537,11 +540,18 @@ class AgentSession:
             with contextlib.suppress(OSError, TimeoutError), self._send_lock:
                 stream.sendall(_encode(Kind.CLOSE, 0, {}), 1.0)
         self.give_up(AgentLostError(self.host, reason, _CLOSED))
+        reader = self._reader_thread
+        joinable = reader is not None and reader is not threading.current_thread()
+        if stream is not None and joinable:
+            # The agent's stream ends when it exits, after it has killed what it started:
+            # waiting for that means nothing of the session runs once close returns.
+            assert reader is not None
+            reader.join(timeout=_CLOSE_WAIT)
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
-        reader = self._reader_thread
-        if reader is not None and reader is not threading.current_thread():
+        if joinable:
+            assert reader is not None
             reader.join(timeout=5)
         if stream is not None:
             stream.release()
