@@ -230,3 +230,101 @@ def test_a_master_whose_port_is_taken_meanwhile_starts_at_the_next_port_of_the_l
     finally:
         for pid in matching(b"squat.listen()"):  # not the cluster's: ours to end
             kill_tree(pid, kill_root=True)
+
+
+PATIENT_WORKER = """
+import socket, sys, time
+print("worker launched", time.time(), flush=True)
+deadline = time.monotonic() + 30
+while True:  # through a tunnel, a connection is taken and then reset while nothing listens
+    try:
+        conn = socket.create_connection((sys.argv[1], int(sys.argv[2])), 10)
+        conn.sendall(sys.argv[3].encode())
+        reply = conn.recv(1024)
+        if reply:
+            break
+        conn.close()
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+    time.sleep(0.05)
+with conn:
+    print(reply.decode(), flush=True)
+    conn.recv(1)
+"""
+
+SLOW_MASTER = """
+import sys, time
+time.sleep(1.5)  # a slow start-up (dask's imports)
+print("listening at", time.time(), flush=True)
+"""
+
+
+class PatientWorkers(WorkerLauncher):
+    """Workers that retry until the master listens, as dask's do."""
+
+    starts_with_master = True
+
+    def get_launch_command(self, slot):
+        script = shlex.quote(PATIENT_WORKER)
+        marker = f"{slot.host}-patient-{slot.index}"
+        return f"exec python3 -c {script} {slot.master_address} {slot.master_port} {marker}"
+
+
+class SlowMaster(EchoMaster):
+    def get_launch_command(self, port, bind_address):
+        slow = shlex.quote(SLOW_MASTER)
+        return f"python3 -c {slow}; {super().get_launch_command(port, bind_address)}"
+
+
+def _launched_at(process) -> float:
+    (line,) = [ln for ln in process.output().splitlines() if ln.startswith("worker launched")]
+    return float(line.split()[-1])
+
+
+@pytest.mark.parametrize("tunnels", [True, False], ids=["tunnels", "direct"])
+def test_workers_that_wait_for_the_master_start_while_it_starts_up(ssh_bed, tunnels):
+    group = RuntimeGroup(hosts=HOSTS, connection_kwargs=ssh_bed.connection_kwargs)
+    master, workers = SlowMaster(group), PatientWorkers(group)
+    cluster = MasterWorkerCluster(group, _free_block(40, 35000), master, workers, tunnels=tunnels)
+    with cluster:
+        cluster.start(worker_count=3)
+        for index, process in enumerate(workers.processes):
+            wait_until(lambda p=process: "echo:" in p.output(), what=f"worker {index} echoed")
+        (line,) = [ln for ln in master.process.output().splitlines() if "listening at" in ln]
+        listening = float(line.split()[-1])
+        assert all(_launched_at(p) < listening for p in workers.processes)
+        assert all(p.restart_count == 0 for p in workers.processes)
+    assert not matching(b"-patient-")
+
+
+def test_workers_started_with_a_master_whose_port_was_taken_are_told_the_next_port(
+    ssh_bed, tmp_path
+):
+    group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
+    master = Collided(group, tmp_path / "squatting", lingers=False)
+    workers = PatientWorkers(group)
+    cluster = MasterWorkerCluster(group, _free_block(20, 36000), master, workers, tunnels=False)
+    try:
+        with cluster:
+            cluster.start(worker_count=2)
+            assert len(master.ports_given) == 2 and cluster.master_port == master.ports_given[1]
+            assert len(workers.processes) == 2
+            for process in workers.processes:
+                wait_until(lambda p=process: "echo:" in p.output(), what="a worker echoed")
+            assert len(matching(b"-patient-")) == 2  # those told of the taken port are gone
+    finally:
+        for pid in matching(b"squat.listen()"):
+            kill_tree(pid, kill_root=True)
+    assert not matching(b"-patient-")
+
+
+def test_workers_started_with_a_master_that_fails_are_stopped_with_it(ssh_bed):
+    group = RuntimeGroup(hosts=HOSTS, connection_kwargs=ssh_bed.connection_kwargs)
+    workers = PatientWorkers(group)
+    cluster = MasterWorkerCluster(group, _free_block(20, 37000), NeverUp(group), workers)
+    with cluster:
+        with pytest.raises(MasterStartError, match="cannot bind"):
+            cluster.start(worker_count=3)
+        assert workers.processes == [] and cluster.master_port is None
+        wait_until(lambda: not matching(b"-patient-"), what="the workers stopped")

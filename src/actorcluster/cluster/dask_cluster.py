@@ -164,6 +164,7 @@ class RoundRobinLauncher(WorkerLauncher):
     """
 
     workers_talk = True
+    starts_with_master = True
 
     def __init__(
         self,
@@ -303,8 +304,9 @@ class DaskCluster(MasterWorkerCluster):
             MissingDependencyError: a host lacks dask.
             TimeoutError: they did not all register in time.
         """
-        count = count or self._group.runtime_count
         super().start_workers(count, debug)
+
+    def _workers_launched(self, count: int) -> None:
         self._expected += count
         self.wait_for_workers(self._expected)
 

@@ -148,9 +148,12 @@ class MasterLauncher:
         command = self.get_launch_command(port, context.master_bind_address())
         process, state = context.start_process(MASTER, runtime, command, debug=debug)
         self._process = process
+        spare = candidates or _spare_ports(context)
         try:
+            # Wired while it starts up (a tunnel needs no listener to open): its address
+            # is known at once, for workers that wait for it (starts_with_master).
+            endpoint = context.wire_master(runtime, port, spare)
             context.wait_listening(runtime, port, state, float(timeout))
-            endpoint = context.wire_master(runtime, port, candidates or _spare_ports(context))
             try:
                 self.check_ready(*endpoint.here, max(1.0, float(timeout)))
             except Exception as exc:
@@ -161,6 +164,7 @@ class MasterLauncher:
         except BaseException:
             process.stop()
             self._process = None
+            context.forget_master()
             raise
 
     def cleanup(self) -> None:
@@ -195,6 +199,11 @@ class WorkerLauncher:
     workers_talk = False
     """Whether workers talk to each other (then each gets a contact port tunnelled
     through this machine, as lazycluster's ``setup_worker_ssh_tunnels``)."""
+
+    starts_with_master = False
+    """Whether its workers wait for the master themselves (they retry until it listens):
+    then :meth:`MasterWorkerCluster.start` launches them as soon as the master's address
+    is known, and both start up at once."""
 
     def __init__(self, runtime_group: RuntimeGroup) -> None:
         self._group = runtime_group
@@ -302,6 +311,13 @@ class WorkerLauncher:
         if context is not None and self._processes:
             context.coordinator.stop_processes(list(self._processes))
         self._processes.clear()
+
+    def discard(self) -> None:
+        """Stop every worker and forget them (their ports and slots): the master they
+        were told of is not the one that came up."""
+        self.cleanup()
+        self._slots.clear()
+        self._ports_per_host.clear()
 
 
 def _renumbered(slot: WorkerSlot, offset: int) -> WorkerSlot:

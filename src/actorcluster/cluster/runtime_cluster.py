@@ -12,6 +12,7 @@ workers, then the master, then the tunnels, then the group, in that order.
 from __future__ import annotations
 
 import atexit
+import threading
 import weakref
 from typing import TYPE_CHECKING
 
@@ -164,10 +165,62 @@ class MasterWorkerCluster(RuntimeCluster):
     def start(
         self, worker_count: int | None = None, master_port: int | None = None, debug: bool = False
     ) -> None:
-        """Start the master, then the workers (:meth:`start_master`, :meth:`start_workers`)."""
+        """Start the master, then the workers (:meth:`start_master`, :meth:`start_workers`).
+
+        Workers that wait for the master themselves (their launcher's
+        ``starts_with_master``, as dask's) are launched as soon as the master's address
+        is known, so that both start up at once.
+        """
         log.info("cluster.starting", cluster=self.name)
+        launcher = self._worker_launcher
+        if launcher is not None and launcher.starts_with_master and self.master_port is None:
+            self._start_together(launcher, worker_count, master_port, debug)
+            return
         self.start_master(master_port, debug=debug)
         self.start_workers(worker_count, debug=debug)
+
+    def _start_together(
+        self,
+        launcher: WorkerLauncher,
+        worker_count: int | None,
+        master_port: int | None,
+        debug: bool,
+    ) -> None:
+        """:meth:`start` with the workers launched while the master starts up."""
+        self.check()
+        context = self._context
+        failures: list[BaseException] = []
+
+        def start_master() -> None:
+            try:
+                self.start_master(master_port, debug=debug)
+            except BaseException as error:  # raised on the caller's thread below
+                failures.append(error)
+            finally:
+                context.master_start_ended()
+
+        starting = threading.Thread(target=start_master, name=f"{self.name}-master", daemon=True)
+        starting.start()
+        endpoint = context.await_master(starting)
+        count = worker_count or self._group.runtime_count
+        launch_failure: BaseException | None = None
+        try:
+            if endpoint is not None:
+                self._launch_workers(launcher, count, endpoint.port, debug)
+        except BaseException as error:
+            launch_failure = error
+        starting.join()  # bounded by the master's own start timeout
+        if failures:
+            launcher.discard()
+            raise failures[0]
+        if launch_failure is not None:
+            raise launch_failure
+        if endpoint is None or self.master_port != endpoint.port:
+            # Another program took the port the workers were told of; the master came up
+            # at the next one: the workers start again, told of that one.
+            launcher.discard()
+            self._launch_workers(launcher, count, self.master_port, debug)
+        self._workers_launched(count)
 
     def start_master(
         self, master_port: int | None = None, timeout: int = 3, debug: bool = False
@@ -211,7 +264,17 @@ class MasterWorkerCluster(RuntimeCluster):
         if self.master_port is None:
             raise UsageError("start the master first (start() or start_master())")
         count = count or self._group.runtime_count
-        self._ports = self._worker_launcher.start(count, self.master_port, self._ports, debug)
+        self._launch_workers(self._worker_launcher, count, self.master_port, debug)
+        self._workers_launched(count)
+
+    def _launch_workers(
+        self, launcher: WorkerLauncher, count: int, master_port: int | None, debug: bool
+    ) -> None:
+        assert master_port is not None
+        self._ports = launcher.start(count, master_port, self._ports, debug)
+
+    def _workers_launched(self, count: int) -> None:
+        """``count`` workers were launched (a subclass waits for them here)."""
 
     def print_log(self) -> None:
         """Print the execution log: the group's tasks, then each cluster process's
