@@ -328,3 +328,24 @@ def test_workers_started_with_a_master_that_fails_are_stopped_with_it(ssh_bed):
             cluster.start(worker_count=3)
         assert workers.processes == [] and cluster.master_port is None
         wait_until(lambda: not matching(b"-patient-"), what="the workers stopped")
+
+
+def test_workers_started_with_a_master_refused_its_port_are_never_launched(ssh_bed):
+    ports = _free_block(10, 38000)
+    group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
+    workers = PatientWorkers(group)
+    cluster = MasterWorkerCluster(group, ports[1:], EchoMaster(group), workers)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", ports[0]))
+    busy.listen()
+    try:
+        with cluster:
+            # Refused before the master is launched (nothing wired): start() ends at once.
+            with pytest.raises(PortInUseError):
+                cluster.start(worker_count=2, master_port=ports[0])
+            assert workers.processes == [] and cluster.master_port is None
+            cluster.start(worker_count=2, master_port=ports[1])
+            for process in workers.processes:
+                wait_until(lambda p=process: "echo:" in p.output(), what="a worker echoed")
+    finally:
+        busy.close()

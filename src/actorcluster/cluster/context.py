@@ -176,6 +176,10 @@ class ClusterContext:
         ports: list[int] = self.coordinator.ask("take_ports", list(candidates), count)
         return ports
 
+    def release_ports(self, ports: Sequence[int]) -> None:
+        """Give ``ports`` back: no longer the cluster's."""
+        self.coordinator.ask("release_ports", list(ports))
+
     def claim_port(self, port: int) -> int:
         """Exactly ``port`` (PortInUseError if it is taken anywhere)."""
         claimed: int = self.coordinator.ask("claim_port", port)
@@ -215,28 +219,31 @@ class ClusterContext:
         """
         self.coordinator.ask("master_ready")
 
-    def await_master(self, starting: threading.Thread) -> MasterEndpoint | None:
+    def await_master(self, ended: threading.Event) -> MasterEndpoint | None:
         """The master's endpoint once it is known (its process launched and its
-        addresses worked out, before it is ready), or None if ``starting`` (the thread
-        starting it, which calls :meth:`master_start_ended` at its end) ended first."""
+        addresses worked out, before it is ready), or None if the start ended first
+        (``ended``, set by :meth:`master_start_ended`)."""
         with self._master_known:
-            self._master_known.wait_for(lambda: self.master is not None or not starting.is_alive())
+            self._master_known.wait_for(lambda: self.master is not None or ended.is_set())
             return self.master
 
-    def master_start_ended(self) -> None:
-        """Wake :meth:`await_master`: the thread starting the master ends."""
+    def master_start_ended(self, ended: threading.Event) -> None:
+        """Set ``ended`` and wake :meth:`await_master`."""
         with self._master_known:
+            ended.set()
             self._master_known.notify_all()
 
-    def forget_master(self) -> None:
-        """The master did not come up: its endpoint is no longer the cluster's, and the
-        tunnels opened for it are closed."""
+    def unwire_master(self) -> None:
+        """Close the tunnels opened for the latest master (one that did not come up)."""
         with self._master_known:
-            self.master = None
             tunnels, self._master_tunnels = self._master_tunnels, []
-        with self._lock:
-            self._tunnels = [item for item in self._tunnels if item not in tunnels]
-        self._close_all(tunnels)
+        self.drop_tunnels(tunnels)
+
+    def restore_master(self, previous: MasterEndpoint | None) -> None:
+        """A start of the master failed: the cluster's master is ``previous`` again
+        (the one before that start, or None)."""
+        with self._master_known:
+            self.master = previous
 
     def wait_listening(
         self, runtime: Runtime, port: int, state: ProcessState, timeout: float
@@ -365,19 +372,22 @@ class ClusterContext:
             )
         return slots
 
-    def wire_workers(self, slots: Sequence[WorkerSlot]) -> None:
+    def wire_workers(self, slots: Sequence[WorkerSlot]) -> list[Tunnel]:
         """Make each worker reachable at its contact port here and (through here) on
-        every host that does not share this machine's loopback."""
+        every host that does not share this machine's loopback; return the tunnels."""
+        opened: list[Tunnel] = []
         if not self.tunnels:
-            return
+            return opened
         tunnelled = [slot for slot in slots if slot.contact_port != slot.port]
         if not tunnelled:
-            return
+            return opened
         by_host = self.group.get_runtimes()
         shared = self.shared_loopback()
         in_parallel(
             {str(i): slot for i, slot in enumerate(tunnelled)},
-            lambda slot: self.expose_from(by_host[slot.host], slot.port, slot.contact_port),
+            lambda slot: opened.append(
+                self.expose_from(by_host[slot.host], slot.port, slot.contact_port)
+            ),
             _TUNNEL_TIMEOUT,
         )
         apart = [host for host in by_host if not shared.get(host, False)]
@@ -385,11 +395,12 @@ class ClusterContext:
         if pairs:
             in_parallel(
                 pairs,
-                lambda pair: self.expose_to(
-                    by_host[pair[0]], pair[1].contact_port, pair[1].contact_port
+                lambda pair: opened.append(
+                    self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port)
                 ),
                 _TUNNEL_TIMEOUT,
             )
+        return opened
 
     def expose_from(self, runtime: Runtime, runtime_port: int, local_port: int) -> Tunnel:
         """A local forward: ``local_port`` here reaches ``runtime_port`` on the host."""
@@ -416,6 +427,12 @@ class ClusterContext:
         """Close every tunnel the cluster opened (all at once)."""
         with self._lock:
             tunnels, self._tunnels = self._tunnels, []
+        self._close_all(tunnels)
+
+    def drop_tunnels(self, tunnels: Sequence[Tunnel]) -> None:
+        """Close these of the cluster's tunnels (all at once)."""
+        with self._lock:
+            self._tunnels = [item for item in self._tunnels if item not in tunnels]
         self._close_all(tunnels)
 
     @staticmethod

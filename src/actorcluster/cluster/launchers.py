@@ -20,7 +20,7 @@ from actorcluster.cluster.coordinator import MASTER
 from actorcluster.errors import MasterStartError, NoPortsLeftError, UsageError
 
 if TYPE_CHECKING:
-    from actorcluster.cluster.context import ClusterContext, WorkerSlot
+    from actorcluster.cluster.context import ClusterContext, Tunnel, WorkerSlot
     from actorcluster.groups import RuntimeGroup
     from actorcluster.runtimes.supervised import SupervisedProcess
 
@@ -117,6 +117,26 @@ class MasterLauncher:
         """
         context = self.cluster_context()
         candidates = list(ports) if isinstance(ports, list) else []
+        previous = context.master
+        try:
+            port = self._launch_at_a_free_port(context, ports, candidates, timeout, debug)
+        except BaseException:
+            context.restore_master(previous)
+            raise
+        self._port = port
+        log.info("cluster.master.started", cluster=context.name, host=self._host, port=port)
+        taken = context.pool.taken
+        return [p for p in candidates if p not in taken]
+
+    def _launch_at_a_free_port(
+        self,
+        context: ClusterContext,
+        ports: list[int] | int,
+        candidates: list[int],
+        timeout: int,
+        debug: bool,
+    ) -> int:
+        """Launch the master (see :meth:`start`); return its port."""
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             if isinstance(ports, list):
                 port = context.take_ports(candidates, 1)[0]
@@ -124,17 +144,14 @@ class MasterLauncher:
                 port = context.claim_port(ports)
             try:
                 self._launch(context, port, candidates, timeout, debug)
-                break
+                return port
             except MasterStartError as error:
                 # Another program took the port between our check and the master's bind:
                 # with a list of ports, the next free one is tried.
                 if not (candidates and attempt < _PORT_ATTEMPTS and _port_was_taken(error)):
                     raise
                 log.debug("cluster.master.port_taken", cluster=context.name, port=port)
-        self._port = port
-        log.info("cluster.master.started", cluster=context.name, host=self._host, port=port)
-        taken = context.pool.taken
-        return [p for p in candidates if p not in taken]
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _launch(
         self, context: ClusterContext, port: int, candidates: list[int], timeout: int, debug: bool
@@ -164,7 +181,7 @@ class MasterLauncher:
         except BaseException:
             process.stop()
             self._process = None
-            context.forget_master()
+            context.unwire_master()
             raise
 
     def cleanup(self) -> None:
@@ -210,6 +227,7 @@ class WorkerLauncher:
         self._ports_per_host: dict[str, list[int]] = {}
         self._slots: list[WorkerSlot] = []
         self._processes: dict[str, SupervisedProcess] = {}
+        self._tunnels: list[Tunnel] = []
         self._context: ClusterContext | None = None
 
     def __repr__(self) -> str:
@@ -294,7 +312,7 @@ class WorkerLauncher:
             self._ports_per_host.setdefault(slot.host, []).append(slot.port)
         self._slots += slots
         if tunnelled:
-            context.wire_workers(slots)
+            self._tunnels += context.wire_workers(slots)
         log.info("cluster.workers.started", cluster=context.name, count=worker_count)
         held = context.pool.taken
         return [p for p in ports if p not in held]
@@ -302,7 +320,7 @@ class WorkerLauncher:
     def setup_worker_ssh_tunnels(self) -> None:
         """Route worker-to-worker traffic through this machine (each worker at its
         contact port); the default :meth:`start` does it when :attr:`workers_talk`."""
-        self.cluster_context().wire_workers(self._slots)
+        self._tunnels += self.cluster_context().wire_workers(self._slots)
 
     def cleanup(self) -> None:
         """Release all resources: stop every worker (all at once; each process group
@@ -313,9 +331,15 @@ class WorkerLauncher:
         self._processes.clear()
 
     def discard(self) -> None:
-        """Stop every worker and forget them (their ports and slots): the master they
-        were told of is not the one that came up."""
+        """Stop every worker and forget them, closing their tunnels and giving their
+        ports back: the master they were told of is not the one that came up."""
         self.cleanup()
+        context = self._context
+        if context is not None:
+            context.drop_tunnels(self._tunnels)
+            ports = {port for slot in self._slots for port in (slot.port, slot.contact_port)}
+            context.release_ports(sorted(ports))
+        self._tunnels.clear()
         self._slots.clear()
         self._ports_per_host.clear()
 

@@ -12,7 +12,6 @@ workers, then the master, then the tunnels, then the group, in that order.
 from __future__ import annotations
 
 import atexit
-import threading
 import weakref
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from actorcluster._logging import get_logger
 from actorcluster.cluster.context import ClusterContext
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
+from actorcluster.cluster.starting import MasterStart
 from actorcluster.errors import LazyclusterError, UsageError
 
 if TYPE_CHECKING:
@@ -188,38 +188,37 @@ class MasterWorkerCluster(RuntimeCluster):
     ) -> None:
         """:meth:`start` with the workers launched while the master starts up."""
         self.check()
-        context = self._context
-        failures: list[BaseException] = []
-
-        def start_master() -> None:
-            try:
-                self.start_master(master_port, debug=debug)
-            except BaseException as error:  # raised on the caller's thread below
-                failures.append(error)
-            finally:
-                context.master_start_ended()
-
-        starting = threading.Thread(target=start_master, name=f"{self.name}-master", daemon=True)
-        starting.start()
-        endpoint = context.await_master(starting)
+        master = self._master_launcher
+        starting = MasterStart(
+            self._context,
+            lambda: self.start_master(master_port, debug=debug),
+            master.cleanup if master else lambda: None,
+            name=f"{self.name}-master",
+        )
         count = worker_count or self._group.runtime_count
-        launch_failure: BaseException | None = None
+        launch_failure: Exception | None = None
         try:
+            endpoint = starting.endpoint()
             if endpoint is not None:
-                self._launch_workers(launcher, count, endpoint.port, debug)
-        except BaseException as error:
-            launch_failure = error
-        starting.join()  # bounded by the master's own start timeout
-        if failures:
+                try:
+                    self._launch_workers(launcher, count, endpoint.port, debug)
+                except Exception as error:  # raised once the master's start is over
+                    launch_failure = error
+            starting.join()
+        except BaseException:  # Ctrl-C: nothing of this start stays up
+            starting.abandon()
             launcher.discard()
-            raise failures[0]
-        if launch_failure is not None:
-            raise launch_failure
-        if endpoint is None or self.master_port != endpoint.port:
-            # Another program took the port the workers were told of; the master came up
-            # at the next one: the workers start again, told of that one.
+            raise
+        if starting.failure is not None:
+            launcher.discard()
+            raise starting.failure
+        if endpoint is None or self._context.master is not endpoint:
+            # Another program took the port the workers were told of, and the master came
+            # up at the next one: the workers start again, told of that one.
             launcher.discard()
             self._launch_workers(launcher, count, self.master_port, debug)
+        elif launch_failure is not None:
+            raise launch_failure
         self._workers_launched(count)
 
     def start_master(
