@@ -26,7 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import frames
+from . import frames, sessions
 from .hub import diag
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class Links:
     def listen(self, folder: str) -> dict[str, Any]:
         """Accept re-attaches on a Unix socket in ``folder`` (private); the session's
         address for the client: socket path, secret, pid."""
-        path = os.path.join(folder, "agent.sock")
+        path = os.path.join(folder, sessions.SOCKET_NAME)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
         listener.listen(4)

@@ -29,13 +29,12 @@ import platform
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import calls, commands, facts, files, frames, inputs, transfers, watchdog
+from . import calls, commands, facts, files, frames, inputs, sessions, transfers, watchdog
 from .hub import Hub, checked_env, diag
 from .imports import Importer
 from .links import Links
@@ -221,7 +220,8 @@ class Agent:
     def hello(self) -> None:
         """Write the ready marker and the HELLO frame (with the session's address: where
         and how a reconnecting client re-attaches)."""
-        folder = tempfile.mkdtemp(prefix="actorcluster-session-")
+        sessions.sweep()  # what agents killed with their watchdogs left
+        folder = sessions.new_folder()
         self.hub.add_temp_dir(folder)
         hello = {
             "pid": os.getpid(),
