@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import paramiko
 import pytest
 
-from proctree import matching, wait_gone
+from proctree import cmdline, matching, wait_gone
 from sshbed import SshBed
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,6 +158,11 @@ def test_killing_a_session_in_pyenv_rehash_removes_the_lock_it_held(
     lock.parent.mkdir(parents=True)
     rehash = f"export PYENV_ROOT={tmp_path}/pyenv; touch {lock}; exec -a pyenv-rehash sleep 60"
     session = open_session(bed, bed.hosts[0], rehash)
+    wait_until(  # exec'd: not the shell whose command line holds the words
+        lambda: any(cmdline(pid).startswith(b"pyenv-rehash") for pid in matching(b"pyenv-rehash")),
+        10,
+        "the rehash runs (holding its lock)",
+    )
     bed.hosts[0].kill_sessions()
     assert ended(session) == 255
     assert not lock.exists()

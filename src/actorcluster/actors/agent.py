@@ -137,8 +137,8 @@ class AgentActor(SupervisedActor):
             except Exception as exc:
                 context.reconnect_failed(exc)
                 raise
+        context.host_back(resumed)  # before it is published: logged once it is usable
         context.set_agent(AgentClient(session))
-        context.host_back(resumed)
 
     # --- a new agent ----------------------------------------------------------------
 
