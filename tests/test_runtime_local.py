@@ -263,7 +263,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:  # reaped meanwhile
+        return False
     return " Z " not in stat
 
 
@@ -348,9 +351,13 @@ def test_a_request_the_agent_does_not_answer_in_time_is_a_typed_timeout(runtime,
 
     marker = tmp_path / "slow.pid"
     agent = runtime._handle.context.agent()
-    with pytest.raises(RequestTimeoutError, match=r"within 0\.5 s") as caught:
-        agent.run(f"echo $$ > {marker}; exec sleep 30").result(timeout=0.5)
+    # Long enough for the command to start on a loaded machine: it writes its pid first.
+    with pytest.raises(RequestTimeoutError, match=r"within 2\.5 s") as caught:
+        agent.run(f"echo $$ > {marker}.new; mv {marker}.new {marker}; exec sleep 30").result(
+            timeout=2.5
+        )
     assert isinstance(caught.value, TimeoutError)
+    wait_until(marker.exists, what="the command had started")
     wait_until(
         lambda: not _alive(int(marker.read_text())), what="the timed-out command was cancelled"
     )
