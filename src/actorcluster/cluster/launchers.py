@@ -38,7 +38,27 @@ def _port_was_taken(error: MasterStartError) -> bool:
     return any(sign in text for sign in ("Address already in use", "EADDRINUSE", PORT_TAKEN))
 
 
-class MasterLauncher:
+class _Launcher:
+    """What both launchers share: the cluster they are part of."""
+
+    _context: ClusterContext | None = None
+
+    def attach(self, context: ClusterContext) -> None:
+        """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
+        self._context = context
+
+    def cluster_context(self) -> ClusterContext:
+        """The cluster's shared machinery.
+
+        Raises:
+            UsageError: the launcher was not given to a cluster.
+        """
+        if self._context is None:
+            raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
+        return self._context
+
+
+class MasterLauncher(_Launcher):
     """Abstract strategy for launching the master instance of the cluster.
 
     Args:
@@ -67,20 +87,6 @@ class MasterLauncher:
         """The master's supervised process (status, output, ``stop()``); None if not
         yet started (or started by an overriding ``start``)."""
         return self._process
-
-    def attach(self, context: ClusterContext) -> None:
-        """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
-        self._context = context
-
-    def cluster_context(self) -> ClusterContext:
-        """The cluster's shared machinery.
-
-        Raises:
-            UsageError: the launcher was not given to a cluster.
-        """
-        if self._context is None:
-            raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
-        return self._context
 
     def get_launch_command(self, port: int, bind_address: str) -> str:
         """The shell command that runs the master listening on ``bind_address:port``
@@ -200,7 +206,7 @@ def _spare_ports(context: ClusterContext) -> list[int]:
     )
 
 
-class WorkerLauncher:
+class WorkerLauncher(_Launcher):
     """Abstract strategy for launching worker instances within a group.
 
     Override :meth:`start` (lazycluster's contract: set ``_ports_per_host`` and raise
@@ -242,20 +248,6 @@ class WorkerLauncher:
     def processes(self) -> list[SupervisedProcess]:
         """The workers' supervised processes (status, restarts, output, ``stop()``)."""
         return list(self._processes.values())
-
-    def attach(self, context: ClusterContext) -> None:
-        """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
-        self._context = context
-
-    def cluster_context(self) -> ClusterContext:
-        """The cluster's shared machinery.
-
-        Raises:
-            UsageError: the launcher was not given to a cluster.
-        """
-        if self._context is None:
-            raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
-        return self._context
 
     def place(self, worker_count: int) -> list[str]:
         """The host of each worker: round robin over the group's hosts."""
