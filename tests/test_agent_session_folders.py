@@ -1,6 +1,9 @@
-"""Session folders (``<tmp>/actorcluster-session-*``, an agent's re-attach socket): an
-agent killed together with its watchdog leaves its folder, and the next agent of the
-user removes it; folders of agents that still run, young ones and others are kept."""
+"""The folders of an agent killed together with its watchdog: its session folder
+(``<tmp>/actorcluster-session-*``, the re-attach socket) and its temporary working dir.
+The next agent of the user removes them: from the dead agent's ledger once its grace
+has passed (unless another agent holds the folder: a reconnect took it over), and any
+session folder nobody listens in (a ledger lost); folders of agents that still run,
+young ones and others are kept."""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actorcluster.remote.agent import sessions
+from actorcluster.remote.agent.frames import Kind
 from agent_harness import AgentProcess
 from proctree import descendants, wait_gone
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,8 +29,9 @@ pytestmark = pytest.mark.timeout(60)
 AN_HOUR_AGO = time.time() - 3600
 
 
-def _agent(tmp: Path) -> AgentProcess:
-    return AgentProcess(cwd=str(tmp), env={"TMPDIR": str(tmp)})
+def _agent(tmp: Path, cache: str = "cache") -> AgentProcess:
+    """An agent making its folders in ``tmp``, its ledger in ``tmp/<cache>``."""
+    return AgentProcess(cwd=str(tmp), env={"TMPDIR": str(tmp), "XDG_CACHE_HOME": str(tmp / cache)})
 
 
 def _folder(agent: AgentProcess) -> str:
@@ -40,8 +46,8 @@ def _kill_with_watchdog(agent: AgentProcess) -> None:
     assert wait_gone(family, timeout=10) == []
 
 
-def test_the_next_agent_removes_the_folder_of_one_killed_with_its_watchdog(tmp_path):
-    killed = _agent(tmp_path)
+def test_the_next_agent_removes_a_session_folder_nobody_listens_in(tmp_path):
+    killed = _agent(tmp_path, cache="lost")  # its ledger is not where the next one looks
     folder = _folder(killed)
     assert os.path.basename(folder).startswith(sessions.PREFIX)
     _kill_with_watchdog(killed)
@@ -58,7 +64,7 @@ def test_the_next_agent_removes_the_folder_of_one_killed_with_its_watchdog(tmp_p
 
 def test_folders_of_running_agents_young_ones_and_others_are_kept(tmp_path):
     running = _agent(tmp_path)
-    killed = _agent(tmp_path)
+    killed = _agent(tmp_path, cache="lost")
     young = _folder(killed)
     _kill_with_watchdog(killed)  # dead, but its folder is too young to tell
     busy = tmp_path / f"{sessions.PREFIX}busy"
@@ -88,3 +94,43 @@ def test_listening_sockets_are_those_that_accept(tmp_path):
         assert found is not None
         assert listening in found and bound not in found
     assert listening not in (sessions.listening_sockets() or set())
+
+
+def _working_dir(agent: AgentProcess, path: Path, grace: float) -> None:
+    setup = {"working_dir": str(path), "temporary": True, "env": {}, "session": {"grace": grace}}
+    assert agent.result(Kind.SETUP, setup) == str(path)
+
+
+def test_the_next_agent_removes_a_dead_agents_folders_after_its_grace(tmp_path):
+    killed = _agent(tmp_path)
+    work = tmp_path / "work"
+    _working_dir(killed, work, grace=1.0)
+    (work / "data.txt").write_text("left behind")
+    session = _folder(killed)
+    _kill_with_watchdog(killed)
+    assert work.is_dir() and os.path.isdir(session)
+    successor = _agent(tmp_path)
+    try:
+        assert work.is_dir()  # its grace: a reconnecting client may still take it over
+        wait_until(lambda: not work.exists() and not os.path.exists(session), 10, "removed")
+        ledgers = tmp_path / "cache" / "actorcluster" / "partials"
+        wait_until(lambda: len(os.listdir(ledgers)) == 1, 10, "only the successor's ledger")
+    finally:
+        successor.close()
+
+
+def test_a_working_dir_a_new_agent_took_over_is_kept(tmp_path):
+    killed = _agent(tmp_path)
+    work = tmp_path / "work"
+    _working_dir(killed, work, grace=1.0)
+    _kill_with_watchdog(killed)
+    successor = _agent(tmp_path)  # a reconnect: the new agent takes the dir over
+    try:
+        _working_dir(successor, work, grace=1.0)
+        (work / "kept.txt").write_text("still here")
+        ledgers = tmp_path / "cache" / "actorcluster" / "partials"
+        wait_until(lambda: len(os.listdir(ledgers)) == 1, 10, "the dead agent's ledger swept")
+        assert (work / "kept.txt").read_text() == "still here"
+    finally:
+        successor.close()
+    assert not work.exists()  # the successor's own, at its clean exit

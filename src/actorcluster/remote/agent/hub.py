@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import frames, strays, watchdog
+from . import frames, partials, strays, watchdog
 from .kills import group_alive, terminate_groups
 
 if TYPE_CHECKING:
@@ -214,6 +214,7 @@ class Hub:
             if path not in self._temp_dirs:
                 self._temp_dirs.append(path)
         watchdog.note_temp_dir(path)
+        partials.note_temp_dir(path)
 
     def hold_dir(self, path: str, wait: float = 10.0) -> None:
         """Hold ``path`` (an exclusive lock on it) for as long as the agent lives, so
@@ -247,6 +248,7 @@ class Hub:
         if isinstance(grace, (int, float)) and not isinstance(grace, bool) and grace >= 0:
             links.grace = float(grace)
             watchdog.note_grace(float(grace))
+            partials.note_grace(float(grace))
         number = isinstance(client_timeout, (int, float)) and not isinstance(client_timeout, bool)
         if number and client_timeout > 0:  # type: ignore[operator]
             links.client_timeout = float(client_timeout)  # type: ignore[arg-type]
@@ -313,6 +315,7 @@ class Hub:
         for path in temp_dirs:
             if os.path.realpath(path) not in ("/", os.path.realpath(home)):
                 shutil.rmtree(path, ignore_errors=True)
+        partials.forget()  # nothing left for a ledger to tell
 
     def exit_soon(self) -> None:
         """Shut down and exit the process from a fresh thread (safe in signal handlers)."""

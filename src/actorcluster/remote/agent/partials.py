@@ -1,7 +1,9 @@
-"""The partial transfers an agent owns, tracked so that none outlives it.
+"""The partial transfers and temporary folders an agent owns, tracked so that none
+outlives it.
 
 Stdlib only (see the package docstring). Each partial transfer's temporary path (see
-:mod:`landing`) is noted twice as it begins and as it lands or goes:
+:mod:`landing`) is noted twice as it begins and as it lands or goes, and each temporary
+folder (the working dir, the session folder) as it is made, with the session's grace:
 
 - to the watchdog (:mod:`watchdog`), which removes what is left when the agent dies in
   any way that leaves the watchdog running (a SIGKILL, the OOM killer);
@@ -10,7 +12,9 @@ Stdlib only (see the package docstring). Each partial transfer's temporary path 
   watchdog cannot cover: the watchdog killed together with the agent (a whole session
   tree killed, a reboot). Every agent, as it starts, sweeps the ledgers of agents that
   no longer run: it removes the partial paths they list that are still there (only
-  ``.*.part`` names owned by this user), then the ledger.
+  ``.*.part`` names owned by this user), then, once the dead agent's grace has passed
+  (a reconnecting client's new agent may take its working dir over meanwhile: a folder
+  an agent holds is kept), its folders, then the ledger.
 
 An agent that exits cleanly removes its partial transfers and its ledger itself. The
 ledger is best effort: where it cannot be kept (no writable home), only the watchdog
@@ -23,10 +27,11 @@ import contextlib
 import os
 import stat
 import threading
+import time
 
 from . import watchdog
 
-__all__ = ["forget", "ledger_dir", "note", "sweep"]
+__all__ = ["forget", "ledger_dir", "note", "note_grace", "note_temp_dir", "sweep"]
 
 _lock = threading.Lock()
 _ledger: list[str] = []
@@ -85,7 +90,21 @@ def _ledger_path() -> str:
 def note(path: str, started: bool) -> None:
     """A partial transfer's temporary path begins to exist (``started``), or is gone."""
     watchdog.note_partial(path, started)
-    line = f"{'+' if started else '-'}{os.fsencode(path).hex()}\n".encode("ascii")
+    _write(f"{'+' if started else '-'}{os.fsencode(path).hex()}")
+
+
+def note_temp_dir(path: str) -> None:
+    """A temporary folder of this agent (removed when it ends)."""
+    _write(f"D{os.fsencode(path).hex()}")
+
+
+def note_grace(seconds: float) -> None:
+    """The session's grace: how long a dead agent's folders wait for a new agent."""
+    _write(f"G{float(seconds)!r}")
+
+
+def _write(entry: str) -> None:
+    line = f"{entry}\n".encode("ascii")
     with _lock:
         ledger = _ledger_path()
         if ledger:
@@ -105,24 +124,39 @@ def forget() -> None:
                 os.unlink(_ledger[0])
 
 
-def _listed(ledger: str) -> set[str]:
-    """The partial paths a ledger lists as still there."""
-    paths: set[str] = set()
+class _Listed:
+    """What a ledger lists: partial paths still there, folders, the session's grace."""
+
+    def __init__(self) -> None:
+        self.partials: set[str] = set()
+        self.folders: list[str] = []
+        self.grace = 0.0
+
+
+def _listed(ledger: str) -> _Listed:
+    """What a ledger lists."""
+    listed = _Listed()
     with open(ledger, "rb") as file:
         for line in file:
             sign, value = line[:1], line[1:].strip()
             with contextlib.suppress(ValueError):
+                if sign == b"G":
+                    listed.grace = max(0.0, float(value.decode("ascii")))
+                    continue
                 path = os.fsdecode(bytes.fromhex(value.decode("ascii")))
                 if sign == b"+":
-                    paths.add(path)
+                    listed.partials.add(path)
                 elif sign == b"-":
-                    paths.discard(path)
-    return paths
+                    listed.partials.discard(path)
+                elif sign == b"D" and path not in listed.folders:
+                    listed.folders.append(path)
+    return listed
 
 
 def sweep() -> int:
     """Remove what agents that no longer run left listed in their ledgers; return how
-    many ledgers were swept. Never raises."""
+    many ledgers were swept (their folders go after their grace, on a thread). Never
+    raises."""
     folder = ledger_dir()
     try:
         names = os.listdir(folder)
@@ -135,12 +169,32 @@ def sweep() -> int:
             continue  # not a ledger, or its agent still runs
         ledger = os.path.join(folder, name)
         try:
-            paths = _listed(ledger)
+            listed = _listed(ledger)
         except OSError:
             continue
-        for path in paths:
+        for path in listed.partials:
             watchdog.remove_partial(path)
-        with contextlib.suppress(OSError):
-            os.unlink(ledger)
+        if listed.folders:
+            threading.Thread(
+                target=_remove_folders,
+                args=(ledger, listed),
+                name="agent-sweep",
+                daemon=True,
+            ).start()
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(ledger)
         swept += 1
     return swept
+
+
+def _remove_folders(ledger: str, listed: _Listed) -> None:
+    """After the dead agent's grace, its folders that no agent holds, then its ledger
+    (left for the next agent if this one ends first)."""
+    time.sleep(listed.grace)
+    home = os.path.realpath(os.path.expanduser("~"))
+    for path in listed.folders:
+        if os.path.realpath(path) not in ("/", home):
+            watchdog.remove_unless_held(path)
+    with contextlib.suppress(OSError):
+        os.unlink(ledger)

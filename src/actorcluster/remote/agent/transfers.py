@@ -231,11 +231,9 @@ class Uploads:
             upload.join()  # at exit: its tree is removed before the process ends
 
     def discard_all(self) -> None:
-        """Discard every open upload, then this agent's ledger (at exit: no partial
-        file or tree is left behind)."""
+        """Discard every open upload (at exit: no partial file or tree is left behind)."""
         for request_id in list(self._open):
             self._drop(request_id, wait=True)
-        partials.forget()
 
 
 class _CancelledError(Exception):

@@ -37,6 +37,7 @@ __all__ = [
     "note_partial",
     "note_temp_dir",
     "remove_partial",
+    "remove_unless_held",
     "start_watchdog",
     "try_lock",
 ]
@@ -165,7 +166,7 @@ def _clean_up(state: _State) -> None:
     if state.grace > 0:
         time.sleep(state.grace)
     for path in state.temp_dirs:
-        _remove_unless_held(path)
+        remove_unless_held(path)
 
 
 def try_lock(fd: int) -> bool:
@@ -177,7 +178,8 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-def _remove_unless_held(path: str) -> None:
+def remove_unless_held(path: str) -> None:
+    """Remove the folder ``path`` unless an agent holds it (see ``Hub.hold_dir``)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
