@@ -225,19 +225,25 @@ class Hub:
             PermissionError: it is not ours, or others may write to it.
             TimeoutError: another agent still holds it.
         """
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            info = os.fstat(fd)
-            if info.st_uid != os.getuid() or info.st_mode & 0o077:
-                raise PermissionError(f"{path} is not a private folder of ours")
-            deadline = time.monotonic() + wait
-            while not watchdog.try_lock(fd):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path} is held by another agent")
-                time.sleep(0.05)
-        except BaseException:
+        deadline = time.monotonic() + wait
+        while True:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                info = os.fstat(fd)
+                if info.st_uid != os.getuid() or info.st_mode & 0o077:
+                    raise PermissionError(f"{path} is not a private folder of ours")
+                while not watchdog.try_lock(fd):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{path} is held by another agent")
+                    time.sleep(0.05)
+                if _same_folder(path, info):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            # The clean-up that held it removed it meanwhile: hold a new one there.
             os.close(fd)
-            raise
+            os.makedirs(path, 0o700, exist_ok=True)
         self._held.append(fd)
 
     def configure_session(self, grace: object, client_timeout: object) -> None:
@@ -332,6 +338,15 @@ class Hub:
             except (OSError, ValueError):
                 pass
         os._exit(0)
+
+
+def _same_folder(path: str, info: os.stat_result) -> bool:
+    """Whether ``path`` is still the folder ``info`` was taken of."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
 
 
 def checked_env(env: Mapping[str, Any] | None) -> dict[str, str | None]:

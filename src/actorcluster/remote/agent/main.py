@@ -220,7 +220,8 @@ class Agent:
     def hello(self) -> None:
         """Write the ready marker and the HELLO frame (with the session's address: where
         and how a reconnecting client re-attaches)."""
-        sessions.sweep()  # what agents killed with their watchdogs left
+        # What agents killed with their watchdogs left, off the connect's path.
+        threading.Thread(target=sessions.sweep, name="agent-sweep", daemon=True).start()
         folder = sessions.new_folder()
         self.hub.add_temp_dir(folder)
         hello = {

@@ -4,8 +4,10 @@ agents no longer running left behind.
 Each agent makes ``<tmp>/actorcluster-session-XXXX`` (private, 0700) holding only its
 re-attach socket, and removes it as it ends; its watchdog does if the agent is killed.
 An agent killed together with its watchdog (a whole session tree SIGKILLed) leaves the
-folder: every agent, as it starts, removes this user's session folders whose socket
-nobody listens on any more (``/proc/net/unix``; without it, nothing is swept).
+folder. Its ledger (:mod:`partials`) tells the next agent to remove it; where that
+ledger is lost, every agent, as it starts (in the background), also removes this user's
+private session folders whose socket nobody listens on any more (``/proc/net/unix``;
+without it, nothing is swept).
 
 Stdlib only (see the package docstring).
 """
@@ -53,18 +55,18 @@ def listening_sockets() -> set[str] | None:
 def sweep(now: float | None = None) -> int:
     """Remove this user's session folders that no agent listens in any more (and that
     hold nothing but the socket); return how many. Never raises."""
-    listening = listening_sockets()
-    if listening is None:
-        return 0
     now = time.time() if now is None else now
-    folder = tempfile.gettempdir()
-    swept = 0
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(tempfile.gettempdir()))
     except OSError:
         return 0
-    for entry in entries:
-        if entry.name.startswith(PREFIX) and _stale(entry, listening, now):
+    candidates = [entry for entry in entries if _abandoned(entry, now)]
+    listening = listening_sockets() if candidates else None
+    if listening is None:
+        return 0
+    swept = 0
+    for entry in candidates:
+        if os.path.join(entry.path, SOCKET_NAME) not in listening:
             with contextlib.suppress(OSError):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(entry.path, SOCKET_NAME))
@@ -73,7 +75,11 @@ def sweep(now: float | None = None) -> int:
     return swept
 
 
-def _stale(entry: os.DirEntry[str], listening: set[str], now: float) -> bool:
+def _abandoned(entry: os.DirEntry[str], now: float) -> bool:
+    """Whether ``entry`` may be a session folder whose agent is gone: a private folder
+    of ours, old enough, holding nothing but the socket."""
+    if not entry.name.startswith(PREFIX):
+        return False
     try:
         info = entry.stat(follow_symlinks=False)
         names = os.listdir(entry.path)
@@ -82,7 +88,7 @@ def _stale(entry: os.DirEntry[str], listening: set[str], now: float) -> bool:
     return (
         stat.S_ISDIR(info.st_mode)
         and info.st_uid == os.getuid()
+        and not info.st_mode & 0o077
         and now - info.st_mtime > MIN_AGE
         and set(names) <= {SOCKET_NAME}
-        and os.path.join(entry.path, SOCKET_NAME) not in listening
     )
