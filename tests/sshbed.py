@@ -393,6 +393,18 @@ class SshBed:
         _write_atomic(self.known_hosts, "".join(h.known_hosts_line + "\n" for h in self._hosts))
         _write_atomic(self.ssh_config, "\n".join(blocks))
 
+    def write_jump_config(self, path: Path, name: str = "behind-the-jump") -> Path:
+        """An ssh_config at ``path``: the bed's, and ``name`` reaching host-2 through
+        host-1 (``ProxyJump``)."""
+        target = self._hosts[1]
+        path.write_text(
+            f"Host {name}\n    HostName {target.address}\n    Port {target.port}\n"
+            f"    User {self.user}\n    IdentityFile {self.client_key}\n"
+            f"    UserKnownHostsFile {self.known_hosts}\n    ProxyJump host-1\n\n"
+            + self.ssh_config.read_text()
+        )
+        return path
+
     def sshd_config_text(self, host: SshHost) -> str:
         """The sshd_config of ``host``: key login only, as the current user, log to stderr."""
         return (

@@ -19,6 +19,7 @@ from actorcluster import (
 from actorcluster.cluster import MasterLauncher, MasterWorkerCluster, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import RuntimeCluster
 from actorcluster.errors import MasterLostError
+from port_blocks import free_block
 from proctree import kill_tree, matching
 from waiting import wait_until
 
@@ -74,28 +75,9 @@ class Crashing(MasterLauncher):
         return "echo 'fatal: bad option' >&2; exit 2"
 
 
-def _free_block(count: int, start: int) -> list[int]:
-    port = start
-    while port < 40000:
-        block = list(range(port, port + count))
-        if all(_bindable(p) for p in block):
-            return block
-        port += count
-    raise AssertionError("no free block of ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
 def _cluster(bed, master_cls=EchoMaster, ports=None, **kwargs):
     group = RuntimeGroup(hosts=HOSTS, connection_kwargs=bed.connection_kwargs)
-    group_ports = ports or _free_block(40, 31000)
+    group_ports = ports or free_block(40, 31000)
     master = master_cls(group)
     workers = EchoWorkers(group)
     return MasterWorkerCluster(group, group_ports, master, workers, **kwargs), master, workers
@@ -161,7 +143,7 @@ def test_a_master_that_exits_at_once_is_a_master_start_error(ssh_bed):
 
 
 def test_a_busy_master_port_and_port_exhaustion_are_the_documented_errors(ssh_bed):
-    ports = _free_block(3, 33000)
+    ports = free_block(3, 33000)
     cluster, _, _ = _cluster(ssh_bed, ports=ports)
     busy = socket.socket()
     busy.bind(("127.0.0.1", ports[0]))
@@ -218,7 +200,7 @@ def test_a_master_whose_port_is_taken_meanwhile_starts_at_the_next_port_of_the_l
 ):
     group = RuntimeGroup(hosts=HOSTS[:1], connection_kwargs=ssh_bed.connection_kwargs)
     master = Collided(group, tmp_path / "squatting", lingers)
-    cluster = MasterWorkerCluster(group, _free_block(10, 34000), master, EchoWorkers(group))
+    cluster = MasterWorkerCluster(group, free_block(10, 34000), master, EchoWorkers(group))
     try:
         with cluster:
             cluster.start_master(timeout=3)
@@ -286,7 +268,7 @@ def _launched_at(process) -> float:
 def test_workers_that_wait_for_the_master_start_while_it_starts_up(ssh_bed, tunnels):
     group = RuntimeGroup(hosts=HOSTS, connection_kwargs=ssh_bed.connection_kwargs)
     master, workers = SlowMaster(group), PatientWorkers(group)
-    cluster = MasterWorkerCluster(group, _free_block(40, 35000), master, workers, tunnels=tunnels)
+    cluster = MasterWorkerCluster(group, free_block(40, 35000), master, workers, tunnels=tunnels)
     with cluster:
         cluster.start(worker_count=3)
         for index, process in enumerate(workers.processes):
@@ -304,7 +286,7 @@ def test_workers_started_with_a_master_whose_port_was_taken_are_told_the_next_po
     group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
     master = Collided(group, tmp_path / "squatting", lingers=False)
     workers = PatientWorkers(group)
-    cluster = MasterWorkerCluster(group, _free_block(20, 36000), master, workers, tunnels=False)
+    cluster = MasterWorkerCluster(group, free_block(20, 36000), master, workers, tunnels=False)
     try:
         with cluster:
             cluster.start(worker_count=2)
@@ -322,7 +304,7 @@ def test_workers_started_with_a_master_whose_port_was_taken_are_told_the_next_po
 def test_workers_started_with_a_master_that_fails_are_stopped_with_it(ssh_bed):
     group = RuntimeGroup(hosts=HOSTS, connection_kwargs=ssh_bed.connection_kwargs)
     workers = PatientWorkers(group)
-    cluster = MasterWorkerCluster(group, _free_block(20, 37000), NeverUp(group), workers)
+    cluster = MasterWorkerCluster(group, free_block(20, 37000), NeverUp(group), workers)
     with cluster:
         with pytest.raises(MasterStartError, match="cannot bind"):
             cluster.start(worker_count=3)
@@ -331,7 +313,7 @@ def test_workers_started_with_a_master_that_fails_are_stopped_with_it(ssh_bed):
 
 
 def test_workers_started_with_a_master_refused_its_port_are_never_launched(ssh_bed):
-    ports = _free_block(10, 38000)
+    ports = free_block(10, 38000)
     group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
     workers = PatientWorkers(group)
     cluster = MasterWorkerCluster(group, ports[1:], EchoMaster(group), workers)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from actorcluster import NoPortsLeftError, PortInUseError, RuntimeGroup, RuntimeTask, UsageError
 from actorcluster.groups.ports import first_free_port
+from port_blocks import free_block
 from sshbed import SshBed
 from waiting import wait_until
 
@@ -38,22 +39,7 @@ def group(bed):
 
 def _free_ports(count: int, start: int = 21000) -> list[int]:
     """``count`` consecutive ports below the ephemeral range that nothing holds now."""
-    port = start
-    while port < 32000:
-        ports = list(range(port, port + count))
-        if all(_bindable(p) for p in ports):
-            return ports
-        port += count
-    raise AssertionError("no free block of ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
+    return free_block(count, start, stop=32000)
 
 
 @contextlib.contextmanager

@@ -157,20 +157,13 @@ def test_unknown_connection_kwargs_are_refused_by_name():
 
 
 def test_a_host_behind_a_proxy_jump_is_a_runtime_like_any_other(ssh_bed, tmp_path):
-    second = ssh_bed.hosts[1]
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host behind-the-jump\n    HostName {second.address}\n    Port {second.port}\n"
-        f"    User {ssh_bed.user}\n    IdentityFile {ssh_bed.client_key}\n"
-        f"    UserKnownHostsFile {ssh_bed.known_hosts}\n    ProxyJump host-1\n\n"
-        + ssh_bed.ssh_config.read_text()
-    )
+    config = ssh_bed.write_jump_config(tmp_path / "ssh_config")
     jump_log = ssh_bed.hosts[0].log_path
     logins_before = jump_log.read_text().count("Accepted publickey")
     with Runtime("behind-the-jump", connection_kwargs={"ssh_config_path": str(config)}) as rt:
         task = RuntimeTask("jumped").run_command("echo $SSH_CONNECTION")
         rt.execute_task(task, execute_async=False)
-        assert task.execution_log[0].split()[2] == second.address  # it is host-2
+        assert task.execution_log[0].split()[2] == ssh_bed.hosts[1].address  # it is host-2
         # ... reached through a login on host-1:
         assert jump_log.read_text().count("Accepted publickey") == logins_before + 1
 

@@ -148,14 +148,7 @@ def test_a_login_ssh_refuses_falls_back_to_the_relay_and_says_so_once(ssh_bed, t
 
 
 def test_a_host_behind_a_jump_gets_ssh_through_a_proxy_command(ssh_bed, tmp_path):
-    second = ssh_bed.hosts[1]
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host behind-the-jump\n    HostName {second.address}\n    Port {second.port}\n"
-        f"    User {ssh_bed.user}\n    IdentityFile {ssh_bed.client_key}\n"
-        f"    UserKnownHostsFile {ssh_bed.known_hosts}\n    ProxyJump host-1\n\n"
-        + ssh_bed.ssh_config.read_text()
-    )
+    config = ssh_bed.write_jump_config(tmp_path / "ssh_config")
     jump_log = ssh_bed.hosts[0].log_path
     service, local, remote = free_ports(3)
     kwargs = {"ssh_config_path": str(config)}

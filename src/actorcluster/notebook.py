@@ -31,10 +31,32 @@ if TYPE_CHECKING:
 
     from actorcluster.cluster import MasterWorkerCluster
 
-__all__ = ["ProgressBar", "start_cluster"]
+__all__ = ["ProgressBar", "start_cluster", "transfer_bars"]
 
 _POLL = 0.25
 """Seconds between looks at how many workers a starting cluster has."""
+
+
+def transfer_bars(console: Console | None = None) -> Any:
+    """A rich ``Progress`` with a transfer's columns: what, bar, bytes, speed, time left
+    (``console``: where to draw; default rich's)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 class ProgressBar:
@@ -52,23 +74,7 @@ class ProgressBar:
         total: int | None = None,
         console: Console | None = None,
     ) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._progress: Any = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        self._progress: Any = transfer_bars(console)
         self._bar = self._progress.add_task(description, total=total)
         self._total = total
         self._lock = threading.Lock()

@@ -14,10 +14,12 @@ import enum
 import threading
 from typing import TYPE_CHECKING
 
+from actorcluster.remote.streams import OutputTail
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TAIL_BYTES", "OutputTail", "ProcessState", "ProcessStatus"]
+__all__ = ["TAIL_BYTES", "ProcessState", "ProcessStatus"]
 
 TAIL_BYTES = 256 * 1024
 """Bytes of a process's latest output kept in memory."""
@@ -39,31 +41,6 @@ class ProcessStatus(str, enum.Enum):
     """Its supervisor gave up (too many restarts), or it could not start."""
     STOPPED = "stopped"
     """It was stopped on purpose."""
-
-
-class OutputTail:
-    """The last ``limit`` bytes of a stream of output chunks; thread-safe."""
-
-    def __init__(self, limit: int = TAIL_BYTES) -> None:
-        self._limit = limit
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def add(self, data: bytes) -> None:
-        """Keep ``data``, dropping the oldest chunks beyond the limit."""
-        with self._lock:
-            self._chunks.append(data)
-            self._size += len(data)
-            while self._size > self._limit and len(self._chunks) > 1:
-                self._size -= len(self._chunks.popleft())
-
-    def text(self, limit: int | None = None) -> str:
-        """What is kept (its last ``limit`` characters), decoded leniently."""
-        with self._lock:
-            data = b"".join(self._chunks)
-        text = data[-self._limit :].decode("utf-8", errors="replace")
-        return text if limit is None else text[-limit:]
 
 
 class ProcessState:

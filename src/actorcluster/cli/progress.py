@@ -57,21 +57,8 @@ def transfer_bars() -> Iterator[Bars]:
         yield Bars(None)
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as progress:
+    from actorcluster.notebook import transfer_bars
+
+    with transfer_bars(Console(file=sys.stderr)) as progress:
         yield Bars(progress)

@@ -22,7 +22,7 @@ from actorcluster._logging import get_logger
 from actorcluster.actors.process import ProcessSpec
 from actorcluster.actors.process_state import ProcessState
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
-from actorcluster.cluster.hosts import in_parallel, shared_loopback, ssh_addresses
+from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
 from actorcluster.cluster.ports import PortPool
 from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
 from actorcluster.groups.fanout import on_threads
@@ -383,23 +383,26 @@ class ClusterContext:
             return opened
         by_host = self.group.get_runtimes()
         shared = self.shared_loopback()
-        in_parallel(
-            {str(i): slot for i, slot in enumerate(tunnelled)},
+        on_threads(
+            {f"{slot.host}:{slot.port}": slot for slot in tunnelled},
             lambda slot: opened.append(
                 self.expose_from(by_host[slot.host], slot.port, slot.contact_port)
             ),
             _TUNNEL_TIMEOUT,
-        )
+            "opening a tunnel",
+        ).raise_first()
         apart = [host for host in by_host if not shared.get(host, False)]
-        pairs = {f"{host}:{slot.index}": (host, slot) for host in apart for slot in tunnelled}
-        if pairs:
-            in_parallel(
-                pairs,
-                lambda pair: opened.append(
-                    self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port)
-                ),
-                _TUNNEL_TIMEOUT,
-            )
+        pairs = {
+            f"{host}:{slot.contact_port}": (host, slot) for host in apart for slot in tunnelled
+        }
+        on_threads(
+            pairs,
+            lambda pair: opened.append(
+                self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port)
+            ),
+            _TUNNEL_TIMEOUT,
+            "opening a tunnel",
+        ).raise_first()
         return opened
 
     def expose_from(self, runtime: Runtime, runtime_port: int, local_port: int) -> Tunnel:
@@ -437,12 +440,12 @@ class ClusterContext:
 
     @staticmethod
     def _close_all(tunnels: Sequence[Tunnel]) -> None:
-        if tunnels:
-            in_parallel(
-                {str(i): item for i, item in enumerate(tunnels)},
-                lambda item: _close(*item),
-                _TUNNEL_TIMEOUT,
-            )
+        on_threads(
+            {f"{runtime.host}:{key}": (runtime, key) for runtime, key in tunnels},
+            lambda item: _close(*item),
+            _TUNNEL_TIMEOUT,
+            "closing a tunnel",
+        ).raise_first()
 
     def close(self) -> None:
         """Close the tunnels, stop the coordinator and the runtime started here."""

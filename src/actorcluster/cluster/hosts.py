@@ -11,21 +11,18 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import socket
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from actorcluster.groups.fanout import on_agents
 from actorcluster.tunnels import LOOPBACK
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from actorcluster.runtimes import Runtime
 
-__all__ = ["Captured", "in_parallel", "run_all", "shared_loopback", "ssh_addresses"]
-
-T = TypeVar("T")
+__all__ = ["Captured", "run_all", "shared_loopback", "ssh_addresses"]
 
 REQUEST_TIMEOUT = 60.0
 """Seconds these probes may take, all hosts together."""
@@ -96,24 +93,3 @@ def ssh_addresses(runtimes: Mapping[str, Runtime]) -> dict[str, tuple[str, str]]
                 target = runtimes[host]._handle.options.target
                 found[host] = (LOOPBACK, getattr(target, "hostname", host) or host)
     return found
-
-
-def in_parallel(items: Mapping[str, T], work: Callable[[T], object], timeout: float) -> None:
-    """``work(item)`` for every item at once, on a thread each (bounded); raise the
-    first error once all are done.
-
-    Raises:
-        whatever the first failed ``work`` raised; TimeoutError past ``timeout``.
-    """
-    if not items:
-        return
-    with concurrent.futures.ThreadPoolExecutor(min(32, len(items))) as pool:
-        futures = [pool.submit(work, item) for item in items.values()]
-        done, pending = concurrent.futures.wait(futures, timeout)
-        for future in pending:
-            future.cancel()
-        for future in futures:
-            if future in done and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        if pending:
-            raise TimeoutError(f"{len(pending)} of {len(items)} did not finish in {timeout:g} s")

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["REQUEST_TIMEOUT", "Outcomes", "on_agents", "on_threads", "wait_all"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 REQUEST_TIMEOUT = 60.0
 """Seconds a group-wide request may take, all hosts together."""
@@ -114,23 +115,24 @@ def _send(  # noqa: PLR0917 (a private helper of on_agents, called twice)
 
 
 def on_threads(
-    runtimes: Mapping[str, Runtime],
-    work: Callable[[Runtime], T],
+    items: Mapping[str, R],
+    work: Callable[[R], T],
     timeout: float = REQUEST_TIMEOUT,
     what: str = "the request",
 ) -> Outcomes[T]:
-    """Run ``work(runtime)`` for every host at once, a thread each; collect the results.
+    """Run ``work(item)`` for every item (a host's runtime, or anything keyed by the host
+    it concerns) at once, a thread each; collect the results by key.
 
-    A host still working after ``timeout`` gets a :class:`RequestTimeoutError` (its
+    A key still working after ``timeout`` gets a :class:`RequestTimeoutError` (its
     thread finishes on its own: every call it makes has a deadline of its own).
     """
-    if not runtimes:
+    if not items:
         return Outcomes()
     pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=min(len(runtimes), _MAX_THREADS), thread_name_prefix="actorcluster-group"
+        max_workers=min(len(items), _MAX_THREADS), thread_name_prefix="actorcluster-group"
     )
     try:
-        started = {host: pool.submit(work, runtime) for host, runtime in runtimes.items()}
+        started = {key: pool.submit(work, item) for key, item in items.items()}
         concurrent.futures.wait(started.values(), timeout=timeout)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -147,7 +149,7 @@ def on_threads(
             errors[host] = _named(host, error)
         else:
             raise error
-    return _ordered(runtimes, values, errors)
+    return _ordered(items, values, errors)
 
 
 def wait_all(
@@ -183,9 +185,9 @@ def _named(host: str, error: Exception) -> Exception:
 
 
 def _ordered(
-    runtimes: Mapping[str, Runtime], values: dict[str, T], errors: dict[str, Exception]
+    keys: Mapping[str, object], values: dict[str, T], errors: dict[str, Exception]
 ) -> Outcomes[T]:
-    order = list(runtimes)
+    order = list(keys)
     return Outcomes(
         {host: values[host] for host in order if host in values},
         {host: errors[host] for host in order if host in errors},

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Protocol
 
-__all__ = ["ByteStream", "PipeStream", "StderrTail"]
+__all__ = ["ByteStream", "OutputTail", "PipeStream"]
 
 _STDERR_KEEP = 64 * 1024
 
@@ -51,26 +51,29 @@ class ByteStream(Protocol):
         """Free what is left once nobody reads any more (after :meth:`close`)."""
 
 
-class StderrTail:
-    """A bounded buffer of the latest stderr bytes."""
+class OutputTail:
+    """The last ``limit`` bytes of a stream of output chunks; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
         self._chunks: collections.deque[bytes] = collections.deque()
         self._size = 0
         self._lock = threading.Lock()
 
     def add(self, data: bytes) -> None:
-        """Keep ``data``, dropping the oldest bytes past the bound."""
+        """Keep ``data``, dropping the oldest chunks beyond the limit."""
         with self._lock:
             self._chunks.append(data)
             self._size += len(data)
-            while self._size > _STDERR_KEEP and len(self._chunks) > 1:
+            while self._size > self._limit and len(self._chunks) > 1:
                 self._size -= len(self._chunks.popleft())
 
-    def text(self) -> str:
-        """What is kept, decoded."""
+    def text(self, limit: int | None = None) -> str:
+        """What is kept (its last ``limit`` characters), decoded leniently."""
         with self._lock:
-            return b"".join(self._chunks).decode("utf-8", "replace")
+            data = b"".join(self._chunks)
+        text = data[-self._limit :].decode("utf-8", errors="replace")
+        return text if limit is None else text[-limit:]
 
 
 class PipeStream:
@@ -83,7 +86,7 @@ class PipeStream:
         self._in = process.stdin.fileno()
         self._out = process.stdout.fileno()
         self._err: int | None = process.stderr.fileno()
-        self._stderr = StderrTail()
+        self._stderr = OutputTail(_STDERR_KEEP)
         os.set_blocking(self._in, False)
 
     def recv(self, size: int, timeout: float | None = None) -> bytes:
