@@ -28,6 +28,10 @@ __all__ = ["TIMERS", "TimerHandle", "Timers"]
 log = get_logger(__name__)
 
 
+def _nothing() -> None:
+    """What a cancelled handle would run."""
+
+
 class TimerHandle:
     """A pending callback; :meth:`cancel` makes sure it does not run."""
 
@@ -39,8 +43,10 @@ class TimerHandle:
         self._cancelled = False
 
     def cancel(self) -> None:
-        """Do not run the callback (no-op if it already ran)."""
+        """Do not run the callback (no-op if it already ran), and let go of it: a
+        cancelled handle waits in the heap until its time, holding nothing."""
         self._cancelled = True
+        self.fn = _nothing
 
     @property
     def cancelled(self) -> bool:
