@@ -4,6 +4,7 @@ reachable host of the group; work lost with its host fails typed (never a bare e
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -14,6 +15,7 @@ from actorcluster import (
     Runtime,
     RuntimeGroup,
     RuntimeTask,
+    TaskCancelledError,
     TaskExecutionError,
     UsageError,
 )
@@ -79,3 +81,28 @@ def test_a_command_killed_on_a_host_that_stays_up_is_the_tasks_own_failure(ssh_b
             future.result(timeout=30)
         assert caught.value.exit_code == -9
         assert not isinstance(caught.value, HostUnreachableError)
+
+
+def test_a_detached_await_stops_waiting_without_cancelling_the_work(ssh_bed, tmp_path):
+    gate = tmp_path / "gate"
+    command = f"echo waiting; while [ ! -e {gate} ]; do sleep 0.05; done; echo finished"
+
+    async def main(runtime: Runtime) -> None:
+        future = runtime.execute_task(RuntimeTask("detached").run_command(command))
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(future.detach(), 0.3)  # the handler gives up waiting
+        assert not future.done()  # the work goes on
+        assert not future.detach().cancel()  # a detached future cancels nothing
+        gate.touch()
+        task = await future
+        assert task.execution_log == ["waiting\nfinished\n"]
+        assert (await future.detach()) is task  # done already: the same outcome
+        gate.unlink()
+        undetached = runtime.execute_task(RuntimeTask("owned").run_command(command))
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(undetached, 0.3)  # awaiting the future itself cancels
+        with pytest.raises(TaskCancelledError):
+            undetached.result(timeout=15)
+
+    with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs) as runtime:
+        asyncio.run(main(runtime))
