@@ -213,6 +213,8 @@ class GroupTasks:
         broadcast: bool = False,
         execute_async: bool = False,
         debug: bool = False,
+        *,
+        isolated: bool = False,
         **func_kwargs: Any,
     ) -> RuntimeTask | list[RuntimeTask]:
         """Run ``function(**func_kwargs)`` on one runtime (``host``, or the least busy)
@@ -226,6 +228,8 @@ class GroupTasks:
         name = getattr(function, "__name__", "function")
         task = RuntimeTask(f"execute-function-{name}-{next(_names)}")
         task.run_function(function, **func_kwargs)
+        if isolated:  # in a child process of each agent (see Runtime.execute_function)
+            task._isolate_last_step()
         return self.execute_task(task, host, broadcast, execute_async, debug=debug)
 
     def send_file(

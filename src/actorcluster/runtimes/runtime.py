@@ -448,11 +448,23 @@ class Runtime:
         function: Callable[..., Any],
         execute_async: bool = False,
         debug: bool = False,
+        *,
+        isolated: bool = False,
         **func_kwargs: Any,
     ) -> RuntimeTask:
         """Run ``function(**func_kwargs)`` on the runtime; returns the task.
 
         The return value is in ``task.function_returns`` and :attr:`function_returns`.
+
+        By default the function runs on a thread of the host's agent: cheap (no new
+        process), but its environment variables and working directory are applied
+        process-wide while it runs (calls at the same time see each other's), only
+        its Python prints come back, and a cancel is best effort (it takes effect when
+        the function runs Python code, not inside a blocking call). ``isolated=True``
+        runs it in a child process of the agent instead (a fork: the agent's imports
+        come along): its own environment and working directory, everything it prints
+        (file descriptors 1 and 2 too), and a cancel that kills it with whatever it
+        started.
 
         Raises:
             ValueError: ``function`` is not callable or cannot be pickled.
@@ -462,6 +474,8 @@ class Runtime:
         name = getattr(function, "__name__", None) or type(function).__name__
         task = RuntimeTask(f"execute-function-{name}")
         task.run_function(function, **func_kwargs)
+        if isolated:
+            task._isolate_last_step()
         self.execute_task(task, execute_async=execute_async, debug=debug)
         return task
 

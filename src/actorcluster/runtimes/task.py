@@ -8,6 +8,7 @@ returns.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import pickle
@@ -297,6 +298,12 @@ class RuntimeTask:
             raise UsageError(f"cannot pickle function {name} or its arguments: {exc}") from exc
         self._steps.append(RunFunction(payload=payload, name=name))
         return self
+
+    def _isolate_last_step(self) -> None:
+        """Make the last step (a function) run in a child process of the agent."""
+        step = self._steps[-1]
+        assert isinstance(step, RunFunction)
+        self._steps[-1] = dataclasses.replace(step, isolated=True)
 
     @property
     def env_variables(self) -> dict[str, str]:
