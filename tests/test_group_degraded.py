@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actorcluster import InvalidRuntimeError, RuntimeGroup, RuntimeTask, UsageError
+from actorcluster import InvalidRuntimeError, Runtime, RuntimeGroup, RuntimeTask, UsageError
 from actorcluster.supervisors import root_supervisor
 from logcapture import captured_logs
 from threads import leaked_threads
@@ -140,3 +140,29 @@ def test_a_degraded_group_connects_from_asyncio_too(make_ssh_bed):
             await group.cleanup_async()
 
     assert asyncio.run(main()) == ["host-1"]
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+@given(delay=st.floats(min_value=0.0, max_value=1.0))
+def test_cancelling_a_runtime_connect_at_any_point_leaves_nothing_behind(ssh_bed, delay):
+    actors_before, threads_before = _baseline()
+
+    async def main() -> Runtime | None:
+        connect = asyncio.ensure_future(
+            Runtime.connect("host-1", connection_kwargs=ssh_bed.connection_kwargs)
+        )
+        await asyncio.sleep(delay)
+        connect.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            return await connect
+        return None
+
+    runtime = asyncio.run(main())
+    if runtime is not None:
+        runtime.cleanup()
+    _nothing_left(ssh_bed, actors_before, threads_before)

@@ -1,18 +1,14 @@
 """Connecting a group's hosts: how many must come up (``require``), one host's try
-(:func:`connect_once`), and awaiting work from asyncio so that a cancel leaves
-nothing behind (:func:`settle`, :func:`outcome`).
+(:func:`connect_once`), the steps of a connect from asyncio.
 
-A coroutine cancelled while a worker thread connects cannot stop that thread; what it
-can do is wait for the thread's step to end and then undo what the step made. Every
-step of :meth:`RuntimeGroup.connect <actorcluster.groups.RuntimeGroup.connect>` is
-awaited through :func:`settle`, and the group records each runtime it starts before
-starting it, so a cancel at any point stops exactly what exists.
+Every step of :meth:`RuntimeGroup.connect <actorcluster.groups.RuntimeGroup.connect>` is
+awaited through :func:`actorcluster._aio.settle`, and the group records each runtime
+it starts before starting it, so a cancel at any point stops exactly what exists.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import ActorClusterError, InvalidRuntimeError, UsageError
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
@@ -22,16 +18,21 @@ from actorcluster.runtimes.paths import needs_expansion
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Mapping
 
     import pykka
 
-    from actorcluster.futures import ActorFuture
     from actorcluster.runtimes import Runtime
 
-__all__ = ["Require", "connect_once", "needed", "outcome", "settle", "split_working_dir"]
-
-T = TypeVar("T")
+__all__ = [
+    "Require",
+    "connect_once",
+    "errors_note",
+    "finish_start",
+    "needed",
+    "split_working_dir",
+    "start_handle",
+]
 
 Require = str | int
 """``"all"``, ``"any"`` or a number of hosts."""
@@ -127,49 +128,6 @@ def connect_once(
     return finish_start(handle, working_dir, retain_tasks, timeout)
 
 
-async def outcome(future: ActorFuture[Any]) -> None:
-    """Wait until ``future`` is done, without blocking the loop and without cancelling
-    the work when the awaiting coroutine is cancelled (its value is not read)."""
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def resolve() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    def wake(_: ActorFuture[Any]) -> None:
-        loop.call_soon_threadsafe(resolve)
-
-    future.add_done_callback(wake)
-    await waiter
-
-
-async def settle(work: Awaitable[T], undo: Callable[[T], None] | None = None) -> T:
-    """Await ``work`` to its end even if the awaiting coroutine is cancelled meanwhile
-    (a worker thread cannot be stopped halfway); then raise the cancel, so the caller
-    undoes what the work made. ``undo(result)``, if given, runs (on a thread) when the
-    work succeeded but the cancel came first.
-
-    Raises:
-        asyncio.CancelledError: the awaiting coroutine was cancelled (after the work ended).
-        Whatever the work raised, when not cancelled.
-    """
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True  # ours: the work goes on, and is waited for
-        except BaseException:  # the work's own error, read below
-            pass
-    if cancelled:
-        if not task.cancelled() and task.exception() is None and undo is not None:
-            await settle(asyncio.to_thread(undo, task.result()))
-        raise asyncio.CancelledError
-    return task.result()
-
-
 def errors_note(errors: list[ActorClusterError]) -> ActorClusterError:
     """The first error, with the others named in its notes (Python 3.11+)."""
     first = errors[0]
@@ -177,12 +135,3 @@ def errors_note(errors: list[ActorClusterError]) -> ActorClusterError:
         for other in errors[1:]:
             first.add_note(f"also: {other}")
     return first
-
-
-def run_all(calls: list[Callable[[], None]]) -> None:
-    """Run each call, all of them even if some raise (clean-up)."""
-    for call in calls:
-        try:
-            call()
-        except ActorClusterError:
-            continue

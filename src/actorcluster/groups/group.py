@@ -19,13 +19,13 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._aio import settle
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.groups import ports as group_ports
 from actorcluster.groups.connecting import (
     Require,
     needed,
-    settle,
 )
 from actorcluster.groups.fanout import on_threads
 from actorcluster.groups.joining import Joiner

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from actorcluster._aio import outcome, settle
 from actorcluster.errors import ActorClusterError
 from actorcluster.groups.connecting import (
     connect_once,
     errors_note,
     finish_start,
-    outcome,
-    settle,
     start_handle,
 )
 from actorcluster.groups.fanout import on_threads

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from actorcluster._aio import settle
 from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
@@ -173,7 +174,8 @@ class Runtime:
         Cancelling the awaiting coroutine abandons the connect: nothing is left.
         """
         handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
-        await asyncio.to_thread(handle.start_async)
+        # Cancelled while the subtree starts: wait for the start, then stop it.
+        await settle(asyncio.to_thread(handle.start_async), undo=lambda _: handle.stop())
         await handle.started()
         return cls._over(handle, TaskLedger(retain_tasks))
 
