@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actorcluster import InvalidRuntimeError, Runtime, RuntimeGroup, RuntimeTask, UsageError
-from actorcluster.supervisors import root_supervisor
+from actorcluster.supervisors import SupervisionTree, root_supervisor
 from logcapture import captured_logs
 from threads import leaked_threads
 from waiting import wait_until
@@ -166,3 +166,21 @@ def test_cancelling_a_runtime_connect_at_any_point_leaves_nothing_behind(ssh_bed
     if runtime is not None:
         runtime.cleanup()
     _nothing_left(ssh_bed, actors_before, threads_before)
+
+
+def test_stopping_a_services_tree_ends_the_background_connects(make_ssh_bed):
+    bed = make_ssh_bed(2)
+    bed.hosts[1].stop()
+    actors_before, threads_before = _baseline()
+    tree = SupervisionTree("service")
+    tree.start()
+    group = RuntimeGroup(
+        hosts=["host-1", "host-2"],
+        connection_kwargs=bed.connection_kwargs,
+        require="any",
+        supervisor=tree.ref,
+    )
+    assert group.pending_hosts == ["host-2"]
+    tree.stop()  # the group's supervisor goes with it; its joiner stops trying
+    wait_until(lambda: group.pending_hosts == [], 10, "no host is being connected any more")
+    _nothing_left(bed, actors_before, threads_before)

@@ -154,26 +154,21 @@ class RuntimeGroup(GroupStart, GroupTasks):
                 asyncio.to_thread(cls, runtimes, hosts, working_dir, **kwargs), undo=cls._abandon
             )
         timeout = kwargs.pop("timeout", START_TIMEOUT)
-        require = kwargs.pop("require", "all")
-        host_list = as_hosts(hosts, "hosts")
-        minimum = needed(require, len(host_list))
+        minimum = needed(kwargs.pop("require", "all"), len(as_hosts(hosts, "hosts")))
+        supervisor = kwargs.pop("supervisor", None)
+        connection_kwargs = kwargs.pop("connection_kwargs", None)
+        retain_tasks = kwargs.pop("retain_tasks", None)
+        if kwargs:
+            raise UsageError(f"RuntimeGroup.connect() got unexpected arguments: {sorted(kwargs)}")
         group = cls.__new__(cls)
 
         def prepare() -> RuntimeGroup:
-            supervisor = kwargs.pop("supervisor", None)
-            group._setup(
-                working_dir,
-                kwargs.pop("connection_kwargs", None),
-                kwargs.pop("retain_tasks", None),
-                GroupTree(supervisor),
-            )
-            if kwargs:
-                raise UsageError(f"unexpected arguments: {sorted(kwargs)}")
+            group._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
             return group
 
         await settle(asyncio.to_thread(prepare), undo=cls._abandon)
         try:
-            await group._connect_async(host_list, timeout, minimum)
+            await group._connect_async(as_hosts(hosts, "hosts"), timeout, minimum)
         except BaseException:
             await settle(asyncio.to_thread(group._abandon))
             raise

@@ -122,6 +122,9 @@ class Joiner:
         with self._lock:
             self._stop.set()
             thread = self._thread
+            self._pending.clear()  # no longer being connected
+            self._due.clear()
+            self._since.clear()
             if self._abandon is not None:
                 self._abandon.set()
         self._wake.set()
@@ -129,10 +132,16 @@ class Joiner:
             thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._lock:
+                self._thread = None
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 if not self._pending:
-                    self._thread = None
                     return
                 host = min(self._due, key=self._due.__getitem__)
                 wait = self._due[host] - time.monotonic()
@@ -172,6 +181,8 @@ class Joiner:
 
     def _failed(self, host: str, error: ActorClusterError) -> None:
         with self._lock:
+            if host not in self._pending:
+                return  # stopped meanwhile
             if is_permanent(error):
                 self._pending.pop(host, None)
                 self._due.pop(host, None)

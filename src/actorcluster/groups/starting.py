@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+import pykka
+
 from actorcluster._aio import outcome, settle
 from actorcluster.errors import ActorClusterError
 from actorcluster.groups.connecting import (
@@ -135,15 +137,22 @@ class GroupStart:
             self._joiner.add(host, error)
 
     def _attempt(self, host: str, abandon: threading.Event) -> Runtime | None:
-        """One background try to connect a pending host (see :class:`Joiner`)."""
-        return connect_once(
-            host,
-            abandon,
-            working_dir=self._working_dir,
-            connection_kwargs=self._connection_kwargs,
-            supervisor=self._tree.ref,
-            retain_tasks=self._retain_tasks,
-        )
+        """One background try to connect a pending host (see :class:`Joiner`); None,
+        and no more tries, once the group's supervisor is gone (its tree was stopped)."""
+        try:
+            return connect_once(
+                host,
+                abandon,
+                working_dir=self._working_dir,
+                connection_kwargs=self._connection_kwargs,
+                supervisor=self._tree.ref,
+                retain_tasks=self._retain_tasks,
+            )
+        except pykka.ActorDeadError:
+            with self._lock:
+                self._closed = True
+            self._joiner.stop()
+            return None
 
     def _joined(self, runtime: Runtime) -> None:
         """A pending host came up: it becomes a member (unless the group is stopping)."""
