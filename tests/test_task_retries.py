@@ -106,3 +106,14 @@ def test_a_detached_await_stops_waiting_without_cancelling_the_work(ssh_bed, tmp
 
     with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs) as runtime:
         asyncio.run(main(runtime))
+
+
+def test_a_group_sends_work_without_a_host_to_a_reachable_one(make_ssh_bed):
+    bed = make_ssh_bed(2)
+    kwargs = {**bed.connection_kwargs, "reconnect_wait": 1.0}
+    with RuntimeGroup(hosts=["host-1", "host-2"], connection_kwargs=kwargs) as group:
+        bed.hosts[0].stop()
+        wait_until(lambda: not group.get_runtime("host-1").is_connected, 15, "host-1 is lost")
+        tasks = [group.execute_task(RuntimeTask(f"t{n}").run_command("true")) for n in range(4)]
+        group.join()
+        assert [(t._host, t.exit_status) for t in tasks] == [("host-2", 0)] * 4
