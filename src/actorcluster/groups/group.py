@@ -19,7 +19,6 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from actorcluster._aio import settle
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.groups import ports as group_ports
@@ -30,7 +29,7 @@ from actorcluster.groups.connecting import (
 from actorcluster.groups.fanout import on_threads
 from actorcluster.groups.joining import Joiner
 from actorcluster.groups.members import Members, as_hosts
-from actorcluster.groups.starting import GroupStart
+from actorcluster.groups.starting import GroupStart, connect_group
 from actorcluster.groups.tables import print_table
 from actorcluster.groups.tasks import GroupTasks
 from actorcluster.groups.tree import GroupTree
@@ -149,31 +148,7 @@ class RuntimeGroup(GroupStart, GroupTasks):
         runtime started for it is stopped (its agent and connection with it) and the
         group's supervisor too, before the ``CancelledError`` reaches the caller.
         """
-        if runtimes or not hosts:
-            return await settle(
-                asyncio.to_thread(cls, runtimes, hosts, working_dir, **kwargs), undo=cls._abandon
-            )
-        timeout = kwargs.pop("timeout", START_TIMEOUT)
-        minimum = needed(kwargs.pop("require", "all"), len(as_hosts(hosts, "hosts")))
-        supervisor = kwargs.pop("supervisor", None)
-        connection_kwargs = kwargs.pop("connection_kwargs", None)
-        retain_tasks = kwargs.pop("retain_tasks", None)
-        if kwargs:
-            raise UsageError(f"RuntimeGroup.connect() got unexpected arguments: {sorted(kwargs)}")
-        group = cls.__new__(cls)
-
-        def prepare() -> RuntimeGroup:
-            group._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
-            return group
-
-        await settle(asyncio.to_thread(prepare), undo=cls._abandon)
-        try:
-            await group._connect_async(as_hosts(hosts, "hosts"), timeout, minimum)
-        except BaseException:
-            await settle(asyncio.to_thread(group._abandon))
-            raise
-        log.info("group.created", group=group._tree.name, hosts=group.hosts)
-        return group
+        return await connect_group(cls, runtimes, hosts, working_dir, kwargs)
 
     def _adopt(self, runtimes: list[Runtime]) -> None:
         for runtime in runtimes:

@@ -13,26 +13,34 @@ from typing import TYPE_CHECKING
 import pykka
 
 from actorcluster._aio import outcome, settle
-from actorcluster.errors import ActorClusterError
+from actorcluster._logging import get_logger
+from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.groups.connecting import (
     connect_once,
     errors_note,
     finish_start,
+    needed,
     start_handle,
 )
 from actorcluster.groups.fanout import on_threads
+from actorcluster.groups.members import as_hosts
+from actorcluster.groups.tree import GroupTree
 from actorcluster.runtimes import Runtime
+from actorcluster.runtimes.handle import START_TIMEOUT
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Sequence
     from typing import Any
 
+    from actorcluster.groups.group import RuntimeGroup
     from actorcluster.groups.joining import Joiner
     from actorcluster.groups.members import Members
-    from actorcluster.groups.tree import GroupTree
     from actorcluster.runtimes.handle import RuntimeHandle
 
-__all__ = ["GroupStart"]
+__all__ = ["GroupStart", "connect_group"]
+
+log = get_logger(__name__)
 
 
 class GroupStart:
@@ -171,3 +179,40 @@ class GroupStart:
         self._tree.stop()
         for handle in self._starting:
             handle.stop()  # its subtree is gone with the tree: this closes its waiters
+
+
+async def connect_group(
+    cls: type[RuntimeGroup],
+    runtimes: Sequence[Runtime] | None,
+    hosts: str | Sequence[str] | None,
+    working_dir: str | None,
+    kwargs: dict[str, Any],
+) -> RuntimeGroup:
+    """:meth:`RuntimeGroup.connect <actorcluster.groups.RuntimeGroup.connect>`: each
+    blocking step on a thread, through :func:`settle`; on a cancel or a failure,
+    everything started for the group is stopped before the error is raised."""
+    if runtimes or not hosts:
+        return await settle(
+            asyncio.to_thread(cls, runtimes, hosts, working_dir, **kwargs), undo=cls._abandon
+        )
+    timeout = kwargs.pop("timeout", START_TIMEOUT)
+    minimum = needed(kwargs.pop("require", "all"), len(as_hosts(hosts, "hosts")))
+    supervisor = kwargs.pop("supervisor", None)
+    connection_kwargs = kwargs.pop("connection_kwargs", None)
+    retain_tasks = kwargs.pop("retain_tasks", None)
+    if kwargs:
+        raise UsageError(f"RuntimeGroup.connect() got unexpected arguments: {sorted(kwargs)}")
+    group = cls.__new__(cls)
+
+    def prepare() -> RuntimeGroup:
+        group._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
+        return group
+
+    await settle(asyncio.to_thread(prepare), undo=cls._abandon)
+    try:
+        await group._connect_async(as_hosts(hosts, "hosts"), timeout, minimum)
+    except BaseException:
+        await settle(asyncio.to_thread(group._abandon))
+        raise
+    log.info("group.created", group=group._tree.name, hosts=group.hosts)
+    return group
