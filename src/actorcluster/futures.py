@@ -6,7 +6,8 @@ expects it to: ``result``/``exception``/``done``/``cancel``/``add_done_callback`
 ``await future`` from asyncio without blocking the event loop (pykka's own ``await``
 blocks the loop's thread). Cancelling reaches the host: a task's future cancels the
 task (its remote process group is killed), and so does a coroutine awaiting it when
-the coroutine is cancelled (``asyncio.wait_for`` timing out, say). A timeout raises
+the coroutine is cancelled (``asyncio.wait_for`` timing out, say); await
+:meth:`ActorFuture.detach` instead to stop waiting without cancelling the work. A timeout raises
 :class:`~actorcluster.errors.FutureTimeoutError`, a ``TimeoutError`` (and a
 ``pykka.Timeout``). Done callbacks run on the thread that resolves the future: for the
 futures of tasks that is the task's actor, never an I/O thread.
@@ -174,6 +175,30 @@ class ActorFuture(pykka.ThreadingFuture[T], Generic[T]):
             return False
         canceller()
         return True
+
+    def detach(self) -> ActorFuture[T]:
+        """A future with this one's outcome that does not own the work: cancelling it,
+        or cancelling a coroutine that awaits it (``asyncio.wait_for`` timing out, an
+        HTTP client that went away), only stops the waiting; the work goes on, and
+        this future still tells how it ended::
+
+            try:
+                task = await asyncio.wait_for(future.detach(), 5)
+            except TimeoutError:
+                return "still running"  # the job goes on on its host
+        """
+        detached: ActorFuture[T] = ActorFuture(self.what)
+
+        def relay(done: ActorFuture[T]) -> None:
+            result = done._result
+            assert result is not None
+            if result.exc_info is not None:
+                detached.set_exception(result.exc_info)
+            else:
+                detached.set(result.value)
+
+        self.add_done_callback(relay)
+        return detached
 
     def cancelled(self) -> bool:
         """Whether the work ended by being cancelled."""

@@ -10,7 +10,12 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
-from actorcluster.errors import TaskCancelledError, TaskExecutionError
+from actorcluster.errors import (
+    AgentLostError,
+    HostUnreachableError,
+    TaskCancelledError,
+    TaskExecutionError,
+)
 from actorcluster.messages.events import StepFinished, StepStarted, TaskFinished
 from actorcluster.steps import StepContext, step_run
 from actorcluster.supervisors import SupervisedActor
@@ -94,8 +99,27 @@ class _Cancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class _HostChecked:
+    """Internal: a step killed by a signal; whether the host went away with it (``lost``)."""
+
+    error: BaseException
+    lost: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
 class _CancelGraceOver:
     """Internal: the host did not confirm a cancelled step in time."""
+
+
+def _lost(call: Call[None]) -> BaseException | None:
+    """The host's loss a ping ended with, or None if the agent answered."""
+    try:
+        call.result(timeout=0)
+    except HostUnreachableError as lost:
+        return lost
+    except Exception:  # any other answer means the agent is there
+        return None
+    return None
 
 
 class TaskActor(SupervisedActor):
@@ -121,6 +145,7 @@ class TaskActor(SupervisedActor):
         self._started = 0.0
         self._grace: TimerHandle | None = None
         self._env = run.task.env_dict
+        self._host_checked = False
 
     def __repr__(self) -> str:
         total = len(self._run.task.steps)
@@ -161,6 +186,8 @@ class TaskActor(SupervisedActor):
                 self._on_cancelled()
             case _CancelGraceOver():
                 self._finish(self._run.control.error())
+            case _HostChecked(error=error, lost=lost):
+                self._on_host_checked(error, lost)
             case _:
                 return super().on_receive(message)
         return None
@@ -234,6 +261,8 @@ class TaskActor(SupervisedActor):
         self._next_step()
 
     def _step_failed(self, error: BaseException) -> None:
+        if self._check_host(error):
+            return  # _HostChecked follows
         run = self._run
         if self._step is not None:
             self._step.abort()
@@ -245,6 +274,41 @@ class TaskActor(SupervisedActor):
             )
         )
         self._finish(error)
+
+    def _check_host(self, error: BaseException) -> bool:
+        """A command killed by a signal (not cancelled) may have died with its host:
+        ask the agent (a ping) before telling the caller which; True if asked."""
+        exit_code = error.exit_code if isinstance(error, TaskExecutionError) else None
+        client = self._client
+        if (
+            exit_code is None
+            or exit_code >= 0
+            or self._run.control.cancelled
+            or client is None
+            or self._host_checked
+        ):
+            return False
+        self._host_checked = True
+        try:
+            ping = client.ping()
+        except HostUnreachableError as lost:
+            self._tell(_HostChecked(error, lost))
+            return True
+        ping.add_done_callback(lambda call: self._tell(_HostChecked(error, _lost(call))))
+        return True
+
+    def _on_host_checked(self, error: BaseException, lost: BaseException | None) -> None:
+        if lost is not None:
+            code = error.exit_code if isinstance(error, TaskExecutionError) else None
+            reason = (
+                f"task {self._run.task.name!r} step {self._index} was killed "
+                f"(exit {code}) as the host went away: {lost}"
+            )
+            kind = lost.kind if isinstance(lost, AgentLostError) else AgentLostError.ENDED
+            lost_error = AgentLostError(self._context.host, reason, kind)
+            lost_error.__cause__ = error
+            error = lost_error
+        self._step_failed(error)
 
     def _on_cancelled(self) -> None:
         if self._run.future.done():

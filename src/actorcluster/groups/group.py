@@ -15,14 +15,21 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.groups import ports as group_ports
+from actorcluster.groups.connecting import (
+    Require,
+    needed,
+)
 from actorcluster.groups.fanout import on_threads
+from actorcluster.groups.joining import Joiner
 from actorcluster.groups.members import Members, as_hosts
+from actorcluster.groups.starting import GroupStart, connect_group
 from actorcluster.groups.tables import print_table
 from actorcluster.groups.tasks import GroupTasks
 from actorcluster.groups.tree import GroupTree
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 
     import pykka
 
+    from actorcluster.runtimes.handle import RuntimeHandle
     from actorcluster.runtimes.processes import ProcessHandle
 
 __all__ = ["RuntimeGroup"]
@@ -42,7 +50,7 @@ __all__ = ["RuntimeGroup"]
 log = get_logger(__name__)
 
 
-class RuntimeGroup(GroupTasks):
+class RuntimeGroup(GroupStart, GroupTasks):
     """Logically related runtimes, used as one.
 
     Args:
@@ -53,11 +61,18 @@ class RuntimeGroup(GroupTasks):
         supervisor: where the group's supervisor runs; None: the library's root tree.
         timeout: seconds the hosts may take to come up, all together.
         retain_tasks: as ``Runtime``'s, for the runtimes the group connects.
+        require: how many ``hosts`` must come up for the group to start: ``"all"``
+            (lazycluster's behaviour), ``"any"``, or a number. With fewer than all, each
+            host that was down keeps being connected in the background (capped
+            backoff) and joins the group once reachable (:attr:`pending_hosts`; events
+            ``group.host.waiting``, ``group.host.joined``, ``group.host.gave_up``).
 
     Raises:
-        UsageError: neither or both of ``runtimes`` and ``hosts``, or two of the same host.
-        InvalidRuntimeError: a host cannot be used (the first such host's error; the
-            others that failed are named in its notes); nothing is left connected.
+        UsageError: neither or both of ``runtimes`` and ``hosts``, two of the same host,
+            or a bad ``require``.
+        InvalidRuntimeError: fewer hosts than ``require`` came up (the first such
+            host's error; the others that failed are named in its notes); nothing is
+            left connected.
         PathCreationError: ``working_dir`` could not be created on a host.
     """
 
@@ -71,25 +86,41 @@ class RuntimeGroup(GroupTasks):
         supervisor: pykka.ActorRef[Any] | None = None,
         timeout: float = START_TIMEOUT,
         retain_tasks: int | None = None,
+        require: Require = "all",
     ) -> None:
         if bool(runtimes) == bool(hosts):
             raise UsageError("Either `runtimes` or `hosts` must be supplied. Not both or none.")
+        host_list = as_hosts(hosts, "hosts")
+        minimum = needed(require, len(host_list)) if host_list else 0
+        self._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
+        try:
+            if host_list:
+                self._connect(host_list, timeout, minimum)
+            else:
+                self._adopt(list(runtimes or ()))
+        except BaseException:
+            self._abandon()
+            raise
+        log.info("group.created", group=self._tree.name, hosts=self.hosts)
+
+    def _setup(
+        self,
+        working_dir: str | None,
+        connection_kwargs: Mapping[str, Any] | None,
+        retain_tasks: int | None,
+        tree: GroupTree,
+    ) -> None:
         self._members = Members()
         self._ledger = TaskLedger()
         self._working_dir = working_dir
         self._connection_kwargs = dict(connection_kwargs or {})
         self._retain_tasks = retain_tasks
         self._port_keys: list[tuple[str, str]] = []
-        self._tree = GroupTree(supervisor)
-        try:
-            if hosts:
-                self._connect(as_hosts(hosts, "hosts"), timeout)
-            else:
-                self._adopt(list(runtimes or ()))
-        except BaseException:
-            self._tree.stop()
-            raise
-        log.info("group.created", group=self._tree.name, hosts=self.hosts)
+        self._tree = tree
+        self._lock = threading.Lock()
+        self._closed = False
+        self._starting: list[RuntimeHandle] = []  # every runtime started, for a cancel
+        self._joiner = Joiner(tree.name, self._attempt, self._joined)
 
     @classmethod
     def _of(
@@ -97,13 +128,7 @@ class RuntimeGroup(GroupTasks):
     ) -> RuntimeGroup:
         """A group of runtimes already up, under ``tree`` (the manager's groups)."""
         group = cls.__new__(cls)
-        group._members = Members()
-        group._ledger = TaskLedger()
-        group._working_dir = working_dir
-        group._connection_kwargs = {}
-        group._retain_tasks = None
-        group._port_keys = []
-        group._tree = tree
+        group._setup(working_dir, None, None, tree)
         for runtime in runtimes.values():
             group._members.add(runtime)
         return group
@@ -116,29 +141,14 @@ class RuntimeGroup(GroupTasks):
         working_dir: str | None = None,
         **kwargs: Any,
     ) -> RuntimeGroup:
-        """Create a group from asyncio without blocking the event loop (same arguments)."""
-        return await asyncio.to_thread(cls, runtimes, hosts, working_dir, **kwargs)
+        """Create a group from asyncio without blocking the event loop (the same
+        arguments and errors as ``RuntimeGroup(...)``).
 
-    def _connect(self, hosts: list[str], timeout: float) -> None:
-        connected = Runtime.connect_many(
-            hosts,
-            self._working_dir,
-            self._connection_kwargs,
-            supervisor=self._tree.ref,
-            retain_tasks=self._retain_tasks,
-            timeout=timeout,
-        )
-        for host in hosts:
-            if host in connected.runtimes and not self._members.contains(host):
-                self._members.add(connected.runtimes[host])
-        if connected.errors:
-            on_threads(connected.runtimes, Runtime.cleanup, what="stopping")
-            errors = list(connected.errors.values())
-            first = errors[0]
-            if hasattr(first, "add_note"):  # Python 3.11+
-                for other in errors[1:]:
-                    first.add_note(f"also: {other}")
-            raise first
+        Cancelling the awaiting coroutine at any point abandons the connect: every
+        runtime started for it is stopped (its agent and connection with it) and the
+        group's supervisor too, before the ``CancelledError`` reaches the caller.
+        """
+        return await connect_group(cls, runtimes, hosts, working_dir, kwargs)
 
     def _adopt(self, runtimes: list[Runtime]) -> None:
         for runtime in runtimes:
@@ -401,6 +411,9 @@ class RuntimeGroup(GroupTasks):
         """Stop every runtime of the group (all at once: their tasks, tunnels, agents
         and connections), then the group's supervisor once no runtime it started is
         left (one taken out with :meth:`remove_runtime` runs on until its cleanup)."""
+        with self._lock:
+            self._closed = True
+        self._joiner.stop()  # a host being connected in the background is abandoned
         outcomes = on_threads(self._members.all(), Runtime.cleanup, what="stopping")
         for host, error in outcomes.errors.items():
             log.info("group.cleanup.failed", group=self._tree.name, host=host, error=str(error))

@@ -33,6 +33,12 @@ def as_hosts(value: str | Sequence[str] | None, name: str) -> list[str]:
     raise UsageError(f"{name} must be a host name or a list of host names, not {value!r}")
 
 
+def _reachable(runtime: Runtime) -> bool:
+    """Whether the runtime's agent is up now (not stopped, not reconnecting)."""
+    handle = runtime._handle
+    return not handle.stopped and handle.context.ready
+
+
 class Members:
     """The runtimes of a group by host, in the order they joined; thread-safe.
 
@@ -106,16 +112,29 @@ class Members:
             return {host: runtime for host, runtime in runtimes.items() if host in include}
         return {host: runtime for host, runtime in runtimes.items() if host not in exclude}
 
-    def least_busy(self) -> Runtime:
-        """The runtime with the fewest tasks running now (the first such, in order).
+    def least_busy(self, avoid: str | None = None) -> Runtime:
+        """The runtime with the fewest tasks running now (the first such, in order),
+        among those reachable now if any is (and other than ``avoid`` if another is).
 
         Raises:
             UsageError: the group is empty.
         """
-        runtimes = self.all()
+        runtimes = list(self.all().values())
         if not runtimes:
             raise UsageError("the group is empty: add a runtime first")
-        return min(runtimes.values(), key=self.busy)
+        for choice in (
+            [rt for rt in runtimes if _reachable(rt) and rt.host != avoid],
+            [rt for rt in runtimes if _reachable(rt)],
+            runtimes,
+        ):
+            if choice:
+                return min(choice, key=self.busy)
+        raise AssertionError("unreachable: runtimes is not empty")
+
+    def failover(self, failed: Runtime) -> Runtime:
+        """Where a task lost with ``failed``'s host goes next: the least busy reachable
+        runtime, another one if there is one."""
+        return self.least_busy(avoid=failed.host)
 
     def busy(self, runtime: Runtime) -> int:
         """How many tasks run on the runtime now (those the group just started count at

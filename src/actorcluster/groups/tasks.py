@@ -95,7 +95,9 @@ class GroupTasks:
 
         Args:
             task: the task.
-            host: the runtime to run on; None: the one with the fewest tasks running.
+            host: the runtime to run on; None: the reachable one with the fewest tasks
+                running (a task with ``retries`` is re-sent to another reachable host
+                if its host is lost: failover).
             broadcast: run on every runtime: the first gets ``task`` itself, each other
                 a copy (``copy.deepcopy``, named ``<name>-<n>`` as in lazycluster).
             execute_async: True: return at once (each task's ``future`` tells how it
@@ -130,7 +132,10 @@ class GroupTasks:
             by_host = dict(zip(runtimes, tasks, strict=True))
             return self._run_each(by_host, execute_async, debug, on_output)
         runtime = self._members.get(host) if host is not None else self._members.least_busy()
-        future = self._start(runtime, task, execute_async, debug, on_output, prefixed=False)
+        choose = None if host is not None else self._members.failover
+        future = self._start(
+            runtime, task, execute_async, debug, on_output, prefixed=False, choose=choose
+        )
         if not execute_async:
             self._wait({runtime.host: future})
         return task
@@ -169,13 +174,14 @@ class GroupTasks:
         on_output: Callable[[str, str], None] | None,
         *,
         prefixed: bool,
+        choose: Callable[[Runtime], Runtime] | None = None,
     ) -> ActorFuture[Any]:
         host = runtime.host
         output = None
         if on_output is not None or (debug and prefixed):
             output = HostOutput(host, on_output, echo=debug and prefixed)
         future = runtime._submit(
-            task, execute_async, task.omit_on_join, debug and not prefixed, output
+            task, execute_async, task.omit_on_join, debug and not prefixed, output, choose=choose
         )
         self._ledger.add(task)
         self._members.task_started(host)
@@ -207,6 +213,8 @@ class GroupTasks:
         broadcast: bool = False,
         execute_async: bool = False,
         debug: bool = False,
+        *,
+        isolated: bool = False,
         **func_kwargs: Any,
     ) -> RuntimeTask | list[RuntimeTask]:
         """Run ``function(**func_kwargs)`` on one runtime (``host``, or the least busy)
@@ -220,6 +228,8 @@ class GroupTasks:
         name = getattr(function, "__name__", "function")
         task = RuntimeTask(f"execute-function-{name}-{next(_names)}")
         task.run_function(function, **func_kwargs)
+        if isolated:  # in a child process of each agent (see Runtime.execute_function)
+            task._isolate_last_step()
         return self.execute_task(task, host, broadcast, execute_async, debug=debug)
 
     def send_file(

@@ -60,10 +60,13 @@ class RunFunction:
     """``cloudpickle.dumps((function, kwargs))``."""
     name: str
     """The function's qualified name, for logs and errors."""
+    isolated: bool = False
+    """Run it in a child process of the agent (own env and cwd, killable), not on a
+    thread of the agent."""
 
     def describe(self) -> str:
         """A one-line description for logs and errors."""
-        return f"run_function {self.name}"
+        return f"run_function {self.name}" + (" (isolated)" if self.isolated else "")
 
 
 Step = RunCommand | SendFile | GetFile | RunFunction

@@ -338,9 +338,11 @@ class AgentClient:
         cwd: str | None = None,
         on_output: Callable[[int, bytes], None] | None = None,
         name: str = "function",
+        isolated: bool = False,
     ) -> Call[CallOutcome]:
         """Call a cloudpickled ``(function, kwargs)``; the result says what it returned
-        or raised. Its prints go to ``on_output``."""
+        or raised. Its prints go to ``on_output``. ``isolated``: in a child process of
+        the agent, not on one of its threads."""
         what = f"function {name}"
 
         def convert(frame: Frame) -> CallOutcome:
@@ -356,7 +358,9 @@ class AgentClient:
                 )
             raise self._failure(frame, what)
 
-        request = {"payload": payload, "env": dict(env or {}), "cwd": cwd}
+        request: dict[str, Any] = {"payload": payload, "env": dict(env or {}), "cwd": cwd}
+        if isolated:
+            request["isolated"] = True
         return self._request(Kind.CALL, request, what, convert, _output_router(on_output))
 
     # --- files ----------------------------------------------------------------------

@@ -14,6 +14,12 @@ folders are created 0700 and must be ours and not writable by others, files are 
 0600 with ``O_EXCL | O_NOFOLLOW``, so a link planted at a predictable name is refused,
 never followed. A file that cannot be written is logged once and skipped: it never
 fails a task.
+
+Retention (:mod:`~actorcluster.runtimes.log_retention`): the folder keeps at most
+10,000 files, 512 MiB and 7 days of them by default, the oldest going first;
+:func:`configure_execution_logs` changes the caps, the folder, or (``execution_log_dir=
+None``) turns the files off altogether (``execution_log_file_path`` is then None; the
+in-memory ``execution_log`` is kept as before).
 """
 
 from __future__ import annotations
@@ -29,13 +35,22 @@ import time
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster.runtimes.log_retention import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FILES,
+    Retention,
+    RetentionPolicy,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "DEFAULT_LOG_DIR",
     "LOG_DIR_ENV_VAR",
     "UnsafeLogDirError",
+    "configure_execution_logs",
     "execution_log_dir",
     "flush",
     "log_file_path",
@@ -49,14 +64,49 @@ LOG_DIR_ENV_VAR = "ACTORCLUSTER_LOG_DIR"
 _IDLE_SECONDS = 2.0
 _FILE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _numbers = itertools.count(1)
+DEFAULT_LOG_DIR = "default"
+"""``configure_execution_logs(execution_log_dir=DEFAULT_LOG_DIR)``: the folder named in
+the module docstring."""
+_settings: dict[str, object] = {"dir": DEFAULT_LOG_DIR, "policy": RetentionPolicy()}
 
 
 class UnsafeLogDirError(OSError):
     """A log folder is not ours, or others may write to it."""
 
 
+def configure_execution_logs(
+    execution_log_dir: str | None = DEFAULT_LOG_DIR,
+    *,
+    max_files: int | None = DEFAULT_MAX_FILES,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_age: float | None = DEFAULT_MAX_AGE,
+) -> None:
+    """Set where execution log files go and how many are kept, for the whole process
+    (each call sets every setting; what it leaves out goes back to its default).
+
+    Args:
+        execution_log_dir: the folder (one sub-folder per host); None: no files at all;
+            :data:`DEFAULT_LOG_DIR`: ``$ACTORCLUSTER_LOG_DIR`` or the per-user default.
+        max_files: keep at most this many files (the newest); None: no cap.
+        max_bytes: keep at most this many bytes of files; None: no cap.
+        max_age: remove files older than this many seconds; None: no cap.
+
+    Raises:
+        ConfigurationError: a cap that is not a positive number.
+    """
+    policy = RetentionPolicy(max_files=max_files, max_bytes=max_bytes, max_age=max_age)
+    flush()
+    _settings["dir"] = execution_log_dir
+    _settings["policy"] = policy
+    _WRITER.reset()
+
+
 def execution_log_dir() -> str:
-    """Where execution log files go (see the module docstring)."""
+    """Where execution log files go (see the module docstring), even when they are
+    turned off (see :func:`log_file_path`)."""
+    configured = _settings["dir"]
+    if isinstance(configured, str) and configured != DEFAULT_LOG_DIR:
+        return configured
     key = (
         os.environ.get(LOG_DIR_ENV_VAR),
         os.environ.get("XDG_STATE_HOME"),
@@ -76,8 +126,11 @@ def _log_dir(configured: str | None, state: str | None, home: str | None) -> str
     return os.path.join(tempfile.gettempdir(), f"actorcluster-{os.getuid()}", "execution_log")
 
 
-def log_file_path(host: str, task: str) -> str:
-    """A fresh file path for one execution of ``task`` on ``host``."""
+def log_file_path(host: str, task: str) -> str | None:
+    """A fresh file path for one execution of ``task`` on ``host``; None when files are
+    turned off (``configure_execution_logs(execution_log_dir=None)``)."""
+    if _settings["dir"] is None:
+        return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe_host = host.replace(os.sep, "_") or "_"
     safe_task = task.replace(os.sep, "_") or "_"
@@ -119,6 +172,21 @@ class _Writer:
         self._busy = False
         self._checked: set[str] = set()
         self._failed: set[str] = set()
+        self._retentions: dict[str, Retention] = {}
+
+    def reset(self) -> None:
+        """Forget the retentions (the settings changed); the next file rescans."""
+        with self._condition:
+            self._retentions = {}
+
+    def retention(self, root: str) -> Retention:
+        """The retention of log folder ``root`` (on the writer thread)."""
+        retention = self._retentions.get(root)
+        if retention is None:
+            policy = _settings["policy"]
+            assert isinstance(policy, RetentionPolicy)
+            retention = self._retentions[root] = Retention(root, policy)
+        return retention
 
     def put(self, path: str, index: int, pieces: list[str]) -> None:
         with self._condition:
@@ -170,10 +238,15 @@ class _Writer:
                     _private_dir(ancestor)
                 self._checked.add(folder)
             fd = os.open(path, _FILE_FLAGS | (os.O_EXCL if index == 0 else 0), 0o600)
+            retention = self.retention(os.path.dirname(folder))
+            if index == 0:
+                retention.created(path)
             with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as file:
                 file.write(f"[{index}] ")
                 file.writelines(pieces)
                 file.write("\n")
+                file.flush()
+                retention.grew(path, os.fstat(fd).st_size)
         except OSError as error:
             self._failed.add(path)
             self._checked.discard(folder)

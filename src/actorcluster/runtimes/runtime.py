@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from actorcluster._aio import settle
 from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
+from actorcluster.futures import ActorFuture
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
@@ -28,6 +30,7 @@ from actorcluster.runtimes.options import build_options
 from actorcluster.runtimes.paths import needs_expansion
 from actorcluster.runtimes.ports import check_port
 from actorcluster.runtimes.processes import ProcessTable, TaskProcess, task_key
+from actorcluster.runtimes.retries import start_with_retries
 from actorcluster.runtimes.supervised import DEFAULT_BACKOFF, SupervisedProcess, supervise
 from actorcluster.runtimes.task import ProgressCallback, RuntimeTask, TaskFuture
 from actorcluster.runtimes.tunnels import expose
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
 
     import pykka
 
-    from actorcluster.futures import ActorFuture
     from actorcluster.runtimes.processes import ProcessHandle
     from actorcluster.supervisors import Backoff
 
@@ -172,7 +174,8 @@ class Runtime:
         Cancelling the awaiting coroutine abandons the connect: nothing is left.
         """
         handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
-        await asyncio.to_thread(handle.start_async)
+        # Cancelled while the subtree starts: wait for the start, then stop it.
+        await settle(asyncio.to_thread(handle.start_async), undo=lambda _: handle.stop())
         await handle.started()
         return cls._over(handle, TaskLedger(retain_tasks))
 
@@ -377,14 +380,17 @@ class Runtime:
         omit_on_join: bool,
         debug: bool,
         on_output: Callable[[str], None] | None,
+        *,
+        choose: Callable[[Runtime], Runtime] | None = None,
     ) -> ActorFuture[RuntimeTask]:
         """Start ``task`` without waiting and record it (as a "process" too when
-        ``as_process``: lazycluster's asynchronous tasks). Groups start tasks this way."""
+        ``as_process``: lazycluster's asynchronous tasks). Groups start tasks this way
+        (``choose`` picks the runtime of a retry: failover)."""
         if not isinstance(task, RuntimeTask):
             raise UsageError(f"task must be a RuntimeTask, not {type(task).__name__}")
         if on_output is not None and not callable(on_output):
             raise UsageError(f"on_output must be callable, not {type(on_output).__name__}")
-        future = self._start_task(task, debug, on_output)
+        future = self._start_task(task, debug, on_output, choose)
         self._tasks.add(task)
         if as_process:  # lazycluster's "processes" are the asynchronous tasks
             task.omit_on_join = omit_on_join
@@ -393,16 +399,44 @@ class Runtime:
         return future
 
     def _start_task(
-        self, task: RuntimeTask, debug: bool, on_output: Callable[[str], None] | None
+        self,
+        task: RuntimeTask,
+        debug: bool,
+        on_output: Callable[[str], None] | None,
+        choose: Callable[[Runtime], Runtime] | None = None,
     ) -> ActorFuture[RuntimeTask]:
+        """Start ``task`` here (with ``task.retries``: each retry where ``choose`` says,
+        see :mod:`~actorcluster.runtimes.retries`)."""
+        if not task.retries:
+            return self._attempt(task, debug, on_output, None)
+        outer: ActorFuture[RuntimeTask] = TaskFuture(task, f"task {task.name!r}")
+
+        def start(runtime: Runtime) -> ActorFuture[Any]:
+            return runtime._attempt(task, debug, on_output, outer)
+
+        return start_with_retries(task, self, outer, start, choose)
+
+    def _attempt(
+        self,
+        task: RuntimeTask,
+        debug: bool,
+        on_output: Callable[[str], None] | None,
+        outer: ActorFuture[RuntimeTask] | None,
+    ) -> ActorFuture[RuntimeTask]:
+        """Start one execution of ``task``; its future (the task's own, unless
+        ``outer``, the future of all its attempts, is given)."""
         self._handle.check_running()
         env = {**self._env, **task.env_variables}
         message = task.build(env)
         task.env_variables = env
-        future: ActorFuture[RuntimeTask] = TaskFuture(task, f"task {task.name!r} on {self.host}")
+        what = f"task {task.name!r} on {self.host}"
+        future: ActorFuture[RuntimeTask] = (
+            TaskFuture(task, what) if outer is None else ActorFuture(what)
+        )
         control = TaskControl(task.name, self.host)
-        future.set_canceller(lambda: control.cancel("cancelled through its future"))
-        task._begin(self.host, future, control, debug, on_output)
+        if outer is None:
+            future.set_canceller(lambda: control.cancel("cancelled through its future"))
+        task._begin(self.host, outer or future, control, debug, on_output)
         run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
         try:
             self._handle.start_task(run)
@@ -416,11 +450,23 @@ class Runtime:
         function: Callable[..., Any],
         execute_async: bool = False,
         debug: bool = False,
+        *,
+        isolated: bool = False,
         **func_kwargs: Any,
     ) -> RuntimeTask:
         """Run ``function(**func_kwargs)`` on the runtime; returns the task.
 
         The return value is in ``task.function_returns`` and :attr:`function_returns`.
+
+        By default the function runs on a thread of the host's agent: cheap (no new
+        process), but its environment variables and working directory are applied
+        process-wide while it runs (calls at the same time see each other's), only
+        its Python prints come back, and a cancel is best effort (it takes effect when
+        the function runs Python code, not inside a blocking call). ``isolated=True``
+        runs it in a child process of the agent instead (a fork: the agent's imports
+        come along): its own environment and working directory, everything it prints
+        (file descriptors 1 and 2 too), and a cancel that kills it with whatever it
+        started.
 
         Raises:
             ValueError: ``function`` is not callable or cannot be pickled.
@@ -430,6 +476,8 @@ class Runtime:
         name = getattr(function, "__name__", None) or type(function).__name__
         task = RuntimeTask(f"execute-function-{name}")
         task.run_function(function, **func_kwargs)
+        if isolated:
+            task._isolate_last_step()
         self.execute_task(task, execute_async=execute_async, debug=debug)
         return task
 

@@ -8,6 +8,7 @@ returns.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import pickle
@@ -100,9 +101,33 @@ class RuntimeTask:
     Args:
         name: the task's name; None or empty: a unique one, ``str(id(task))`` as in
             lazycluster.
+        retries: how many times the whole step list is re-sent when an execution is
+            lost with its host (:class:`~actorcluster.errors.HostUnreachableError`,
+            :class:`~actorcluster.errors.AgentLostError`); a step that failed on its own
+            (a non-zero exit, a function that raised) is never retried. Needs
+            ``idempotent=True``. Through a group with ``host=None``, a retry goes to
+            a reachable host of the group (failover).
+        idempotent: the step list is safe to run more than once (the user's word:
+            nothing tells a lost execution that did its work from one that did not).
+
+    Raises:
+        UsageError: ``retries`` is not a number >= 0, or > 0 without ``idempotent=True``.
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(
+        self, name: str | None = None, *, retries: int = 0, idempotent: bool = False
+    ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise UsageError(f"retries must be a whole number >= 0, not {retries!r}")
+        if retries and not idempotent:
+            raise UsageError(
+                f"retries={retries} re-sends the whole step list: pass idempotent=True "
+                "if running it twice is safe"
+            )
+        self.retries = retries
+        """How many times an execution lost with its host is re-sent."""
+        self.idempotent = idempotent
+        """Whether the step list is safe to run more than once."""
         self._name = _task_name(name) if name else str(id(self))
         self._steps: list[Step] = []
         self._progress: dict[int, ProgressCallback] = {}
@@ -144,6 +169,7 @@ class RuntimeTask:
         copied._progress = dict(self._progress)
         copied._env = dict(self._env)
         copied.omit_on_join = self.omit_on_join
+        copied.retries, copied.idempotent = self.retries, self.idempotent
         return copied
 
     # --- building -------------------------------------------------------------------
@@ -272,6 +298,12 @@ class RuntimeTask:
             raise UsageError(f"cannot pickle function {name} or its arguments: {exc}") from exc
         self._steps.append(RunFunction(payload=payload, name=name))
         return self
+
+    def _isolate_last_step(self) -> None:
+        """Make the last step (a function) run in a child process of the agent."""
+        step = self._steps[-1]
+        assert isinstance(step, RunFunction)
+        self._steps[-1] = dataclasses.replace(step, isolated=True)
 
     @property
     def env_variables(self) -> dict[str, str]:

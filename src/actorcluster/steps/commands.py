@@ -139,6 +139,7 @@ class FunctionRun(_OutputStep):
             cwd=context.working_dir,
             on_output=self.on_output,
             name=self._step.name,
+            isolated=self._step.isolated,
         )
 
     def finish(self, call: Call[Any]) -> None:

@@ -17,6 +17,9 @@ Threads, not processes, keep a call cheap, at a price the caller should know:
   client (fd 1 is /dev/null; fd 2 is the agent's stderr).
 - CANCEL is best effort: an exception is raised asynchronously in the call's thread,
   which only takes effect when it runs Python code (not inside a blocking C call).
+
+A CALL with ``isolated`` runs in a forked child instead (:mod:`isolated`): its own
+environment and working directory, every output, and a CANCEL that kills.
 """
 
 from __future__ import annotations
@@ -205,7 +208,13 @@ class _Interrupter:
 
 
 def call_function(hub: Hub, router: OutputRouter, request_id: int, payload: dict[str, Any]) -> None:
-    """Run CALL {payload, env, cwd}: OUTPUT frames, then RESULT or RAISED."""
+    """Run CALL {payload, env, cwd, isolated?}: OUTPUT frames, then RESULT or RAISED.
+    ``isolated``: in a child process of the agent (:mod:`isolated`)."""
+    if payload.get("isolated"):
+        from . import isolated  # it imports this module
+
+        isolated.call_isolated(hub, request_id, payload)
+        return
     interrupter = _Interrupter()
     if not hub.set_abort(request_id, interrupter.cancel):
         return

@@ -2,7 +2,9 @@
 
 Stdlib only (see the package docstring). The command runs through the user's login shell with
 ``-c`` (the passwd entry's shell, else ``/bin/sh``; SETUP may name another) in a new
-session, so CANCEL and the agent's exit can kill the command with all its children.
+session, so CANCEL and the agent's exit can kill the command with all its children;
+CANCEL also kills every descendant that left that session (``setsid``) and every
+process carrying the command's own mark (:func:`kills.terminate_run`).
 One selector loop in the request's thread reads stdout and stderr; where the kernel
 offers a pidfd the same loop learns when the shell exits, so a background child that
 keeps the pipes open cannot hold the EXIT back for more than :data:`DRAIN_GRACE`.
@@ -18,7 +20,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import frames
+from . import frames, kills, strays
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -84,6 +86,8 @@ def _run(hub: Hub, request_id: int, payload: dict[str, Any], inputs: Inputs | No
     cwd = payload.get("cwd")
     output = subprocess.PIPE if payload.get("stream", True) else subprocess.DEVNULL
     command_input = inputs.get(request_id) if inputs is not None else None
+    env = hub.environment(payload.get("env"))
+    run_mark = env[strays.RUN_MARK_VARIABLE] = f"{hub.mark}.{request_id}"
     with hub.starting():  # the agent's exit waits until the group is tracked
         proc = subprocess.Popen(
             shell_argv(hub.shell or login_shell(), cmd),
@@ -91,15 +95,15 @@ def _run(hub: Hub, request_id: int, payload: dict[str, Any], inputs: Inputs | No
             stdout=output,
             stderr=output,
             cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
-            env=hub.environment(payload.get("env")),
+            env=env,
             start_new_session=True,
         )
         hub.track(proc)
     if command_input is not None and proc.stdin is not None:
         command_input.attach(os.dup(proc.stdin.fileno()))
         proc.stdin.close()
-    if not hub.set_abort(request_id, lambda: hub.kill_later(proc)):
-        hub.kill_later(proc)  # cancelled while starting
+    if not hub.set_abort(request_id, lambda: kills.kill_run_later(proc, run_mark)):
+        kills.kill_run_later(proc, run_mark)  # cancelled while starting
     try:
         _pump(hub, request_id, proc)
     finally:

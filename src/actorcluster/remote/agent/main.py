@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from . import calls, commands, facts, files, frames, inputs, sessions, transfers, watchdog
+from . import calls, commands, facts, files, frames, inputs, kills, sessions, transfers, watchdog
 from .hub import Hub, checked_env, diag
 from .imports import Importer
 from .links import Links
@@ -299,6 +299,7 @@ class Agent:
 def main() -> None:
     """Run the agent on this process's stdin and stdout; never returns."""
     watchdog.start_watchdog()  # first: it must fork before any thread exists
+    kills.become_subreaper()  # orphans of what it starts stay its own (see kills)
     stdin = cast("io.BufferedReader", sys.stdin.buffer)
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)

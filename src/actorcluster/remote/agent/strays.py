@@ -35,10 +35,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-__all__ = ["MARK_VARIABLE", "Strays", "marked", "new_mark"]
+__all__ = ["MARK_VARIABLE", "RUN_MARK_VARIABLE", "Strays", "marked", "new_mark"]
 
 MARK_VARIABLE = "ACTORCLUSTER_AGENT"
 """The environment variable that marks the processes of an agent's commands."""
+RUN_MARK_VARIABLE = "ACTORCLUSTER_RUN"
+"""The environment variable that marks the processes of one command (``<agent mark>.<request
+id>``): a cancelled command's descendants are found by it, whatever group they moved to."""
 _ROUNDS = 5
 """Most scans for marked processes at the end (a process may fork while being killed)."""
 _AGENT = b"actorcluster.remote.agent"
@@ -50,8 +53,8 @@ def new_mark() -> str:
     return f"{os.getpid()}-{os.urandom(12).hex()}"
 
 
-def _entry(mark: str) -> bytes:
-    return f"{MARK_VARIABLE}={mark}".encode()
+def _entry(mark: str, variable: str = MARK_VARIABLE) -> bytes:
+    return f"{variable}={mark}".encode()
 
 
 def _carries(pid: int, entry: bytes, uid: int) -> bool:
@@ -83,14 +86,15 @@ def _group(pid: int) -> int | None:
         return None
 
 
-def marked(mark: str) -> list[int]:
-    """The live processes of this user whose environment carries ``mark``, but for this
-    one and any agent or watchdog (empty where there is no ``/proc``)."""
+def marked(mark: str, variable: str = MARK_VARIABLE) -> list[int]:
+    """The live processes of this user whose environment carries ``mark`` (in
+    ``variable``), but for this one and any agent or watchdog (empty where there is no
+    ``/proc``)."""
     try:
         names = os.listdir("/proc")
     except OSError:
         return []
-    entry, uid, me = _entry(mark), os.getuid(), os.getpid()
+    entry, uid, me = _entry(mark, variable), os.getuid(), os.getpid()
     return [
         int(name)
         for name in names
@@ -158,10 +162,17 @@ class Strays:
     Args:
         mark: the agent's mark (None or empty: there are none).
         groups: process groups killed as groups: their members are left to that.
+        variable: the environment variable holding the mark (one RUN's own mark is in
+            :data:`RUN_MARK_VARIABLE`).
     """
 
-    def __init__(self, mark: str | None, groups: Collection[int] = ()) -> None:
+    def __init__(
+        self, mark: str | None, groups: Collection[int] = (), variable: str = MARK_VARIABLE
+    ) -> None:
         self._mark = mark or ""
+        self._variable = variable
+        self.killed: set[int] = set()
+        """The pids :meth:`kill` signalled."""
         self._held: list[_Held] = []
         if self._mark:
             self._held = self._find(exclude=set(), groups=groups)
@@ -170,9 +181,9 @@ class Strays:
         return len(self._held)
 
     def _find(self, exclude: set[int], groups: Collection[int] = ()) -> list[_Held]:
-        entry, uid = _entry(self._mark), os.getuid()
+        entry, uid = _entry(self._mark, self._variable), os.getuid()
         found = []
-        for pid in marked(self._mark):
+        for pid in marked(self._mark, self._variable):
             if pid in exclude or _group(pid) in groups:
                 continue
             held = _hold(pid, entry, uid)
@@ -205,6 +216,7 @@ class Strays:
                 self._held = fresh
                 time.sleep(0.001)  # let a fork under way finish, so the next scan sees it
         finally:
+            self.killed |= seen
             self._close()
 
     def _close(self) -> None:
