@@ -129,6 +129,9 @@ class ClusterContext:
         self._shared: dict[str, bool] | None = None
         self._addresses: dict[str, tuple[str, str]] | None = None
         self._worker_ids = itertools.count()
+        self._exposed: set[tuple[str, str, int]] = set()
+        self.ports: list[int] = []
+        """The cluster's port list (for the master's tunnels when it got one port)."""
         self._closed = False
 
     def __repr__(self) -> str:
@@ -188,16 +191,23 @@ class ClusterContext:
     # --- processes ------------------------------------------------------------------
 
     def start_process(
-        self, child_id: str, runtime: Runtime, command: str, *, debug: bool = False
+        self,
+        child_id: str,
+        runtime: Runtime,
+        command: str,
+        *,
+        debug: bool = False,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> tuple[SupervisedProcess, ProcessState]:
         """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
         worker's); returns its handle and state."""
-        name = f"{self.name}-{child_id}"
+        name = f"{self.name}-{name or child_id}"
         state = ProcessState(runtime.host, name)
         spec = ProcessSpec(
             name=name,
             command=command,
-            env=dict(runtime.env_variables),
+            env=dict(runtime.env_variables) if env is None else env,
             restart=_restart_of(child_id),
             echo=debug,
         )
@@ -205,6 +215,25 @@ class ClusterContext:
         key = DELIMITER.join((runtime.host, "process", name))
         handle = SupervisedProcess(key, state, lambda: self.coordinator.stop_processes([child_id]))
         return handle, state
+
+    def adopt_popen(
+        self, popen: Any, relaunch: Callable[[], Any], host: str = Runtime.LOCALHOST
+    ) -> ProcessState:
+        """Make a launcher's local ``Popen`` the cluster's master: watched, restarted by
+        ``relaunch`` (which returns the new ``Popen``); returns its state."""
+        state = ProcessState(host, f"{self.name}-{MASTER}")
+        self.coordinator.ask("adopt_popen", MASTER, popen, relaunch, state)
+        return state
+
+    def reserve_port(self, port: int) -> bool:
+        """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
+        reserved: bool = self.coordinator.ask("reserve_port", port)
+        return reserved
+
+    def stop_all_processes(self) -> None:
+        """Stop every process of the cluster (workers first, the master last) and wait
+        (bounded) until they are gone: nothing restarts them any more."""
+        self.coordinator.stop_all()
 
     def next_worker_id(self) -> str:
         """A fresh worker child id."""
@@ -421,6 +450,42 @@ class ClusterContext:
             self._tunnels.append(tunnel)
         return tunnel
 
+    def expose_here_to(self, hosts: Sequence[str], local_port: int, port: int) -> None:
+        """``local_port`` here reachable at ``port`` on ``hosts`` (once per host and
+        port; none needed where a host shares this machine's loopback at that port)."""
+        shared = self.shared_loopback()
+        wanted = [
+            host
+            for host in hosts
+            if not (shared.get(host, False) and port == local_port)
+            and self._once(("to", host, port))
+        ]
+        by_host = self.group.get_runtimes()
+        self._open_all(
+            {host: by_host[host] for host in wanted},
+            lambda rt: self.expose_to(rt, local_port, port),
+        )
+
+    def expose_to_group(self, host: str, runtime_port: int, port: int) -> None:
+        """``runtime_port`` of ``host`` reachable at ``port`` here and on every other
+        host of the group (once per port; none needed through a shared loopback)."""
+        shared = self.shared_loopback()
+        by_host = self.group.get_runtimes()
+        if not (shared.get(host, False) and port == runtime_port) and self._once(
+            ("from", host, port)
+        ):
+            self.expose_from(by_host[host], runtime_port, port)
+        others = [other for other in by_host if other != host]
+        self.expose_here_to(others, port, port)
+
+    def _once(self, key: tuple[str, str, int]) -> bool:
+        """True the first time ``key`` is asked for."""
+        with self._lock:
+            if key in self._exposed:
+                return False
+            self._exposed.add(key)
+            return True
+
     def _open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
         on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
 
@@ -430,6 +495,7 @@ class ClusterContext:
         """Close every tunnel the cluster opened (all at once)."""
         with self._lock:
             tunnels, self._tunnels = self._tunnels, []
+            self._exposed.clear()
         self._close_all(tunnels)
 
     def drop_tunnels(self, tunnels: Sequence[Tunnel]) -> None:
