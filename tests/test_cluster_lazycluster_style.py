@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import socket
+import subprocess
 import sys
 import time
 from subprocess import Popen
@@ -202,8 +203,24 @@ def test_a_lazycluster_style_pair_is_supervised_and_leaves_nothing(ssh_bed, tmp_
         wait_until(lambda: len(_registered(registry)) >= 7, timeout=10, what="re-registered")
         assert cluster.failure is None
         master_pid = master.process.pid
+        handles = workers.processes  # the adopted tasks, Popen-like
+        assert len(handles) == 3 and all(h.poll() is None and h.returncode is None for h in handles)
+        with pytest.raises(subprocess.TimeoutExpired):
+            handles[0].wait(0.05)
     finally:
         cluster.cleanup()
     assert not matching(b"lazy-worker-")
     assert not alive(master_pid)
     assert not matching(b"registry.write(line)")
+    assert all(h.poll() is not None and h.wait(5) == h.returncode for h in handles)
+
+
+def test_cleanup_stops_a_popen_master_and_every_process_it_started(tmp_path):
+    launcher = EchoMasterLauncher(None)
+    launcher._process = Popen(["sh", "-c", f"sleep 300 & echo $! > {tmp_path}/child; wait"])
+    wait_until(lambda: (tmp_path / "child").exists() and (tmp_path / "child").read_text())
+    child = int((tmp_path / "child").read_text())
+    assert alive(child)
+    launcher.cleanup()
+    assert launcher.process.poll() is not None
+    wait_until(lambda: not alive(child), timeout=5, what="its child gone")
