@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from actorcluster._logging import get_logger
 from actorcluster.cluster.coordinator import MASTER
+from actorcluster.cluster.exposure import expose_here_to, expose_to_group
 from actorcluster.errors import MasterStartError, NoPortsLeftError
 from actorcluster.messages.steps import RunCommand
 
@@ -152,8 +153,9 @@ class AdoptingGroup:
         if prefix is not None:  # files and functions before the commands: once, first
             runtime.execute_task(prefix, execute_async=False, debug=debug)
         env = {**runtime.env_variables, **task.env_variables}
-        with self._lock:
-            child_id = MASTER if self._role == MASTER else self._context.next_worker_id()
+        with self._lock:  # a master launcher's further tasks are kept up as workers are
+            first = self._role == MASTER and not self.adopted
+            child_id = MASTER if first else self._context.next_worker_id()
         process, _ = self._context.start_process(
             child_id, runtime, command, debug=debug, env=env, name=task.name
         )
@@ -178,7 +180,7 @@ class AdoptingGroup:
             port = local_port if runtime_port is None else runtime_port
         excluded = {exclude_hosts} if isinstance(exclude_hosts, str) else set(exclude_hosts or ())
         hosts = [host for host in self._real.hosts if host not in excluded]
-        self._context.expose_here_to(hosts, local_port, port)
+        expose_here_to(self._context, hosts, local_port, port)
         return port
 
     def expose_port_from_runtime_to_group(
@@ -190,7 +192,7 @@ class AdoptingGroup:
             port = self.get_free_port(group_port)
         else:
             port = runtime_port if group_port is None else group_port
-        self._context.expose_to_group(host, runtime_port, port)
+        expose_to_group(self._context, host, runtime_port, port)
         return port
 
 

@@ -354,7 +354,7 @@ class ClusterContext:
             if others:
                 forwarded = self.take_ports(candidates, len(others))
                 openings = dict(zip(others, forwarded, strict=True))
-                self._open_all(
+                self.open_all(
                     {host: self.group.get_runtime(host) for host in others},
                     lambda rt: opened.append(self.expose_to(rt, local_port, openings[rt.host])),
                 )
@@ -450,43 +450,17 @@ class ClusterContext:
             self._tunnels.append(tunnel)
         return tunnel
 
-    def expose_here_to(self, hosts: Sequence[str], local_port: int, port: int) -> None:
-        """``local_port`` here reachable at ``port`` on ``hosts`` (once per host and
-        port; none needed where a host shares this machine's loopback at that port)."""
-        shared = self.shared_loopback()
-        wanted = [
-            host
-            for host in hosts
-            if not (shared.get(host, False) and port == local_port)
-            and self._once(("to", host, port))
-        ]
-        by_host = self.group.get_runtimes()
-        self._open_all(
-            {host: by_host[host] for host in wanted},
-            lambda rt: self.expose_to(rt, local_port, port),
-        )
-
-    def expose_to_group(self, host: str, runtime_port: int, port: int) -> None:
-        """``runtime_port`` of ``host`` reachable at ``port`` here and on every other
-        host of the group (once per port; none needed through a shared loopback)."""
-        shared = self.shared_loopback()
-        by_host = self.group.get_runtimes()
-        if not (shared.get(host, False) and port == runtime_port) and self._once(
-            ("from", host, port)
-        ):
-            self.expose_from(by_host[host], runtime_port, port)
-        others = [other for other in by_host if other != host]
-        self.expose_here_to(others, port, port)
-
-    def _once(self, key: tuple[str, str, int]) -> bool:
-        """True the first time ``key`` is asked for."""
+    def first_time(self, key: tuple[str, str, int]) -> bool:
+        """True the first time ``key`` (a tunnel the cluster opened) is asked for;
+        forgotten when the tunnels are closed."""
         with self._lock:
             if key in self._exposed:
                 return False
             self._exposed.add(key)
             return True
 
-    def _open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
+    def open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
+        """Call ``open_one`` for every runtime at once (raising the first failure)."""
         on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
 
     # --- the end --------------------------------------------------------------------

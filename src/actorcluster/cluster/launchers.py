@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from actorcluster._logging import get_logger
 from actorcluster.cluster.context import PORT_TAKEN
 from actorcluster.cluster.coordinator import MASTER
+from actorcluster.cluster.exposure import expose_to_group
 from actorcluster.cluster.local_popen import stop_popen
 from actorcluster.errors import MasterStartError, NoPortsLeftError, UsageError
 
@@ -348,7 +349,7 @@ class WorkerLauncher(_Launcher):
         for host, ports in self._ports_per_host.items():
             for port in ports:
                 if (host, port) not in slotted:
-                    context.expose_to_group(host, port, port)
+                    expose_to_group(context, host, port, port)
 
     def cleanup(self) -> None:
         """Release all resources: stop every worker (all at once; each process group
