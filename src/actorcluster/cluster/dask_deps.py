@@ -11,6 +11,7 @@ hosts instead, and they are asked again.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import shlex
 import sys
@@ -37,25 +38,33 @@ PIP_INSTALL_COMMAND = 'pip install -q "dask[complete]"'
 """lazycluster's ``DaskCluster.PIP_INSTALL_COMMAND`` (any version)."""
 
 _CHECK = """
-import sys
+import os, sys
 print(sys.executable)
 try:
     import importlib.util as u
-    found = u.find_spec("distributed") is not None
+    spec = u.find_spec("distributed")
 except Exception:
-    found = False
+    spec = None
 version = "missing"
-if found:
+if spec is not None and spec.origin:
+    version = "unknown"
     try:
-        import importlib.metadata as m
-        version = m.version("distributed")
-    except Exception:
-        version = "unknown"
+        root = os.path.dirname(os.path.dirname(spec.origin))
+        for name in os.listdir(root):
+            if name.startswith("distributed-") and name.endswith((".dist-info", ".egg-info")):
+                version = name[len("distributed-"):].rsplit(".", 1)[0].split("-")[0]
+                break
+    except OSError:
+        pass
 print(version)
 """
+"""Prints the interpreter and its ``distributed`` version (``missing``; ``unknown`` if
+no metadata sits beside the package). Reads a folder instead of importing
+``importlib.metadata``: it runs on every host at every cluster start."""
 _INSTALL_TIMEOUT = 900.0
 
 
+@functools.lru_cache(maxsize=1)
 def local_version() -> str | None:
     """The version of ``distributed`` here (None: not installed)."""
     try:
