@@ -1,7 +1,7 @@
 """MasterWorkerCluster with a custom launcher pair (a TCP echo master, workers that talk
-to it) on real sshd hosts: the pluggable strategies, supervision of the workers, a
-master that dies failing the cluster, and the documented errors for ports and a master
-that never comes up."""
+to it) on real sshd hosts: the pluggable strategies, supervision of the workers and the
+master (rest_for_one), a master lost past the intensity failing the cluster, and the
+documented errors for ports and a master that never comes up."""
 
 from __future__ import annotations
 

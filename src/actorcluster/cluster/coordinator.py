@@ -3,16 +3,21 @@
 ::
 
     group supervisor (or root)
-    └── ClusterCoordinator[cluster-N]   one_for_one
-        ├── ProcessActor(master)        temporary, but significant: its exit fails the cluster
-        └── ProcessActor(worker-i)*     permanent: restarted with backoff, within intensity
+    └── ClusterCoordinator[cluster-N]   rest_for_one, the master first
+        ├── ProcessActor | PopenActor(master)   restarted in place, then the workers
+        └── ProcessActor(worker-i)*             permanent: restarted with backoff
 
 A worker that exits is started again (same command, same ports, so its tunnels stay
 right) after the backoff; past ``max_restarts`` in ``period`` the coordinator gives up
-and the cluster fails. A master that exits fails the cluster at once and loudly
-(``cluster.master.lost`` at error level, :class:`~actorcluster.errors.MasterLostError`
-from the cluster's calls): the coordinator crashes, which stops every worker (OTP's
-``auto_shutdown`` for a significant child). Ports are taken from the coordinator's
+and the cluster fails. A master that exits (once it was ready) is started again on the
+same port: the same command on its host, or, for a ``Popen`` a launcher's own
+``start()`` stored, that ``start()`` called again for the port
+(:class:`~actorcluster.cluster.local_popen.PopenActor`); then every worker is
+restarted after it (OTP's ``rest_for_one``), unless its launcher says the workers
+reconnect by themselves. The master's restarts have the same intensity; past it the
+cluster fails loudly (``cluster.master.lost`` at error level,
+:class:`~actorcluster.errors.MasterLostError` from the cluster's calls): the
+coordinator crashes, which stops every worker. Ports are taken from the coordinator's
 :class:`~actorcluster.cluster.ports.PortPool`, one allocation at a time.
 """
 

@@ -2,12 +2,14 @@
 
 A cluster starts its master with a :class:`MasterLauncher` and its workers with a
 :class:`WorkerLauncher`; users subclass them and pass them in. Overriding ``start``
-keeps lazycluster's contract exactly. The simpler way is to give only the commands
-(:meth:`MasterLauncher.get_launch_command`, :meth:`WorkerLauncher.get_launch_command`):
-the default ``start`` then takes the ports from the cluster's pool, runs each command
-as a supervised process under the cluster's coordinator (a worker that exits is
-restarted; a master that exits fails the cluster), waits until the master listens, and
-wires the tunnels.
+keeps lazycluster's contract exactly (``self._group``, ``self.log``, ``self._port``,
+``self._process``, ``self._ports_per_host``, :meth:`WorkerLauncher.setup_worker_ssh_tunnels`),
+and what it starts is the cluster's (see :mod:`actorcluster.cluster.adoption`). The
+simpler way is to give only the commands (:meth:`MasterLauncher.get_launch_command`,
+:meth:`WorkerLauncher.get_launch_command`): the default ``start`` then takes the ports
+from the cluster's pool, runs each command as a supervised process under the cluster's
+coordinator (a worker that exits is restarted; a master too, and its workers after
+it), waits until the master listens, and wires the tunnels.
 """
 
 from __future__ import annotations

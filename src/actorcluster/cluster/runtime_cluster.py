@@ -2,9 +2,11 @@
 :class:`MasterWorkerCluster` and the launcher strategies, on a cluster coordinator.
 
 Each cluster has a :class:`~actorcluster.cluster.coordinator.ClusterCoordinator` (a
-supervisor under the group's) that owns its ports and supervises its processes: a
-worker that exits is restarted, a master that exits fails the cluster and stops its
-workers (its calls then raise :class:`~actorcluster.errors.MasterLostError`).
+supervisor under the group's) that owns its ports and supervises its processes, also
+those a launcher's own ``start()`` starts (:mod:`actorcluster.cluster.adoption`): a
+worker that exits is restarted, a master that exits is restarted on its port and its
+workers after it; past the restart intensity the cluster fails and stops its workers
+(its calls then raise :class:`~actorcluster.errors.MasterLostError`).
 :meth:`MasterWorkerCluster.cleanup` (and leaving the ``with`` block) stops the
 workers, then the master, then the tunnels, then the group, in that order.
 """
@@ -51,8 +53,8 @@ class MasterWorkerCluster(RuntimeCluster):
         worker_launcher: the strategy that starts the workers.
         tunnels: wire the entities through this machine (lazycluster's way: hosts
             need not reach each other); False: directly (faster; they must).
-        max_restarts: at most this many worker restarts in ``period`` seconds, else
-            the cluster fails.
+        max_restarts: at most this many worker restarts (and, counted apart, master
+            restarts) in ``period`` seconds, else the cluster fails.
         period: the seconds ``max_restarts`` counts over.
         backoff: the delay between restarts of a worker.
     """
