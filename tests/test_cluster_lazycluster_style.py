@@ -203,6 +203,7 @@ def test_a_lazycluster_style_pair_is_supervised_and_leaves_nothing(ssh_bed, tmp_
         wait_until(lambda: len(_registered(registry)) >= 7, timeout=10, what="re-registered")
         assert cluster.failure is None
         master_pid = master.process.pid
+        assert callable(master.process.stop)  # as a supervised process's
         handles = workers.processes  # the adopted tasks, Popen-like
         assert len(handles) == 3 and all(h.poll() is None and h.returncode is None for h in handles)
         with pytest.raises(subprocess.TimeoutExpired):

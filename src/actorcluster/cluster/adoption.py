@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from actorcluster._logging import get_logger
 from actorcluster.cluster.coordinator import MASTER
 from actorcluster.cluster.exposure import expose_here_to, expose_to_group
+from actorcluster.cluster.local_popen import stop_popen
 from actorcluster.errors import MasterStartError, NoPortsLeftError
 from actorcluster.messages.steps import RunCommand
 
@@ -223,7 +224,20 @@ def adopt_master(
     if isinstance(popen, subprocess.Popen) and launcher._port is not None:
         port = launcher._port
         context.adopt_popen(popen, lambda: _relaunch(context, launcher, port, timeout, debug))
+        _give_stop(popen, context)
     return left
+
+
+def _give_stop(popen: subprocess.Popen[Any], context: ClusterContext) -> None:
+    """``popen.stop()``: stop it for good (``terminate()`` alone ends this incarnation,
+    and the cluster starts another), as a supervised process's ``stop()``."""
+
+    def stop() -> None:
+        context.coordinator.stop_processes([MASTER])
+        if popen.poll() is None:
+            stop_popen(popen)
+
+    setattr(popen, "stop", stop)  # noqa: B010 (an attribute Popen does not declare)
 
 
 def _relaunch(
@@ -239,6 +253,7 @@ def _relaunch(
         raise MasterStartError(
             launcher._host or "localhost", port, "its launcher's start() stored no Popen again"
         )
+    _give_stop(popen, context)
     return popen
 
 

@@ -11,8 +11,11 @@ hosts instead, and they are asked again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import importlib.util
+import os
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any
@@ -66,7 +69,20 @@ _INSTALL_TIMEOUT = 900.0
 
 @functools.lru_cache(maxsize=1)
 def local_version() -> str | None:
-    """The version of ``distributed`` here (None: not installed)."""
+    """The version of ``distributed`` here (None: not installed), read as on the hosts
+    (the metadata folder beside the package), else from its metadata."""
+    module = sys.modules.get("distributed")
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    spec = importlib.util.find_spec("distributed")
+    if spec is None or not spec.origin:
+        return None
+    root = os.path.dirname(os.path.dirname(spec.origin))
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            if name.startswith("distributed-") and name.endswith((".dist-info", ".egg-info")):
+                return name[len("distributed-") :].rsplit(".", 1)[0].split("-")[0]
     try:
         return importlib.metadata.version("distributed")
     except importlib.metadata.PackageNotFoundError:
