@@ -270,5 +270,6 @@ def adopt_workers(
     workers of the cluster; returns the ports it left."""
     group = AdoptingGroup(launcher._group, context, "worker", launcher._processes)
     left = _started(launcher, group, lambda: launcher.start(count, master_port, ports, debug))
-    context.coordinator.ask("set_workers_reconnect", launcher.workers_reconnect)
+    if launcher.workers_reconnect:  # the coordinator's default is False: no ask then
+        context.coordinator.ask("set_workers_reconnect", True)
     return left
