@@ -166,12 +166,35 @@ def test_a_sigkilled_worker_is_back_and_the_computation_completes(ssh_bed):
         assert victim.exit_codes[0] == -9
 
 
-def test_direct_wiring_and_a_killed_scheduler_fail_loudly_with_workers_stopped(ssh_bed):
+def test_direct_wiring_and_a_killed_scheduler_is_back_on_its_port_with_its_workers(ssh_bed):
     group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
     with DaskCluster(group, tunnels=False, worker_options={"nthreads": 1}) as cluster:
         cluster.start(worker_count=2)
         with cluster.get_client(timeout=10) as client:
             assert client.submit(_square, 3).result(timeout=60) == 9
+        port, first = cluster.master_port, _scheduler(cluster)
+        kill_tree(first, kill_root=True)
+        process = cluster._master_launcher.process
+        wait_until(
+            lambda: (
+                process.restart_count == 1
+                and process.pid != first
+                and _running(process.pid, SCHEDULER)
+            ),
+            timeout=10,
+            what="the scheduler back",
+        )
+        assert cluster.master_port == port
+        cluster.wait_for_workers(2, timeout=60)
+        with cluster.get_client(timeout=10) as client:
+            assert client.submit(_square, 4).result(timeout=60) == 16
+        assert cluster.failure is None
+
+
+def test_a_killed_scheduler_past_the_intensity_fails_loudly_with_workers_stopped(ssh_bed):
+    group = RuntimeGroup(hosts=HOSTS[:2], connection_kwargs=ssh_bed.connection_kwargs)
+    with DaskCluster(group, max_restarts=0, worker_options={"nthreads": 1}) as cluster:
+        cluster.start(worker_count=2)
         workers = _workers(cluster)
         assert len(workers) == 2
         with _held(dict.fromkeys(workers, WORKER)) as held:

@@ -1,7 +1,7 @@
 """MasterWorkerCluster with a custom launcher pair (a TCP echo master, workers that talk
-to it) on real sshd hosts: the pluggable strategies, supervision of the workers, a
-master that dies failing the cluster, and the documented errors for ports and a master
-that never comes up."""
+to it) on real sshd hosts: the pluggable strategies, supervision of the workers and the
+master (rest_for_one), a master lost past the intensity failing the cluster, and the
+documented errors for ports and a master that never comes up."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ while True:
 ECHO_WORKER = """
 import socket, sys, time
 with socket.create_connection((sys.argv[1], int(sys.argv[2])), 10) as conn:
+    conn.settimeout(None)
     conn.sendall(sys.argv[3].encode())
     print(conn.recv(1024).decode(), flush=True)
     conn.recv(1)  # stay up while the master does
@@ -102,8 +103,8 @@ def test_custom_launchers_start_a_master_and_workers_that_talk_to_it(ssh_bed, tu
     assert not matching(b"echo:") and not matching(b"stay up while the master")
 
 
-def test_a_killed_worker_is_restarted_and_a_killed_master_fails_the_cluster(ssh_bed):
-    cluster, _, workers = _cluster(ssh_bed)
+def test_a_killed_worker_is_restarted_and_a_killed_master_too_with_its_workers(ssh_bed):
+    cluster, master, workers = _cluster(ssh_bed)
     with cluster:
         cluster.start(worker_count=3)
         first = workers.processes[0]
@@ -115,6 +116,23 @@ def test_a_killed_worker_is_restarted_and_a_killed_master_fails_the_cluster(ssh_
         wait_until(lambda: first.output().count("echo:") == 2, what="the new worker echoed")
         assert first.exit_codes == [-9]
         assert cluster.failure is None
+        port = cluster.master_port
+        (master_pid,) = matching(b"master up")
+        kill_tree(master_pid, kill_root=True)
+        # rest_for_one: the master again on its port, then every worker after it
+        wait_until(lambda: master.process.restart_count == 1, what="the master restarted")
+        assert cluster.master_port == port and cluster.failure is None
+        for process in workers.processes:
+            wait_until(lambda p=process: p.output().count("echo:") >= 2, what="workers again")
+        assert master.process.exit_codes == [-9]
+
+
+def test_a_master_lost_past_the_intensity_fails_the_cluster_loudly(ssh_bed):
+    cluster, _, workers = _cluster(ssh_bed, max_restarts=0)
+    with cluster:
+        cluster.start(worker_count=3)
+        for process in workers.processes:
+            wait_until(lambda p=process: "echo:" in p.output(), what="workers echoed")
         (master_pid,) = matching(b"master up")
         kill_tree(master_pid, kill_root=True)
         with pytest.raises(MasterLostError) as caught:

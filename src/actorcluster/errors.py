@@ -101,7 +101,23 @@ class ActorClusterError(Exception):
         self.args = args
 
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else self.__class__.__name__
+        if not self.args:
+            return self.__class__.__name__
+        predecessor = self._given_predecessor()
+        if predecessor is not None:  # lazycluster's LazyclusterError(msg, predecessor_excp)
+            return f"{self.args[0]} Predecessor Exception: {predecessor}"
+        return str(self.args[0])
+
+    def _plain(self) -> bool:
+        """Whether this class keeps lazycluster's plain ``(msg, predecessor_excp)``
+        arguments (it formats no message of its own)."""
+        return type(self).__str__ is ActorClusterError.__str__
+
+    def _given_predecessor(self) -> BaseException | None:
+        """The ``predecessor_excp`` given as second argument, lazycluster's way."""
+        if self._plain() and len(self.args) > 1 and isinstance(self.args[1], BaseException):
+            return self.args[1]
+        return None
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.args == other.args
@@ -114,14 +130,18 @@ class ActorClusterError(Exception):
 
     @property
     def msg(self) -> str:
-        """The message (lazycluster's attribute name)."""
+        """The message (lazycluster's attribute name): the one given to a plain
+        ``LazyclusterError(msg, predecessor_excp)``, else the formatted message."""
+        if self._plain() and self.args:
+            return str(self.args[0])
         return str(self)
 
     @property
     def predecessor_excp(self) -> BaseException | None:
-        """The exception this one was raised from, if any (lazycluster's name for
-        ``__cause__``)."""
-        return self.__cause__
+        """The exception given as lazycluster's ``predecessor_excp``, else the one this
+        was raised from (``__cause__``), if any."""
+        given = self._given_predecessor()
+        return given if given is not None else self.__cause__
 
 
 LazyclusterError = ActorClusterError
@@ -164,6 +184,8 @@ class PortInUseError(ActorClusterError):
     """
 
     def __init__(self, port: int, side: Any = "", runtime: Any = None, group: Any = None) -> None:
+        if side is None:  # lazycluster's PortInUseError(port, None, runtime)
+            side = ""
         if not isinstance(side, str):
             side, group = "group", side if group is None else group
         if not side and runtime is not None:
@@ -413,30 +435,51 @@ class RequestCancelledError(ActorClusterError):
 class TaskExecutionError(RemoteError):
     """A step of a task failed.
 
+    Takes lazycluster's positional arguments; ``command`` and ``exit_code`` are ours.
+
     Args:
-        task: the task's name.
-        step: the failing step's index (0-based, as in the execution log).
+        task_step_index: the failing step's index (0-based, as in the execution log).
+        task: the :class:`~actorcluster.RuntimeTask` (or its name).
+        host: the runtime's host.
+        execution_log_file_path: the task's execution log file here ("" if none).
+        output: the tail of the step's output.
+        predecessor_excp: the error behind it, if one.
         command: what the step did (the command, or a description of the step).
         exit_code: the command's exit code, or None for non-command steps.
-        output: the tail of the step's output.
-        host: the runtime's host.
     """
 
     def __init__(
         self,
-        task: str,
-        step: int,
-        command: str,
-        exit_code: int | None = None,
+        task_step_index: int,
+        task: Any,
+        host: str,
+        execution_log_file_path: str | None = "",
         output: str = "",
-        host: str = "",
+        predecessor_excp: BaseException | None = None,
+        command: str = "",
+        exit_code: int | None = None,
     ) -> None:
-        super().__init__(task, step, command, exit_code, output, host)
+        name = task if isinstance(task, str) else str(getattr(task, "name", task))
+        super().__init__(
+            task_step_index,
+            name,
+            host,
+            execution_log_file_path or "",
+            output,
+            predecessor_excp,
+            command,
+            exit_code,
+        )
+        if not isinstance(task, str):
+            self._task = task
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.args)  # the task's name travels, not the task
 
     @property
     def task_name(self) -> str:
         """The failing task's name."""
-        return str(self.args[0])
+        return str(self.args[1])
 
     @property
     def task(self) -> Any:
@@ -451,7 +494,7 @@ class TaskExecutionError(RemoteError):
     @property
     def step(self) -> int:
         """Index of the failing step."""
-        return int(self.args[1])
+        return int(self.args[0])
 
     @property
     def task_step_index(self) -> int:
@@ -461,12 +504,12 @@ class TaskExecutionError(RemoteError):
     @property
     def command(self) -> str:
         """The failing step's command or description."""
-        return str(self.args[2])
+        return str(self.args[6])
 
     @property
     def exit_code(self) -> int | None:
         """The command's exit code, None for non-command steps."""
-        code = self.args[3]
+        code = self.args[7]
         return None if code is None else int(code)
 
     @property
@@ -477,14 +520,29 @@ class TaskExecutionError(RemoteError):
     @property
     def host(self) -> str:
         """The runtime's host."""
-        return str(self.args[5])
+        return str(self.args[2])
+
+    @property
+    def execution_log_file_path(self) -> str | None:
+        """The task's execution log file here (lazycluster's argument), if known."""
+        path = self.args[3] or getattr(getattr(self, "_task", None), "execution_log_file_path", "")
+        return str(path) if path else None
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The error given as ``predecessor_excp``, else ``__cause__``."""
+        given = self.args[5]
+        return given if isinstance(given, BaseException) else self.__cause__
 
     def __str__(self) -> str:
-        task, step, command, exit_code, output, host = self.args
+        step, task, host, log_path, output, predecessor, command, exit_code = self.args
         where = f" on {host}" if host else ""
+        what = f" ({command!r})" if command else ""
         code = "" if exit_code is None else f" exited with {exit_code}"
+        log_file = f"; execution log: {log_path}" if log_path else ""
+        cause = f"; predecessor exception: {predecessor}" if predecessor else ""
         tail = f"\n--- output tail ---\n{_tail(output, 2000)}" if output else ""
-        return f"task {task!r}{where} failed at step {step} ({command!r}){code}{tail}"
+        return f"task {task!r}{where} failed at step {step}{what}{code}{log_file}{cause}{tail}"
 
 
 class RemoteFunctionError(TaskExecutionError):
@@ -521,6 +579,37 @@ class RemoteFunctionError(TaskExecutionError):
         ActorClusterError.__init__(
             self, task, step, command, exc_type, remote_traceback, host, exception_data
         )
+
+    @property
+    def task_name(self) -> str:
+        """The failing task's name."""
+        return str(self.args[0])
+
+    @property
+    def step(self) -> int:
+        """Index of the failing step."""
+        return int(self.args[1])
+
+    @property
+    def command(self) -> str:
+        """The step, in words."""
+        return str(self.args[2])
+
+    @property
+    def host(self) -> str:
+        """The runtime's host."""
+        return str(self.args[5])
+
+    @property
+    def execution_log_file_path(self) -> str | None:
+        """The task's execution log file here, if the task is at hand."""
+        path = getattr(getattr(self, "_task", None), "execution_log_file_path", None)
+        return str(path) if path else None
+
+    @property
+    def predecessor_excp(self) -> BaseException | None:
+        """The exception raised on the host (see :attr:`exception`)."""
+        return self.__cause__
 
     @property
     def exit_code(self) -> int | None:

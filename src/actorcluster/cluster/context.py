@@ -129,6 +129,9 @@ class ClusterContext:
         self._shared: dict[str, bool] | None = None
         self._addresses: dict[str, tuple[str, str]] | None = None
         self._worker_ids = itertools.count()
+        self._exposed: set[tuple[str, str, int]] = set()
+        self.ports: list[int] = []
+        """The cluster's port list (for the master's tunnels when it got one port)."""
         self._closed = False
 
     def __repr__(self) -> str:
@@ -188,16 +191,23 @@ class ClusterContext:
     # --- processes ------------------------------------------------------------------
 
     def start_process(
-        self, child_id: str, runtime: Runtime, command: str, *, debug: bool = False
+        self,
+        child_id: str,
+        runtime: Runtime,
+        command: str,
+        *,
+        debug: bool = False,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> tuple[SupervisedProcess, ProcessState]:
         """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
         worker's); returns its handle and state."""
-        name = f"{self.name}-{child_id}"
+        name = f"{self.name}-{name or child_id}"
         state = ProcessState(runtime.host, name)
         spec = ProcessSpec(
             name=name,
             command=command,
-            env=dict(runtime.env_variables),
+            env=dict(runtime.env_variables) if env is None else env,
             restart=_restart_of(child_id),
             echo=debug,
         )
@@ -205,6 +215,25 @@ class ClusterContext:
         key = DELIMITER.join((runtime.host, "process", name))
         handle = SupervisedProcess(key, state, lambda: self.coordinator.stop_processes([child_id]))
         return handle, state
+
+    def adopt_popen(
+        self, popen: Any, relaunch: Callable[[], Any], host: str = Runtime.LOCALHOST
+    ) -> ProcessState:
+        """Make a launcher's local ``Popen`` the cluster's master: watched, restarted by
+        ``relaunch`` (which returns the new ``Popen``); returns its state."""
+        state = ProcessState(host, f"{self.name}-{MASTER}")
+        self.coordinator.ask("adopt_popen", MASTER, popen, relaunch, state)
+        return state
+
+    def reserve_port(self, port: int) -> bool:
+        """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
+        reserved: bool = self.coordinator.ask("reserve_port", port)
+        return reserved
+
+    def stop_all_processes(self) -> None:
+        """Stop every process of the cluster (workers first, the master last) and wait
+        (bounded) until they are gone: nothing restarts them any more."""
+        self.coordinator.stop_all()
 
     def next_worker_id(self) -> str:
         """A fresh worker child id."""
@@ -325,7 +354,7 @@ class ClusterContext:
             if others:
                 forwarded = self.take_ports(candidates, len(others))
                 openings = dict(zip(others, forwarded, strict=True))
-                self._open_all(
+                self.open_all(
                     {host: self.group.get_runtime(host) for host in others},
                     lambda rt: opened.append(self.expose_to(rt, local_port, openings[rt.host])),
                 )
@@ -421,7 +450,17 @@ class ClusterContext:
             self._tunnels.append(tunnel)
         return tunnel
 
-    def _open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
+    def first_time(self, key: tuple[str, str, int]) -> bool:
+        """True the first time ``key`` (a tunnel the cluster opened) is asked for;
+        forgotten when the tunnels are closed."""
+        with self._lock:
+            if key in self._exposed:
+                return False
+            self._exposed.add(key)
+            return True
+
+    def open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
+        """Call ``open_one`` for every runtime at once (raising the first failure)."""
         on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
 
     # --- the end --------------------------------------------------------------------
@@ -430,6 +469,7 @@ class ClusterContext:
         """Close every tunnel the cluster opened (all at once)."""
         with self._lock:
             tunnels, self._tunnels = self._tunnels, []
+            self._exposed.clear()
         self._close_all(tunnels)
 
     def drop_tunnels(self, tunnels: Sequence[Tunnel]) -> None:

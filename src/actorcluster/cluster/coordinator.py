@@ -3,30 +3,38 @@
 ::
 
     group supervisor (or root)
-    └── ClusterCoordinator[cluster-N]   one_for_one
-        ├── ProcessActor(master)        temporary, but significant: its exit fails the cluster
-        └── ProcessActor(worker-i)*     permanent: restarted with backoff, within intensity
+    └── ClusterCoordinator[cluster-N]   rest_for_one, the master first
+        ├── ProcessActor | PopenActor(master)   restarted in place, then the workers
+        └── ProcessActor(worker-i)*             permanent: restarted with backoff
 
 A worker that exits is started again (same command, same ports, so its tunnels stay
 right) after the backoff; past ``max_restarts`` in ``period`` the coordinator gives up
-and the cluster fails. A master that exits fails the cluster at once and loudly
-(``cluster.master.lost`` at error level, :class:`~actorcluster.errors.MasterLostError`
-from the cluster's calls): the coordinator crashes, which stops every worker (OTP's
-``auto_shutdown`` for a significant child). Ports are taken from the coordinator's
+and the cluster fails. A master that exits (once it was ready) is started again on the
+same port: the same command on its host, or, for a ``Popen`` a launcher's own
+``start()`` stored, that ``start()`` called again for the port
+(:class:`~actorcluster.cluster.local_popen.PopenActor`); then every worker is
+restarted after it (OTP's ``rest_for_one``), unless its launcher says the workers
+reconnect by themselves. The master's restarts have the same intensity; past it the
+cluster fails loudly (``cluster.master.lost`` at error level,
+:class:`~actorcluster.errors.MasterLostError` from the cluster's calls): the
+coordinator crashes, which stops every worker. Ports are taken from the coordinator's
 :class:`~actorcluster.cluster.ports.PortPool`, one allocation at a time.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.actors.process import ProcessActor
+from actorcluster.cluster.local_popen import PopenActor
 from actorcluster.errors import ActorClusterError, MasterLostError, UsageError
 from actorcluster.messages.supervision import ChildExited
 from actorcluster.supervisors import (
@@ -40,7 +48,7 @@ from actorcluster.supervisors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from actorcluster.actors.process import ProcessSpec
     from actorcluster.actors.process_state import ProcessState
@@ -60,6 +68,25 @@ STOP_TIMEOUT = 20.0
 DEFAULT_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 """Delay between restarts of a worker unless the cluster is given another."""
 _ids = itertools.count(1)
+
+
+class RestartTimes:
+    """The master's restart intensity: at most ``max_restarts`` in ``period`` seconds."""
+
+    def __init__(self, max_restarts: int, period: float) -> None:
+        self._max = max_restarts
+        self._period = period
+        self._times: collections.deque[float] = collections.deque()
+
+    def record(self) -> bool:
+        """Count a restart now; False if it would exceed the intensity."""
+        now = time.monotonic()
+        while self._times and now - self._times[0] > self._period:
+            self._times.popleft()
+        if len(self._times) >= self._max:
+            return False
+        self._times.append(now)
+        return True
 
 
 class ClusterStatus:
@@ -118,7 +145,11 @@ class ClusterCoordinator(Supervisor):
         self._status = status
         self._master: ProcessState | None = None
         self._master_ready = False
+        self._master_spec: ChildSpec | None = None
         self._states: dict[str, ProcessState] = {}
+        self._restarts = RestartTimes(max_restarts, period)
+        self._workers_reconnect = False
+        self._stopping = False
 
     def __repr__(self) -> str:
         master = "up" if self._master is not None else "none"
@@ -149,17 +180,49 @@ class ClusterCoordinator(Supervisor):
             HostUnreachableError: the runtime's agent is not up.
         """
         context = runtime._handle.context
+        self._start(child_id, lambda: ProcessActor.start(context, spec, state), state)
+
+    def adopt_popen(
+        self,
+        child_id: str,
+        popen: Any,
+        relaunch: Callable[[], Any],
+        state: ProcessState,
+    ) -> None:
+        """Supervise a launcher's local ``Popen`` (already running): watched, and on
+        exit restarted by ``relaunch`` (the launcher's ``start`` again, same port)."""
+        first = [popen]
+
+        def start() -> pykka.ActorRef[Any]:
+            return PopenActor.start(first.pop() if first else None, relaunch, state)
+
+        self._start(child_id, start, state)
+
+    def _start(
+        self, child_id: str, start: Callable[[], pykka.ActorRef[Any]], state: ProcessState
+    ) -> None:
         restart = Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
-        child = ChildSpec(
-            id=child_id,
-            start=lambda: ProcessActor.start(context, spec, state),
-            restart=restart,
-            shutdown_timeout=10.0,
-        )
+        child = ChildSpec(id=child_id, start=start, restart=restart, shutdown_timeout=10.0)
         self.start_child(child)
         self._states[child_id] = state
         if child_id == MASTER:
-            self._master, self._master_ready = state, False
+            self._master, self._master_ready, self._master_spec = state, False, child
+
+    def reserve_port(self, port: int) -> bool:
+        """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
+        return self._pool.reserve(port)
+
+    def set_workers_reconnect(self, reconnect: bool) -> None:
+        """Whether the workers reconnect to a restarted master by themselves (then they
+        are left running), rather than being restarted after it (rest_for_one)."""
+        self._workers_reconnect = reconnect
+
+    def stop_all(self) -> list[ProcessState]:
+        """Stop every process, workers first and the master last; nothing restarts
+        them any more. Returns their states, to wait on."""
+        self._stopping = True
+        ids = [child_id for child_id in self._states if child_id != MASTER]
+        return self.stop_processes([*reversed(ids), MASTER])
 
     def master_ready(self) -> None:
         """The master passed its start (it listens and answered): from now on its
@@ -204,9 +267,35 @@ class ClusterCoordinator(Supervisor):
             and master is not None
             and master.exited_on_its_own
             and self._master_ready
+            and not self._stopping
         ):
-            raise self._master_lost(master)
+            self._master_exited(master, message.reason or "normal")
         return result
+
+    def _master_exited(self, master: ProcessState, reason: str) -> None:
+        """OTP's rest_for_one with the master first: restart it (same command, same
+        port) and then the workers after it, unless they reconnect by themselves;
+        past the intensity the cluster fails (its workers stopped)."""
+        spec = self._master_spec
+        if spec is None or not self._restarts.record():
+            raise self._master_lost(master)
+        codes = master.exit_codes
+        code = codes[-1] if codes else None
+        log.warning("cluster.master.exited", cluster=self._cluster, code=code, reason=reason)
+        try:
+            self.start_child(spec)
+        except Exception as error:
+            log.error("cluster.master.restart_failed", cluster=self._cluster, error=repr(error))
+            raise self._master_lost(master) from error
+        log.info("cluster.master.restarted", cluster=self._cluster, restarts=master.restart_count)
+        if self._workers_reconnect:
+            return
+        workers = [child_id for child_id in self._states if child_id != MASTER]
+        for child_id in workers:
+            with contextlib.suppress(UsageError):
+                self.terminate_child(child_id)
+                self.restart_child(child_id)
+        log.info("cluster.workers.restarted", cluster=self._cluster, count=len(workers))
 
     def _master_lost(self, master: ProcessState) -> MasterLostError:
         """The error failing the cluster: its master ended by itself (logged)."""
@@ -288,6 +377,17 @@ class Coordinator:
             return
         try:
             states: list[ProcessState] = self.ask("stop_processes", list(child_ids))
+        except ActorClusterError:
+            return  # the coordinator is gone: it stopped them on its way out
+        for state in states:
+            if not state.wait_gone(timeout):
+                log.warning("cluster.process.stop_timeout", cluster=self.name, process=state.name)
+
+    def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop every process (workers first, then the master; none is restarted any
+        more) and wait (bounded) until each is gone from its host."""
+        try:
+            states: list[ProcessState] = self.ask("stop_all")
         except ActorClusterError:
             return  # the coordinator is gone: it stopped them on its way out
         for state in states:

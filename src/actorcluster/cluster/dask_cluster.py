@@ -5,9 +5,13 @@ The scheduler runs here (:class:`LocalMasterLauncher`, as lazycluster) or on a r
 (:class:`RoundRobinLauncher`), each a supervised ``python -m distributed.cli.dask_worker``
 without a nanny (the cluster's coordinator restarts it). Readiness is a handshake: the
 scheduler counts as started when a ``distributed.Client`` talks to it, the workers when
-the scheduler lists them. Nothing is ever installed on a host: a host whose interpreter
-lacks ``distributed`` is a :class:`~actorcluster.errors.MissingDependencyError` naming
-the host and the interpreter.
+the scheduler lists them. Nothing is installed on a host unless asked
+(``install_dask=True``): a host whose interpreter lacks ``distributed``, or has another
+version than this client, is a :class:`~actorcluster.errors.MissingDependencyError`
+naming the host, the interpreter and the command that installs it (checked before
+anything starts; see :mod:`actorcluster.cluster.dask_deps`). :meth:`DaskCluster.get_client`
+returns the default client, as lazycluster's did: ``dask.compute`` and ``.compute()``
+run on the cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
-from actorcluster.cluster.hosts import run_all
+from actorcluster.cluster.dask_deps import PIP_INSTALL_COMMAND, check_dask, python_candidates
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
 from actorcluster.errors import MissingDependencyError, UsageError
@@ -36,10 +40,6 @@ __all__ = ["DaskCluster", "LocalMasterLauncher", "RoundRobinLauncher"]
 
 log = get_logger(__name__)
 
-_CHECK = (
-    "import importlib.util as u, sys; "
-    "print(sys.executable); print(u.find_spec('distributed') is not None)"
-)
 _HINT = (
     "install it there (pip install 'dask[distributed]', the same version as here), or "
     "pass python= naming an interpreter that has it"
@@ -62,12 +62,6 @@ def cli_options(options: Mapping[str, Any]) -> list[str]:
     return flags
 
 
-def _python_candidates(python: str | None) -> str:
-    if python:
-        return shlex.quote(python)
-    return f"python{sys.version_info[0]}.{sys.version_info[1]} python3"
-
-
 class LocalMasterLauncher(MasterLauncher):
     """Starts the dask scheduler here (or, with ``host``, on that runtime), and counts
     it as started once a client talks to it.
@@ -78,6 +72,7 @@ class LocalMasterLauncher(MasterLauncher):
         options: extra ``dask scheduler`` options (``{"idle_timeout": "1h"}``).
         python: the interpreter to run it with; None: this one here, else the host's
             ``python3.X``/``python3``.
+        install: install this client's ``distributed`` on its host if it lacks it.
     """
 
     def __init__(
@@ -87,10 +82,12 @@ class LocalMasterLauncher(MasterLauncher):
         *,
         options: Mapping[str, Any] | None = None,
         python: str | None = None,
+        install: bool = False,
     ) -> None:
         super().__init__(runtime_group, host)
         self._options = dict(options or {})
         self._python = python
+        self._install = install
         self.dashboard_port: int | None = None
         """The dashboard's port where the scheduler runs (None: no dashboard)."""
 
@@ -100,7 +97,9 @@ class LocalMasterLauncher(MasterLauncher):
                 raise MissingDependencyError("localhost", sys.executable, "distributed", _HINT)
             return shlex.quote(self._python or sys.executable)
         runtime = self.cluster_context().runtime(self._host)
-        return check_dask({runtime.host: runtime}, self._python)[runtime.host]
+        return check_dask({runtime.host: runtime}, self._python, install=self._install)[
+            runtime.host
+        ]
 
     def get_launch_command(self, port: int, bind_address: str) -> str:
         """``python -m distributed.cli.dask_scheduler`` on ``bind_address:port``."""
@@ -128,31 +127,6 @@ def _dashboard_ports() -> list[int]:
     return list(range(8787, 8887))
 
 
-def check_dask(runtimes: Mapping[str, Any], python: str | None) -> dict[str, str]:
-    """Each host's interpreter that has ``distributed`` (all hosts asked at once).
-
-    Raises:
-        MissingDependencyError: a host's interpreter lacks it (names host and interpreter).
-    """
-    candidates = _python_candidates(python)
-    command = (
-        f'for p in {candidates}; do if command -v "$p" >/dev/null 2>&1; then '
-        f"exec \"$p\" -c {shlex.quote(_CHECK)}; fi; done; echo 'no python3' >&2; exit 127"
-    )
-    captured, errors = run_all(runtimes, command)
-    for error in errors.values():
-        raise error
-    found: dict[str, str] = {}
-    for host, output in captured.items():
-        lines = output.text.split()
-        if output.code != 0 or len(lines) < 2:
-            raise MissingDependencyError(host, candidates, "python3", output.text.strip()[-300:])
-        if lines[-1] != "True":
-            raise MissingDependencyError(host, lines[-2], "distributed", _HINT)
-        found[host] = shlex.quote(lines[-2])
-    return found
-
-
 class RoundRobinLauncher(WorkerLauncher):
     """Starts dask workers on the group's runtimes round robin, each a supervised
     ``distributed.cli.dask_worker`` without a nanny.
@@ -161,10 +135,14 @@ class RoundRobinLauncher(WorkerLauncher):
         runtime_group: the group.
         options: ``dask worker`` options (``{"nthreads": 1, "memory_limit": "2GB"}``).
         python: the interpreter on the hosts; None: ``python3.X`` (this X), else ``python3``.
+        install: install this client's ``distributed`` on hosts that lack it (or have
+            another version) before starting workers there.
     """
 
     workers_talk = True
     starts_with_master = True
+    # workers_reconnect stays False: today's dask worker (no nanny) closes when it loses
+    # its scheduler, so after a scheduler restart the workers are restarted after it.
 
     def __init__(
         self,
@@ -172,10 +150,12 @@ class RoundRobinLauncher(WorkerLauncher):
         *,
         options: Mapping[str, Any] | None = None,
         python: str | None = None,
+        install: bool = False,
     ) -> None:
         super().__init__(runtime_group)
         self._options = dict(options or {})
         self._python = python
+        self._install = install
         self._interpreters: dict[str, str] = {}
 
     def start(
@@ -191,7 +171,9 @@ class RoundRobinLauncher(WorkerLauncher):
         hosts = set(self.place(worker_count)) - set(self._interpreters)
         if hosts:
             self._interpreters.update(
-                check_dask(self._group.get_runtimes(list(hosts)), self._python)
+                check_dask(
+                    self._group.get_runtimes(list(hosts)), self._python, install=self._install
+                )
             )
         return super().start(worker_count, master_port, ports, debug)
 
@@ -209,7 +191,7 @@ class RoundRobinLauncher(WorkerLauncher):
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
         scheduler = f"tcp://{slot.master_address}:{slot.master_port}"
-        python = self._interpreters.get(slot.host) or _python_candidates(self._python).split()[-1]
+        python = self._interpreters.get(slot.host) or python_candidates(self._python).split()[-1]
         return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
 
 
@@ -228,6 +210,10 @@ class DaskCluster(MasterWorkerCluster):
         worker_options: ``dask worker`` options (``nthreads``, ``memory_limit``, ...).
         scheduler_options: ``dask scheduler`` options.
         python: the interpreter on the hosts (default ``python3.X``, else ``python3``).
+        install_dask: install this client's ``distributed`` (``python -m pip install
+            'dask[distributed]==<version here>'``) on hosts that lack it or have another
+            version; default False: such a host is a MissingDependencyError naming the
+            command to run there.
         max_restarts: at most this many worker restarts in ``period`` seconds (the
             workers' restart intensity), else the cluster fails.
         period: the seconds ``max_restarts`` counts over.
@@ -236,6 +222,8 @@ class DaskCluster(MasterWorkerCluster):
 
     DEFAULT_MASTER_PORT = 8786
     """dask's scheduler port."""
+    PIP_INSTALL_COMMAND = PIP_INSTALL_COMMAND
+    """lazycluster's install command (``install_dask=True`` pins this client's version)."""
 
     def __init__(
         self,
@@ -252,6 +240,7 @@ class DaskCluster(MasterWorkerCluster):
         max_restarts: int = 10,
         period: float = 60.0,
         backoff: Backoff | None = None,
+        install_dask: bool = False,
     ) -> None:
         extra: dict[str, Any] = {"backoff": backoff} if backoff is not None else {}
         super().__init__(
@@ -265,10 +254,16 @@ class DaskCluster(MasterWorkerCluster):
         self._set_launchers(
             master_launcher
             or LocalMasterLauncher(
-                runtime_group, scheduler_host, options=scheduler_options, python=python
+                runtime_group,
+                scheduler_host,
+                options=scheduler_options,
+                python=python,
+                install=install_dask,
             ),
             worker_launcher
-            or RoundRobinLauncher(runtime_group, options=worker_options, python=python),
+            or RoundRobinLauncher(
+                runtime_group, options=worker_options, python=python, install=install_dask
+            ),
         )
         self._expected = 0
 
@@ -318,22 +313,29 @@ class DaskCluster(MasterWorkerCluster):
             MasterLostError: the scheduler exited meanwhile.
         """
         self.check()
-        with self.get_client(timeout=int(max(2, timeout))) as client:
+        with self._client(int(max(2, timeout)), set_as_default=False) as client:
             client.wait_for_workers(count, timeout=timeout)
         log.info("cluster.workers.ready", cluster=self.name, count=count)
 
     def get_client(self, timeout: int = 2) -> Client:
-        """A connected ``distributed.Client`` (close it when done).
+        """A connected ``distributed.Client``, the default one from now on (as
+        lazycluster's): ``dask.compute`` and ``.compute()`` run on this cluster. Close
+        it when done.
 
         Raises:
             TimeoutError: no connection within ``timeout`` seconds.
             MasterLostError: the scheduler exited.
             UsageError: the scheduler was not started.
         """
+        return self._client(timeout, set_as_default=True)
+
+    def _client(self, timeout: int, *, set_as_default: bool) -> Client:
         from distributed import Client
 
         self.check()
         address = self.scheduler_address
+        if address is None and self.master_port is not None:
+            address = f"tcp://127.0.0.1:{self.master_port}"  # a launcher's own start()
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
-        return Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+        return Client(address, timeout=timeout, set_as_default=set_as_default)  # type: ignore[no-untyped-call]

@@ -2,21 +2,27 @@
 
 A cluster starts its master with a :class:`MasterLauncher` and its workers with a
 :class:`WorkerLauncher`; users subclass them and pass them in. Overriding ``start``
-keeps lazycluster's contract exactly. The simpler way is to give only the commands
-(:meth:`MasterLauncher.get_launch_command`, :meth:`WorkerLauncher.get_launch_command`):
-the default ``start`` then takes the ports from the cluster's pool, runs each command
-as a supervised process under the cluster's coordinator (a worker that exits is
-restarted; a master that exits fails the cluster), waits until the master listens, and
-wires the tunnels.
+keeps lazycluster's contract exactly (``self._group``, ``self.log``, ``self._port``,
+``self._process``, ``self._ports_per_host``, :meth:`WorkerLauncher.setup_worker_ssh_tunnels`),
+and what it starts is the cluster's (see :mod:`actorcluster.cluster.adoption`). The
+simpler way is to give only the commands (:meth:`MasterLauncher.get_launch_command`,
+:meth:`WorkerLauncher.get_launch_command`): the default ``start`` then takes the ports
+from the cluster's pool, runs each command as a supervised process under the cluster's
+coordinator (a worker that exits is restarted; a master too, and its workers after
+it), waits until the master listens, and wires the tunnels.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import subprocess
+from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.cluster.context import PORT_TAKEN
 from actorcluster.cluster.coordinator import MASTER
+from actorcluster.cluster.exposure import expose_to_group
+from actorcluster.cluster.local_popen import stop_popen
 from actorcluster.errors import MasterStartError, NoPortsLeftError, UsageError
 
 if TYPE_CHECKING:
@@ -39,9 +45,13 @@ def _port_was_taken(error: MasterStartError) -> bool:
 
 
 class _Launcher:
-    """What both launchers share: the cluster they are part of."""
+    """What both launchers share: the cluster they are part of, and ``log``."""
 
     _context: ClusterContext | None = None
+
+    def _init_log(self) -> None:
+        self.log = logging.getLogger(f"actorcluster.cluster.{type(self).__name__}")
+        """A standard ``logging`` logger, as lazycluster's launchers have (``self.log``)."""
 
     def attach(self, context: ClusterContext) -> None:
         """Join a cluster (its coordinator, ports and tunnels); the cluster calls it."""
@@ -68,10 +78,14 @@ class MasterLauncher(_Launcher):
     """
 
     def __init__(self, runtime_group: RuntimeGroup, host: str | None = None) -> None:
+        self._init_log()
         self._group = runtime_group
         self._host = host
         self._port: int | None = None
-        self._process: SupervisedProcess | None = None
+        self._process: SupervisedProcess | subprocess.Popen[Any] | None = None
+        """The master's process: a supervised one (the default ``start``), or the
+        ``subprocess.Popen`` an overriding ``start`` stored (lazycluster's way); either
+        has ``pid``, ``poll()``, ``wait()``, ``returncode``, ``terminate()``, ``kill()``."""
         self._context: ClusterContext | None = None
 
     def __repr__(self) -> str:
@@ -83,9 +97,10 @@ class MasterLauncher(_Launcher):
         return self._port
 
     @property
-    def process(self) -> SupervisedProcess | None:
-        """The master's supervised process (status, output, ``stop()``); None if not
-        yet started (or started by an overriding ``start``)."""
+    def process(self) -> SupervisedProcess | subprocess.Popen[Any] | None:
+        """The master's process (Popen-like: ``pid``, ``poll()``, ``wait()``,
+        ``returncode``, ``terminate()``); None if not yet started (or an overriding
+        ``start`` started it on a host through a task: then the cluster supervises it)."""
         return self._process
 
     def get_launch_command(self, port: int, bind_address: str) -> str:
@@ -171,7 +186,7 @@ class MasterLauncher(_Launcher):
         command = self.get_launch_command(port, context.master_bind_address())
         process, state = context.start_process(MASTER, runtime, command, debug=debug)
         self._process = process
-        spare = candidates or _spare_ports(context)
+        spare = candidates or [*context.ports, *_spare_ports(context)]
         try:
             # Wired while it starts up (a tunnel needs no listener to open): its address
             # is known at once, for workers that wait for it (starts_with_master).
@@ -191,9 +206,17 @@ class MasterLauncher(_Launcher):
             raise
 
     def cleanup(self) -> None:
-        """Release all resources: stop the master (its process group is killed)."""
-        if self._process is not None:
-            self._process.stop()
+        """Release all resources: stop the master (its process group is killed; a
+        ``Popen`` an overriding ``start`` stored: it and every process it started)."""
+        process = self._process
+        if isinstance(process, subprocess.Popen):
+            context = self._context
+            if context is not None:
+                context.coordinator.stop_processes([MASTER])
+            if process.poll() is None:
+                stop_popen(process)
+        elif process is not None:
+            process.stop()
 
 
 def _spare_ports(context: ClusterContext) -> list[int]:
@@ -228,7 +251,13 @@ class WorkerLauncher(_Launcher):
     then :meth:`MasterWorkerCluster.start` launches them as soon as the master's address
     is known, and both start up at once."""
 
+    workers_reconnect = False
+    """Whether its workers reconnect to a restarted master by themselves (dask's do):
+    then a master restart leaves them running; else they are restarted after it (OTP's
+    rest_for_one)."""
+
     def __init__(self, runtime_group: RuntimeGroup) -> None:
+        self._init_log()
         self._group = runtime_group
         self._ports_per_host: dict[str, list[int]] = {}
         self._slots: list[WorkerSlot] = []
@@ -310,9 +339,19 @@ class WorkerLauncher(_Launcher):
         return [p for p in ports if p not in held]
 
     def setup_worker_ssh_tunnels(self) -> None:
-        """Route worker-to-worker traffic through this machine (each worker at its
-        contact port); the default :meth:`start` does it when :attr:`workers_talk`."""
-        self._tunnels += self.cluster_context().wire_workers(self._slots)
+        """Route worker-to-worker traffic through this machine: each worker reachable
+        here and on every host (lazycluster's: at its port of :attr:`ports_per_host`,
+        which an overriding ``start`` fills; the default :meth:`start`: at its contact
+        port, and it does this itself when :attr:`workers_talk`). Tunnels are the
+        cluster's (closed at cleanup), none where a host shares this machine's loopback.
+        """
+        context = self.cluster_context()
+        slotted = {(slot.host, slot.port) for slot in self._slots}
+        self._tunnels += context.wire_workers(self._slots)
+        for host, ports in self._ports_per_host.items():
+            for port in ports:
+                if (host, port) not in slotted:
+                    expose_to_group(context, host, port, port)
 
     def cleanup(self) -> None:
         """Release all resources: stop every worker (all at once; each process group

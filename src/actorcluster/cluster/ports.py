@@ -41,6 +41,7 @@ class PortPool:
         self._runtimes = runtimes
         self._check_local = check_local
         self._taken: set[int] = set()
+        self._reserved: set[int] = set()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -76,6 +77,10 @@ class PortPool:
         if count == 0:
             return []
         with self._lock:
+            reserved = [port for port in dict.fromkeys(ports) if port in self._reserved]
+            if len(reserved) >= count:
+                self._reserved.difference_update(reserved[:count])
+                return reserved[:count]
             fresh = [port for port in dict.fromkeys(ports) if port not in self._taken]
             free = (
                 [port for port, ok in zip(fresh, self._free(fresh), strict=True) if ok]
@@ -88,6 +93,23 @@ class PortPool:
             self._taken.update(chosen)
             return chosen
 
+    def reserve(self, port: int) -> bool:
+        """Take ``port`` for a launcher's start (or a restart at the port a process
+        held): a :meth:`claim` of it, or a launcher asking whether it is free, then
+        succeeds once. False if it is not free."""
+        with self._lock:
+            if port not in self._taken:
+                if not self._free([port])[0]:
+                    return False
+                self._taken.add(port)
+            self._reserved.add(port)
+            return True
+
+    def is_reserved(self, port: int) -> bool:
+        """Whether ``port`` is reserved (see :meth:`reserve`)."""
+        with self._lock:
+            return port in self._reserved
+
     def claim(self, port: object) -> int:
         """Take exactly ``port``.
 
@@ -97,6 +119,9 @@ class PortPool:
         """
         number = check_port(port)
         with self._lock:
+            if number in self._reserved:
+                self._reserved.discard(number)
+                return number
             if number in self._taken or not self._free([number])[0]:
                 raise PortInUseError(number, GROUP_SIDE)
             self._taken.add(number)
@@ -104,5 +129,13 @@ class PortPool:
 
     def release(self, ports: Iterable[int]) -> None:
         """Give ports back (their users stopped)."""
+        given = set(ports)
         with self._lock:
-            self._taken.difference_update(ports)
+            self._taken.difference_update(given)
+            self._reserved.difference_update(given)
+
+    def settle(self) -> None:
+        """A launcher's start is over: what it did not use of its reservations stays
+        the cluster's, reserved no more."""
+        with self._lock:
+            self._reserved.clear()

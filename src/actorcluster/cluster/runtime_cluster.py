@@ -2,9 +2,11 @@
 :class:`MasterWorkerCluster` and the launcher strategies, on a cluster coordinator.
 
 Each cluster has a :class:`~actorcluster.cluster.coordinator.ClusterCoordinator` (a
-supervisor under the group's) that owns its ports and supervises its processes: a
-worker that exits is restarted, a master that exits fails the cluster and stops its
-workers (its calls then raise :class:`~actorcluster.errors.MasterLostError`).
+supervisor under the group's) that owns its ports and supervises its processes, also
+those a launcher's own ``start()`` starts (:mod:`actorcluster.cluster.adoption`): a
+worker that exits is restarted, a master that exits is restarted on its port and its
+workers after it; past the restart intensity the cluster fails and stops its workers
+(its calls then raise :class:`~actorcluster.errors.MasterLostError`).
 :meth:`MasterWorkerCluster.cleanup` (and leaving the ``with`` block) stops the
 workers, then the master, then the tunnels, then the group, in that order.
 """
@@ -16,11 +18,13 @@ import weakref
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster.cluster.adoption import adopt_master, adopt_workers
 from actorcluster.cluster.context import ClusterContext
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.starting import MasterStart
 from actorcluster.errors import LazyclusterError, UsageError
+from actorcluster.runtimes.supervised import SupervisedProcess
 
 if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
@@ -49,8 +53,8 @@ class MasterWorkerCluster(RuntimeCluster):
         worker_launcher: the strategy that starts the workers.
         tunnels: wire the entities through this machine (lazycluster's way: hosts
             need not reach each other); False: directly (faster; they must).
-        max_restarts: at most this many worker restarts in ``period`` seconds, else
-            the cluster fails.
+        max_restarts: at most this many worker restarts (and, counted apart, master
+            restarts) in ``period`` seconds, else the cluster fails.
         period: the seconds ``max_restarts`` counts over.
         backoff: the delay between restarts of a worker.
     """
@@ -87,6 +91,7 @@ class MasterWorkerCluster(RuntimeCluster):
             period=period,
             backoff=backoff,
         )
+        self._context.ports = self._ports
         self._master_launcher: MasterLauncher | None = None
         self._worker_launcher: WorkerLauncher | None = None
         self._set_launchers(master_launcher, worker_launcher)
@@ -97,11 +102,17 @@ class MasterWorkerCluster(RuntimeCluster):
     def _set_launchers(
         self, master_launcher: MasterLauncher | None, worker_launcher: WorkerLauncher | None
     ) -> None:
-        for launcher in (master_launcher, worker_launcher):
-            if launcher is not None:
-                launcher.attach(self._context)
         self._master_launcher = master_launcher
         self._worker_launcher = worker_launcher
+        self._attach_launchers()
+
+    def _attach_launchers(self) -> None:
+        """Make the launchers part of this cluster. Called again when it starts: a
+        subclass may assign ``_master_launcher``/``_worker_launcher`` after
+        ``super().__init__()`` (lazycluster's ``DaskCluster`` does)."""
+        for launcher in (self._master_launcher, self._worker_launcher):
+            if launcher is not None and launcher._context is not self._context:
+                launcher.attach(self._context)
 
     def __str__(self) -> str:
         return f"{type(self).__name__} with {self._group}"
@@ -237,17 +248,26 @@ class MasterWorkerCluster(RuntimeCluster):
             NoPortsLeftError: no port of the cluster's list is free.
             MasterStartError: it exited, or was not ready after ``timeout``.
         """
-        if not self._master_launcher:
+        launcher = self._master_launcher
+        if not launcher:
             raise LazyclusterError("Master Launcher does not exist.")
+        self._attach_launchers()
         self.check()
         if master_port:
-            self._master_launcher.start(master_port, timeout, debug)
-        else:  # the default port if it is free, else the first free one of the list
+            adopt_master(self._context, launcher, master_port, timeout, debug)
+        elif type(launcher).start is not MasterLauncher.start and self._context.reserve_port(
+            self.DEFAULT_MASTER_PORT
+        ):  # lazycluster hands its own start() the default port as an int when it is free
+            adopt_master(self._context, launcher, self.DEFAULT_MASTER_PORT, timeout, debug)
+        else:  # the default port if free, else the first free one of the list
             default = self.DEFAULT_MASTER_PORT
             ports = [default, *(port for port in self._ports if port != default)]
-            left = self._master_launcher.start(ports, timeout, debug)
+            left = adopt_master(self._context, launcher, ports, timeout, debug)
             self._ports = [port for port in left if port != default]
-        self._master_launcher.cluster_context().master_ready()  # for launchers' own start()
+            self._context.ports = self._ports
+        if launcher.port is None:
+            raise LazyclusterError(f"{type(launcher).__name__}.start() did not set self._port")
+        self._context.master_ready()  # from now on its exit restarts it
         log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
 
     def start_workers(self, count: int | None = None, debug: bool = False) -> None:
@@ -270,7 +290,11 @@ class MasterWorkerCluster(RuntimeCluster):
         self, launcher: WorkerLauncher, count: int, master_port: int | None, debug: bool
     ) -> None:
         assert master_port is not None
-        self._ports = launcher.start(count, master_port, self._ports, debug)
+        self._attach_launchers()
+        self._ports = adopt_workers(
+            self._context, launcher, count, master_port, self._ports, debug=debug
+        )
+        self._context.ports = self._ports
 
     def _workers_launched(self, count: int) -> None:
         """``count`` workers were launched (a subclass waits for them here)."""
@@ -281,7 +305,8 @@ class MasterWorkerCluster(RuntimeCluster):
         self.runtime_group.print_log()
         master = self._master_launcher.process if self._master_launcher else None
         workers = self._worker_launcher.processes if self._worker_launcher else []
-        for process in [*([master] if master else []), *workers]:
+        supervised = [master] if isinstance(master, SupervisedProcess) else []
+        for process in [*supervised, *workers]:
             print(f"--- {process.name} ({process.status}, {process.restart_count} restarts) ---")
             print(process.output(), end="")
 
@@ -292,6 +317,7 @@ class MasterWorkerCluster(RuntimeCluster):
             return
         self._cleaned = True
         log.info("cluster.stopping", cluster=self.name)
+        self._context.stop_all_processes()  # workers, then the master; none restarted
         if self._worker_launcher:
             self._worker_launcher.cleanup()
         if self._master_launcher:

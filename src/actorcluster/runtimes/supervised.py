@@ -28,6 +28,7 @@ from actorcluster._logging import get_logger
 from actorcluster.actors.process import ProcessActor, ProcessSpec
 from actorcluster.actors.process_state import ProcessState, ProcessStatus
 from actorcluster.errors import ActorClusterError, UsageError
+from actorcluster.runtimes.popen_like import PopenLike
 from actorcluster.supervisors import (
     Backoff,
     ChildSpec,
@@ -109,7 +110,7 @@ class ProcessSupervisor(Supervisor):
         self._state.stopped(error if isinstance(error, Exception) else None)
 
 
-class SupervisedProcess:
+class SupervisedProcess(PopenLike):
     """A long-running command kept alive on a runtime (see the module docstring).
 
     It has ``multiprocessing.Process``'s face too (``name``, ``is_alive()``, ``join()``,

@@ -68,7 +68,7 @@ class StepRun(abc.ABC):
             raise context.control.error() from None
         except RemoteOperationError as exc:
             raise TaskExecutionError(
-                context.task, context.index, self.describe(), None, exc.reason, context.host
+                context.index, context.task, context.host, "", exc.reason, command=self.describe()
             ) from None
 
     @abc.abstractmethod

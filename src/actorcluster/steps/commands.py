@@ -107,12 +107,13 @@ class CommandRun(_OutputStep):
         if code != 0:
             context = self.context
             raise TaskExecutionError(
-                context.task,
                 context.index,
-                self._step.command,
-                code,
-                self.output_tail(),
+                context.task,
                 context.host,
+                "",
+                self.output_tail(),
+                command=self._step.command,
+                exit_code=code,
             )
         return code
 
