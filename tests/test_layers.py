@@ -20,6 +20,7 @@ RANKS = {
     "_logging": 1,
     "_html": 1,
     "_timers": 2,
+    "_aio": 3,
     "futures": 2,
     "messages": 3,
     "ssh": 3,
