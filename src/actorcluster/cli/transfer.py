@@ -18,13 +18,16 @@ import click
 from actorcluster.cli.console import note
 from actorcluster.cli.progress import local_size, transfer_bars
 from actorcluster.cli.settings import Settings, connect_one
-from actorcluster.errors import UsageError
+from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.runtimes import RuntimeTask
 
 if TYPE_CHECKING:
     from actorcluster.runtimes import Runtime
 
 __all__ = ["get", "put", "split_remote"]
+
+_STAT_TIMEOUT = 10.0
+"""Seconds asking a host for a file's size (its progress bar's total) may take."""
 
 
 def split_remote(spec: str) -> tuple[str, str] | None:
@@ -143,8 +146,18 @@ def get(settings: Settings, sources: tuple[str, ...], target: str | None) -> int
         tasks = []
         for path in paths:
             landing = _under(local, path, local=True) or local
-            callback = bars.add(f"{host}:{path} -> {landing}", None)
+            size = _remote_size(runtime, path) if bars.shown else None
+            callback = bars.add(f"{host}:{path} -> {landing}", size)
             task = RuntimeTask(f"get-{path}").get_file(path, landing, progress=callback)
             tasks.append((task, f"fetched {host}:{path} to {landing}"))
         _run_all(runtime, tasks)
     return 0
+
+
+def _remote_size(runtime: Runtime, path: str) -> int | None:
+    """The size of a file on the host, for its bar's total (None: a folder, or not known)."""
+    try:
+        info = runtime._handle.client().stat(path).result(_STAT_TIMEOUT)
+    except ActorClusterError:
+        return None  # the transfer itself says what is wrong
+    return info.size if info is not None and not info.is_dir else None
