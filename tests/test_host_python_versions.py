@@ -11,6 +11,7 @@ client's version.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import platform
 import sys
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actorcluster import PythonVersionMismatchError, Runtime, RuntimeTask
+from cli_runner import cli
 from test_tunnels_support import EchoServer, echo_round_trip, free_ports
 
 if TYPE_CHECKING:
@@ -136,3 +138,14 @@ def test_the_python_connection_kwarg_names_the_interpreter(old_host):
             runtime.execute_function(lambda: 1)
     finally:
         runtime.cleanup()
+
+
+def test_hosts_shows_the_hosts_python_and_that_functions_cannot_run(old_host):
+    bed, _, python3 = old_host
+    result = cli("hosts", "--json", "host-1", ssh_config=bed.ssh_config)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["python_version"].startswith(python3.split("/")[-3][:3])
+    assert record["functions"] is False
+    table = cli("hosts", "host-1", ssh_config=bed.ssh_config).stdout.decode()
+    assert f"no (needs python{CLIENT_MINOR})" in table
