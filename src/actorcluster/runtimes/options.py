@@ -110,9 +110,7 @@ def build_options(
     }
     from actorcluster.ssh import parse_ssh_kwargs, resolve_target
 
-    if host == LOCALHOST:
-        parse_ssh_kwargs(given)  # still reject unknown keys and bad values
-        target = None
-    else:
-        target = resolve_target(host, given)
+    # Unknown keys and bad values first, the error naming every accepted key.
+    parse_ssh_kwargs(given, also_accepted=RUNTIME_KWARGS)
+    target = None if host == LOCALHOST else resolve_target(host, given)
     return RuntimeOptions(host=host, target=target, working_dir=working_dir, **runtime)
