@@ -1,6 +1,7 @@
-"""A host whose python3 is another minor version than the client's: commands, files and
-tunnels work there; functions fail at once with a typed error; an interpreter of the
-client's version on the host (a pyenv install here) is found and used by itself.
+"""A host whose python3 is another minor version than the client's: commands, files,
+supervised processes and tunnels work there; functions fail at once with a typed error;
+an interpreter of the client's version on the host (a pyenv install here) is found and
+used by itself.
 
 The host is a bed sshd whose sessions get ``PATH`` and ``HOME`` of the test's own
 (an sshd ``ForceCommand``): a folder with every program of ``/usr/bin`` but its Pythons, and
@@ -22,6 +23,7 @@ import pytest
 from actorcluster import PythonVersionMismatchError, Runtime, RuntimeTask
 from cli_runner import cli
 from test_tunnels_support import EchoServer, echo_round_trip, free_ports
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,7 +80,7 @@ def old_host(request, make_ssh_bed, tmp_path) -> tuple[SshBed, Path, str]:
 
 
 def test_an_older_python3_runs_commands_files_and_tunnels_but_no_functions(old_host, tmp_path):
-    bed, _, python3 = old_host
+    bed, home, python3 = old_host
     runtime = Runtime("host-1", connection_kwargs=bed.connection_kwargs)
     try:
         host_minor = ".".join(runtime.python_version.split(".")[:2])
@@ -95,6 +97,15 @@ def test_an_older_python3_runs_commands_files_and_tunnels_but_no_functions(old_h
         back = tmp_path / "back.bin"
         runtime.get_file("sent.bin", str(back))
         assert back.read_bytes() == source.read_bytes()
+
+        made = runtime.create_dir("$HOME/made-by-variable")  # $HOME read without a function
+        assert made == str(home / "made-by-variable") and os.path.isdir(made)
+
+        process = runtime.supervise("echo supervised; exec sleep 3011", name="old-python")
+        assert process.wait_running(20)
+        wait_until(lambda: "supervised" in process.output(), 20, "the process printed")
+        process.stop()
+        assert process.status == "stopped"
 
         service, local = free_ports(2)
         with EchoServer(service):
