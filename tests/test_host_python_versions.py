@@ -139,14 +139,22 @@ def test_an_interpreter_of_the_clients_version_in_pyenv_is_picked_up(old_host):
         runtime.cleanup()
 
 
-def test_the_python_connection_kwarg_names_the_interpreter(old_host):
+def test_the_python_connection_kwarg_names_the_interpreter_and_it_re_attaches(old_host):
     bed, _, python3 = old_host
-    kwargs = {**bed.connection_kwargs, "python": python3}
+    fast = {"heartbeat_interval": 0.5, "heartbeat_timeout": 2.0, "session_grace": 15.0}
+    kwargs = {**bed.connection_kwargs, **fast, "python": python3}
     runtime = Runtime("host-1", connection_kwargs=kwargs)
     try:
         assert runtime.python_version.startswith(python3.split("/")[-3][:3])
         with pytest.raises(PythonVersionMismatchError):
             runtime.execute_function(lambda: 1)
+        agent = runtime._handle.client().hello["pid"]
+        assert bed.hosts[0].kill_sshd_sessions()  # the attach stub runs on that Python too
+        wait_until(lambda: runtime._handle.context.reattaches >= 1, 20, "re-attached")
+        task = RuntimeTask("after").run_command("echo back")
+        runtime.execute_task(task, execute_async=False)
+        assert task.execution_log == ["back\n"]
+        assert runtime._handle.client().hello["pid"] == agent
     finally:
         runtime.cleanup()
 
