@@ -88,3 +88,50 @@ def test_every_older_python_compiles_the_agent_and_cloudpickle(python):
         [python, "-c", check, *files], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+TOO_OLD = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.7.*/bin/python3")))[-1:]
+
+
+@pytest.mark.parametrize("python", TOO_OLD or [None], ids=lambda p: p and p.split("/")[-3])
+def test_a_python_older_than_3_8_is_told_what_is_needed(python):
+    if python is None:
+        pytest.skip("no CPython 3.7 on this machine (pyenv)")
+    result = subprocess.run(
+        [python, "-c", bootstrap.first_stage()],
+        input=bootstrap.stage_two().wire_bytes(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3
+    assert b"actorcluster agent needs Python >= 3.8, found 3.7." in result.stderr
+
+
+@pytest.mark.parametrize("python", OLDER or [None], ids=lambda p: p and p.split("/")[-3])
+def test_an_older_python_asks_for_the_sources_once_and_starts(python):
+    if python is None:
+        pytest.skip("no older CPython on this machine (pyenv)")
+    from actorcluster.remote.agent.frames import READY_MARKER
+
+    process = subprocess.Popen(
+        [python, "-c", bootstrap.first_stage()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(bootstrap.stage_two().wire_bytes())
+        process.stdin.flush()
+        seen = b""
+        while not seen.endswith(bootstrap.SOURCES_REQUEST):
+            byte = process.stdout.read(1)
+            assert byte, process.stderr.read() if process.stderr else b""
+            seen += byte
+        process.stdin.write(bootstrap.source_stage())
+        process.stdin.flush()
+        assert process.stdout.read(len(READY_MARKER)) == READY_MARKER
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
