@@ -14,7 +14,6 @@ from actorcluster.cli.exits import ExitCode, code_for
 from actorcluster.cli.settings import Settings, cleanup_all
 from actorcluster.cli.targets import resolve_hosts
 from actorcluster.errors import ActorClusterError
-from actorcluster.remote.client import functions_run_on
 
 if TYPE_CHECKING:
     from actorcluster.runtimes import Runtime
@@ -61,6 +60,8 @@ def _facts_of(runtimes: dict[str, Runtime]) -> dict[str, dict[str, Any] | ActorC
 def probe(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
     """Connect every host at once, read its facts, disconnect; one record per host, in
     order: ``host``, ``reachable`` and the facts, or ``error`` and ``error_type``."""
+    from actorcluster.remote.client import functions_run_on
+
     connected = settings.connect(names, working_dir=None)
     try:
         facts = _facts_of(connected.runtimes)
