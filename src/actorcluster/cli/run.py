@@ -204,10 +204,10 @@ def run(
     """Run a shell command on one host or many, in parallel.
 
     HOST is a name from the ssh_config, a host name, 'localhost', a comma-separated
-    list, or a pattern ('gpu-*'). Put -- before a command with options. The
-    command runs in the login's home directory
-    through the login shell. Output streams live: stdout to stdout, stderr to
-    stderr, prefixed with [host] when there are several hosts. With one host, stdin
+    list, or a pattern ('gpu-*'). Put -- before a command with options. The command
+    runs in the login's home directory through the login shell. Output streams live:
+    stdout to stdout, stderr to stderr, prefixed with [host] when there are several
+    hosts. With one host, stdin
     is forwarded to the command. The exit code is the command's (several hosts:
     the highest), and each host that failed gets a summary line on stderr.
     """
