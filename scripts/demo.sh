@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The README's first command: installs actorcluster (with its dask extra, for the demo's
-# Dask cluster) and runs the demo on the localhost runtime (no sshd needed). Into
-# python3, or ./.venv when python3 forbids pip installs.
+# Dask cluster) into the project's own virtual environment, ./.venv (made here if there
+# is none; never a global interpreter), says where, and runs the demo on the localhost
+# runtime (no sshd needed). python3-venv is installed with apt-get when it is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=()
 source scripts/_python.sh
+if [[ " ${packages[*]} " != *" python3-venv "* ]] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  packages+=(python3-venv)
+fi
 install_packages
-use_venv_if_needed
+[ -x .venv/bin/python ] || python3 -m venv .venv
+python=.venv/bin/python
 "$python" -m pip install -q '.[dask]'
+echo "actorcluster: installed into $PWD/.venv; put its commands on PATH with" \
+  "'source .venv/bin/activate' (or run .venv/bin/actorcluster)" >&2
 exec "$python" -m actorcluster.demo

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import actorcluster
+from actorcluster.remote import bootstrap
 from actorcluster.remote.agent import frames
 from actorcluster.remote.agent.frames import Frame, Kind
 
@@ -33,7 +34,16 @@ FINAL = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.PONG})
 SRC = str(Path(actorcluster.__file__).resolve().parents[1])
 """The folder the tests import actorcluster from; the agent imports the same code."""
 
-COMMAND = [sys.executable, "-m", "actorcluster.remote.agent"]
+AGENT_PYTHON = os.environ.get("ACTORCLUSTER_TEST_AGENT_PYTHON")
+"""Another interpreter to run the agent under (``ACTORCLUSTER_TEST_AGENT_PYTHON``, say
+a Python 3.8), started as on a host: the bootstrap's two stages, the sources sent when
+it asks for them. None: this interpreter, ``python -m actorcluster.remote.agent``."""
+
+COMMAND = (
+    [AGENT_PYTHON, "-c", bootstrap.first_stage()]
+    if AGENT_PYTHON
+    else [sys.executable, "-m", "actorcluster.remote.agent"]
+)
 """How the tests start the agent by default."""
 
 
@@ -85,6 +95,10 @@ class AgentProcess:
         assert self.proc.stdout is not None
         self._stdin = self.proc.stdin
         self._stdout = cast("io.BufferedReader", self.proc.stdout)
+        self._staged = AGENT_PYTHON is not None and command is None
+        if self._staged:
+            self._stdin.write(bootstrap.stage_two().wire_bytes())
+            self._stdin.flush()
         self.stderr = bytearray()
         self.noise = self._read_marker()
         self._ids = itertools.count(1)
@@ -108,6 +122,10 @@ class AgentProcess:
                 stderr = self.proc.stderr.read().decode(errors="replace")
                 raise RuntimeError(f"agent ended before its ready marker: {seen!r}\n{stderr}")
             seen += byte
+            if self._staged and seen.endswith(bootstrap.SOURCES_REQUEST):
+                seen = seen[: -len(bootstrap.SOURCES_REQUEST)]
+                self._stdin.write(bootstrap.source_stage())
+                self._stdin.flush()
         return seen[: -len(frames.READY_MARKER)]
 
     def _queue(self, request_id: int) -> queue.Queue[Frame | None]:

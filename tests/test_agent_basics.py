@@ -14,7 +14,7 @@ import cloudpickle
 
 from actorcluster.remote.agent import frames
 from actorcluster.remote.agent.frames import Kind
-from agent_harness import AgentProcess, measure_costs
+from agent_harness import AGENT_PYTHON, AgentProcess, measure_costs
 
 
 def _call(agent: AgentProcess, function: object, **kwargs: object) -> object:
@@ -28,9 +28,12 @@ def test_the_agent_writes_the_ready_marker_then_hello(agent: AgentProcess, tmp_p
     assert agent.hello.request_id == 0
     hello = dict(agent.hello.payload)
     session = hello.pop("session")
+    executable = AGENT_PYTHON or sys.executable
+    python = platform.python_version() if AGENT_PYTHON is None else hello["python"]
     assert hello == {
         "pid": agent.proc.pid,
-        "python": platform.python_version(),
+        "python": python,
+        "executable": executable,
         "cwd": str(tmp_path),
         "hostname": socket.gethostname(),
     }

@@ -80,3 +80,43 @@ def test_dask_on_an_unreachable_host_exits_68(ssh_bed):
     result = cli("dask", "no-such-host.invalid", ssh_config=ssh_bed.ssh_config)
     assert result.returncode == 68
     assert b"Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_dask_python_is_the_workers_interpreter_only(make_ssh_bed, tmp_path):
+    import sys
+
+    bed = make_ssh_bed(1)
+    used = tmp_path / "used"
+    wrapper = tmp_path / "python-for-workers"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {used}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    process = start_cli(
+        "dask",
+        "host-1",
+        "--python",
+        str(wrapper),
+        "--port",
+        str(_free_port()),
+        ssh_config=bed.ssh_config,
+    )
+    try:
+        announced = _read_until(process, b"workers:")
+        assert announced["workers"] == "1 on host-1"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    runs = used.read_text()
+    assert "find_spec('distributed')" in runs  # the workers' interpreter was checked
+    assert "dask_scheduler" not in runs  # the scheduler ran with the command line's own

@@ -139,3 +139,17 @@ def test_a_cluster_start_shows_a_bar_and_the_cluster_a_summary():
     finally:
         cluster.cleanup()
     assert "stopped" in _text(cluster._repr_html_())
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ipywidgets") is not None, reason="ipywidgets is installed"
+)
+def test_without_ipywidgets_a_notebooks_bar_is_plain_text_and_says_what_to_install():
+    out = io.StringIO()
+    notebook = Console(file=out, width=120, force_jupyter=True)
+    assert notebook.is_jupyter
+    with ProgressBar("data.bin -> host-1", total=2_000_000, console=notebook) as bar:
+        bar(2_000_000, 2_000_000)
+    shown = out.getvalue()
+    assert "pip install 'actorcluster[notebook]'" in shown
+    assert "data.bin -> host-1" in shown and "2.0/2.0 MB" in shown

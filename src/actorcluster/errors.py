@@ -51,6 +51,7 @@ __all__ = [
     "PortInUseError",
     "ProcessExitedError",
     "ProtocolError",
+    "PythonVersionMismatchError",
     "RemoteError",
     "RemoteFunctionError",
     "RemoteOperationError",
@@ -811,6 +812,36 @@ class MissingDependencyError(RemoteError):
         host, interpreter, requirement, hint = self.args
         fix = f": {hint}" if hint else ""
         return f"{requirement} is not installed for {interpreter} on {host}{fix}"
+
+
+class PythonVersionMismatchError(RemoteError):
+    """A function cannot run on a host whose agent runs another Python minor version
+    than the client: a cloudpickled function holds code objects that only the same
+    minor version reads. Commands, file transfers, tunnels and processes still work there.
+
+    Args:
+        host: the runtime's host.
+        host_python: the version of the host's interpreter (``3.9.18``).
+        client_python: this client's version (``3.11.7``).
+        interpreter: the host's interpreter running the agent, if known.
+    """
+
+    def __init__(
+        self, host: str, host_python: str, client_python: str, interpreter: str = ""
+    ) -> None:
+        super().__init__(host, host_python, client_python, interpreter)
+
+    def __str__(self) -> str:
+        host, host_python, client_python, interpreter = self.args
+        wanted = ".".join(str(client_python).split(".")[:2])
+        at = f" ({interpreter})" if interpreter else ""
+        return (
+            f"functions cannot run on {host}: its agent runs Python {host_python}{at}, this "
+            f"client Python {client_python}, and a pickled function loads only on the same "
+            f"minor version. Install Python {wanted} there (python{wanted} on PATH, or a "
+            f"pyenv or uv install, is found and used by itself) or name it with "
+            f'connection_kwargs={{"python": "/path/to/python{wanted}"}}'
+        )
 
 
 class NoRuntimesDetectedError(ActorClusterError):

@@ -19,10 +19,15 @@ counts the master, then each worker as the scheduler lists it::
 
     cluster = DaskCluster(group)
     start_cluster(cluster, worker_count=8)
+
+A live bar in Jupyter needs ``ipywidgets`` (the ``notebook`` extra:
+``pip install 'actorcluster[notebook]'``). Without it the bars are drawn as plain text
+instead (their final state, when they end), and a note says what to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,24 @@ __all__ = ["ProgressBar", "start_cluster", "transfer_bars"]
 
 _POLL = 0.25
 """Seconds between looks at how many workers a starting cluster has."""
+_NO_WIDGETS = (
+    "actorcluster: live progress bars in Jupyter need ipywidgets "
+    "(pip install 'actorcluster[notebook]'); showing them as plain text"
+)
+
+
+def _drawable(console: Console | None) -> Console | None:
+    """``console`` (None: rich's default), unless it is a notebook's and ipywidgets,
+    which rich's live display there needs, is missing: then a plain-text console on
+    the same output, after a note saying what to install."""
+    from rich.console import Console
+
+    chosen = console if console is not None else Console()
+    if not chosen.is_jupyter or importlib.util.find_spec("ipywidgets") is not None:
+        return console
+    plain = Console(file=chosen.file, force_jupyter=False, force_terminal=False)
+    plain.print(_NO_WIDGETS, markup=False, highlight=False, soft_wrap=True)
+    return plain
 
 
 def transfer_bars(console: Console | None = None) -> Any:
@@ -55,7 +78,7 @@ def transfer_bars(console: Console | None = None) -> Any:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=_drawable(console),
     )
 
 
@@ -167,7 +190,7 @@ def start_cluster(
 
     count = worker_count or cluster.runtime_group.runtime_count
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+    with Progress(*columns, TimeElapsedColumn(), console=_drawable(console)) as progress:
         bar = progress.add_task(f"{cluster.name}: master", total=1 + count)
         cluster.start_master(master_port)
         progress.update(bar, completed=1, description=f"{cluster.name}: workers")

@@ -31,6 +31,7 @@ from actorcluster.remote import (
     first_stage,
     kill_command,
     remote_command,
+    source_stage,
     stage_two,
 )
 from actorcluster.ssh import connect
@@ -155,7 +156,10 @@ class AgentActor(SupervisedActor):
             ModuleServer(session, _module_policy(options))
         try:
             hello = session.start(
-                self._open_agent(), stage_two().wire_bytes(), options.agent_start_timeout
+                self._open_agent(),
+                stage_two().wire_bytes(),
+                options.agent_start_timeout,
+                sources=source_stage,
             )
             self._setup(AgentClient(session))
         except BaseException:

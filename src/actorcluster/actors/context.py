@@ -49,7 +49,8 @@ class RuntimeOptions:
     target: SshTarget | None
     """Where and how to connect; None for the local runtime."""
     python: str | None = None
-    """The interpreter on the host; None: python3.X (the client's X), else python3."""
+    """The interpreter on the host; None: the client's python3.X (on PATH, or a pyenv or
+    uv install), else python3."""
     shell: str | None = None
     """The shell commands run through; None: the login shell of the host's user."""
     agent_start_timeout: float = 30.0

@@ -23,7 +23,7 @@ import click
 from actorcluster.cli.console import note
 from actorcluster.cli.exits import ExitCode
 from actorcluster.cli.targets import resolve_hosts
-from actorcluster.cluster.dask_cluster import DaskCluster
+from actorcluster.cluster.dask_cluster import DaskCluster, RoundRobinLauncher
 from actorcluster.groups import RuntimeGroup
 
 if TYPE_CHECKING:
@@ -114,7 +114,8 @@ def _stop(cluster: DaskCluster | None, group: RuntimeGroup, client: Any, summary
     "--python",
     metavar="PATH",
     default=None,
-    help="The workers' interpreter on the hosts (default: python3.X, else python3).",
+    help="The workers' interpreter on the hosts (default: python3.X, else python3); "
+    "the scheduler runs here with this interpreter.",
 )
 @click.pass_obj
 def dask(
@@ -147,7 +148,9 @@ def dask(
         client: Any = None
         summary = f"stopped the scheduler and {wanted} worker(s); cleaned up {', '.join(hosts)}"
         try:
-            cluster = DaskCluster(group, python=python)
+            # --python is the workers' (on the hosts); the scheduler runs here, with ours.
+            launcher = RoundRobinLauncher(group, python=python)
+            cluster = DaskCluster(group, worker_launcher=launcher)
             cluster.start(worker_count=wanted, master_port=port)
             client = cluster.get_client(timeout=_CLIENT_TIMEOUT)
             _announce(cluster, hosts, wanted, time.monotonic() - started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import platform
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ __all__ = ["hosts", "probe"]
 
 _FACTS_TIMEOUT = 30.0
 """Seconds reading every host's facts may take, all together."""
-_COLUMNS = ("host", "status", "cpus", "memory", "gpus", "python", "os / reason")
+_COLUMNS = ("host", "status", "cpus", "memory", "gpus", "python", "functions", "os / reason")
 
 
 def _gib(memory: object) -> str:
@@ -59,6 +60,8 @@ def _facts_of(runtimes: dict[str, Runtime]) -> dict[str, dict[str, Any] | ActorC
 def probe(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
     """Connect every host at once, read its facts, disconnect; one record per host, in
     order: ``host``, ``reachable`` and the facts, or ``error`` and ``error_type``."""
+    from actorcluster.remote.client import functions_run_on
+
     connected = settings.connect(names, working_dir=None)
     try:
         facts = _facts_of(connected.runtimes)
@@ -68,7 +71,8 @@ def probe(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
     for host in names:
         found: Any = facts.get(host, connected.errors.get(host))
         if isinstance(found, dict):
-            records.append({**found, "host": host, "reachable": True})
+            functions = functions_run_on(str(found.get("python_version") or ""))
+            records.append({**found, "host": host, "reachable": True, "functions": functions})
         else:
             problem = found or ActorClusterError(f"no answer from {host}")
             records.append(
@@ -84,10 +88,14 @@ def probe(settings: Settings, names: list[str]) -> list[dict[str, Any]]:
     return records
 
 
+def _client_minor() -> str:
+    return "python" + ".".join(platform.python_version().split(".")[:2])
+
+
 def _row(record: dict[str, Any]) -> tuple[object, ...]:
     if not record["reachable"]:
         reason = str(record["error"]).replace("\n", " ")
-        return (record["host"], record["status"], None, None, None, None, reason)
+        return (record["host"], record["status"], None, None, None, None, None, reason)
     return (
         record["host"],
         "up",
@@ -95,6 +103,7 @@ def _row(record: dict[str, Any]) -> tuple[object, ...]:
         _gib(record.get("memory")),
         _gpus(list(record.get("gpus") or [])),
         record.get("python_version"),
+        "yes" if record.get("functions") else f"no (needs {_client_minor()})",
         record.get("os"),
     )
 
@@ -108,8 +117,10 @@ def hosts(settings: Settings, patterns: tuple[str, ...], as_json: bool) -> int:
 
     PATTERN selects hosts of the ssh_config ('gpu-*'); a plain name is probed even
     if the ssh_config does not list it. Without one, every Host of the ssh_config
-    is. Each unreachable host shows why. Exits 0 when every host answered, else
-    with the code of the worst failure (68 unreachable, 77 refused).
+    is. Each unreachable host (down, refusing, or one that takes only git over SSH)
+    shows why, and is a row of the table like any other: the exit code is 0 unless
+    the command itself failed. 'functions' says whether the host's Python is this
+    one's minor version, which functions (not commands) need.
     """
     names = resolve_hosts(patterns, settings.ssh_config, every=not patterns)
     records = probe(settings, names)
@@ -119,5 +130,4 @@ def hosts(settings: Settings, patterns: tuple[str, ...], as_json: bool) -> int:
         up = sum(1 for record in records if record["reachable"])
         title = f"{up} of {len(records)} host(s) reachable"
         print_table(title, _COLUMNS, [_row(record) for record in records])
-    codes = [record["exit_code"] for record in records if not record["reachable"]]
-    return max(codes, default=int(ExitCode.OK))
+    return int(ExitCode.OK)

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Bars", "local_size", "transfer_bars"]
 
+_DESCRIPTION_WIDTH = 40
+"""Characters of a bar's description shown: its end (the bar, bytes, speed and time
+left need the rest of an 80-column terminal)."""
+
+
+def _short(description: str, width: int = _DESCRIPTION_WIDTH) -> str:
+    """``description``, its start cut to ``width`` characters (the end names the file)."""
+    return description if len(description) <= width else "…" + description[-(width - 1) :]
+
 
 def local_size(path: str) -> tuple[int, int]:
     """(files, bytes) under a local file or folder (links not followed)."""
@@ -34,12 +43,17 @@ class Bars:
     def __init__(self, progress: Any) -> None:
         self._progress = progress
 
+    @property
+    def shown(self) -> bool:
+        """Whether bars are drawn (stderr is a terminal)."""
+        return self._progress is not None
+
     def add(self, description: str, total: int | None) -> Callable[[int, int | None], None]:
         """A bar; returns the ``progress(done, total)`` callback that moves it."""
         progress = self._progress
         if progress is None:
             return lambda done, total: None
-        bar = progress.add_task(description, total=total)
+        bar = progress.add_task(_short(description), total=total)
 
         def update(done: int, reported: int | None) -> None:
             known = reported if reported is not None else total

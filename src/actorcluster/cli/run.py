@@ -6,6 +6,7 @@ With one host, stdin is forwarded to the command (``-n`` reads nothing instead).
 exit code is the command's (several hosts: the highest; a host that failed counts with
 the command line's code for its error), and each host that failed gets a summary line.
 Ctrl-C, or the output's reader going away, stops the command on every host.
+``--json`` prints one JSON object per host instead, as each ends (:mod:`json_results`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from actorcluster.cli.console import error, note
 from actorcluster.cli.exits import ExitCode, code_for
+from actorcluster.cli.json_results import JsonResults
 from actorcluster.cli.settings import Settings, cleanup_all
 from actorcluster.cli.streams import HostStreams
 from actorcluster.cli.targets import resolve_hosts
@@ -45,7 +47,8 @@ def split_words(
     or, with ``--all``, every word is the command.
 
     Raises:
-        UsageError: no command.
+        UsageError: no command, or a command with options and no ``--`` before it
+            (which words were hosts, and which the command, is then a guess).
     """
     if after_dashes is not None:
         hosts, command_words = list(words), list(after_dashes)
@@ -53,6 +56,12 @@ def split_words(
         hosts, command_words = [], list(words)
     else:
         hosts, command_words = list(words[:1]), list(words[1:])
+    if after_dashes is None and any(word.startswith("-") for word in command_words):
+        shown = " ".join([*hosts, "--", *command_words]) if hosts else "-- " + " ".join(words)
+        raise UsageError(
+            "put -- between the hosts and a command with options: "
+            f"actorcluster run {'--all ' if every else ''}{shown}"
+        )
     command = " ".join(command_words).strip()
     for word in hosts:
         if word.startswith("-"):
@@ -65,7 +74,7 @@ def split_words(
 class _Run:
     """One ``run``: the commands started on the connected hosts, and their outcomes."""
 
-    def __init__(self, streams: HostStreams, several: bool, debug: bool) -> None:
+    def __init__(self, streams: HostStreams | JsonResults, several: bool, debug: bool) -> None:
         self.streams = streams
         self.several = several
         self.debug = debug
@@ -77,6 +86,9 @@ class _Run:
         self.codes[host] = code_for(problem)
         if self.debug:
             traceback.print_exception(type(problem), problem, problem.__traceback__)
+        if isinstance(self.streams, JsonResults):
+            self.streams.failed(host, problem, self.codes[host])
+            return
         error(f"{host}: {problem}" if self.several and host not in str(problem) else str(problem))
 
     def start(self, runtime: Runtime, command: str, stdin: IO[bytes] | None) -> None:
@@ -108,7 +120,9 @@ class _Run:
         if problem is None:
             code = shell.future.result(0)
             self.codes[host] = code
-            if code and self.several:
+            if isinstance(self.streams, JsonResults):
+                self.streams.exited(host, code)
+            elif code and self.several:
                 note(f"{host}: exited with {code}")
             return
         self.failed(host, problem)
@@ -125,12 +139,19 @@ class _Run:
 
 
 def run_on_hosts(
-    settings: Settings, hosts: Sequence[str], command: str, *, forward_stdin: bool, prefix: bool
+    settings: Settings,
+    hosts: Sequence[str],
+    command: str,
+    *,
+    forward_stdin: bool,
+    prefix: bool,
+    as_json: bool = False,
 ) -> int:
     """Run ``command`` on ``hosts``; return the exit code (see the module docstring)."""
     several = len(hosts) > 1
     connected = settings.connect(hosts)
-    state = _Run(HostStreams(prefixed=prefix), several, settings.debug)
+    streams: HostStreams | JsonResults = JsonResults() if as_json else HostStreams(prefix)
+    state = _Run(streams, several, settings.debug)
     try:
         for host, problem in connected.errors.items():
             state.failed(host, problem)
@@ -162,21 +183,37 @@ def run_on_hosts(
     default=None,
     help="Prefix each line with [host] (default: with several hosts).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per host as it ends: host, exit_code, stdout, stderr, "
+    "seconds (and error for a host that failed).",
+)
 @click.argument("words", nargs=-1, type=click.UNPROCESSED, metavar="HOST... -- COMMAND")
 @click.pass_obj
 def run(
-    settings: Settings, words: tuple[str, ...], every: bool, no_stdin: bool, prefix: bool | None
+    settings: Settings,
+    words: tuple[str, ...],
+    *,
+    every: bool,
+    no_stdin: bool,
+    prefix: bool | None,
+    as_json: bool,
 ) -> int:
     """Run a shell command on one host or many, in parallel.
 
     HOST is a name from the ssh_config, a host name, 'localhost', a comma-separated
-    list, or a pattern ('gpu-*'). The command runs in the login's home directory
-    through the login shell. Output streams live: stdout to stdout, stderr to
-    stderr, prefixed with [host] when there are several hosts. With one host, stdin
+    list, or a pattern ('gpu-*'). Put -- before a command with options. The command
+    runs in the login's home directory through the login shell. Output streams live:
+    stdout to stdout, stderr to stderr, prefixed with [host] when there are several
+    hosts. With one host, stdin
     is forwarded to the command. The exit code is the command's (several hosts:
     the highest), and each host that failed gets a summary line on stderr.
     """
     host_words, command = split_words(words, settings.command, every)
     hosts = resolve_hosts(host_words, settings.ssh_config, every=every)
     prefixed = len(hosts) > 1 if prefix is None else prefix
-    return run_on_hosts(settings, hosts, command, forward_stdin=not no_stdin, prefix=prefixed)
+    return run_on_hosts(
+        settings, hosts, command, forward_stdin=not no_stdin, prefix=prefixed, as_json=as_json
+    )

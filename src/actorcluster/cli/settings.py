@@ -35,8 +35,18 @@ class Settings:
     """More connection settings (tests)."""
 
     def connection_kwargs(self) -> dict[str, Any]:
-        """``connection_kwargs`` for every runtime."""
-        kwargs = dict(self.extra)
+        """``connection_kwargs`` for every runtime: each step of coming up (TCP, the
+        SSH banner, authentication, the agent's start) gives up by itself within
+        ``connect_timeout``, so that a host that does not answer ends the command by
+        then (an abandoned start would otherwise finish its own, longer, waits)."""
+        limit = self.connect_timeout
+        kwargs: dict[str, Any] = {
+            "connect_timeout": limit,
+            "banner_timeout": limit,
+            "auth_timeout": limit,
+            "agent_start_timeout": limit,
+        }
+        kwargs.update(self.extra)
         if self.ssh_config:
             kwargs["ssh_config_path"] = self.ssh_config
         return kwargs

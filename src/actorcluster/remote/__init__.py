@@ -16,6 +16,7 @@ from actorcluster.remote.bootstrap import (
     first_stage,
     kill_command,
     remote_command,
+    source_stage,
     stage_two,
 )
 from actorcluster.remote.client import (
@@ -28,6 +29,7 @@ from actorcluster.remote.client import (
     PathInfo,
     Upload,
     Written,
+    functions_run_on,
 )
 from actorcluster.remote.command_input import INPUT_CHUNK, INPUT_WINDOW
 from actorcluster.remote.module_lookup import ModulePolicy
@@ -54,7 +56,9 @@ __all__ = [
     "Written",
     "attach_command",
     "first_stage",
+    "functions_run_on",
     "kill_command",
     "remote_command",
+    "source_stage",
     "stage_two",
 ]

@@ -4,9 +4,16 @@ The first stage is short enough for a command line (``python3 -c '...'``). It re
 length line and that many bytes of zlib-compressed Python from stdin and runs them. The
 second stage installs an import hook serving the agent package
 (:mod:`actorcluster.remote.agent`, as the private package ``_acagent``) and
-cloudpickle's modules, compiled here and marshalled, from memory, checks the Python
-version, and starts the agent, which goes on reading frames from the
-same stdin. Nothing is written to the host's disk and nothing is installed.
+cloudpickle's modules, compiled here and marshalled, from memory, and starts the agent,
+which goes on reading frames from the same stdin. Nothing is written to the host's disk
+and nothing is installed.
+
+The host may run any CPython from 3.8 on. Marshalled code is only read by the minor
+version that wrote it: a host of another version writes :data:`SOURCES_REQUEST` and
+reads the modules' sources instead (:func:`source_stage`, one more round trip on such
+hosts only), compiling them there. Which interpreter runs the agent is decided on the
+host in the same command (:func:`remote_command`): one of the client's version when the
+host has one (on ``PATH``, or a pyenv or uv install), else ``python3``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ from pathlib import Path
 __all__ = [
     "AGENT_PACKAGE",
     "ATTACH_STUB",
+    "MIN_PYTHON",
+    "SOURCES_REQUEST",
     "StageTwo",
     "attach_command",
     "first_stage",
     "kill_command",
     "remote_command",
+    "source_stage",
     "stage_two",
 ]
 
@@ -39,15 +49,30 @@ FIRST_STAGE = (
 )
 """The first stage. The trailing comment names the process in ``ps``/``pgrep -f``."""
 
+MIN_PYTHON = (3, 8)
+"""The oldest Python the agent runs on."""
+
+SOURCES_REQUEST = b"\n\x00ACTORCLUSTER-AGENT-WANTS-SOURCES-1\x00\n"
+"""Written by a second stage running on another Python minor version than the client's:
+it then reads the modules' sources (:func:`source_stage`) instead of marshalled code."""
+
 _SECOND_STAGE_TEMPLATE = """
-import sys, importlib.abc, importlib.util, marshal
+import sys, importlib.abc, importlib.util, marshal, zlib
 _CODE = {sources!r}
 _WANT = {version!r}
-if tuple(sys.version_info[:2]) != _WANT:
-    sys.stderr.write("actorcluster agent needs Python %d.%d (the client's), found %s at %s\\n"
-                     % (_WANT[0], _WANT[1], sys.version.split()[0], sys.executable))
+_HAVE = tuple(sys.version_info[:2])
+if _HAVE < {minimum!r}:
+    sys.stderr.write("actorcluster agent needs Python >= %d.%d, found %s at %s\\n"
+                     % ({minimum!r} + (sys.version.split()[0], sys.executable)))
     sys.stderr.flush()
     raise SystemExit(3)
+if _HAVE != _WANT:
+    sys.stdout.buffer.write({request!r})
+    sys.stdout.buffer.flush()
+    _n = int(sys.stdin.buffer.readline())
+    _CODE = dict((_name, (_package, compile(_source, "<actorcluster>/" + _name, "exec")))
+                 for _name, (_package, _source)
+                 in marshal.loads(zlib.decompress(sys.stdin.buffer.read(_n))).items())
 
 class _InMemoryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
@@ -61,7 +86,7 @@ class _InMemoryFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         is_package, code = _CODE[module.__name__]
         if is_package:
             module.__path__ = []
-        exec(marshal.loads(code), module.__dict__)
+        exec(marshal.loads(code) if isinstance(code, bytes) else code, module.__dict__)
 
 sys.meta_path.insert(0, _InMemoryFinder())
 import {package}.main
@@ -108,9 +133,8 @@ class StageTwo:
 
 
 def _compiled(sources: dict[str, tuple[bool, str]]) -> dict[str, tuple[bool, bytes]]:
-    """Modules as marshalled code objects: the host runs the client's Python minor
-    version (checked before any is loaded), and compiling them there cost ~25 ms of
-    every connect."""
+    """Modules as marshalled code objects, for a host of the client's Python minor
+    version (compiling them there cost ~25 ms of every connect)."""
     return {
         name: (is_package, marshal.dumps(compile(source, f"<actorcluster>/{name}", "exec")))
         for name, (is_package, source) in sources.items()
@@ -122,9 +146,23 @@ def stage_two() -> StageTwo:
     """Build (once per process) the second stage for this client's Python version."""
     sources = _compiled({**_cloudpickle_sources(), **_agent_sources()})
     source = _SECOND_STAGE_TEMPLATE.format(
-        sources=sources, version=tuple(sys.version_info[:2]), package=AGENT_PACKAGE
+        sources=sources,
+        version=tuple(sys.version_info[:2]),
+        minimum=MIN_PYTHON,
+        request=SOURCES_REQUEST,
+        package=AGENT_PACKAGE,
     )
     return StageTwo(zlib.compress(source.encode("utf-8"), 6))
+
+
+@cache
+def source_stage() -> bytes:
+    """What a second stage on another Python minor version reads after it wrote
+    :data:`SOURCES_REQUEST`: a length line and the modules' sources (a zlib-compressed
+    marshalled dict of plain strings, which every Python 3 reads alike)."""
+    sources = {**_cloudpickle_sources(), **_agent_sources()}
+    code = zlib.compress(marshal.dumps(sources, 4), 6)
+    return b"%d\n" % len(code) + code
 
 
 def first_stage() -> str:
@@ -133,23 +171,36 @@ def first_stage() -> str:
 
 
 ATTACH_STUB = (
-    "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
-    "socket.send_fds(s,[b'a'],[0,1]);s.recv(1)  # actorcluster.remote.attach"
+    "import socket,struct,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+    "s.sendmsg([b'a'],[(socket.SOL_SOCKET,socket.SCM_RIGHTS,struct.pack('2i',0,1))]);"
+    "s.recv(1)  # actorcluster.remote.attach"
 )
 """Hands this SSH session's stdin and stdout to a running agent (its session's socket),
 then waits until the agent lets them go. See :mod:`actorcluster.remote.agent.links`."""
 
 
+def _candidates() -> list[str]:
+    """Interpreters of the client's minor version a host may have, in order: on
+    ``PATH``, then pyenv's and uv's installs in the home folder (shell globs)."""
+    major, minor = sys.version_info[:2]
+    name = f"python{major}.{minor}"
+    return [
+        name,
+        f'"$HOME"/.pyenv/versions/{major}.{minor}.*/bin/{name}',
+        f'"$HOME"/.local/share/uv/python/cpython-{major}.{minor}.*/bin/{name}',
+    ]
+
+
 def _python_exec(python: str | None, program: str, *args: str) -> str:
-    """``exec PYTHON -c PROGRAM ARGS``: the given interpreter, else ``python3.X`` for the
-    client's X when the host has it, else ``python3``."""
+    """``exec PYTHON -c PROGRAM ARGS``: the given interpreter, else one of the client's
+    minor version when the host has one (:func:`_candidates`), else ``python3``."""
     tail = " ".join(shlex.quote(arg) for arg in (program, *args))
     if python:
         return f"exec {shlex.quote(python)} -c {tail}"
-    versioned = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     return (
-        f"if command -v {versioned} >/dev/null 2>&1; then exec {versioned} -c {tail}; "
-        f"else exec python3 -c {tail}; fi"
+        f"for p in {' '.join(_candidates())}; do "
+        'if command -v "$p" >/dev/null 2>&1; then break; fi; p=python3; done; '
+        f'exec "$p" -c {tail}'
     )
 
 
@@ -175,7 +226,8 @@ def remote_command(python: str | None = None) -> str:
     """The shell command that starts the agent on a host.
 
     Args:
-        python: the interpreter to run. None: ``python3.X`` for the client's X when the
-            host has it, else ``python3``.
+        python: the interpreter to run. None: one of the client's minor version when
+            the host has one (``python3.X`` on ``PATH``, or a pyenv or uv install of
+            3.X), else ``python3``.
     """
     return _python_exec(python, FIRST_STAGE)

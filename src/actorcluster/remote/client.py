@@ -21,12 +21,14 @@ to an actor), never for user code.
 
 from __future__ import annotations
 
+import platform
 import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from actorcluster.errors import (
     ProtocolError,
+    PythonVersionMismatchError,
     RemoteOperationError,
     RequestCancelledError,
     RequestTimeoutError,
@@ -50,6 +52,7 @@ __all__ = [
     "PathInfo",
     "Upload",
     "Written",
+    "functions_run_on",
 ]
 
 T = TypeVar("T")
@@ -228,6 +231,21 @@ class AgentClient:
         """Requests in flight."""
         return self._session.pending_count
 
+    def check_functions(self) -> None:
+        """Raise unless functions can run here: the agent's Python has the client's minor
+        version (a cloudpickled function loads only there).
+
+        Raises:
+            PythonVersionMismatchError: the versions differ.
+        """
+        hello = self._session.hello
+        host_python = str(hello.get("python") or "")
+        if functions_run_on(host_python):
+            return
+        client_python = platform.python_version()
+        interpreter = str(hello.get("executable") or "")
+        raise PythonVersionMismatchError(self.host, host_python, client_python, interpreter)
+
     def close(self, reason: str = "closed by the client") -> None:
         """End the session: the agent kills what it started and removes its temp dirs."""
         self._session.close(reason)
@@ -343,6 +361,7 @@ class AgentClient:
         """Call a cloudpickled ``(function, kwargs)``; the result says what it returned
         or raised. Its prints go to ``on_output``. ``isolated``: in a child process of
         the agent, not on one of its threads."""
+        self.check_functions()
         what = f"function {name}"
 
         def convert(frame: Frame) -> CallOutcome:
@@ -626,3 +645,9 @@ def _kind_name(kind: int) -> str:
         return Kind(kind).name
     except ValueError:
         return f"kind {kind}"
+
+
+def functions_run_on(python: str) -> bool:
+    """Whether a host whose agent runs Python ``python`` (``3.9.18``; empty when not
+    known) can run this client's functions: the same minor version."""
+    return not python or python.split(".")[:2] == platform.python_version().split(".")[:2]

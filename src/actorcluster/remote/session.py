@@ -41,6 +41,7 @@ from actorcluster.remote.agent.frames import (
     Kind,
     encode_frame,
 )
+from actorcluster.remote.bootstrap import SOURCES_REQUEST
 from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
@@ -167,9 +168,16 @@ class AgentSession:
 
     # --- starting and re-attaching --------------------------------------------------
 
-    def start(self, stream: ByteStream, stage_two: bytes, timeout: float) -> dict[str, Any]:
+    def start(
+        self,
+        stream: ByteStream,
+        stage_two: bytes,
+        timeout: float,
+        sources: Callable[[], bytes] | None = None,
+    ) -> dict[str, Any]:
         """Send the second stage on a new agent's stream, wait for the ready marker and
-        HELLO; start reading.
+        HELLO; start reading. A second stage on another Python version than ours asks
+        for the modules' sources: ``sources()`` is sent then.
 
         Raises:
             AgentStartError: the marker or HELLO did not come in time, or the stream
@@ -178,7 +186,8 @@ class AgentSession:
         deadline = time.monotonic() + timeout
         try:
             stream.sendall(stage_two, timeout)
-            source = _Prefilled(_await_marker(stream, deadline, self.host), stream)
+            rest = _await_marker(stream, deadline, self.host, sources)
+            source = _Prefilled(rest, stream)
             reader = FrameReader(source.recv)
             frame = _read_first(reader, source, deadline)
             if frame is None or frame.kind != Kind.HELLO:
@@ -557,10 +566,18 @@ class AgentSession:
             stream.release()
 
 
-def _await_marker(stream: ByteStream, deadline: float, host: str) -> bytes:
-    """Read up to the agent's ready marker; return what came after it."""
+def _await_marker(
+    stream: ByteStream, deadline: float, host: str, sources: Callable[[], bytes] | None = None
+) -> bytes:
+    """Read up to the agent's ready marker; return what came after it. Answer a request
+    for the sources (a host of another Python version) with ``sources()``."""
     seen = b""
     while READY_MARKER not in seen:
+        if sources is not None and SOURCES_REQUEST in seen:
+            seen = seen.replace(SOURCES_REQUEST, b"", 1)
+            stream.sendall(sources(), max(0.01, deadline - time.monotonic()))
+            sources = None
+            continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             printed = f"; the host printed {seen[-2000:]!r}" if seen.strip() else ""

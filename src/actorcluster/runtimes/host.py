@@ -8,8 +8,10 @@ two expansions lazycluster's shell gave them, ``~`` and ``$VAR`` (see
 
 from __future__ import annotations
 
+import json
 import pickle
 import posixpath
+import shlex
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from actorcluster.errors import (
     RemoteOperationError,
     UsageError,
 )
-from actorcluster.remote import CallReturned
+from actorcluster.remote import CallReturned, functions_run_on
 from actorcluster.runtimes.paths import (
     expand_path,
     host_environment_reader,
@@ -32,6 +34,7 @@ from actorcluster.runtimes.ports import check_port
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from actorcluster.remote import AgentClient
     from actorcluster.runtimes.handle import RuntimeHandle
 
 __all__ = ["REQUEST_TIMEOUT", "HostInfo"]
@@ -48,6 +51,21 @@ def _as_list(value: str | list[str] | tuple[str, ...] | None, name: str) -> list
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return list(value)
     raise UsageError(f"{name} must be a string or a list of strings, not {value!r}")
+
+
+_READ_ENV = (
+    "import json, os, pwd, sys\n"
+    "homes = {}\n"
+    "for user in sys.argv[1:]:\n"
+    "    try:\n"
+    "        entry = pwd.getpwnam(user) if user else pwd.getpwuid(os.getuid())\n"
+    "    except KeyError:\n"
+    "        continue\n"
+    "    homes[user] = entry.pw_dir\n"
+    "print(json.dumps([dict(os.environ), homes]))\n"
+)
+"""What :func:`~actorcluster.runtimes.paths.host_environment_reader` reads, as a
+program for any Python on the host: JSON ``[environment, {user: home}]``."""
 
 
 class HostInfo:
@@ -134,6 +152,49 @@ class HostInfo:
                 return False
         return all(self.stdout_of(command, env).strip().lower() == "true" for command in commands)
 
+    def _environment(
+        self, env: Mapping[str, str], users: list[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The host's environment (with ``env``), and the homes of ``users``: a
+        function call, or, where the host's Python cannot load this one's functions
+        (another minor version), the same read by its interpreter as a command."""
+        client = self._handle.client()
+        if not functions_run_on(str(client.hello.get("python") or "")):
+            return self._environment_by_command(client, env, users)
+        payload = dumps_call(host_environment_reader(), {"users": users})
+        outcome = client.call(payload, env=env, name="reading the environment").result(
+            REQUEST_TIMEOUT
+        )
+        if not isinstance(outcome, CallReturned):
+            last = (outcome.traceback.strip().splitlines() or [""])[-1]
+            raise RemoteOperationError(
+                self._handle.host, "reading the environment", outcome.type_name, last
+            )
+        host_env, homes = pickle.loads(outcome.value)
+        return host_env, homes
+
+    def _environment_by_command(
+        self, client: AgentClient, env: Mapping[str, str], users: list[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        output: list[bytes] = []
+        python = str(client.hello.get("executable") or "python3")
+        command = " ".join(shlex.quote(word) for word in [python, "-c", _READ_ENV, *users])
+        call = client.run(
+            f"exec {command}",
+            env=env,
+            on_output=lambda fd, data: output.append(data) if fd == 1 else None,
+        )
+        code = call.result(REQUEST_TIMEOUT)
+        try:
+            host_env, homes = json.loads(b"".join(output))
+        except ValueError:
+            host_env, homes = None, None
+        if code != 0 or not isinstance(host_env, dict) or not isinstance(homes, dict):
+            raise RemoteOperationError(
+                self._handle.host, "reading the environment", "exit code", str(code)
+            )
+        return host_env, homes
+
     # --- commands -------------------------------------------------------------------
 
     def stdout_of(self, command: str, env: Mapping[str, str]) -> str:
@@ -162,15 +223,7 @@ class HostInfo:
         if needs_expansion(path):
             user = tilde_user(path)
             users = [] if user is None else [user]
-            payload = dumps_call(host_environment_reader(), {"users": users})
-            call = self._handle.client().call(payload, env=env, name="reading the environment")
-            outcome = call.result(REQUEST_TIMEOUT)
-            if not isinstance(outcome, CallReturned):
-                last = (outcome.traceback.strip().splitlines() or [""])[-1]
-                raise RemoteOperationError(
-                    self._handle.host, "reading the environment", outcome.type_name, last
-                )
-            host_env, homes = pickle.loads(outcome.value)
+            host_env, homes = self._environment(env, users)
             path = expand_path(path, host_env, homes.get, self._handle.host)
         if not path.startswith(("/", "~")):
             path = posixpath.join(self._handle.working_dir, path)

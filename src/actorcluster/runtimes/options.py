@@ -12,7 +12,8 @@ from actorcluster.remote.module_lookup import valid_module_name
 __all__ = ["RUNTIME_KWARGS", "build_options"]
 
 RUNTIME_KWARGS: dict[str, str] = {
-    "python": "the interpreter on the host (default python3.X for the client's X, else python3)",
+    "python": "the interpreter on the host (default: the client's python3.X on PATH or in "
+    "pyenv or uv, else python3)",
     "shell": "the shell commands run through (default: the user's login shell)",
     "agent_start_timeout": "seconds the agent gets to start",
     "heartbeat_interval": "seconds between pings to the agent",
@@ -110,9 +111,7 @@ def build_options(
     }
     from actorcluster.ssh import parse_ssh_kwargs, resolve_target
 
-    if host == LOCALHOST:
-        parse_ssh_kwargs(given)  # still reject unknown keys and bad values
-        target = None
-    else:
-        target = resolve_target(host, given)
+    # Unknown keys and bad values first, the error naming every accepted key.
+    parse_ssh_kwargs(given, also_accepted=RUNTIME_KWARGS)
+    target = None if host == LOCALHOST else resolve_target(host, given)
     return RuntimeOptions(host=host, target=target, working_dir=working_dir, **runtime)

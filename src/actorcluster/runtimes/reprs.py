@@ -7,6 +7,8 @@ shows without them.
 
 from __future__ import annotations
 
+import pickle
+import reprlib
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._html import summary_table
@@ -17,12 +19,38 @@ if TYPE_CHECKING:
     from actorcluster.runtimes.runtime import Runtime
     from actorcluster.runtimes.task import RuntimeTask
 
-__all__ = ["FACTS_WAIT", "runtime_html", "task_html", "task_state"]
+__all__ = ["FACTS_WAIT", "returns_text", "runtime_html", "task_html", "task_state"]
 
 FACTS_WAIT = 2.0
 """Seconds a summary waits for a runtime's facts the first time."""
 _LOG_SHOWN = 1000
 """Characters of a task's latest log entry shown."""
+_RETURNS_SHOWN = 120
+"""Characters of a task's function returns shown in its ``repr``."""
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxstring = _SHORT.maxother = 40
+_SHORT.maxlevel = 3
+
+
+class _Unreadable:
+    """A return value that cannot be unpickled here (its class's module is missing)."""
+
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+def _loaded(value: bytes) -> object:
+    try:
+        return pickle.loads(value)
+    except Exception:  # a repr never raises
+        return _Unreadable()
+
+
+def returns_text(returns: list[bytes]) -> str:
+    """A task's function returns (still pickled), shortened for its ``repr``."""
+    text = _SHORT.repr([_loaded(value) for value in returns])
+    return text if len(text) <= _RETURNS_SHOWN else text[: _RETURNS_SHOWN - 4] + "...]"
 
 
 def _facts_rows(runtime: Runtime) -> list[tuple[str, object]]:

@@ -17,7 +17,10 @@ kills the command's process group on the host.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import selectors
 import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
@@ -33,6 +36,8 @@ from actorcluster.futures import ActorFuture
 from actorcluster.remote import INPUT_CHUNK
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from actorcluster.remote import Call, CommandInput
     from actorcluster.runtimes.runtime import Runtime
 
@@ -44,6 +49,8 @@ OutputCallback = Callable[[int, bytes], None]
 """``on_output(fd, data)``: 1 for stdout, 2 for stderr; the bytes as the host sent them."""
 
 _DONE = (0, b"")
+_INPUT_POLL = 0.2
+"""Seconds between checks for the command's end while stdin has nothing to read."""
 
 
 class ShellCommand:
@@ -122,18 +129,55 @@ class ShellCommand:
 
 def _feed(source: IO[bytes], command_input: CommandInput, host: str) -> None:
     """Copy ``source`` to the command's stdin until its end (then close it) or the
-    command's end (on a thread of its own: reading may block, on a terminal say)."""
-    read = getattr(source, "read1", None) or source.read
+    command's end, on a thread of its own.
+
+    A source with a file descriptor (a terminal, a pipe) is read raw, after a selector
+    said it has data, checking the command's end every :data:`_INPUT_POLL` s: the
+    thread never sits inside a buffered read, which at interpreter exit would abort the
+    process (``Fatal Python error: _enter_buffered_busy``), and ends with the command.
+    """
     try:
-        while not command_input.ended:
-            data = read(INPUT_CHUNK)
-            if not data:
-                break
-            if not command_input.write(data):
-                return
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream: never blocks
+        fd = None
+    read = (lambda size: os.read(fd, size)) if fd is not None else _reader(source)
+    try:
+        with _ready_to_read(fd) as ready:
+            while not command_input.ended:
+                if not ready():
+                    continue
+                data = read(INPUT_CHUNK)
+                if not data:
+                    break
+                if not command_input.write(data):
+                    return
         command_input.close()
     except (OSError, ValueError, ActorClusterError) as exc:  # the command's end says the rest
         log.debug("shell.input.stopped", host=host, error=repr(exc))
+
+
+def _reader(source: IO[bytes]) -> Callable[[int], bytes]:
+    read: Callable[[int], bytes] = getattr(source, "read1", None) or source.read
+    return read
+
+
+@contextlib.contextmanager
+def _ready_to_read(fd: int | None) -> Iterator[Callable[[], bool]]:
+    """``ready()``: whether ``fd`` has data (or its end) to read, waiting up to
+    :data:`_INPUT_POLL` s; always True where no selector can watch it (no descriptor,
+    a regular file, ``/dev/null``: reading those never blocks)."""
+    if fd is None:
+        yield lambda: True
+        return
+    selector = selectors.DefaultSelector()
+    try:
+        selector.register(fd, selectors.EVENT_READ)
+    except (OSError, ValueError):
+        selector.close()
+        yield lambda: True
+        return
+    with selector:
+        yield lambda: bool(selector.select(_INPUT_POLL))
 
 
 def run_shell(

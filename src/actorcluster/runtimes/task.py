@@ -151,7 +151,13 @@ class RuntimeTask:
         state = (
             "not run" if self._future is None else ("done" if self._future.done() else "running")
         )
-        return f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}>"
+        shown = f"<RuntimeTask {self._name!r} steps={len(self._steps)} {state}"
+        returns = list(self._returns) if state == "done" else []  # no lock: a repr never waits
+        if returns:
+            from actorcluster.runtimes.reprs import returns_text
+
+            shown += f" returns={returns_text(returns)}"
+        return shown + ">"
 
     def _repr_html_(self) -> str:
         """A notebook's view: name, host, state, steps and the latest output."""

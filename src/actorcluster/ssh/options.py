@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -190,6 +190,7 @@ def _collect(
     table: dict[str, tuple[str, _Check]],
     prefix: str,
     fields: dict[str, tuple[str, Any]],
+    also_accepted: Collection[str] = (),
 ) -> None:
     """Check each key of ``given`` against ``table``; add the field values to
     ``fields`` (field name -> (key it came from, value)), which must agree with any
@@ -197,7 +198,8 @@ def _collect(
     for key, value in given.items():
         name = f"{prefix}{key}"
         if not isinstance(key, str) or key not in table:
-            _fail(name, value, f"unknown key; accepted keys: {', '.join(sorted(table))}")
+            keys = set(table) if prefix else {*table, *also_accepted, "connect_kwargs"}
+            _fail(name, value, f"unknown key; accepted keys: {', '.join(sorted(keys))}")
         if value is None:
             continue
         attr, check = table[key]
@@ -210,11 +212,15 @@ def _collect(
         fields[attr] = (name, checked)
 
 
-def parse_ssh_kwargs(ssh_kwargs: Mapping[str, Any] | None) -> SshOptions:
+def parse_ssh_kwargs(
+    ssh_kwargs: Mapping[str, Any] | None, also_accepted: Collection[str] = ()
+) -> SshOptions:
     """Check ``ssh_kwargs`` and return them as :class:`SshOptions`.
 
     Args:
         ssh_kwargs: lazycluster's ``connection_kwargs`` plus actorcluster's keys, or None.
+        also_accepted: keys taken elsewhere (the runtime's own, such as ``python``),
+            named with the others when a key is unknown.
 
     Raises:
         ConfigurationError: an unknown key, or a value of the wrong type or range.
@@ -225,7 +231,7 @@ def parse_ssh_kwargs(ssh_kwargs: Mapping[str, Any] | None) -> SshOptions:
         _fail("ssh_kwargs", ssh_kwargs, "expected a dict")
     fields: dict[str, tuple[str, Any]] = {}
     top = {k: v for k, v in ssh_kwargs.items() if k != "connect_kwargs"}
-    _collect(top, {**_TOP_LEVEL, **_CONNECT_KWARGS}, "", fields)
+    _collect(top, {**_TOP_LEVEL, **_CONNECT_KWARGS}, "", fields, also_accepted)
     nested = ssh_kwargs.get("connect_kwargs")
     if nested is not None:
         if not isinstance(nested, Mapping):

@@ -15,7 +15,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+import typing
 from typing import TYPE_CHECKING, Any
 
 from . import frames, partials, strays, watchdog
@@ -46,7 +46,7 @@ EXIT_GRACE = 0.5
 _START_WAIT = 2.0
 """Longest the agent's exit waits for processes being started to be tracked."""
 
-Abort = Callable[[], None]
+Abort = typing.Callable[[], None]  # typing.: evaluated at run time (Python 3.8)
 
 
 def diag(message: str) -> None:

@@ -38,8 +38,11 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator
+import typing
 from typing import IO, Any
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "PART_SUFFIX",
@@ -58,19 +61,17 @@ _NAME_KEEP = 80
 """Characters of the target's name kept in a temporary name (names stay under 255)."""
 _COPY_CHUNK = 1024 * 1024
 
-Notify = Callable[[str, bool], None]
+Notify = typing.Callable[[str, bool], None]  # typing.: evaluated at run time (Python 3.8)
 """``notify(path, started)``: a temporary path is about to exist (True) or is gone (False)."""
 
 
 def current_umask() -> int:
     """This process's umask, read without changing it where the system allows."""
-    with (
-        contextlib.suppress(OSError, ValueError),
-        open("/proc/self/status", encoding="ascii", errors="replace") as status,
-    ):
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
+    with contextlib.suppress(OSError, ValueError):  # noqa: SIM117 (3.8 has no (a, b) form)
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
     mask = os.umask(0o022)  # no /proc: the one way, briefly changing it
     os.umask(mask)
     return mask

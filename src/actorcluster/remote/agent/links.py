@@ -16,6 +16,7 @@ stale: its reader drops whatever still arrives on it.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import functools
 import hmac
@@ -259,7 +260,7 @@ class Links:
     def _attach(self, conn: socket.socket) -> None:
         """A stub hands over a new channel's stdin and stdout; check ATTACH, switch."""
         try:
-            _, fds, _, _ = socket.recv_fds(conn, 16, 2)
+            fds = _recv_fds(conn, 2)
         except OSError:
             conn.close()
             return
@@ -323,3 +324,17 @@ def _thread(target: Callable[[], None], name: str) -> None:
             raise
 
     threading.Thread(target=run, name=name, daemon=True).start()
+
+
+def _recv_fds(conn: socket.socket, count: int) -> list[int]:
+    """Up to ``count`` file descriptors passed on ``conn`` (``socket.recv_fds``, which
+    Python 3.8 lacks)."""
+    size = socket.CMSG_SPACE(count * array.array("i").itemsize)
+    _, ancillary, _, _ = conn.recvmsg(16, size)
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            ints = array.array("i")
+            ints.frombytes(data[: len(data) - len(data) % ints.itemsize])
+            fds.extend(ints)
+    return fds

@@ -31,7 +31,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+import typing
 from typing import TYPE_CHECKING, Any, cast
 
 from . import calls, commands, facts, files, frames, inputs, kills, sessions, transfers, watchdog
@@ -49,7 +49,7 @@ __all__ = ["Agent", "main", "ports_free", "setup"]
 
 Kind = frames.Kind
 
-Handler = Callable[[Hub, int, dict[str, Any]], None]
+Handler = typing.Callable[[Hub, int, typing.Dict[str, Any]], None]  # typing.: run time (Python 3.8)
 
 
 def setup(
@@ -227,6 +227,7 @@ class Agent:
         hello = {
             "pid": os.getpid(),
             "python": platform.python_version(),
+            "executable": sys.executable,
             "cwd": os.getcwd(),
             "hostname": socket.gethostname(),
             "session": self.links.listen(folder),
