@@ -1,0 +1,116 @@
+"""Supervised processes outlive host outages: while the host is away they are `waiting
+for host` (never failing, never counted toward the intensity), a process that lived
+through a dropped connection is re-adopted, and one lost with its host is started again
+the moment the host is back. Real sshd hosts, really stopped (listener and every
+session killed) and started again."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from actorcluster import Runtime
+from proctree import kill_tree, matching
+from waiting import wait_until
+
+KWARGS = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0}
+BACK_WITHIN = 5.0
+"""Seconds after sshd's return by which the process runs again (the issue's bound)."""
+
+
+class StatusLog:
+    """Every status a process reports, in order (consecutive repeats dropped)."""
+
+    def __init__(self, process) -> None:
+        self._seen: list[str] = []
+        self._lock = threading.Lock()
+        self.unsubscribe = process.subscribe(lambda state: self._add(state.status.value))
+        self._add(process.status)
+
+    def _add(self, status: str) -> None:
+        with self._lock:
+            if not self._seen or self._seen[-1] != status:
+                self._seen.append(status)
+
+    def since(self, index: int) -> list[str]:
+        with self._lock:
+            return self._seen[index:]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+
+def _outage(make_ssh_bed, seconds: float, marker: str) -> None:
+    bed = make_ssh_bed(1)
+    host = bed.hosts[0]
+    kwargs = {**bed.connection_kwargs, **KWARGS}
+    with Runtime("host-1", connection_kwargs=kwargs) as runtime:
+        process = runtime.supervise(f"exec sleep {marker}", name="keeper", max_restarts=1)
+        assert process.wait_running(20)
+        first = process.pid
+        log = StatusLog(process)
+        host.stop()
+        assert not matching(f"sleep\x00{marker}".encode()), "the outage left it running"
+        wait_until(lambda: process.status == "waiting for host", 15, "waiting for host")
+        assert process.pid is None
+        mark = len(log) - 1  # its latest status: waiting for host
+        threading.Event().wait(seconds)  # the outage itself
+        assert log.since(mark) == ["waiting for host"], "its status moved while away"
+        assert process.is_alive() and process.restart_count == 0
+        host.start()
+        back = time.monotonic()
+        assert process.wait_running(60), process.snapshot
+        took = time.monotonic() - back
+        print(f"\noutage {seconds:g} s: running again {took:.2f} s after sshd's return")
+        pid = process.pid
+        assert pid is not None and pid != first
+        assert matching(f"sleep\x00{marker}".encode()) == [pid]
+        assert process.restart_count == 1, "the restart after the outage counts once"
+        assert "restarting" not in log.since(0) and "failed" not in log.since(0)
+        assert took < BACK_WITHIN, f"running again only {took:.1f} s after sshd's return"
+        # The outage used none of the intensity (1 in 60 s): one crash is still allowed.
+        kill_tree(pid, kill_root=True)
+        assert process.wait_restarted(2, 20), process.snapshot
+        log.unsubscribe()
+        process.stop()
+        assert not matching(f"sleep\x00{marker}".encode())
+
+
+@pytest.mark.timeout(30)
+def test_a_process_that_lives_through_a_dropped_connection_is_readopted(make_ssh_bed):
+    bed = make_ssh_bed(1)
+    kwargs = {**bed.connection_kwargs, **KWARGS}
+    with Runtime("host-1", connection_kwargs=kwargs) as runtime:
+        process = runtime.supervise("exec sleep 4201", name="adopted")
+        assert process.wait_running(20)
+        pid = process.pid
+        log = StatusLog(process)
+        bed.hosts[0].kill_sshd_sessions()  # the connection drops, the agent lives on
+        wait_until(lambda: "waiting for host" in log.since(0), 10, "waiting for host")
+        assert process.wait_running(20)
+        assert process.pid == pid and process.restart_count == 0
+        assert matching(b"sleep\x004201") == [pid]
+        process.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_process_runs_again_within_seconds_of_a_30_s_outage(make_ssh_bed):
+    _outage(make_ssh_bed, 30, "4301")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_process_runs_again_within_seconds_of_a_75_s_outage(make_ssh_bed):
+    _outage(make_ssh_bed, 75, "4302")
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(800)
+@pytest.mark.skipif(not os.environ.get("ACTORCLUSTER_SOAK"), reason="soak: ACTORCLUSTER_SOAK=1")
+def test_a_process_runs_again_within_seconds_of_a_10_minute_outage(make_ssh_bed):
+    _outage(make_ssh_bed, 600, "4303")
