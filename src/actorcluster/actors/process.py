@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actorcluster._logging import get_logger
-from actorcluster.errors import ActorClusterError, ProcessExitedError
+from actorcluster.errors import ActorClusterError, HostUnreachableError, ProcessExitedError
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
@@ -86,9 +86,11 @@ class _Exited:
     """Internal: the command's request ended (the process exited, or the agent went)."""
 
     code: int | None
-    """Its exit code (negative: a signal); None: lost with its host."""
+    """Its exit code (negative: a signal); None: it could not run, or was lost."""
     error: str = ""
-    """Why it was lost."""
+    """Why it could not run, or was lost."""
+    lost: bool = False
+    """Whether it was lost with its host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class ProcessActor(SupervisedActor):
         if state.finished:
             return  # stopped by its user meanwhile: this actor is about to be stopped too
         output = _Output(state, spec.echo)
+        self._incarnation = state.began()  # first: its pid may come before run() returns
         try:
             call = client.run(
                 f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
@@ -160,12 +163,12 @@ class ProcessActor(SupervisedActor):
                 on_output=output.add,
             )
         except ActorClusterError:
+            state.not_begun()
             if not spec.wait_for_host:
                 raise
             self._await_host()  # the session went just now
             return
         self._client, self._output, self._call = client, output, call
-        self._incarnation = state.began()
         call.add_done_callback(self._on_request_done)
         self._log.debug("process.started", incarnation=self._incarnation)
 
@@ -192,21 +195,23 @@ class ProcessActor(SupervisedActor):
         group is gone: :meth:`on_exit` confirms it."""
         if self._cancelling:
             return
-        error = ""
+        error, lost = "", False
         code: int | None
         try:
             code = call.result(0)
+        except HostUnreachableError as exc:
+            code, error, lost = None, str(exc), True  # the agent (and the process) went
         except ActorClusterError as exc:
-            code, error = None, str(exc)  # the agent (and the process with it) went away
+            code, error = None, str(exc)  # the host refused to run it (a bad cwd, say)
         restart = self._spec.restart
-        lost = code is None and self._spec.wait_for_host and restart is not Restart.TEMPORARY
+        waits = lost and self._spec.wait_for_host and restart is not Restart.TEMPORARY
         restarting = (
-            lost or restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and code != 0)
+            waits or restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and code != 0)
         )
-        self._state.exited(code, restarting=restarting, lost=code is None)
+        self._state.exited(code, restarting=restarting, lost=lost)
         self._state.ended()
         try:
-            self.actor_ref.tell(_Exited(code, error))
+            self.actor_ref.tell(_Exited(code, error, lost))
         except pykka.ActorDeadError:
             return  # stopped meanwhile: the exit was ours
 
@@ -234,7 +239,7 @@ class ProcessActor(SupervisedActor):
 
     def _on_exited(self, message: _Exited) -> None:
         code = message.code
-        if code is None:
+        if message.lost:
             self._log.info("process.lost", incarnation=self._incarnation, error=message.error)
             if self._spec.wait_for_host and self._spec.restart is not Restart.TEMPORARY:
                 self._await_host()  # not its fault: no crash, no intensity
@@ -243,7 +248,7 @@ class ProcessActor(SupervisedActor):
         if code == 0:
             self._stop()
             return
-        output = self._state.output.text(_OUTPUT_IN_ERRORS)
+        output = self._state.output.text(_OUTPUT_IN_ERRORS) or message.error
         raise ProcessExitedError(self._context.host, self._spec.name, code, output)
 
     def on_exit(self, error: BaseException | None) -> None:

@@ -84,6 +84,8 @@ class ExitInfo:
     def __str__(self) -> str:
         if self.lost:
             return "lost with its host"
+        if self.code is None and self.signal is None:
+            return "could not run"
         if self.signal is not None:
             with contextlib.suppress(ValueError):
                 return f"killed by {signal.Signals(self.signal).name}"
@@ -149,6 +151,7 @@ class ProcessState:
         self.output = OutputTail(tail_bytes)
         """The tail of what it printed (stdout and stderr, every incarnation)."""
         self.host_ready = host_ready
+        """Whether the runtime's agent is reachable now (None: not asked)."""
         self._pid: int | None = None
         self._lock = threading.Condition()
         self._status = ProcessStatus.STARTING
@@ -306,6 +309,13 @@ class ProcessState:
             starts = self._starts
         self._changed()
         return starts
+
+    def not_begun(self) -> None:
+        """The command :meth:`began` could not even be sent (its host went just then)."""
+        with self._lock:
+            self._starts = max(0, self._starts - 1)
+            self._running = max(0, self._running - 1)
+        self._changed()
 
     def ended(self) -> None:
         """An incarnation's command is gone from the host (exited, killed or lost)."""
