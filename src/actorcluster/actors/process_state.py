@@ -125,7 +125,7 @@ class ProcessSnapshot:
             case ProcessStatus.FAILED:
                 return f"failed({self.reason})"
             case _:
-                return self.status.value
+                return str(self.status.value)
 
 
 class ProcessState:
