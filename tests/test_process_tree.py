@@ -53,6 +53,8 @@ def test_the_status_says_running_with_its_pid_and_counts_every_restart(ssh_bed):
         assert pid is not None and matching(b"sleep\x004021") == [pid]
         assert str(process.snapshot) == f"running(pid {pid})"
         assert process.restart_count == 0 and process.last_exit is None
+        exits = []
+        process.on_exit(exits.append)
         kill_tree(pid, kill_root=True)
         assert process.wait_restarted(1, 20)
         assert process.pid not in (None, pid)
@@ -60,6 +62,7 @@ def test_the_status_says_running_with_its_pid_and_counts_every_restart(ssh_bed):
         assert last is not None and last.signal == signal.SIGKILL and last.code is None
         assert last.returncode == -9 and "up" in last.output
         assert process.restart_count == 1
+        assert exits == [last]
         process.stop()
         assert process.snapshot.status.value == "stopped" and process.pid is None
 

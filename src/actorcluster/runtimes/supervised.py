@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import signal
 from typing import TYPE_CHECKING, Any
@@ -50,11 +51,14 @@ __all__ = [
     "DEFAULT_BACKOFF",
     "FOREVER_BACKOFF",
     "PROCESS",
+    "ProcessSpec",
     "ProcessSupervisor",
+    "RestartPolicy",
     "SupervisedProcess",
     "parse_restart",
     "supervise",
     "supervise_async",
+    "supervise_process",
     "wait_first_run",
 ]
 
@@ -193,6 +197,18 @@ class SupervisedProcess:
         whichever thread made it (keep it short); returns what unsubscribes it."""
         return self._state.subscribe(listener)
 
+    def on_exit(self, callback: Callable[[ExitInfo], None]) -> None:
+        """Call ``callback(exit)`` each time a run ends by itself (or is lost with its
+        host), before any restart; on whichever thread saw it (keep it short)."""
+        state = self._state
+
+        def exited(_code: int | None) -> None:
+            info = state.last_exit
+            if info is not None:
+                callback(info)
+
+        state.on_exit(exited)
+
     def _running(self) -> bool:
         return self._state.finished or self._state.status is ProcessStatus.RUNNING
 
@@ -329,7 +345,6 @@ def supervise(
     if not isinstance(command, str) or not command.strip():
         raise UsageError(f"command must be a non-empty string, not {command!r}")
     policy = _policy(restart, max_restarts, period, backoff)
-    registry = handle.context.processes
     label = name if name else f"process-{next(_ids)}"
     if not isinstance(label, str) or DELIMITER in label:
         raise UsageError(f"name must be a string without {DELIMITER!r}: {label!r}")
@@ -341,7 +356,31 @@ def supervise(
         restart=policy.restart,
         wait_for_host=True,
     )
-    context = handle.context
+    return supervise_process(handle, spec, policy)
+
+
+def supervise_process(
+    handle: RuntimeHandle, spec: ProcessSpec, policy: RestartPolicy
+) -> SupervisedProcess:
+    """The one process-supervision service: keep ``spec`` running on ``handle``'s
+    runtime, in its subtree, restarted by ``policy``; returns the handle at once.
+
+    What :func:`supervise` (and so ``Runtime.supervise``) uses, and what a cluster
+    coordinator uses for its masters and workers: a spec in, a handle out, whose
+    :meth:`SupervisedProcess.subscribe` tells every change of status (exits
+    included, with :attr:`SupervisedProcess.last_exit`), so the coordinator keeps its
+    role logic (master first, rest_for_one) above it.
+
+    Raises:
+        UsageError: a process of that name is supervised already on this runtime, or
+            the runtime was stopped.
+    """
+    handle.check_running()
+    if spec.restart is not policy.restart:
+        spec = dataclasses.replace(spec, restart=policy.restart)
+    if not spec.wait_for_host:
+        spec = dataclasses.replace(spec, wait_for_host=True)
+    registry, context, label = handle.context.processes, handle.context, spec.name
     state = ProcessState(handle.host, label, host_ready=lambda: context.ready)
     entry = ProcessEntry(id=label, spec=spec, policy=policy, state=state)
     sync_processes(registry.add(entry))
