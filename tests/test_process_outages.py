@@ -114,3 +114,29 @@ def test_a_process_runs_again_within_seconds_of_a_75_s_outage(make_ssh_bed):
 @pytest.mark.skipif(not os.environ.get("ACTORCLUSTER_SOAK"), reason="soak: ACTORCLUSTER_SOAK=1")
 def test_a_process_runs_again_within_seconds_of_a_10_minute_outage(make_ssh_bed):
     _outage(make_ssh_bed, 600, "4303")
+
+
+@pytest.mark.timeout(60)
+def test_a_tree_stopped_while_its_host_is_away_leaves_no_actor_and_nothing_on_the_host(
+    make_ssh_bed,
+):
+    import pykka
+
+    from actorcluster.supervisors import SupervisionTree
+
+    bed = make_ssh_bed(1)
+    host = bed.hosts[0]
+    before = {ref.actor_urn for ref in pykka.ActorRegistry.get_all()}
+    tree = SupervisionTree("service")
+    tree.start()
+    kwargs = {**bed.connection_kwargs, **KWARGS}
+    runtime = Runtime("host-1", connection_kwargs=kwargs, supervisor=tree.ref)
+    process = runtime.supervise("exec sleep 4401", max_restarts=None)
+    assert process.wait_running(20)
+    host.stop()
+    wait_until(lambda: process.status == "waiting for host", 15, "waiting for host")
+    tree.stop()
+    assert process.status == "stopped" and not process.is_alive()
+    assert {ref.actor_urn for ref in pykka.ActorRegistry.get_all()} <= before
+    host.start()  # nothing comes back: the runtime is gone with its tree
+    assert not matching(b"sleep\x004401")
