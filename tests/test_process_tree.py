@@ -106,3 +106,21 @@ def test_a_name_is_supervised_once_per_runtime(ssh_bed):
         again = runtime.supervise("exec sleep 4033", name="only")
         assert again.wait_running(20)
         assert not matching(b"sleep\x004031") and not matching(b"sleep\x004032")
+
+
+def test_forever_gets_a_growing_backoff_unless_given_one_and_bad_policies_are_named():
+    from actorcluster import UsageError
+    from actorcluster.runtimes.supervised import DEFAULT_BACKOFF, FOREVER_BACKOFF, _policy
+    from actorcluster.supervisors import Backoff
+
+    assert _policy("permanent", None, 60, DEFAULT_BACKOFF).backoff is FOREVER_BACKOFF
+    assert _policy("permanent", None, 60, None).backoff is FOREVER_BACKOFF
+    own = Backoff(initial=1, maximum=3)
+    assert _policy("transient", None, 60, own).backoff is own
+    assert _policy("permanent", 5, 60, None).backoff is None
+    with pytest.raises(UsageError, match="max_restarts"):
+        _policy("permanent", -1, 60, None)
+    with pytest.raises(UsageError, match="period"):
+        _policy("permanent", 3, 0, None)
+    with pytest.raises(UsageError, match="backoff"):
+        _policy("permanent", 3, 60, 2.0)

@@ -69,7 +69,8 @@ PROCESS = "process"
 DEFAULT_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 """Delay between restarts of a supervised process unless another is given."""
 FOREVER_BACKOFF = Backoff(initial=0.5, maximum=60.0, multiplier=2.0, jitter=0.2)
-"""Delay between restarts with ``max_restarts=None`` unless another is given."""
+"""Delay between restarts with ``max_restarts=None`` unless another is given (also in
+place of ``backoff=None``: restarting forever at once would be a hot loop)."""
 STOP_TIMEOUT = 15.0
 """Seconds :meth:`SupervisedProcess.stop` waits for the command to be gone."""
 _ASK_TIMEOUT = 60.0
@@ -313,8 +314,8 @@ def _policy(
         raise UsageError(f"period must be a number of seconds > 0, not {period!r}")
     if backoff is not None and not isinstance(backoff, Backoff):
         raise UsageError(f"backoff must be a Backoff or None, not {backoff!r}")
-    if max_restarts is None and backoff is None:
-        backoff = FOREVER_BACKOFF
+    if max_restarts is None and (backoff is None or backoff is DEFAULT_BACKOFF):
+        backoff = FOREVER_BACKOFF  # forever, at once, would be a hot loop
     return RestartPolicy(
         restart=kind, max_restarts=max_restarts, period=float(period), backoff=backoff
     )
