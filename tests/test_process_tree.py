@@ -37,7 +37,7 @@ def test_stopping_a_services_tree_stops_every_supervised_process(ssh_bed):
     for process in processes:
         assert process.wait_running(20), process.snapshot
         assert process.pid is not None
-    assert len(matching(b"sleep\x00401")) == 3
+    wait_until(lambda: len(matching(b"sleep\x00401")) == 3, 10, "three exec'd")
     tree.stop()
     assert _actors() <= before, "actors left registered after the tree stopped"
     assert not matching(b"sleep\x00401"), "a supervised process outlived its tree"
@@ -50,7 +50,8 @@ def test_the_status_says_running_with_its_pid_and_counts_every_restart(ssh_bed):
         process = runtime.supervise("echo up; exec sleep 4021", name="counted")
         assert process.wait_running(20)
         pid = process.pid
-        assert pid is not None and matching(b"sleep\x004021") == [pid]
+        assert pid is not None
+        wait_until(lambda: matching(b"sleep\x004021") == [pid], 10, "exec'd")  # same pid
         assert str(process.snapshot) == f"running(pid {pid})"
         assert process.restart_count == 0 and process.last_exit is None
         exits = []
