@@ -34,10 +34,10 @@ def _runtime_children(runtime: Runtime) -> dict[str, pykka.ActorRef]:
     }
 
 
-def test_a_runtime_is_tasks_connection_agent_and_tunnels_in_that_order(ssh_bed):
+def test_a_runtime_is_tasks_processes_connection_agent_and_tunnels_in_that_order(ssh_bed):
     with Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs) as rt:
         children = _runtime_children(rt)
-        assert list(children) == ["tasks", "connection", "agent", "tunnels"]
+        assert list(children) == ["tasks", "processes", "connection", "agent", "tunnels"]
         connection = children["connection"].proxy().statistics().get(timeout=10)
         assert connection.connected
         assert connection.cipher == "aes128-gcm@openssh.com"

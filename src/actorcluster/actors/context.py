@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
+from actorcluster.actors.process_tree import ProcessRegistry
 from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
 from actorcluster.remote.module_lookup import DEFAULT_MAX_SIZE
@@ -128,6 +129,8 @@ class RuntimeContext:
         self._down_since: float | None = None
         self._down_reason = ""
         self._attempts = 0
+        self.processes = ProcessRegistry()
+        """The supervised processes this runtime should run (kept across restarts)."""
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"
@@ -225,6 +228,7 @@ class RuntimeContext:
                 self._last_error = error
             self._condition.notify_all()
             waiting = self._take_waiting() if agent is not None else []
+        self.processes.host_changed()
         for waiter in waiting:
             waiter.callback(agent, None)
 

@@ -10,6 +10,13 @@ An exit the actor did not ask for ends the actor the way its restart type reads 
 code 0 is a normal exit, anything else (a signal, a lost agent) a crash with
 :class:`~actorcluster.errors.ProcessExitedError`; its supervisor then restarts it (with
 its backoff and intensity) or not.
+
+With :attr:`ProcessSpec.wait_for_host` (``runtime.supervise``), the host being away is
+not the process's fault: the actor never waits for an agent in ``on_start`` and never
+crashes for a lost host. It waits (``waiting for host``, no thread held) until the
+runtime has an agent again, then starts the command at once; a command that lived
+through the outage (the session was re-attached) simply goes on. Neither counts toward
+its supervisor's intensity; each start after an outage counts as a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actorcluster._logging import get_logger
-from actorcluster.errors import ActorClusterError, ProcessExitedError
+from actorcluster.errors import ActorClusterError, HostUnreachableError, ProcessExitedError
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
@@ -55,6 +62,9 @@ class ProcessSpec:
     """Its supervisor's restart type (decides what the state says after an exit)."""
     echo: bool = False
     """Also print its output here as it comes (``debug=True``)."""
+    wait_for_host: bool = False
+    """Wait for the host while it is away instead of failing (see the module
+    docstring); False: a lost host is a crash, as a cluster's processes want today."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +85,20 @@ class ProcessStatistics:
 class _Exited:
     """Internal: the command's request ended (the process exited, or the agent went)."""
 
+    code: int | None
+    """Its exit code (negative: a signal); None: it could not run, or was lost."""
+    error: str = ""
+    """Why it could not run, or was lost."""
+    lost: bool = False
+    """Whether it was lost with its host."""
+
+
+@dataclass(frozen=True, slots=True)
+class _HostBack:
+    """Internal: the runtime has an agent again (None: the wait timed out)."""
+
+    client: AgentClient | None
+
 
 class ProcessActor(SupervisedActor):
     """Runs one incarnation of a supervised process (see the module docstring).
@@ -94,6 +118,7 @@ class ProcessActor(SupervisedActor):
         self._client: AgentClient | None = None
         self._output: _Output | None = None
         self._cancelling = False
+        self._awaiting_host = False
         self._incarnation = 0
         self._log = log.bind(host=context.host, actor="process", process=spec.name)
 
@@ -112,31 +137,81 @@ class ProcessActor(SupervisedActor):
         )
 
     def on_start(self) -> None:
-        """Send the command to the host (waiting for a reconnect under way, bounded)."""
+        """Send the command to the host; while the host is away, wait for it (with
+        :attr:`ProcessSpec.wait_for_host`) or for a reconnect under way (bounded)."""
         super().on_start()
+        if self._spec.wait_for_host:
+            client = self._context.current_agent()
+            if client is None:
+                self._await_host()
+                return
+        else:
+            client = self._context.current_agent() or self._context.agent()
+        self._launch(client)
+
+    def _launch(self, client: AgentClient) -> None:
         spec, state = self._spec, self._state
-        client = self._context.current_agent() or self._context.agent()
-        self._client = client
+        if state.finished:
+            return  # stopped by its user meanwhile: this actor is about to be stopped too
         output = _Output(state, spec.echo)
-        self._output = output
-        call = client.run(
-            f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
-            env=spec.env,
-            cwd=spec.cwd,
-            on_output=output.add,
-        )
-        self._call = call
-        self._incarnation = state.began()
-        call.add_done_callback(lambda _: self._on_request_done())
+        self._incarnation = state.began()  # first: its pid may come before run() returns
+        try:
+            call = client.run(
+                f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
+                env=spec.env,
+                cwd=spec.cwd,
+                on_output=output.add,
+            )
+        except ActorClusterError:
+            state.not_begun()
+            if not spec.wait_for_host:
+                raise
+            self._await_host()  # the session went just now
+            return
+        self._client, self._output, self._call = client, output, call
+        call.add_done_callback(self._on_request_done)
         self._log.debug("process.started", incarnation=self._incarnation)
 
-    def _on_request_done(self) -> None:
-        """On the session's reader thread: the request ended; tell the actor. A request
-        we cancelled ends before its process group is gone: :meth:`on_exit` confirms it."""
-        if not self._cancelling:
-            self._state.ended()
+    def _await_host(self) -> None:
+        """Wait (no thread held) until the runtime has an agent; then start."""
+        self._state.waiting()
+        if self._awaiting_host:
+            return
+        self._awaiting_host = True
+        ref = self.actor_ref
+
+        def host_back(client: AgentClient | None, _error: BaseException | None) -> None:
+            try:
+                ref.tell(_HostBack(client))
+            except pykka.ActorDeadError:
+                return  # stopped meanwhile
+
+        self._context.when_agent(host_back)
+
+    def _on_request_done(self, call: Call[int]) -> None:
+        """On the session's reader thread: the request ended; record how in the state
+        at once (before a new agent is published: a lost process never reads as
+        running), then tell the actor. A request we cancelled ends before its process
+        group is gone: :meth:`on_exit` confirms it."""
+        if self._cancelling:
+            return
+        error, lost = "", False
+        code: int | None
         try:
-            self.actor_ref.tell(_Exited())
+            code = call.result(0)
+        except HostUnreachableError as exc:
+            code, error, lost = None, str(exc), True  # the agent (and the process) went
+        except ActorClusterError as exc:
+            code, error = None, str(exc)  # the host refused to run it (a bad cwd, say)
+        restart = self._spec.restart
+        waits = lost and self._spec.wait_for_host and restart is not Restart.TEMPORARY
+        restarting = (
+            waits or restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and code != 0)
+        )
+        self._state.exited(code, restarting=restarting, lost=lost)
+        self._state.ended()
+        try:
+            self.actor_ref.tell(_Exited(code, error, lost))
         except pykka.ActorDeadError:
             return  # stopped meanwhile: the exit was ours
 
@@ -144,29 +219,36 @@ class ProcessActor(SupervisedActor):
         """Dispatch."""
         match message:
             case _Exited():
-                self._on_exited()
+                self._on_exited(message)
+            case _HostBack(client=client):
+                self._on_host_back(client)
             case _:
                 return super().on_receive(message)
         return None
 
-    def _on_exited(self) -> None:
-        call = self._call
-        assert call is not None
-        code: int | None
-        try:
-            code = call.result(0)
-        except ActorClusterError as exc:
-            code = None  # the agent (and the process with it) went away
-            self._log.info("process.lost", incarnation=self._incarnation, error=str(exc))
-        restart = self._spec.restart
-        normal = code == 0
-        restarting = restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and not normal)
+    def _on_host_back(self, client: AgentClient | None) -> None:
+        self._awaiting_host = False
+        if self._call is not None and not self._call.done():
+            return  # it lived through the outage
+        if client is None:
+            if not self._context.closed:
+                self._await_host()  # still away: wait on (this never counts as a restart)
+            return
+        self._log.info("process.host_back", incarnation=self._incarnation)
+        self._launch(client)
+
+    def _on_exited(self, message: _Exited) -> None:
+        code = message.code
+        if message.lost:
+            self._log.info("process.lost", incarnation=self._incarnation, error=message.error)
+            if self._spec.wait_for_host and self._spec.restart is not Restart.TEMPORARY:
+                self._await_host()  # not its fault: no crash, no intensity
+                return
         self._log.info("process.exited", incarnation=self._incarnation, code=code)
-        self._state.exited(code, restarting=restarting)
-        if normal:
+        if code == 0:
             self._stop()
             return
-        output = self._state.output.text(_OUTPUT_IN_ERRORS)
+        output = self._state.output.text(_OUTPUT_IN_ERRORS) or message.error
         raise ProcessExitedError(self._context.host, self._spec.name, code, output)
 
     def on_exit(self, error: BaseException | None) -> None:
@@ -184,7 +266,11 @@ class ProcessActor(SupervisedActor):
         if pid is None or client is None:
             self._state.ended()
             return
-        watch = client.run(_WAIT_GONE.format(pgid=pid))
+        try:
+            watch = client.run(_WAIT_GONE.format(pgid=pid))
+        except ActorClusterError:
+            self._state.ended()  # the session is over: its agent killed the group
+            return
         watch.add_done_callback(lambda _: self._state.ended())
 
 

@@ -4,6 +4,7 @@
 
     RuntimeSupervisor[host]   rest_for_one: a new connection means a new agent and
     ├── TaskSupervisor        new tunnels; tasks (first) live on across reconnects
+    ├── ProcessesSupervisor   supervised processes (actors.process_tree); live on too
     ├── ConnectionActor
     ├── AgentActor
     └── TunnelSupervisor      one_for_one, permanent TunnelActor children
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.actors.agent import AgentActor, close_session
 from actorcluster.actors.connection import ConnectionActor
+from actorcluster.actors.process_tree import ProcessesSupervisor
 from actorcluster.actors.tunnel import tunnel_child_spec
 from actorcluster.errors import HostUnreachableError
 from actorcluster.supervisors import Backoff, ChildSpec, Restart, Strategy, Supervisor
@@ -120,9 +122,10 @@ class TunnelSupervisor(_PublishedSupervisor):
 
 
 class RuntimeSupervisor(Supervisor):
-    """The top of one runtime's subtree: rest_for_one over tasks, connection, agent
-    and tunnels. Tasks come first so that a reconnect does not stop them: a task
-    waiting for the agent gets the new one.
+    """The top of one runtime's subtree: rest_for_one over tasks, processes,
+    connection, agent and tunnels. Tasks and processes come first so that a reconnect
+    does not stop them: a task waiting for the agent gets the new one, a supervised
+    process waits for the host and is re-adopted or started again.
 
     Its children start after its own start returned, so the supervisor above it (the
     root, a group's) never waits on a connect: a hundred runtimes connect at once. The
@@ -139,6 +142,11 @@ class RuntimeSupervisor(Supervisor):
     def __init__(self, context: RuntimeContext) -> None:
         children = [
             ChildSpec(id="tasks", start=lambda: TaskSupervisor.start(context)),
+            ChildSpec(
+                id="processes",
+                start=lambda: ProcessesSupervisor.start(context),
+                shutdown_timeout=60.0,
+            ),
             ChildSpec(id="connection", start=lambda: ConnectionActor.start(context)),
             ChildSpec(id="agent", start=lambda: AgentActor.start(context)),
             ChildSpec(id="tunnels", start=lambda: TunnelSupervisor.start(context)),

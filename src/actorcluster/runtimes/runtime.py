@@ -31,7 +31,12 @@ from actorcluster.runtimes.paths import needs_expansion
 from actorcluster.runtimes.ports import check_port
 from actorcluster.runtimes.processes import ProcessTable, TaskProcess, task_key
 from actorcluster.runtimes.retries import start_with_retries
-from actorcluster.runtimes.supervised import DEFAULT_BACKOFF, SupervisedProcess, supervise
+from actorcluster.runtimes.supervised import (
+    DEFAULT_BACKOFF,
+    SupervisedProcess,
+    supervise,
+    wait_first_run,
+)
 from actorcluster.runtimes.task import ProgressCallback, RuntimeTask, TaskFuture
 from actorcluster.runtimes.tunnels import expose
 from actorcluster.steps import TaskControl
@@ -828,21 +833,24 @@ class Runtime:
         command: str,
         *,
         restart: str = "permanent",
-        max_restarts: int = 5,
+        max_restarts: int | None = 5,
         period: float = 60.0,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
         backoff: Backoff | None = DEFAULT_BACKOFF,
     ) -> SupervisedProcess:
-        """Keep a long-running ``command`` alive on the host: restarted by ``restart``
-        (``"permanent"``, ``"transient"``: after a failure only, ``"temporary"``: never),
-        with ``backoff``, at most ``max_restarts`` times in ``period`` seconds. Listed
-        among the processes (``<host>::process::<name>``); stopped at :meth:`cleanup`.
-        See :mod:`actorcluster.runtimes.supervised`.
+        """Keep a long-running ``command`` alive on the host, in this runtime's
+        subtree: restarted by ``restart`` (``"permanent"``, ``"transient"``: after a
+        failure only, ``"temporary"``: never), with ``backoff``, at most
+        ``max_restarts`` times in ``period`` seconds (None: forever, with a capped
+        exponential backoff). While the host is away it waits (``waiting for host``)
+        and is re-adopted or started again when the host is back, never counted toward
+        the intensity. Listed among the processes (``<host>::process::<name>``);
+        stopped at :meth:`cleanup` and with the runtime's supervision tree. Returns at
+        once; ``wait_running()`` waits for its pid. See ``docs/guide/processes.md``.
 
         Raises:
-            UsageError: a bad argument.
-            HostUnreachableError: the agent is not up.
+            UsageError: a bad argument, or a process of that name is supervised already.
         """
         process = supervise(
             self._handle,
@@ -855,6 +863,46 @@ class Runtime:
             backoff=backoff,
         )
         self._processes.add(process)
+        return process
+
+    async def supervise_async(
+        self,
+        command: str,
+        *,
+        wait_running: bool = True,
+        timeout: float = 60.0,
+        restart: str = "permanent",
+        max_restarts: int | None = 5,
+        period: float = 60.0,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        backoff: Backoff | None = DEFAULT_BACKOFF,
+    ) -> SupervisedProcess:
+        """:meth:`supervise`, then (``wait_running``) await its first run with its pid
+        known, without blocking the event loop. Cancelled, or not running within
+        ``timeout``, the process is stopped before the error propagates.
+
+        Raises:
+            UsageError: as :meth:`supervise`.
+            FutureTimeoutError: it did not run within ``timeout``.
+            SupervisorGaveUpError: it failed before it ran.
+        """
+        process = supervise(
+            self._handle,
+            command,
+            env={**self._env, **(env or {})},
+            name=name,
+            restart=restart,
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+        )
+        self._processes.add(process)
+        try:
+            await wait_first_run(process, wait_running=wait_running, timeout=timeout)
+        except BaseException:
+            self._processes.discard(process)
+            raise
         return process
 
     # --- lifecycle ------------------------------------------------------------------

@@ -24,7 +24,7 @@ __all__ = ["Child", "ChildTable", "PendingRestart"]
 class Child:
     """One child spec and its current incarnation, if any."""
 
-    __slots__ = ("link", "pending", "ref", "restart_count", "spec")
+    __slots__ = ("link", "pending", "ref", "restart_count", "spec", "started_at", "streak")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
@@ -33,6 +33,11 @@ class Child:
         self.restart_count = 0
         self.pending: int | None = None
         """The token of the pending restart this child belongs to, if any."""
+        self.started_at: float | None = None
+        """When (on the supervisor's clock) its current incarnation started."""
+        self.streak = 0
+        """Restarts in a row, each after a run shorter than the period (the backoff
+        attempt of a supervisor without an intensity limit)."""
 
     def __repr__(self) -> str:
         state = "running" if self.ref is not None else "restarting" if self.pending else "stopped"

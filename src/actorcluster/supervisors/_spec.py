@@ -79,9 +79,11 @@ def validate_supervisor(
         raise ConfigurationError(f"Supervisor.name must be a non-empty string, got {name!r}")
     if not isinstance(strategy, Strategy):
         raise ConfigurationError(f"Supervisor.strategy must be a Strategy, got {strategy!r}")
-    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+    if max_restarts is not None and (
+        not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0
+    ):
         raise ConfigurationError(
-            f"Supervisor.max_restarts must be an int >= 0, got {max_restarts!r}"
+            f"Supervisor.max_restarts must be an int >= 0 or None (forever), got {max_restarts!r}"
         )
     if not isinstance(period, (int, float)) or isinstance(period, bool) or not period > 0:
         raise ConfigurationError(f"Supervisor.period must be a number > 0, got {period!r}")

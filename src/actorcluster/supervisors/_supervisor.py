@@ -62,7 +62,10 @@ class Supervisor(SupervisedActor):
         name: shown in logs, errors and ``repr``.
         strategy: which children restart together.
         children: started in this order when the supervisor starts.
-        max_restarts: restarts allowed within ``period`` (OTP's intensity).
+        max_restarts: restarts allowed within ``period`` (OTP's intensity); None:
+            no limit, restart forever (give it a ``backoff``: the delay then grows with
+            each restart in a row after a run shorter than ``period``, up to the
+            backoff's maximum, and starts over after a run of ``period`` or longer).
         period: seconds of the intensity window.
         backoff: delay between restarts; None restarts at once.
         clock: time source for intensity and backoff; :class:`SystemClock` if None.
@@ -77,7 +80,7 @@ class Supervisor(SupervisedActor):
         strategy: Strategy,
         children: Sequence[ChildSpec] = (),
         *,
-        max_restarts: int = 3,
+        max_restarts: int | None = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
         clock: Clock | None = None,
@@ -271,6 +274,9 @@ class Supervisor(SupervisedActor):
         if child.temporary:
             self._table.remove(child)
         elif not (message.normal and child.spec.restart is Restart.TRANSIENT):
+            started = child.started_at
+            if started is not None and self._clock.monotonic() - started >= self._window.period:
+                child.streak = 0  # it ran for a whole period: the backoff starts over
             self._restart(child, reason)
 
     def _restart(self, child: Child, reason: str) -> None:
@@ -300,10 +306,15 @@ class Supervisor(SupervisedActor):
         group = self._table.merge_pending(group)
         token = self._table.next_token()
         delay = 0.0
-        if self._backoff is not None:
+        if self._window.max_restarts is None:
+            attempt = trigger.streak
+        else:
             attempt = self._window.count(self._clock.monotonic(), trigger.id) - 1
+        trigger.streak += 1
+        if self._backoff is not None:
             delay = self._backoff.delay(attempt, self._rng.random)
         self._emit("debug", "supervisor.restart.scheduled", trigger, reason, delay=delay)
+        self.on_restart_scheduled(trigger.id, attempt, delay)
         handle = self._clock.call_later(delay, self._due(token)) if delay > 0 else None
         self._table.add_pending(token, group, PendingRestart(group, reason, handle))
         if handle is not None:
@@ -312,6 +323,10 @@ class Supervisor(SupervisedActor):
             self._on_restart_due(_RestartDue(token=token))
         else:
             self.actor_ref.tell(_RestartDue(token=token))
+
+    def on_restart_scheduled(self, child_id: str, attempt: int, delay: float) -> None:
+        """Hook: ``child_id`` (and whoever its strategy restarts with it) starts again
+        in ``delay`` seconds; ``attempt`` is the backoff's attempt number (0 first)."""
 
     def _due(self, token: int) -> Callable[[], None]:
         ref = self.actor_ref
@@ -341,7 +356,7 @@ class Supervisor(SupervisedActor):
                 return
 
     def _give_up(self, child: Child, reason: str) -> None:
-        restarts = self._window.max_restarts
+        restarts = self._window.max_restarts or 0  # never None here: None never gives up
         error = SupervisorGaveUpError(self._name, child.id, reason, restarts)
         getattr(log, self.give_up_log_level)(
             "supervisor.gave_up",
@@ -362,6 +377,7 @@ class Supervisor(SupervisedActor):
     def _start_child(self, child: Child, restart_reason: str | None = None) -> pykka.ActorRef[Any]:
         ref, link = start_linked(child.spec.start, parent=self.actor_ref, child_id=child.id)
         child.ref, child.link = ref, link
+        child.started_at = self._clock.monotonic()
         if restart_reason is not None:
             child.restart_count += 1
         event = (
@@ -413,7 +429,7 @@ class Supervisor(SupervisedActor):
         *,
         restart: Restart = Restart.PERMANENT,
         shutdown_timeout: float = 60.0,
-        max_restarts: int = 3,
+        max_restarts: int | None = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
         clock: Clock | None = None,

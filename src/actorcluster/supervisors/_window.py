@@ -12,10 +12,11 @@ class RestartWindow:
 
     As OTP's ``add_restart``: a restart is recorded, those older than ``period`` are
     forgotten (one exactly ``period`` old included), and the restart is allowed if no
-    more than ``max_restarts`` remain.
+    more than ``max_restarts`` remain. ``max_restarts`` None allows every restart
+    (forever: the backoff alone paces them).
     """
 
-    def __init__(self, max_restarts: int, period: float) -> None:
+    def __init__(self, max_restarts: int | None, period: float) -> None:
         self.max_restarts = max_restarts
         self.period = period
         self._restarts: deque[tuple[float, str]] = deque()
@@ -24,7 +25,7 @@ class RestartWindow:
         """Record a restart of ``child_id``; False if it exceeds the intensity."""
         self._forget(now)
         self._restarts.append((now, child_id))
-        return len(self._restarts) <= self.max_restarts
+        return self.max_restarts is None or len(self._restarts) <= self.max_restarts
 
     def count(self, now: float, child_id: str | None = None) -> int:
         """Restarts within the period (of one child, if ``child_id`` is given)."""
