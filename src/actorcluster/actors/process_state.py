@@ -346,6 +346,15 @@ class ProcessState:
         """It waits for its host (its supervision restarts with its runtime's)."""
         self._set(ProcessStatus.WAITING)
 
+    def restarted_by_owner(self) -> None:
+        """It exited for good by its own restart type, but its owner (a cluster's
+        coordinator restarting its master) starts it again: it is ``restarting``."""
+        with self._lock:
+            if self._status is not ProcessStatus.EXITED:
+                return
+            self._status = ProcessStatus.RESTARTING
+        self._changed()
+
     def restart_scheduled(self, attempt: int, delay: float) -> None:
         """Its supervisor starts it again in ``delay`` seconds (backoff ``attempt``, 0
         for the first)."""
