@@ -22,6 +22,7 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError, ProcessExitedError
+from actorcluster.observe import hooks as observe
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class ProcessActor(SupervisedActor):
         )
         self._call = call
         self._incarnation = state.began()
+        observe.process_began(state, self._incarnation)
         call.add_done_callback(lambda _: self._on_request_done())
         self._log.debug("process.started", incarnation=self._incarnation)
 
@@ -163,6 +165,7 @@ class ProcessActor(SupervisedActor):
         restarting = restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and not normal)
         self._log.info("process.exited", incarnation=self._incarnation, code=code)
         self._state.exited(code, restarting=restarting)
+        observe.process_exited(self._state, self._incarnation, code, restarting)
         if normal:
             self._stop()
             return

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
+from actorcluster.observe import DEFAULT_BUFFER, Subscription, subscribe
 from actorcluster.groups import ports as group_ports
 from actorcluster.groups.fanout import on_threads
 from actorcluster.groups.members import Members, as_hosts
@@ -179,6 +180,10 @@ class RuntimeGroup(GroupTasks):
     def hosts(self) -> list[str]:
         """The hosts of the group's runtimes, in order."""
         return list(self._members.all())
+
+    def events(self, maxsize: int = DEFAULT_BUFFER) -> Subscription:
+        """A subscription to the events of the group's runtimes (those in it now)."""
+        return subscribe(hosts=self.hosts, maxsize=maxsize)
 
     @property
     def runtimes(self) -> list[Runtime]:

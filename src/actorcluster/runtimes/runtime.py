@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
+from actorcluster.observe import DEFAULT_BUFFER, Subscription, subscribe
+from actorcluster.observe.hooks import observe_task
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
@@ -259,6 +261,10 @@ class Runtime:
         """The host of the runtime."""
         return self._handle.host
 
+    def events(self, maxsize: int = DEFAULT_BUFFER) -> Subscription:
+        """A subscription to this runtime's events (see :mod:`actorcluster.observe`)."""
+        return subscribe(hosts=[self.host], maxsize=maxsize)
+
     @property
     def class_name(self) -> str:
         """The class name as string."""
@@ -403,7 +409,8 @@ class Runtime:
         control = TaskControl(task.name, self.host)
         future.set_canceller(lambda: control.cancel("cancelled through its future"))
         task._begin(self.host, future, control, debug, on_output)
-        run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
+        emit = observe_task(self.host, message, future, task._apply)
+        run = TaskRun(task=message, future=future, result=task, control=control, emit=emit)
         try:
             self._handle.start_task(run)
         except Exception as exc:
