@@ -236,7 +236,7 @@ class EventBus:
             try:
                 listener(event)
             except Exception as exc:  # a listener's bug must not break the tree
-                log.warning("observe.listener_failed", event=event.kind, error=repr(exc))
+                log.warning("observe.listener_failed", kind=event.kind, error=repr(exc))
 
 
 BUS = EventBus()
