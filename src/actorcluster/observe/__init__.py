@@ -89,11 +89,11 @@ def subscribe(
 
 
 def snapshot(root: Any = None) -> dict[str, Any]:
-    """The whole tree as plain, JSON-ready data (see :mod:`.snapshot`).
+    """The whole tree as plain, JSON-ready data (see :mod:`.snapshots`).
 
     Args:
         root: the root supervisor's ref; None: the library's default tree.
     """
-    from actorcluster.observe.snapshot import take_snapshot  # noqa: PLC0415 - it imports the tree
+    from actorcluster.observe.snapshots import take_snapshot  # noqa: PLC0415 - it imports the tree
 
     return take_snapshot(root)
