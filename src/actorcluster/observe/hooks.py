@@ -52,6 +52,7 @@ __all__ = [
     "processes",
     "runtime_state",
     "runtimes",
+    "task_future",
     "track_runtime",
     "tunnel_bytes",
 ]
@@ -65,6 +66,7 @@ _runtimes: weakref.WeakKeyDictionary[RuntimeContext, RuntimeRecord] = weakref.We
 _processes: weakref.WeakValueDictionary[tuple[str, str], ProcessState] = (
     weakref.WeakValueDictionary()
 )
+_futures: weakref.WeakValueDictionary[int, ActorFuture[Any]] = weakref.WeakValueDictionary()
 
 
 class RuntimeRecord:
@@ -135,6 +137,7 @@ def observe_task(
         return apply
     task_id, name, begun = next(_task_ids), task.name, time.monotonic()
     steps = tuple(step.describe() for step in task.steps)
+    _futures[task_id] = future
     emit(TaskSubmitted, host=host, task_id=task_id, task=name, steps=steps)
     started = False
 
@@ -166,6 +169,12 @@ def observe_task(
 
     future.add_done_callback(finished)
     return publish
+
+
+def task_future(task_id: int) -> ActorFuture[Any] | None:
+    """The future of the task with this id (submitted while anyone listened), if it
+    is still referenced."""
+    return _futures.get(task_id)
 
 
 # --- supervised processes -------------------------------------------------------------
