@@ -76,7 +76,7 @@ class RuntimeRecord:
 
     def __init__(self) -> None:
         self.state = "connecting"
-        """connecting, ready, lost or gone."""
+        """connecting (the first time), ready, lost (until it is back) or gone."""
         self.since = time.time()
         """When it came to this state (seconds since the epoch)."""
         self.reason = ""
@@ -110,8 +110,9 @@ def runtime_state(context: RuntimeContext, state: str, detail: str = "") -> None
             return  # nothing comes after gone
         if state == record.state and state != "connecting":
             return
-        record.state, record.since = state, time.time()
-        record.reason = detail if state in ("lost", "gone") else ""
+        if not (state == "connecting" and was == "lost"):  # reconnecting: still lost
+            record.state, record.since = state, time.time()
+            record.reason = detail if state in ("lost", "gone") else ""
     host = context.host
     if state == "connecting":
         emit(RuntimeConnecting, host=host)
