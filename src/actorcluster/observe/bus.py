@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
     from actorcluster.observe.events import Event
 
-__all__ = ["BUS", "EventBus", "Subscription", "emit"]
+__all__ = ["BUS", "DEFAULT_BUFFER", "DEFAULT_LINGER", "EventBus", "Subscription", "emit"]
 
 log = get_logger(__name__)
 
 DEFAULT_BUFFER = 10_000
 """Events a subscription keeps for its reader before it drops the oldest."""
+DEFAULT_LINGER = 0.005
+"""Seconds an iterating reader waits, once woken, for more events to gather."""
 
 
 class Subscription:
@@ -45,6 +47,8 @@ class Subscription:
         maxsize: events buffered before the oldest are dropped.
         hosts: only events of these hosts (None: every host).
         cluster: also events of this cluster.
+        linger: seconds iteration waits after a wake-up for more events to gather
+            (:meth:`get` never lingers).
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class Subscription:
         maxsize: int = DEFAULT_BUFFER,
         hosts: Collection[str] | None = None,
         cluster: str | None = None,
+        linger: float = DEFAULT_LINGER,
     ) -> None:
         self._bus = bus
         self._buffer: collections.deque[Event] = collections.deque()
@@ -63,10 +68,14 @@ class Subscription:
         self._condition = threading.Condition(threading.Lock())
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closed = False
+        self._readers = 0
         self.dropped = 0
         """Events dropped because the buffer was full."""
         self.received = 0
         """Events offered to this subscription (kept or dropped)."""
+        self.linger = linger
+        """Seconds iteration waits after a wake-up for more events to gather (a reader
+        woken for every event costs the publishers more than the reading)."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -93,7 +102,10 @@ class Subscription:
                 self._buffer.popleft()
                 self.dropped += 1
             self._buffer.append(event)
-            self._condition.notify()
+            if self._readers:  # a reader waits on an empty buffer: wake it (once)
+                self._condition.notify()
+            if not self._waiters:
+                return
             waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
             _wake(loop, future)
@@ -109,7 +121,11 @@ class Subscription:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._condition.wait(left)
+                self._readers += 1
+                try:
+                    self._condition.wait(left)
+                finally:
+                    self._readers -= 1
             return self._buffer.popleft()
 
     def drain(self) -> list[Event]:
@@ -122,11 +138,17 @@ class Subscription:
     def iter(self, timeout: float | None = None) -> Iterator[Event]:
         """Events as they come; ends once ``timeout`` seconds pass without one (None:
         only when closed)."""
+        pause = threading.Event()
         while True:
-            event = self.get(timeout)
-            if event is None:
-                return
-            yield event
+            batch = self.drain()  # whatever came meanwhile, under one lock
+            if not batch:
+                event = self.get(timeout)
+                if event is None:
+                    return
+                if self.linger > 0:  # let a burst gather: one wake-up for many events
+                    pause.wait(self.linger)
+                batch = [event, *self.drain()]
+            yield from batch
 
     def __iter__(self) -> Iterator[Event]:
         return self.iter(None)
@@ -145,6 +167,8 @@ class Subscription:
                 future: asyncio.Future[None] = loop.create_future()
                 self._waiters.append((loop, future))
             await future
+            if self.linger > 0:  # let a burst gather: one wake-up for many events
+                await asyncio.sleep(self.linger)
 
     def close(self) -> None:
         """Stop receiving; readers waiting now get the end of the stream."""
@@ -200,9 +224,12 @@ class EventBus:
         maxsize: int = DEFAULT_BUFFER,
         hosts: Collection[str] | None = None,
         cluster: str | None = None,
+        linger: float = DEFAULT_LINGER,
     ) -> Subscription:
         """A new subscription (see :class:`Subscription` for the arguments)."""
-        subscription = Subscription(self, maxsize=maxsize, hosts=hosts, cluster=cluster)
+        subscription = Subscription(
+            self, maxsize=maxsize, hosts=hosts, cluster=cluster, linger=linger
+        )
         with self._lock:
             self._subscriptions = (*self._subscriptions, subscription)
             self.active = True

@@ -68,7 +68,7 @@ class Event:
     """The runtime's host ("" for events of no host)."""
     at: float = field(default_factory=time.time)
     """When it happened (seconds since the epoch)."""
-    seq: int = field(default_factory=lambda: next(_seq))
+    seq: int = field(default_factory=_seq.__next__)
     """Its place in the process-wide order of events."""
 
     def to_dict(self) -> dict[str, Any]:

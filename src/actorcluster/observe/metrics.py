@@ -87,16 +87,25 @@ class TreeMetrics:
         self._lost: set[str] = set()
         self._tunnels_seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._remove = bus.add_listener(self.on_event)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once (labels() takes a lock)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def on_event(self, event: Event) -> None:
         """Count one event (the bus calls it inline)."""
         kind = event.kind
-        self._events.labels(kind).inc()
+        self._child(self._events, kind).inc()
         outcome = _ENDS.get(kind)
         if outcome is not None:
-            self._tasks.labels(event.host, outcome).inc()
-            self._duration.labels(event.host).observe(getattr(event, "seconds", 0.0))
+            self._child(self._tasks, event.host, outcome).inc()
+            self._child(self._duration, event.host).observe(getattr(event, "seconds", 0.0))
         elif kind == "process.restarted":
             self._restarts.labels("process").inc()
         elif kind in ("runtime.lost", "runtime.ready", "runtime.reattached"):
