@@ -100,6 +100,17 @@ def test_thread_iteration_ends_after_its_timeout_and_close_ends_a_waiting_reader
     assert not reader.is_alive() and [e.host for e in got] == ["x"]
 
 
+def test_a_reader_that_stops_iterating_loses_nothing():
+    bus = EventBus()
+    subscription = bus.subscribe()
+    for index in range(5):
+        bus.publish(TaskSubmitted(host="h", task_id=index))
+    for event in subscription.iter(timeout=1):
+        if event.task_id == 1:
+            break
+    assert [e.task_id for e in subscription.iter(timeout=0.05)] == [2, 3, 4]
+
+
 def test_async_for_gets_events_published_from_other_threads():
     bus = EventBus()
     subscription = bus.subscribe()

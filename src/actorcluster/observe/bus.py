@@ -140,15 +140,18 @@ class Subscription:
         only when closed)."""
         pause = threading.Event()
         while True:
-            batch = self.drain()  # whatever came meanwhile, under one lock
-            if not batch:
+            event = self._pop()  # one at a time: a reader that stops loses nothing
+            if event is None:
                 event = self.get(timeout)
                 if event is None:
                     return
                 if self.linger > 0:  # let a burst gather: one wake-up for many events
                     pause.wait(self.linger)
-                batch = [event, *self.drain()]
-            yield from batch
+            yield event
+
+    def _pop(self) -> Event | None:
+        with self._condition:
+            return self._buffer.popleft() if self._buffer else None
 
     def __iter__(self) -> Iterator[Event]:
         return self.iter(None)
