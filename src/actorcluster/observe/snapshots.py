@@ -8,6 +8,7 @@ Shape (every value JSON-ready)::
      "tree": {"id", "kind", "name", "state", "host", "restart_count",
               "intensity_left", "since", "detail", "children": [...]},
      "runtimes": [{"host", "state", "since", "reason", "tasks_running", "tunnels"}],
+                 (not those gone: stopped runtimes are no part of the tree)
      "tasks": [{"host", "task", "step", "steps", "since"}],
      "processes": [{"host", "name", "status", "restarts", "exit_codes", "pid", "error"}],
      "tunnels": [{"host", "tunnel", "up", "failed_opens", "since"}]}
@@ -39,7 +40,9 @@ def take_snapshot(root: pykka.ActorRef[Any] | None = None) -> dict[str, Any]:
     return {
         "at": time.time(),
         "tree": tree,
-        "runtimes": [_runtime(context, record) for context, record in runtimes()],
+        "runtimes": [
+            _runtime(context, record) for context, record in runtimes() if record.state != "gone"
+        ],
         "tasks": tasks,
         "processes": [_process(state) for state in processes()],
         "tunnels": tunnels,
