@@ -68,7 +68,9 @@ def test_restarts_are_counted_by_kind_as_the_events_say():
     metrics = TreeMetrics()
     try:
         with subscribe() as subscription, Runtime("localhost") as runtime:
-            process = runtime.supervise("echo once; exit 1", max_restarts=2, period=60, backoff=None)
+            process = runtime.supervise(
+                "echo once; exit 1", max_restarts=2, period=60, backoff=None
+            )
             process.join(30)
             samples = _samples(metrics.registry)
             events = subscription.drain()

@@ -24,9 +24,14 @@ pytestmark = pytest.mark.timeout(90)
 
 @pytest.fixture
 def client():
-    with serve(token="secret") as server, httpx.Client(
-        base_url=f"http://127.0.0.1:{server.port}", headers={"X-Observe-Token": "secret"}, timeout=30
-    ) as http:
+    with (
+        serve(token="secret") as server,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}",
+            headers={"X-Observe-Token": "secret"},
+            timeout=30,
+        ) as http,
+    ):
         yield http
 
 
@@ -37,9 +42,10 @@ def runtime():
 
 
 def test_every_route_needs_the_token():
-    with serve() as server, httpx.Client(
-        base_url=f"http://127.0.0.1:{server.port}", timeout=30
-    ) as anonymous:
+    with (
+        serve() as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as anonymous,
+    ):
         for path in ("/", "/api/state", "/metrics", "/api/tasks/1", "/api/events"):
             assert anonymous.get(path).status_code == 403
         assert anonymous.post("/api/tasks/1/cancel").status_code == 403
@@ -51,9 +57,13 @@ def test_every_route_needs_the_token():
 def test_the_state_shows_the_runtime_and_a_task_with_its_steps_and_output(client, runtime):
     task = RuntimeTask("hello").run_command("echo hi there").run_command("true")
     runtime.execute_task(task, execute_async=False)
-    wait_until(lambda: any(t["state"] == "finished" for t in client.get("/api/state").json()["tasks"]))
+    wait_until(
+        lambda: any(t["state"] == "finished" for t in client.get("/api/state").json()["tasks"])
+    )
     state = client.get("/api/state").json()
-    assert [r["state"] for r in state["snapshot"]["runtimes"] if r["host"] == "localhost"] == ["ready"]
+    assert [r["state"] for r in state["snapshot"]["runtimes"] if r["host"] == "localhost"] == [
+        "ready"
+    ]
     (summary,) = [t for t in state["tasks"] if t["task"] == "hello"]
     detail = client.get(f"/api/tasks/{summary['task_id']}").json()
     assert [s["state"] for s in detail["steps"]] == ["ok", "ok"]
@@ -63,9 +73,14 @@ def test_the_state_shows_the_runtime_and_a_task_with_its_steps_and_output(client
 
 def test_the_cancel_button_cancels_a_running_task(client, runtime):
     future = runtime.execute_task(RuntimeTask("long").run_command("echo go; sleep 600"))
-    wait_until(lambda: any(t["state"] == "running" for t in client.get("/api/state").json()["tasks"]))
+    wait_until(
+        lambda: any(t["state"] == "running" for t in client.get("/api/state").json()["tasks"])
+    )
     (task,) = [t for t in client.get("/api/state").json()["tasks"] if t["task"] == "long"]
-    assert client.post(f"/api/tasks/{task['task_id']}/cancel").json() == {"ok": True, "result": True}
+    assert client.post(f"/api/tasks/{task['task_id']}/cancel").json() == {
+        "ok": True,
+        "result": True,
+    }
     assert future.cancelled() or future.exception(timeout=20) is not None
     wait_until(lambda: client.get(f"/api/tasks/{task['task_id']}").json()["state"] == "cancelled")
 

@@ -135,7 +135,7 @@ class TunnelActor(SupervisedActor):
     def _open(self) -> None:
         forwarder = self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)
         self._log.info("tunnel.up", carrier=forwarder.carrier, failed_opens=self._failed_opens)
-        emit(TunnelOpened, host=self._context.host, tunnel=self._spec.key, carrier=forwarder.carrier)
+        emit(TunnelOpened, host=self._spec.host, tunnel=self._spec.key, carrier=forwarder.carrier)
 
     def _open_failed(self, error: Exception) -> None:
         self._failed_opens += 1
@@ -175,7 +175,7 @@ class TunnelActor(SupervisedActor):
             reason = "the runtime is reconnecting"
         # The runtime itself warns when its host goes away and when it is back.
         self._log.info("tunnel.down", reason=reason, wanted=wanted)
-        emit(TunnelClosed, host=self._context.host, tunnel=self._spec.key, reason=reason)
+        emit(TunnelClosed, host=self._spec.host, tunnel=self._spec.key, reason=reason)
 
 
 def tunnel_child_spec(context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> ChildSpec:

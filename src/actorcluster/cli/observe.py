@@ -19,11 +19,13 @@ __all__ = ["observe"]
 @click.option("--bind", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--token", default=None, help="The token the URL carries (default: a random one).")
 @click.pass_obj
-def observe(settings: Settings, hosts: tuple[str, ...], port: int, bind: str, token: str | None) -> int:
+def observe(
+    settings: Settings, hosts: tuple[str, ...], port: int, bind: str, token: str | None
+) -> int:
     """Connect HOSTS (if any) and serve the live view of the supervision tree: runtimes,
     tasks, supervised processes, tunnels and recent events, with buttons to cancel a
     task or restart or stop a process. Prints the URL (with its token); Ctrl-C stops."""
-    from actorcluster.observe.serve import serve  # noqa: PLC0415 - starlette, uvicorn: only here
+    from actorcluster.observe.serve import serve
 
     connected = settings.connect(list(hosts), None) if hosts else None
     server = serve(host=bind, port=port, token=token)

@@ -21,15 +21,8 @@ from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.starting import MasterStart
 from actorcluster.errors import LazyclusterError, UsageError
-from actorcluster.observe import (
-    DEFAULT_BUFFER,
-    ClusterMasterReady,
-    ClusterStarting,
-    ClusterStopped,
-    Subscription,
-    emit,
-    subscribe,
-)
+from actorcluster.observe import bus as observe
+from actorcluster.observe import events as observed
 
 if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
@@ -145,9 +138,9 @@ class MasterWorkerCluster(RuntimeCluster):
         """The group."""
         return self._group
 
-    def events(self, maxsize: int = DEFAULT_BUFFER) -> Subscription:
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
         """A subscription to the events of the cluster and of its group's runtimes."""
-        return subscribe(hosts=self._group.hosts, cluster=self.name, maxsize=maxsize)
+        return observe.subscribe(hosts=self._group.hosts, cluster=self.name, maxsize=maxsize)
 
     @property
     def failure(self) -> Exception | None:
@@ -185,7 +178,7 @@ class MasterWorkerCluster(RuntimeCluster):
         is known, so that both start up at once.
         """
         log.info("cluster.starting", cluster=self.name)
-        emit(ClusterStarting, cluster=self.name)
+        observe.emit(observed.ClusterStarting, cluster=self.name)
         launcher = self._worker_launcher
         if launcher is not None and launcher.starts_with_master and self.master_port is None:
             self._start_together(launcher, worker_count, master_port, debug)
@@ -263,7 +256,7 @@ class MasterWorkerCluster(RuntimeCluster):
             self._ports = [port for port in left if port != default]
         self._master_launcher.cluster_context().master_ready()  # for launchers' own start()
         log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
-        emit(ClusterMasterReady, cluster=self.name, port=self.master_port)
+        observe.emit(observed.ClusterMasterReady, cluster=self.name, port=self.master_port)
 
     def start_workers(self, count: int | None = None, debug: bool = False) -> None:
         """Start the worker instances (default: one per runtime of the group).
@@ -314,7 +307,7 @@ class MasterWorkerCluster(RuntimeCluster):
         self._context.close()
         self._group.cleanup()
         log.info("cluster.stopped", cluster=self.name)
-        emit(ClusterStopped, cluster=self.name)
+        observe.emit(observed.ClusterStopped, cluster=self.name)
 
 
 def _cleanup_at_exit(ref: weakref.ref[MasterWorkerCluster]) -> None:

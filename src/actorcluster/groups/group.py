@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
-from actorcluster.observe import DEFAULT_BUFFER, Subscription, subscribe
 from actorcluster.groups import ports as group_ports
 from actorcluster.groups.fanout import on_threads
 from actorcluster.groups.members import Members, as_hosts
 from actorcluster.groups.tables import print_table
 from actorcluster.groups.tasks import GroupTasks
 from actorcluster.groups.tree import GroupTree
+from actorcluster.observe import bus as observe
 from actorcluster.runtimes import Runtime
 from actorcluster.runtimes.handle import START_TIMEOUT
 from actorcluster.runtimes.ledger import TaskLedger
@@ -181,9 +181,9 @@ class RuntimeGroup(GroupTasks):
         """The hosts of the group's runtimes, in order."""
         return list(self._members.all())
 
-    def events(self, maxsize: int = DEFAULT_BUFFER) -> Subscription:
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
         """A subscription to the events of the group's runtimes (those in it now)."""
-        return subscribe(hosts=self.hosts, maxsize=maxsize)
+        return observe.subscribe(hosts=self.hosts, maxsize=maxsize)
 
     @property
     def runtimes(self) -> list[Runtime]:

@@ -10,9 +10,9 @@ when used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from actorcluster.observe.bus import BUS, DEFAULT_BUFFER, EventBus, Subscription, emit
+from actorcluster.observe.bus import BUS, DEFAULT_BUFFER, EventBus, Subscription, emit, subscribe
 from actorcluster.observe.events import (
     ClusterMasterReady,
     ClusterStarting,
@@ -40,11 +40,9 @@ from actorcluster.observe.events import (
     event_types,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Collection
-
 __all__ = [
     "BUS",
+    "DEFAULT_BUFFER",
     "ClusterMasterReady",
     "ClusterStarting",
     "ClusterStopped",
@@ -77,23 +75,13 @@ __all__ = [
 ]
 
 
-def subscribe(
-    *,
-    hosts: Collection[str] | None = None,
-    cluster: str | None = None,
-    maxsize: int = DEFAULT_BUFFER,
-) -> Subscription:
-    """A subscription to the tree's events (of ``hosts`` only, and of ``cluster``,
-    when given), buffering up to ``maxsize`` events before it drops the oldest."""
-    return BUS.subscribe(hosts=hosts, cluster=cluster, maxsize=maxsize)
-
-
 def snapshot(root: Any = None) -> dict[str, Any]:
     """The whole tree as plain, JSON-ready data (see :mod:`.snapshots`).
 
     Args:
         root: the root supervisor's ref; None: the library's default tree.
     """
-    from actorcluster.observe.snapshots import take_snapshot  # noqa: PLC0415 - it imports the tree
+    from actorcluster.observe.snapshots import take_snapshot
+    from actorcluster.supervisors import root_supervisor
 
-    return take_snapshot(root)
+    return take_snapshot(root if root is not None else root_supervisor())

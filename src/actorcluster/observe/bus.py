@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
     from actorcluster.observe.events import Event
 
-__all__ = ["BUS", "DEFAULT_BUFFER", "DEFAULT_LINGER", "EventBus", "Subscription", "emit"]
+__all__ = [
+    "BUS",
+    "DEFAULT_BUFFER",
+    "DEFAULT_LINGER",
+    "EventBus",
+    "Subscription",
+    "emit",
+    "subscribe",
+]
 
 log = get_logger(__name__)
 
@@ -277,3 +285,16 @@ def emit(kind: Callable[..., Event], **fields: Any) -> None:
     """Publish ``kind(**fields)`` on :data:`BUS`, building it only if anyone listens."""
     if BUS.active:
         BUS.publish(kind(**fields))
+
+
+def subscribe(
+    *,
+    hosts: Collection[str] | None = None,
+    cluster: str | None = None,
+    maxsize: int = DEFAULT_BUFFER,
+    linger: float = DEFAULT_LINGER,
+) -> Subscription:
+    """A subscription to the tree's events on :data:`BUS` (of ``hosts`` only, and of
+    ``cluster``, when given), buffering up to ``maxsize`` events before it drops the
+    oldest (see :class:`Subscription`)."""
+    return BUS.subscribe(hosts=hosts, cluster=cluster, maxsize=maxsize, linger=linger)

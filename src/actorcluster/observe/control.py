@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pykka
-
 from actorcluster.errors import UsageError
 from actorcluster.observe.hooks import task_future
 from actorcluster.runtimes.supervised import ProcessSupervisor
@@ -14,6 +12,8 @@ from actorcluster.supervisors import Supervisor, root_supervisor, supervisor_pro
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import pykka
 
 __all__ = ["cancel_task", "restart_process", "stop_process"]
 
@@ -63,13 +63,14 @@ def stop_process(host: str, name: str, root: pykka.ActorRef[Any] | None = None) 
 def _find(host: str, name: str, root: pykka.ActorRef[Any] | None) -> ProcessSupervisor:
     for actor in _supervisors(root if root is not None else root_supervisor()):
         state = getattr(actor, "_state", None)
-        if isinstance(actor, ProcessSupervisor) and (state.host, state.name) == (host, name):
+        where = (getattr(state, "host", None), getattr(state, "name", None))
+        if isinstance(actor, ProcessSupervisor) and where == (host, name):
             return actor
     raise UsageError(f"no supervised process {name!r} runs on {host}")
 
 
 def _supervisors(ref: pykka.ActorRef[Any], depth: int = 0) -> Iterator[Supervisor]:
-    actor = ref._actor_weakref()  # noqa: SLF001 - read-only, never waits on the actor
+    actor = ref._actor_weakref()
     if not isinstance(actor, Supervisor) or depth > 32:
         return
     yield actor

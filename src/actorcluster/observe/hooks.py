@@ -36,11 +36,10 @@ from actorcluster.observe.events import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from actorcluster.actors.context import RuntimeContext
-    from actorcluster.actors.process_state import ProcessState
     from actorcluster.futures import ActorFuture
     from actorcluster.messages.events import TaskEvent
     from actorcluster.messages.tasks import Task
+    from actorcluster.observe.shapes import ProcessLike, RuntimeLike
 
 __all__ = [
     "LAST_LINES",
@@ -62,8 +61,8 @@ LAST_LINES = 20
 
 _task_ids = itertools.count(1)
 _lock = threading.Lock()
-_runtimes: weakref.WeakKeyDictionary[RuntimeContext, RuntimeRecord] = weakref.WeakKeyDictionary()
-_processes: weakref.WeakValueDictionary[tuple[str, str], ProcessState] = (
+_runtimes: weakref.WeakKeyDictionary[RuntimeLike, RuntimeRecord] = weakref.WeakKeyDictionary()
+_processes: weakref.WeakValueDictionary[tuple[str, str], ProcessLike] = (
     weakref.WeakValueDictionary()
 )
 _futures: weakref.WeakValueDictionary[int, ActorFuture[Any]] = weakref.WeakValueDictionary()
@@ -86,19 +85,19 @@ class RuntimeRecord:
 # --- runtimes -------------------------------------------------------------------------
 
 
-def track_runtime(context: RuntimeContext) -> None:
+def track_runtime(context: RuntimeLike) -> None:
     """A runtime's context was made: remember it (weakly) for snapshots."""
     with _lock:
         _runtimes[context] = RuntimeRecord()
 
 
-def runtimes() -> list[tuple[RuntimeContext, RuntimeRecord]]:
+def runtimes() -> list[tuple[RuntimeLike, RuntimeRecord]]:
     """Every runtime context alive, with its record, oldest first."""
     with _lock:
         return list(_runtimes.items())
 
 
-def runtime_state(context: RuntimeContext, state: str, detail: str = "") -> None:
+def runtime_state(context: RuntimeLike, state: str, detail: str = "") -> None:
     """The runtime came to ``state`` (connecting, ready, lost, gone); ``detail`` is the
     reason (lost, gone) or how its session came back (ready: "resumed" or "new...")."""
     with _lock:
@@ -181,13 +180,13 @@ def task_future(task_id: int) -> ActorFuture[Any] | None:
 # --- supervised processes -------------------------------------------------------------
 
 
-def processes() -> list[ProcessState]:
+def processes() -> list[ProcessLike]:
     """Every supervised process's record alive, by host and name."""
     with _lock:
         return [_processes[key] for key in sorted(_processes.keys())]
 
 
-def process_began(state: ProcessState, incarnation: int) -> None:
+def process_began(state: ProcessLike, incarnation: int) -> None:
     """An incarnation of a supervised process was sent to its host."""
     with _lock:
         _processes[(state.host, state.name)] = state
@@ -195,7 +194,9 @@ def process_began(state: ProcessState, incarnation: int) -> None:
     emit(kind, host=state.host, process=state.name, incarnation=incarnation)
 
 
-def process_exited(state: ProcessState, incarnation: int, code: int | None, restarting: bool) -> None:
+def process_exited(
+    state: ProcessLike, incarnation: int, code: int | None, restarting: bool
+) -> None:
     """An incarnation ended by itself with ``code``."""
     if not BUS.active:
         return
@@ -204,7 +205,7 @@ def process_exited(state: ProcessState, incarnation: int, code: int | None, rest
          signal=_signal(code), last_lines=lines, restarting=restarting)  # fmt: skip
 
 
-def process_ended(state: ProcessState, error: BaseException | None) -> None:
+def process_ended(state: ProcessLike, error: BaseException | None) -> None:
     """Its supervision ended: stopped, or (``error``) given up on."""
     if error is None:
         emit(ProcessStopped, host=state.host, process=state.name)

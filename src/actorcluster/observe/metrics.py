@@ -45,7 +45,7 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 def _prometheus() -> Any:
     try:
-        import prometheus_client  # noqa: PLC0415 - optional: the observe extra
+        import prometheus_client
     except ImportError as exc:
         raise UsageError(
             "the metrics need prometheus-client: pip install 'actorcluster[observe]'"

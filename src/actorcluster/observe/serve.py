@@ -28,7 +28,7 @@ class ObserverServer:
         """The ASGI app."""
         self.token: str = app.state.token
         """What every request must carry."""
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        port = server.servers[0].sockets[0].getsockname()[1]
         self.port: int = port
         """The port it listens on."""
         self.url = f"http://{address}:{port}/?token={self.token}"
@@ -63,10 +63,12 @@ def serve(
         UsageError: uvicorn or starlette is missing, or it did not start listening.
     """
     try:
-        import uvicorn  # noqa: PLC0415 - the observe extra
+        import uvicorn
     except ImportError as exc:
-        raise UsageError("serving the view needs uvicorn: pip install 'actorcluster[observe]'") from exc
-    from actorcluster.observe.view import observer_app  # noqa: PLC0415
+        raise UsageError(
+            "serving the view needs uvicorn: pip install 'actorcluster[observe]'"
+        ) from exc
+    from actorcluster.observe.view import observer_app
 
     app = observer_app(root, token=token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")

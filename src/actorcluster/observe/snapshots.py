@@ -19,105 +19,110 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from typing import Any
-
-import pykka
+from typing import TYPE_CHECKING, Any
 
 from actorcluster.observe.hooks import processes, runtimes
-from actorcluster.supervisors import Supervisor, root_supervisor
+
+if TYPE_CHECKING:
+    import pykka
 
 __all__ = ["take_snapshot"]
 
 _MAX_DEPTH = 32
 
 
-def take_snapshot(root: pykka.ActorRef[Any] | None = None) -> dict[str, Any]:
-    """The tree under ``root`` (None: the library's default tree) as plain data."""
-    ref = root if root is not None else root_supervisor()
-    tasks: list[dict[str, Any]] = []
-    tunnels: list[dict[str, Any]] = []
-    tree = _node(ref, ref_id(ref), None, tasks, tunnels, 0)
+def take_snapshot(root: pykka.ActorRef[Any]) -> dict[str, Any]:
+    """The tree under ``root`` (a root supervisor's ref) as plain data."""
+    ref = root
+    walk = _Walk()
+    tree = walk.node(ref, ref_id(ref), None, 0)
     return {
         "at": time.time(),
         "tree": tree,
         "runtimes": [
             _runtime(context, record) for context, record in runtimes() if record.state != "gone"
         ],
-        "tasks": tasks,
+        "tasks": walk.tasks,
         "processes": [_process(state) for state in processes()],
-        "tunnels": tunnels,
+        "tunnels": walk.tunnels,
     }
 
 
 def ref_id(ref: pykka.ActorRef[Any]) -> str:
     """A ref's child id (its actor's), or its class name."""
-    actor = ref._actor_weakref()  # noqa: SLF001 - read-only, never blocks on the actor
+    actor = ref._actor_weakref()
     return str(getattr(actor, "child_id", ref.actor_class.__name__))
 
 
-def _node(
-    ref: pykka.ActorRef[Any] | None,
-    child_id: str,
-    info: Any,
-    tasks: list[dict[str, Any]],
-    tunnels: list[dict[str, Any]],
-    depth: int,
-) -> dict[str, Any]:
-    actor = ref._actor_weakref() if ref is not None else None  # noqa: SLF001 - see ref_id
-    alive = ref is not None and ref.is_alive()
-    state = "running" if alive else ("restarting" if getattr(info, "restarting", False) else "stopped")
-    node: dict[str, Any] = {
-        "id": child_id,
-        "kind": type(actor).__name__ if actor is not None else "",
-        "name": child_id,
-        "state": state,
-        "host": _host(actor),
-        "restart_count": getattr(info, "restart_count", 0),
-        "intensity_left": None,
-        "since": getattr(actor, "created_at", None),
-        "detail": {},
-        "children": [],
-    }
-    if actor is None or not alive:
+class _Walk:
+    """One walk down the tree, collecting tasks and tunnels on the way."""
+
+    def __init__(self) -> None:
+        self.tasks: list[dict[str, Any]] = []
+        self.tunnels: list[dict[str, Any]] = []
+
+    def node(
+        self, ref: pykka.ActorRef[Any] | None, child_id: str, info: Any, depth: int
+    ) -> dict[str, Any]:
+        """One actor (and, for a supervisor, its subtree) as plain data."""
+        actor = ref._actor_weakref() if ref is not None else None
+        alive = ref is not None and ref.is_alive()
+        restarting = getattr(info, "restarting", False)
+        node: dict[str, Any] = {
+            "id": child_id,
+            "kind": type(actor).__name__ if actor is not None else "",
+            "name": child_id,
+            "state": "running" if alive else ("restarting" if restarting else "stopped"),
+            "host": _host(actor),
+            "restart_count": getattr(info, "restart_count", 0),
+            "intensity_left": None,
+            "since": getattr(actor, "created_at", None),
+            "detail": {},
+            "children": [],
+        }
+        if actor is None or not alive:
+            return node
+        if _is_supervisor(actor):
+            self._supervisor(actor, node, depth)
+            return node
+        detail = node["detail"] = _statistics(actor)
+        host, since = node["host"], node["since"]
+        if node["kind"] == "TaskActor":
+            self.tasks.append({
+                "host": host, "task": detail.get("task"), "step": detail.get("step"),
+                "steps": detail.get("steps"), "since": since,
+            })  # fmt: skip
+        elif node["kind"] == "TunnelActor":
+            self.tunnels.append({
+                "host": host, "tunnel": detail.get("key"), "up": detail.get("up"),
+                "failed_opens": detail.get("failed_opens"), "since": since,
+            })  # fmt: skip
         return node
-    if isinstance(actor, Supervisor):
-        _supervisor(actor, node, tasks, tunnels, depth)
-        return node
-    detail = _statistics(actor)
-    node["detail"] = detail
-    kind = node["kind"]
-    if kind == "TaskActor":
-        tasks.append({"host": node["host"], "task": detail.get("task"), "step": detail.get("step"),
-                      "steps": detail.get("steps"), "since": node["since"]})  # fmt: skip
-    elif kind == "TunnelActor":
-        tunnels.append({"host": node["host"], "tunnel": detail.get("key"), "up": detail.get("up"),
-                        "failed_opens": detail.get("failed_opens"), "since": node["since"]})  # fmt: skip
-    return node
+
+    def _supervisor(self, actor: Any, node: dict[str, Any], depth: int) -> None:
+        try:
+            stats = actor.statistics()
+        except RuntimeError:  # its table changed while read: show it without children
+            return
+        most = getattr(getattr(actor, "_window", None), "max_restarts", None)
+        node["name"] = stats.name
+        node["detail"] = {
+            "strategy": stats.strategy.name.lower(),
+            "restarts_total": stats.restarts_total,
+            "pending_restarts": stats.pending_restarts,
+        }
+        if most is not None:
+            node["intensity_left"] = max(0, most - stats.restarts_in_period)
+        if depth < _MAX_DEPTH:
+            node["children"] = [
+                self.node(child.ref, child.id, child, depth + 1) for child in stats.children
+            ]
 
 
-def _supervisor(
-    actor: Supervisor,
-    node: dict[str, Any],
-    tasks: list[dict[str, Any]],
-    tunnels: list[dict[str, Any]],
-    depth: int,
-) -> None:
-    try:
-        stats = actor.statistics()
-    except RuntimeError:  # its table changed while read: show it without children
-        return
-    window = getattr(actor, "_window", None)
-    most = getattr(window, "max_restarts", None)
-    node["name"] = stats.name
-    node["detail"] = {"strategy": stats.strategy.name.lower(), "restarts_total": stats.restarts_total,
-                      "pending_restarts": stats.pending_restarts}  # fmt: skip
-    if most is not None:
-        node["intensity_left"] = max(0, most - stats.restarts_in_period)
-    if depth >= _MAX_DEPTH:
-        return
-    node["children"] = [
-        _node(child.ref, child.id, child, tasks, tunnels, depth + 1) for child in stats.children
-    ]
+def _is_supervisor(actor: Any) -> bool:
+    """Whether ``actor`` is a supervisor (its statistics list its children); by shape,
+    so this layer imports nothing of the supervisors above it."""
+    return callable(getattr(actor, "which_children", None)) and hasattr(actor, "_window")
 
 
 def _host(actor: Any) -> str:
@@ -132,7 +137,7 @@ def _statistics(actor: Any) -> dict[str, Any]:
         return {}
     try:
         value = statistics()
-    except Exception:  # noqa: BLE001 - a snapshot shows what it can
+    except Exception:
         return {}
     return plain(value) if dataclasses.is_dataclass(value) else {}
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.observe import control
+from actorcluster.observe import snapshot as snapshot_of
 from actorcluster.observe.bus import BUS
 from actorcluster.observe.hooks import processes
-from actorcluster.observe.snapshots import take_snapshot
 from actorcluster.observe.view_state import ViewState
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ def observer_app(
         UsageError: Starlette is not installed (the ``observe`` extra).
     """
     try:
-        from starlette.applications import Starlette  # noqa: PLC0415 - the observe extra
-        from starlette.routing import Route  # noqa: PLC0415
+        from starlette.applications import Starlette
+        from starlette.routing import Route
     except ImportError as exc:
         raise UsageError("the view needs starlette: pip install 'actorcluster[observe]'") from exc
     view = _View(root, token or secrets.token_urlsafe(18), metrics)
@@ -83,7 +83,7 @@ class _View:
         self._remove = BUS.add_listener(self.memory.on_event)
         self._metrics: Any = None
         if metrics:
-            from actorcluster.observe.metrics import TreeMetrics  # noqa: PLC0415 - optional
+            from actorcluster.observe.metrics import TreeMetrics
 
             self._metrics = TreeMetrics()
 
@@ -102,7 +102,7 @@ class _View:
             self._metrics = None
 
     def _denied(self, request: Request) -> Response | None:
-        from starlette.responses import PlainTextResponse  # noqa: PLC0415
+        from starlette.responses import PlainTextResponse
 
         given = request.query_params.get("token") or request.headers.get("x-observe-token") or ""
         if secrets.compare_digest(given.encode(), self.token.encode()):
@@ -110,7 +110,7 @@ class _View:
         return PlainTextResponse("a valid token is needed (?token=...)", status_code=403)
 
     async def page(self, request: Request) -> Response:
-        from starlette.responses import HTMLResponse  # noqa: PLC0415
+        from starlette.responses import HTMLResponse
 
         if (denied := self._denied(request)) is not None:
             return denied
@@ -118,11 +118,11 @@ class _View:
         return HTMLResponse(html)
 
     async def state(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse  # noqa: PLC0415
+        from starlette.responses import JSONResponse
 
         if (denied := self._denied(request)) is not None:
             return denied
-        snapshot = await asyncio.to_thread(take_snapshot, self.root)
+        snapshot = await asyncio.to_thread(snapshot_of, self.root)
         data = {
             "snapshot": snapshot,
             "tasks": self.memory.tasks(),
@@ -131,7 +131,7 @@ class _View:
         return JSONResponse(data)
 
     async def task(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse  # noqa: PLC0415
+        from starlette.responses import JSONResponse
 
         if (denied := self._denied(request)) is not None:
             return denied
@@ -141,7 +141,7 @@ class _View:
         return JSONResponse(task)
 
     async def process(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse  # noqa: PLC0415
+        from starlette.responses import JSONResponse
 
         if (denied := self._denied(request)) is not None:
             return denied
@@ -171,23 +171,23 @@ class _View:
             return await _act(lambda: control.restart_process(host, name, self.root))
         if action == "stop":
             return await _act(lambda: control.stop_process(host, name, self.root))
-        from starlette.responses import JSONResponse  # noqa: PLC0415
+        from starlette.responses import JSONResponse
 
         return JSONResponse({"error": f"no action {action!r}"}, status_code=404)
 
     async def metrics(self, request: Request) -> Response:
-        from starlette.responses import Response as Plain  # noqa: PLC0415
+        from starlette.responses import Response as Plain
 
         if (denied := self._denied(request)) is not None:
             return denied
         if self._metrics is None:
             return Plain("metrics are off", status_code=404)
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return Plain(generate_latest(self._metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def events(self, request: Request) -> Response:
-        from starlette.responses import StreamingResponse  # noqa: PLC0415
+        from starlette.responses import StreamingResponse
 
         if (denied := self._denied(request)) is not None:
             return denied
@@ -214,7 +214,7 @@ async def _stream() -> AsyncIterator[str]:
 
 
 async def _act(action: Any) -> Response:
-    from starlette.responses import JSONResponse  # noqa: PLC0415
+    from starlette.responses import JSONResponse
 
     try:
         result = await asyncio.to_thread(action)

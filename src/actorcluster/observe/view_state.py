@@ -79,8 +79,11 @@ class ViewState:
         elif kind == "task.step_finished":
             index = data["index"]
             if index < len(task["steps"]):
-                task["steps"][index].update(state="ok" if data["ok"] else "failed",
-                                            exit_code=data["exit_code"], seconds=data["seconds"])  # fmt: skip
+                task["steps"][index].update(
+                    state="ok" if data["ok"] else "failed",
+                    exit_code=data["exit_code"],
+                    seconds=data["seconds"],
+                )
             if data["ok"] and index + 1 < len(task["steps"]):
                 task["steps"][index + 1]["state"] = "running"
         else:

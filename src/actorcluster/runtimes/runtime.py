@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
-from actorcluster.observe import DEFAULT_BUFFER, Subscription, subscribe
+from actorcluster.observe import bus as observe
 from actorcluster.observe.hooks import observe_task
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
@@ -261,9 +261,9 @@ class Runtime:
         """The host of the runtime."""
         return self._handle.host
 
-    def events(self, maxsize: int = DEFAULT_BUFFER) -> Subscription:
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
         """A subscription to this runtime's events (see :mod:`actorcluster.observe`)."""
-        return subscribe(hosts=[self.host], maxsize=maxsize)
+        return observe.subscribe(hosts=[self.host], maxsize=maxsize)
 
     @property
     def class_name(self) -> str:
