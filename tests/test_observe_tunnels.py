@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actorcluster import Runtime
-from actorcluster.observe import snapshot, subscribe
+from actorcluster.observe import snapshot
 from test_tunnels_support import free_ports
 
 pytestmark = pytest.mark.timeout(60)
@@ -13,12 +13,12 @@ pytestmark = pytest.mark.timeout(60)
 
 def test_a_tunnel_is_opened_shown_then_closed(ssh_bed):
     runtime_port, local_port = free_ports(2)
-    with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs) as runtime:
-        with runtime.events() as events:
-            key = runtime.expose_port_from_runtime(runtime_port, local_port)
-            (shown,) = [t for t in snapshot()["tunnels"] if t["tunnel"] == key]
-            assert shown["host"] == "host-1" and shown["up"] is True
-            runtime.stop_process(key)
-            seen = [e for e in events.iter(timeout=2) if e.kind.startswith("tunnel.")]
+    runtime = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
+    with runtime, runtime.events() as events:
+        key = runtime.expose_port_from_runtime(runtime_port, local_port)
+        (shown,) = [t for t in snapshot()["tunnels"] if t["tunnel"] == key]
+        assert shown["host"] == "host-1" and shown["up"] is True
+        runtime.stop_process(key)
+        seen = [e for e in events.iter(timeout=2) if e.kind.startswith("tunnel.")]
     assert [(e.kind, e.tunnel) for e in seen] == [("tunnel.opened", key), ("tunnel.closed", key)]
     assert seen[0].carrier and seen[1].reason == "stopped"
