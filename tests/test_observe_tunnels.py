@@ -6,7 +6,7 @@ import pytest
 
 from actorcluster import Runtime
 from actorcluster.observe import snapshot
-from test_tunnels_support import free_ports
+from test_tunnels_support import EchoServer, echo_round_trip, free_ports
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,3 +22,29 @@ def test_a_tunnel_is_opened_shown_then_closed(ssh_bed):
         seen = [e for e in events.iter(timeout=2) if e.kind.startswith("tunnel.")]
     assert [(e.kind, e.tunnel) for e in seen] == [("tunnel.opened", key), ("tunnel.closed", key)]
     assert seen[0].carrier and seen[1].reason == "stopped"
+
+
+def test_a_paramiko_tunnel_shows_its_bytes_and_connections(ssh_bed):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from actorcluster.observe.metrics import TreeMetrics, exposition
+
+    service, local = free_ports(2)
+    metrics = TreeMetrics()
+    runtime = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
+    try:
+        with runtime, EchoServer(service):
+            key = runtime.expose_port_from_runtime(service, local, carrier="paramiko")
+            echo_round_trip(local, size=100_000)
+            (shown,) = [t for t in snapshot()["tunnels"] if t["tunnel"] == key]
+            text = exposition(metrics.registry).decode()
+    finally:
+        metrics.close()
+    assert shown["bytes"] == 200_000 and shown["connections"] == 0
+    samples = {
+        sample.labels["tunnel"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "actorcluster_tunnel_bytes"
+        for sample in family.samples
+    }
+    assert samples[key] == 200_000

@@ -38,6 +38,10 @@ class TunnelStatistics:
     """Whether its listener is open now."""
     failed_opens: int
     """Attempts to open it that failed (each retried after a backoff)."""
+    connections: int | None = None
+    """Connections open through it now (None: its carrier does not tell, ``ssh -N``)."""
+    bytes: int | None = None
+    """Bytes carried both ways so far (None: its carrier does not tell)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,8 +128,13 @@ class TunnelActor(SupervisedActor):
 
     def statistics(self) -> TunnelStatistics:
         """A frozen snapshot."""
+        relays = getattr(self._forwarder, "relays", None)  # the paramiko carrier's
         return TunnelStatistics(
-            key=self._spec.key, up=self._forwarder is not None, failed_opens=self._failed_opens
+            key=self._spec.key,
+            up=self._forwarder is not None,
+            failed_opens=self._failed_opens,
+            connections=len(relays) if relays is not None else None,
+            bytes=relays.bytes_carried() if relays is not None else None,
         )
 
     def on_exit(self, error: BaseException | None) -> None:

@@ -53,7 +53,6 @@ __all__ = [
     "runtimes",
     "task_future",
     "track_runtime",
-    "tunnel_bytes",
 ]
 
 LAST_LINES = 20
@@ -221,12 +220,3 @@ def _signal(code: int | None) -> int | None:
     if 128 < code < 128 + 65:
         return code - 128  # a shell reports a child killed by signal N as 128+N
     return None
-
-
-# --- tunnels --------------------------------------------------------------------------
-
-
-def tunnel_bytes() -> list[tuple[str, str, int]]:
-    """(host, tunnel, bytes carried) of the tunnels that count their bytes: none yet
-    (the forwarders do not count them; see docs/guide/observe.md)."""
-    return []

@@ -14,8 +14,8 @@ fed by the event bus (a listener, inline), the gauges read at scrape time:
 - ``actorcluster_events_total{kind}``: every event by its kind
 - ``actorcluster_runtimes{state}``: runtimes connecting, ready, lost
 - ``actorcluster_processes{status}``: supervised processes by status
-- ``actorcluster_tunnel_bytes_total{host,tunnel}``: bytes carried by open tunnels (when
-  their forwarder counts them)
+- ``actorcluster_tunnel_bytes_total{host,tunnel}``: bytes carried by the tunnels of the
+  ``paramiko`` carrier (``ssh -N`` does not tell), read from a snapshot of the default tree
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from actorcluster.errors import UsageError
 from actorcluster.observe import hooks
 from actorcluster.observe.bus import BUS
+from actorcluster.observe.snapshots import take_snapshot
+from actorcluster.supervisors import root_supervisor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -157,8 +159,9 @@ class _StateCollector:
         carried = core.CounterMetricFamily(
             "actorcluster_tunnel_bytes", "Bytes carried by tunnels.", labels=["host", "tunnel"]
         )
-        for host, tunnel, count in hooks.tunnel_bytes():
-            carried.add_metric([host, tunnel], count)
+        for tunnel in take_snapshot(root_supervisor())["tunnels"]:
+            if tunnel["bytes"] is not None:
+                carried.add_metric([tunnel["host"], tunnel["tunnel"]], tunnel["bytes"])
         yield carried
 
     def describe(self) -> list[Any]:

@@ -11,7 +11,8 @@ Shape (every value JSON-ready)::
                  (not those gone: stopped runtimes are no part of the tree)
      "tasks": [{"host", "task", "step", "steps", "since"}],
      "processes": [{"host", "name", "status", "restarts", "exit_codes", "pid", "error"}],
-     "tunnels": [{"host", "tunnel", "up", "failed_opens", "since"}]}
+     "tunnels": [{"host", "tunnel", "up", "failed_opens", "since", "connections", "bytes"}]}
+                 (connections and bytes: None where the carrier does not count them)
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class _Walk:
             self.tunnels.append({
                 "host": host, "tunnel": detail.get("key"), "up": detail.get("up"),
                 "failed_opens": detail.get("failed_opens"), "since": since,
+                "connections": detail.get("connections"), "bytes": detail.get("bytes"),
             })  # fmt: skip
         return node
 
