@@ -255,3 +255,35 @@ def test_a_supervision_tree_gives_a_subscription_to_everything():
     with SupervisionTree("svc") as tree, tree.events() as subscription:
         emit(RuntimeReady, host="anywhere")
         assert subscription.get(1).host == "anywhere"
+
+
+def test_a_supervised_process_starts_exits_restarts_then_is_stopped(watched):
+    runtime, subscription = watched
+    process = runtime.supervise("echo up; exec sleep 605", name="p", backoff=None)
+    until(subscription, "process.started")
+    wait_until(lambda: process.pid is not None, what="its pid")
+    os.kill(process.pid, signal.SIGKILL)
+    seen = until(subscription, "process.restarted")
+    process.stop()
+    seen += until(subscription, "process.stopped")
+    assert kinds(seen, prefix="process.") == [
+        "process.exited",
+        "process.restarted",
+        "process.stopped",
+    ]
+    exited = next(e for e in seen if e.kind == "process.exited")
+    assert (exited.code, exited.signal, exited.restarting) == (-9, 9, True)
+    assert exited.last_lines == ("up",) and exited.incarnation == 1
+
+
+def test_an_ssh_host_lost_and_back_reattaches_its_session(make_ssh_bed):
+    bed = make_ssh_bed(1)
+    host = bed.hosts[0]
+    with subscribe() as subscription, Runtime("host-1", connection_kwargs=bed.connection_kwargs):
+        until(subscription, "runtime.ready")
+        host.kill_sshd_sessions()  # the connection drops; the agent waits for a re-attach
+        seen = until(subscription, "runtime.reattached", timeout=30)
+    got = kinds(seen, prefix="runtime.")
+    assert got[0] == "runtime.lost" and got[-1] == "runtime.reattached"
+    assert set(got[1:-1]) == {"runtime.connecting"}
+    assert seen[-1].down_seconds >= 0

@@ -14,6 +14,7 @@ import enum
 import threading
 from typing import TYPE_CHECKING
 
+from actorcluster.observe import hooks as observe
 from actorcluster.remote.streams import OutputTail
 
 if TYPE_CHECKING:
@@ -174,3 +175,4 @@ class ProcessState:
             elif self._status is not ProcessStatus.EXITED:
                 self._status = ProcessStatus.STOPPED
             self._lock.notify_all()
+        observe.process_ended(self, error)

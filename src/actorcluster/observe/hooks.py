@@ -64,6 +64,7 @@ _runtimes: weakref.WeakKeyDictionary[RuntimeLike, RuntimeRecord] = weakref.WeakK
 _processes: weakref.WeakValueDictionary[tuple[str, str], ProcessLike] = (
     weakref.WeakValueDictionary()
 )
+_ended: weakref.WeakSet[ProcessLike] = weakref.WeakSet()
 _futures: weakref.WeakValueDictionary[int, ActorFuture[Any]] = weakref.WeakValueDictionary()
 
 
@@ -189,6 +190,7 @@ def process_began(state: ProcessLike, incarnation: int) -> None:
     """An incarnation of a supervised process was sent to its host."""
     with _lock:
         _processes[(state.host, state.name)] = state
+        _ended.discard(state)
     kind = ProcessStarted if incarnation <= 1 else ProcessRestarted
     emit(kind, host=state.host, process=state.name, incarnation=incarnation)
 
@@ -205,7 +207,12 @@ def process_exited(
 
 
 def process_ended(state: ProcessLike, error: BaseException | None) -> None:
-    """Its supervision ended: stopped, or (``error``) given up on."""
+    """Its supervision ended: stopped, or (``error``) given up on (published once, however
+    many times its record is told)."""
+    with _lock:
+        if state in _ended:
+            return
+        _ended.add(state)
     if error is None:
         emit(ProcessStopped, host=state.host, process=state.name)
     else:

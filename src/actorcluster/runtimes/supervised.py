@@ -28,7 +28,6 @@ from actorcluster._logging import get_logger
 from actorcluster.actors.process import ProcessActor, ProcessSpec
 from actorcluster.actors.process_state import ProcessState, ProcessStatus
 from actorcluster.errors import ActorClusterError, UsageError
-from actorcluster.observe import hooks as observe
 from actorcluster.supervisors import (
     Backoff,
     ChildSpec,
@@ -108,7 +107,6 @@ class ProcessSupervisor(Supervisor):
     def on_exit(self, error: BaseException | None) -> None:
         """Record the end of supervision in the process's state."""
         self._state.stopped(error if isinstance(error, Exception) else None)
-        observe.process_ended(self._state, error)
 
 
 class SupervisedProcess:
