@@ -15,7 +15,7 @@ def test_a_cluster_publishes_its_lifecycle_and_its_processes(ssh_bed):
     events = cluster.events()
     with cluster:
         cluster.start(worker_count=3, master_port=None)
-    seen = [e for e in events.iter(timeout=2)]
+    seen = list(events.iter(timeout=2))
     events.close()
     kinds = [e.kind for e in seen if e.kind.startswith("cluster.")]
     assert kinds == ["cluster.starting", "cluster.master_ready", "cluster.stopped"]
