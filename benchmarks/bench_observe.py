@@ -86,10 +86,12 @@ def main() -> None:
                     events += seen[0]
                 kind = "execute_function" if functions else "run_command('true')"
                 median_off, median_on = statistics.median(off), statistics.median(on)
+                paired = statistics.median(b / a for a, b in zip(off, on, strict=True))
                 us_off, us_on = statistics.median(cpu_off), statistics.median(cpu_on)
                 print(
                     f"{kind}: off {median_off:.0f} tasks/s, on {median_on:.0f} tasks/s "
-                    f"({events} events read), on/off {median_on / median_off:.3f}; "
+                    f"({events} events read), on/off {median_on / median_off:.3f} "
+                    f"(median of paired rounds {paired:.3f}); "
                     f"client CPU per task off {us_off:.0f} us, on {us_on:.0f} us "
                     f"(+{(us_on / us_off - 1) * 100:.1f}%)",
                     flush=True,

@@ -21,7 +21,7 @@ playwright = pytest.importorskip("playwright.sync_api", reason="pip install play
 
 from actorcluster.observe.serve import serve  # noqa: E402
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "observer.png"
 
