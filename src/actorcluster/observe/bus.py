@@ -100,7 +100,7 @@ class Subscription:
     def offer(self, event: Event) -> None:
         """Buffer an event (called by the bus, on the publisher's thread; never waits
         for the reader)."""
-        if not self.wants(event):
+        if self._hosts is not None and not self.wants(event):
             return
         with self._condition:
             if self._closed:
