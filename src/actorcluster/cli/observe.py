@@ -5,10 +5,12 @@ when the command runs."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
-from actorcluster.cli.settings import Settings, cleanup_all
+if TYPE_CHECKING:
+    from actorcluster.cli.settings import Settings
 
 __all__ = ["observe"]
 
@@ -25,7 +27,8 @@ def observe(
     """Connect HOSTS (if any) and serve the live view of the supervision tree: runtimes,
     tasks, supervised processes, tunnels and recent events, with buttons to cancel a
     task or restart or stop a process. Prints the URL (with its token); Ctrl-C stops."""
-    from actorcluster.observe.serve import serve
+    from actorcluster.cli.settings import cleanup_all
+    from actorcluster.observe.serve import serve  # starlette and uvicorn: only here
 
     connected = settings.connect(list(hosts), None) if hosts else None
     server = serve(host=bind, port=port, token=token)
