@@ -20,7 +20,9 @@ fed by the event bus (a listener, inline), the gauges read at scrape time:
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +60,9 @@ def _prometheus() -> Any:
 class TreeMetrics:
     """The tree's metrics in ``registry`` (a new one if None), fed by ``bus``.
 
+    Counting is plain arithmetic under one lock (no metric object per event); the
+    Prometheus families are built when scraped.
+
     Args:
         registry: where they are registered; None: a registry of their own.
         bus: the events that feed the counters.
@@ -68,105 +73,135 @@ class TreeMetrics:
         self.registry: CollectorRegistry = (
             registry if registry is not None else prom.CollectorRegistry()
         )
-        self._tasks = prom.Counter(
-            "actorcluster_tasks", "Tasks ended, by host and outcome.", ["host", "outcome"],
-            registry=self.registry,
-        )  # fmt: skip
-        self._duration = prom.Histogram(
-            "actorcluster_task_duration_seconds", "Seconds from a task's submission to its end.",
-            ["host"], buckets=DURATION_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self._restarts = prom.Counter(
-            "actorcluster_restarts", "Restarts: processes, runtimes back, tunnels re-opened.",
-            ["kind"], registry=self.registry,
-        )  # fmt: skip
-        self._events = prom.Counter(
-            "actorcluster_events", "Events of the tree, by kind.", ["kind"],
-            registry=self.registry,
-        )  # fmt: skip
-        self._gauges = _StateCollector()
-        self.registry.register(self._gauges)
+        self._lock = threading.Lock()
+        self._events: collections.Counter[str] = collections.Counter()
+        self._tasks: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._restarts: collections.Counter[str] = collections.Counter()
+        self._durations: dict[str, _Histogram] = {}
         self._lost: set[str] = set()
         self._tunnels_seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self.registry.register(self)
         self._remove = bus.add_listener(self.on_event)
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, looked up once (labels() takes a lock)."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
 
     def on_event(self, event: Event) -> None:
         """Count one event (the bus calls it inline)."""
         kind = event.kind
-        self._child(self._events, kind).inc()
-        outcome = _ENDS.get(kind)
-        if outcome is not None:
-            self._child(self._tasks, event.host, outcome).inc()
-            self._child(self._duration, event.host).observe(getattr(event, "seconds", 0.0))
-        elif kind == "process.restarted":
-            self._restarts.labels("process").inc()
-        elif kind in ("runtime.lost", "runtime.ready", "runtime.reattached"):
-            self._on_runtime(kind, event.host)
-        elif kind == "tunnel.opened":
-            key = (event.host, getattr(event, "tunnel", ""))
-            with self._lock:
-                again = key in self._tunnels_seen
-                self._tunnels_seen.add(key)
-            if again:
-                self._restarts.labels("tunnel").inc()
-
-    def _on_runtime(self, kind: str, host: str) -> None:
         with self._lock:
-            if kind == "runtime.lost":
-                self._lost.add(host)
-                return
-            back = host in self._lost
-            self._lost.discard(host)
-        if back:
-            self._restarts.labels("runtime").inc()
-
-    def close(self) -> None:
-        """Stop counting and unregister the metrics."""
-        self._remove()
-        for collector in (self._tasks, self._duration, self._restarts, self._events, self._gauges):
-            self.registry.unregister(collector)
-
-
-class _StateCollector:
-    """Gauges read at scrape time: runtimes by state, processes by status, tunnel bytes."""
+            self._events[kind] += 1
+            outcome = _ENDS.get(kind)
+            if outcome is not None:
+                self._tasks[event.host, outcome] += 1
+                histogram = self._durations.get(event.host)
+                if histogram is None:
+                    histogram = self._durations[event.host] = _Histogram()
+                histogram.observe(getattr(event, "seconds", 0.0))
+            elif kind == "process.restarted":
+                self._restarts["process"] += 1
+            elif kind == "runtime.lost":
+                self._lost.add(event.host)
+            elif kind in ("runtime.ready", "runtime.reattached") and event.host in self._lost:
+                self._lost.discard(event.host)
+                self._restarts["runtime"] += 1
+            elif kind == "tunnel.opened":
+                key = (event.host, getattr(event, "tunnel", ""))
+                if key in self._tunnels_seen:
+                    self._restarts["tunnel"] += 1
+                self._tunnels_seen.add(key)
 
     def collect(self) -> Iterator[Any]:
+        """The families (prometheus_client calls it at each scrape)."""
         core = _prometheus().metrics_core
-        runtimes = core.GaugeMetricFamily(
-            "actorcluster_runtimes", "Runtimes by state.", labels=["state"]
+        with self._lock:
+            events, tasks = dict(self._events), dict(self._tasks)
+            restarts = dict(self._restarts)
+            durations = {host: h.copy() for host, h in self._durations.items()}
+        family = core.CounterMetricFamily(
+            "actorcluster_tasks", "Tasks ended, by host and outcome.", labels=["host", "outcome"]
         )
-        counts = collections.Counter(record.state for _, record in hooks.runtimes())
-        for state in ("connecting", "ready", "lost"):
-            runtimes.add_metric([state], counts.get(state, 0))
-        yield runtimes
-        processes = core.GaugeMetricFamily(
-            "actorcluster_processes", "Supervised processes by status.", labels=["status"]
+        for (host, outcome), count in sorted(tasks.items()):
+            family.add_metric([host, outcome], count)
+        yield family
+        histogram = core.HistogramMetricFamily(
+            "actorcluster_task_duration_seconds",
+            "Seconds from a task's submission to its end.",
+            labels=["host"],
         )
-        statuses = collections.Counter(str(p.status.value) for p in hooks.processes())
-        for status, count in sorted(statuses.items()):
-            processes.add_metric([status], count)
-        yield processes
-        carried = core.CounterMetricFamily(
-            "actorcluster_tunnel_bytes", "Bytes carried by tunnels.", labels=["host", "tunnel"]
+        for host, counts in sorted(durations.items()):
+            histogram.add_metric([host], counts.buckets(), counts.total)
+        yield histogram
+        family = core.CounterMetricFamily(
+            "actorcluster_restarts",
+            "Restarts: processes, runtimes back, tunnels re-opened.",
+            labels=["kind"],
         )
-        for tunnel in take_snapshot(root_supervisor())["tunnels"]:
-            if tunnel["bytes"] is not None:
-                carried.add_metric([tunnel["host"], tunnel["tunnel"]], tunnel["bytes"])
-        yield carried
+        for kind in ("process", "runtime", "tunnel"):
+            family.add_metric([kind], restarts.get(kind, 0))
+        yield family
+        family = core.CounterMetricFamily(
+            "actorcluster_events", "Events of the tree, by kind.", labels=["kind"]
+        )
+        for kind, count in sorted(events.items()):
+            family.add_metric([kind], count)
+        yield family
+        yield from _state_families(core)
 
     def describe(self) -> list[Any]:
         """Nothing at registration (the families are built at scrape time)."""
         return []
+
+    def close(self) -> None:
+        """Stop counting and unregister the metrics."""
+        self._remove()
+        self.registry.unregister(self)
+
+
+class _Histogram:
+    """Counts per bucket (not cumulative) and the sum of what was observed."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(DURATION_BUCKETS, value)] += 1
+        self.total += value
+
+    def copy(self) -> _Histogram:
+        twin = _Histogram()
+        twin.counts, twin.total = list(self.counts), self.total
+        return twin
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """Cumulative ``(le, count)`` pairs, ``+Inf`` last."""
+        bounds = [*(str(float(b)) for b in DURATION_BUCKETS), "+Inf"]
+        return list(zip(bounds, itertools.accumulate(self.counts), strict=True))
+
+
+def _state_families(core: Any) -> Iterator[Any]:
+    """Gauges read at scrape time: runtimes by state, processes by status, tunnel bytes."""
+    runtimes = core.GaugeMetricFamily(
+        "actorcluster_runtimes", "Runtimes by state.", labels=["state"]
+    )
+    counts = collections.Counter(record.state for _, record in hooks.runtimes())
+    for state in ("connecting", "ready", "lost"):
+        runtimes.add_metric([state], counts.get(state, 0))
+    yield runtimes
+    processes = core.GaugeMetricFamily(
+        "actorcluster_processes", "Supervised processes by status.", labels=["status"]
+    )
+    statuses = collections.Counter(str(p.status.value) for p in hooks.processes())
+    for status, count in sorted(statuses.items()):
+        processes.add_metric([status], count)
+    yield processes
+    carried = core.CounterMetricFamily(
+        "actorcluster_tunnel_bytes", "Bytes carried by tunnels.", labels=["host", "tunnel"]
+    )
+    for tunnel in take_snapshot(root_supervisor())["tunnels"]:
+        if tunnel["bytes"] is not None:
+            carried.add_metric([tunnel["host"], tunnel["tunnel"]], tunnel["bytes"])
+    yield carried
 
 
 class _Enabled:
