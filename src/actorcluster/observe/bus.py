@@ -148,18 +148,25 @@ class Subscription:
         only when closed)."""
         pause = threading.Event()
         while True:
-            event = self._pop()  # one at a time: a reader that stops loses nothing
-            if event is None:
+            batch = collections.deque(self.drain())  # what gathered, under one lock
+            if not batch:
                 event = self.get(timeout)
                 if event is None:
                     return
                 if self.linger > 0:  # let a burst gather: one wake-up for many events
                     pause.wait(self.linger)
-            yield event
+                batch.append(event)
+                batch.extend(self.drain())
+            try:
+                while batch:
+                    yield batch.popleft()
+            finally:  # a reader that stops early: what it did not take goes back
+                if batch:
+                    self._put_back(batch)
 
-    def _pop(self) -> Event | None:
+    def _put_back(self, events: collections.deque[Event]) -> None:
         with self._condition:
-            return self._buffer.popleft() if self._buffer else None
+            self._buffer.extendleft(reversed(events))
 
     def __iter__(self) -> Iterator[Event]:
         return self.iter(None)
