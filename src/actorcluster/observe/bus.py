@@ -38,7 +38,7 @@ log = get_logger(__name__)
 
 DEFAULT_BUFFER = 10_000
 """Events a subscription keeps for its reader before it drops the oldest."""
-DEFAULT_LINGER = 0.005
+DEFAULT_LINGER = 0.02
 """Seconds an iterating reader waits, once woken, for more events to gather."""
 
 
