@@ -42,7 +42,10 @@ def test_a_paramiko_tunnel_shows_its_bytes_and_connections(ssh_bed):
                 return next(t for t in snapshot()["tunnels"] if t["tunnel"] == key)
 
             # A relay counts a chunk right after passing it on: the echo may come first.
-            wait_until(lambda: carried()["bytes"] == 200_000, what="every byte counted")
+            wait_until(
+                lambda: (carried()["bytes"], carried()["connections"]) == (200_000, 0),
+                what="every byte counted, the connection's relay ended",
+            )
             shown = carried()
             text = exposition(metrics.registry).decode()
     finally:
