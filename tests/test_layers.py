@@ -25,6 +25,7 @@ RANKS = {
     "messages": 3,
     "ssh": 3,
     "remote": 3,
+    "observe.core": 3.5,
     "supervisors": 4,
     "tunnels": 5,
     "steps": 5,
@@ -32,6 +33,7 @@ RANKS = {
     "runtimes": 7,
     "groups": 8,
     "cluster": 9,
+    "observe": 10,
     "__init__": 10,
     "exceptions": 10,
     "runtime_mgmt": 10,
@@ -63,13 +65,22 @@ def _imports(path: Path) -> list[str]:
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 found.append(".".join(base + ([node.module] if node.module else [])))
+            elif node.module and "." in node.module:
+                # each name, so that a submodule's own layer counts (observe's core)
+                found += [f"{node.module}.{alias.name}" for alias in node.names]
             elif node.module:
                 found.append(node.module)
     return found
 
 
+OBSERVE_CORE = {"bus", "events", "hooks", "shapes", "snapshots"}
+"""The modules of ``observe`` the tree itself publishes through (a layer below it)."""
+
+
 def _layer(module: str) -> str:
     parts = module.split(".")
+    if parts[1:2] == ["observe"] and parts[2:3] and parts[2] in OBSERVE_CORE:
+        return "observe.core"
     return parts[1] if len(parts) > 1 else "__init__"
 
 

@@ -9,6 +9,7 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import HostUnreachableError
+from actorcluster.observe import hooks as observe
 from actorcluster.ssh import connect
 from actorcluster.supervisors import SupervisedActor
 
@@ -72,6 +73,7 @@ class ConnectionActor(SupervisedActor):
     def on_start(self) -> None:
         """Connect (nothing to do for the local runtime) and publish the connection."""
         super().on_start()
+        observe.runtime_state(self._context, "connecting")
         target = self._context.options.target
         if target is None:
             return

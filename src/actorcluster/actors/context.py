@@ -18,6 +18,7 @@ from actorcluster._timers import TIMERS
 from actorcluster.actors.process_tree import ProcessRegistry
 from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
+from actorcluster.observe import hooks as observe
 from actorcluster.remote.module_lookup import DEFAULT_MAX_SIZE
 from actorcluster.supervisors import supervisor_proxy
 
@@ -131,6 +132,7 @@ class RuntimeContext:
         self._attempts = 0
         self.processes = ProcessRegistry()
         """The supervised processes this runtime should run (kept across restarts)."""
+        observe.track_runtime(self)
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "not ready"
@@ -173,6 +175,7 @@ class RuntimeContext:
                 return
             self._down_since, self._down_reason, self._attempts = time.monotonic(), reason, 0
         log.warning("runtime.host_lost", host=self.host, reason=reason)
+        observe.runtime_state(self, "lost", reason)
 
     def reconnect_failed(self, error: BaseException) -> None:
         """An attempt to come back failed (logged at debug: there may be many)."""
@@ -186,6 +189,7 @@ class RuntimeContext:
         with self._condition:
             since, self._down_since = self._down_since, None
             attempts = self._attempts + 1
+        observe.runtime_state(self, "ready", session)
         if since is not None:
             seconds = round(time.monotonic() - since, 1)
             log.warning(
@@ -278,6 +282,7 @@ class RuntimeContext:
         error = HostUnreachableError(self.host, reason)
         for waiter in waiting:
             waiter.callback(None, error)
+        observe.runtime_state(self, "gone", reason)
 
     # --- the wanted tunnels (kept across reconnects) --------------------------------
 

@@ -29,6 +29,7 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError, HostUnreachableError, ProcessExitedError
+from actorcluster.observe import hooks as observe
 from actorcluster.supervisors import Restart, SupervisedActor
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ class ProcessActor(SupervisedActor):
             return  # stopped by its user meanwhile: this actor is about to be stopped too
         output = _Output(state, spec.echo)
         self._incarnation = state.began()  # first: its pid may come before run() returns
+        observe.process_began(state, self._incarnation)
         try:
             call = client.run(
                 f"printf '{PID_MARKER}%s\\n' \"$$\"; {spec.command}",
@@ -209,6 +211,7 @@ class ProcessActor(SupervisedActor):
             waits or restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and code != 0)
         )
         self._state.exited(code, restarting=restarting, lost=lost)
+        observe.process_exited(self._state, self._incarnation, code, restarting)
         self._state.ended()
         try:
             self.actor_ref.tell(_Exited(code, error, lost))

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actorcluster.observe import hooks as observe
 from actorcluster.remote.streams import OutputTail
 
 if TYPE_CHECKING:
@@ -376,6 +377,7 @@ class ProcessState:
                 self._status = ProcessStatus.STOPPED
             self._pid = None
         self._changed()
+        observe.process_ended(self, error)
 
     def _set(self, status: ProcessStatus) -> None:
         with self._lock:

@@ -10,6 +10,8 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError
+from actorcluster.observe.bus import emit
+from actorcluster.observe.events import TunnelClosed, TunnelOpened
 from actorcluster.supervisors import Backoff, ChildSpec, Restart, SupervisedActor, SystemClock
 from actorcluster.tunnels import open_forwarder
 
@@ -36,6 +38,10 @@ class TunnelStatistics:
     """Whether its listener is open now."""
     failed_opens: int
     """Attempts to open it that failed (each retried after a backoff)."""
+    connections: int | None = None
+    """Connections open through it now (None: its carrier does not tell, ``ssh -N``)."""
+    bytes: int | None = None
+    """Bytes carried both ways so far (None: its carrier does not tell)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +128,13 @@ class TunnelActor(SupervisedActor):
 
     def statistics(self) -> TunnelStatistics:
         """A frozen snapshot."""
+        relays = getattr(self._forwarder, "relays", None)  # the paramiko carrier's
         return TunnelStatistics(
-            key=self._spec.key, up=self._forwarder is not None, failed_opens=self._failed_opens
+            key=self._spec.key,
+            up=self._forwarder is not None,
+            failed_opens=self._failed_opens,
+            connections=len(relays) if relays is not None else None,
+            bytes=relays.bytes_carried() if relays is not None else None,
         )
 
     def on_exit(self, error: BaseException | None) -> None:
@@ -133,6 +144,7 @@ class TunnelActor(SupervisedActor):
     def _open(self) -> None:
         forwarder = self._forwarder = open_forwarder(self._context, self._spec, self._on_broken)
         self._log.info("tunnel.up", carrier=forwarder.carrier, failed_opens=self._failed_opens)
+        emit(TunnelOpened, host=self._spec.host, tunnel=self._spec.key, carrier=forwarder.carrier)
 
     def _open_failed(self, error: Exception) -> None:
         self._failed_opens += 1
@@ -172,6 +184,7 @@ class TunnelActor(SupervisedActor):
             reason = "the runtime is reconnecting"
         # The runtime itself warns when its host goes away and when it is back.
         self._log.info("tunnel.down", reason=reason, wanted=wanted)
+        emit(TunnelClosed, host=self._spec.host, tunnel=self._spec.key, reason=reason)
 
 
 def tunnel_child_spec(context: RuntimeContext, spec: TunnelSpec, *, strict: bool) -> ChildSpec:

@@ -20,6 +20,7 @@ from actorcluster.cli.dask import dask
 from actorcluster.cli.exits import EXIT_CODES_HELP, ExitCode, code_for
 from actorcluster.cli.hosts import hosts
 from actorcluster.cli.info import demo, info
+from actorcluster.cli.observe import observe
 from actorcluster.cli.run import run
 from actorcluster.cli.settings import Settings
 from actorcluster.cli.transfer import get, put
@@ -122,6 +123,7 @@ def cli(
 
 for _command in (hosts, run, put, get, info, dask, demo):
     cli.add_command(_command)
+cli.add_command(observe)
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:

@@ -25,6 +25,8 @@ from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.starting import MasterStart
 from actorcluster.errors import LazyclusterError, UsageError
 from actorcluster.runtimes.supervised import SupervisedProcess
+from actorcluster.observe import bus as observe
+from actorcluster.observe import events as observed
 
 if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
@@ -147,6 +149,10 @@ class MasterWorkerCluster(RuntimeCluster):
         """The group."""
         return self._group
 
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
+        """A subscription to the events of the cluster and of its group's runtimes."""
+        return observe.subscribe(hosts=self._group.hosts, cluster=self.name, maxsize=maxsize)
+
     @property
     def failure(self) -> Exception | None:
         """Why the cluster failed (its master exited, or its workers kept failing);
@@ -183,6 +189,7 @@ class MasterWorkerCluster(RuntimeCluster):
         is known, so that both start up at once.
         """
         log.info("cluster.starting", cluster=self.name)
+        observe.emit(observed.ClusterStarting, cluster=self.name)
         launcher = self._worker_launcher
         if launcher is not None and launcher.starts_with_master and self.master_port is None:
             self._start_together(launcher, worker_count, master_port, debug)
@@ -269,6 +276,7 @@ class MasterWorkerCluster(RuntimeCluster):
             raise LazyclusterError(f"{type(launcher).__name__}.start() did not set self._port")
         self._context.master_ready()  # from now on its exit restarts it
         log.info("cluster.master.ready", cluster=self.name, port=self.master_port)
+        observe.emit(observed.ClusterMasterReady, cluster=self.name, port=self.master_port)
 
     def start_workers(self, count: int | None = None, debug: bool = False) -> None:
         """Start the worker instances (default: one per runtime of the group).
@@ -325,6 +333,7 @@ class MasterWorkerCluster(RuntimeCluster):
         self._context.close()
         self._group.cleanup()
         log.info("cluster.stopped", cluster=self.name)
+        observe.emit(observed.ClusterStopped, cluster=self.name)
 
 
 def _cleanup_at_exit(ref: weakref.ref[MasterWorkerCluster]) -> None:

@@ -33,6 +33,7 @@ from actorcluster.groups.starting import GroupStart, connect_group
 from actorcluster.groups.tables import print_table
 from actorcluster.groups.tasks import GroupTasks
 from actorcluster.groups.tree import GroupTree
+from actorcluster.observe import bus as observe
 from actorcluster.runtimes import Runtime
 from actorcluster.runtimes.handle import START_TIMEOUT
 from actorcluster.runtimes.ledger import TaskLedger
@@ -189,6 +190,10 @@ class RuntimeGroup(GroupStart, GroupTasks):
     def hosts(self) -> list[str]:
         """The hosts of the group's runtimes, in order."""
         return list(self._members.all())
+
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
+        """A subscription to the events of the group's runtimes (those in it now)."""
+        return observe.subscribe(hosts=self.hosts, maxsize=maxsize)
 
     @property
     def runtimes(self) -> list[Runtime]:

@@ -20,6 +20,8 @@ from actorcluster._logging import get_logger
 from actorcluster.actors import LOCALHOST, TaskRun
 from actorcluster.errors import ActorClusterError, UsageError
 from actorcluster.futures import ActorFuture
+from actorcluster.observe import bus as observe
+from actorcluster.observe.hooks import observe_task
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
@@ -267,6 +269,10 @@ class Runtime:
         """The host of the runtime."""
         return self._handle.host
 
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
+        """A subscription to this runtime's events (see :mod:`actorcluster.observe`)."""
+        return observe.subscribe(hosts=[self.host], maxsize=maxsize)
+
     @property
     def class_name(self) -> str:
         """The class name as string."""
@@ -442,7 +448,8 @@ class Runtime:
         if outer is None:
             future.set_canceller(lambda: control.cancel("cancelled through its future"))
         task._begin(self.host, outer or future, control, debug, on_output)
-        run = TaskRun(task=message, future=future, result=task, control=control, emit=task._apply)
+        emit = observe_task(self.host, message, future, task._apply)
+        run = TaskRun(task=message, future=future, result=task, control=control, emit=emit)
         try:
             self._handle.start_task(run)
         except Exception as exc:

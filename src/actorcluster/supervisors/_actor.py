@@ -188,6 +188,8 @@ class SupervisedActor(PooledActor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._link = _claim(self)
+        self.created_at = time.time()
+        """When this incarnation was made (seconds since the epoch; snapshots' since)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._link.child_id}>"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
+    from actorcluster.observe.bus import Subscription
     from actorcluster.supervisors._clock import Clock
 
 __all__ = ["RootSupervisor", "SupervisionTree", "root_supervisor", "stop_root_supervisor"]
@@ -169,6 +170,19 @@ class SupervisionTree:
     def is_alive(self) -> bool:
         """Whether the root supervisor is running."""
         return self._ref is not None and self._ref.is_alive()
+
+    def events(self, maxsize: int = 10_000) -> Subscription:
+        """A subscription to every event of the process's runtimes, tasks, processes,
+        tunnels and clusters (see :mod:`actorcluster.observe`)."""
+        from actorcluster.observe.bus import subscribe
+
+        return subscribe(maxsize=maxsize)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This tree as plain, JSON-ready data (see :func:`actorcluster.observe.snapshot`)."""
+        from actorcluster.observe.snapshots import take_snapshot
+
+        return take_snapshot(self.ref)
 
     @property
     def failure(self) -> Exception | None:

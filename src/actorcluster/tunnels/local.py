@@ -93,6 +93,11 @@ class LocalForwarder:
         self._pending: set[socket.socket] = set()
         self._lock = threading.Lock()
 
+    @property
+    def relays(self) -> RelaySet:
+        """Its live connections (their count, the bytes they carried)."""
+        return self._relays
+
     def __repr__(self) -> str:
         state = "closed" if self._closing.is_set() else "open"
         return f"<LocalForwarder {self.address}:{self.port} {state} relays={len(self._relays)}>"

@@ -156,14 +156,16 @@ class Relay:
         self._lock = threading.Lock()
         self._running = 2
         self._closed = False
+        self.carried = [0, 0]
+        """Bytes copied left to right, and right to left (each written by its thread)."""
 
     def __repr__(self) -> str:
         return f"<Relay {self.left!r} <-> {self.right!r} running={self._running}>"
 
     def run(self) -> None:
         """Relay right to left on a new thread and left to right on this one."""
-        spawn(self._pump, self.right, self.left)
-        self._pump(self.left, self.right)
+        spawn(self._pump, self.right, self.left, 1)
+        self._pump(self.left, self.right, 0)
 
     def close(self) -> None:
         """Close both ends now; both threads end promptly."""
@@ -174,11 +176,12 @@ class Relay:
         self.left.close()
         self.right.close()
 
-    def _pump(self, source: End, sink: End) -> None:
-        recv, send = source.recv, sink.sendall
+    def _pump(self, source: End, sink: End, way: int) -> None:
+        recv, send, carried = source.recv, sink.sendall, self.carried
         try:
             while data := recv(CHUNK):
                 send(data)
+                carried[way] += len(data)
         except Exception:  # a reset, a closed channel, a lost transport: end both ways
             self.close()
         else:
@@ -198,9 +201,15 @@ class RelaySet:
         self._lock = threading.Lock()
         self._relays: set[Relay] = set()
         self._closed = False
+        self._carried_before = 0
 
     def __len__(self) -> int:
         return len(self._relays)
+
+    def bytes_carried(self) -> int:
+        """Bytes copied, both ways, by every relay so far (ended ones too)."""
+        with self._lock:
+            return self._carried_before + sum(sum(relay.carried) for relay in self._relays)
 
     def run(self, left: End, right: End) -> None:
         """Relay between the two ends on this thread (and one more) until it is over."""
@@ -224,4 +233,6 @@ class RelaySet:
 
     def _discard(self, relay: Relay) -> None:
         with self._lock:
-            self._relays.discard(relay)
+            if relay in self._relays:
+                self._relays.discard(relay)
+                self._carried_before += sum(relay.carried)

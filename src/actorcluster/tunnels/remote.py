@@ -55,6 +55,11 @@ class RemoteForwarder:
         self._relays = RelaySet()
         self._closing = threading.Event()
 
+    @property
+    def relays(self) -> RelaySet:
+        """Its live connections (their count, the bytes they carried)."""
+        return self._relays
+
     def __repr__(self) -> str:
         return f"<RemoteForwarder {self._listener!r} relays={len(self._relays)}>"
 
