@@ -24,9 +24,9 @@ from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.starting import MasterStart
 from actorcluster.errors import LazyclusterError, UsageError
-from actorcluster.runtimes.supervised import SupervisedProcess
 from actorcluster.observe import bus as observe
 from actorcluster.observe import events as observed
+from actorcluster.runtimes.supervised import SupervisedProcess
 
 if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
