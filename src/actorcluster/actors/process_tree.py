@@ -172,6 +172,16 @@ class ProcessSupervisor(Supervisor):
         self._context = context
         self._entry = entry
 
+    @property
+    def entry(self) -> ProcessEntry:
+        """The process it supervises."""
+        return self._entry
+
+    @property
+    def registry(self) -> ProcessRegistry:
+        """Its runtime's registry of wanted processes (discard an entry to stop it)."""
+        return self._context.processes
+
     def on_receive(self, message: Any) -> Any:
         """Supervision; once the process will not run again, stop."""
         result = super().on_receive(message)

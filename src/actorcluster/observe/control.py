@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import UsageError
 from actorcluster.observe.hooks import task_future
-from actorcluster.runtimes.supervised import ProcessSupervisor
+from actorcluster.actors.process_tree import ProcessSupervisor, sync_processes
 from actorcluster.supervisors import Supervisor, root_supervisor, supervisor_proxy
 
 if TYPE_CHECKING:
@@ -40,10 +40,10 @@ def restart_process(host: str, name: str, root: pykka.ActorRef[Any] | None = Non
     Raises:
         UsageError: no supervised process of that name runs on that host.
     """
-    supervisor = _find(host, name, root)
+    supervisor, child_id = _find(host, name, root)
     proxy = supervisor_proxy(supervisor.actor_ref)
-    proxy.terminate_child(name).get(timeout=_ASK_TIMEOUT)
-    proxy.restart_child(name).get(timeout=_ASK_TIMEOUT)
+    proxy.terminate_child(child_id).get(timeout=_ASK_TIMEOUT)
+    proxy.restart_child(child_id).get(timeout=_ASK_TIMEOUT)
 
 
 def stop_process(host: str, name: str, root: pykka.ActorRef[Any] | None = None) -> None:
@@ -52,20 +52,20 @@ def stop_process(host: str, name: str, root: pykka.ActorRef[Any] | None = None) 
     Raises:
         UsageError: no supervised process of that name runs on that host.
     """
-    supervisor = _find(host, name, root)
-    parent = supervisor.supervisor_ref
-    if parent is None:
-        supervisor.actor_ref.stop(block=True, timeout=_ASK_TIMEOUT)
-        return
-    supervisor_proxy(parent).terminate_child(supervisor.child_id).get(timeout=_ASK_TIMEOUT)
+    supervisor, child_id = _find(host, name, root)
+    sync_processes(supervisor.registry.discard(child_id, supervisor.entry))
 
 
-def _find(host: str, name: str, root: pykka.ActorRef[Any] | None) -> ProcessSupervisor:
+def _find(
+    host: str, name: str, root: pykka.ActorRef[Any] | None
+) -> tuple[ProcessSupervisor, str]:
+    """The process's own supervisor and its child's id."""
     for actor in _supervisors(root if root is not None else root_supervisor()):
-        state = getattr(actor, "_state", None)
-        where = (getattr(state, "host", None), getattr(state, "name", None))
-        if isinstance(actor, ProcessSupervisor) and where == (host, name):
-            return actor
+        if not isinstance(actor, ProcessSupervisor):
+            continue
+        entry = actor.entry
+        if (entry.state.host, entry.state.name) == (host, name):
+            return actor, entry.id
     raise UsageError(f"no supervised process {name!r} runs on {host}")
 
 
