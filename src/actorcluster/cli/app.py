@@ -8,22 +8,16 @@ says to run with it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 import click
 
 from actorcluster.cli.console import PROG, error, note, silence_stdout
-from actorcluster.cli.dask import dask
 from actorcluster.cli.exits import EXIT_CODES_HELP, ExitCode, code_for
-from actorcluster.cli.hosts import hosts
-from actorcluster.cli.info import demo, info
-from actorcluster.cli.run import run
 from actorcluster.cli.settings import Settings
-from actorcluster.cli.transfer import get, put
-from actorcluster.errors import ActorClusterError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,12 +27,34 @@ __all__ = ["cli", "main", "version"]
 _LEVELS = {0: "warning", 1: "info"}
 
 
+_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "hosts": ("actorcluster.cli.hosts", "Which hosts are up: CPUs, memory, GPUs, Python."),
+    "run": ("actorcluster.cli.run", "A shell command on one host or many."),
+    "put": ("actorcluster.cli.transfer", "Send files and folders to a host."),
+    "get": ("actorcluster.cli.transfer", "Fetch files and folders from a host."),
+    "info": ("actorcluster.cli.info", "One host's facts."),
+    "dask": ("actorcluster.cli.dask", "A supervised Dask cluster until Ctrl-C."),
+    "demo": ("actorcluster.cli.info", "The demo, on localhost (no sshd needed)."),
+}
+"""The commands, each imported only when it runs (its module and the library it needs
+load then): the module it is in, and its short help for ``--help`` (a test checks it
+matches the command's own)."""
+
+
 def version() -> str:
     """The installed package's version (the source tree's when not installed)."""
+    from importlib import metadata
+
     try:
         return metadata.version("actorcluster")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def _print_version(context: click.Context, _: click.Parameter, wanted: bool) -> None:
+    if wanted and not context.resilient_parsing:
+        click.echo(f"{PROG} {version()}")
+        context.exit()
 
 
 class _Commands(click.Group):
@@ -47,7 +63,30 @@ class _Commands(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """The commands' names, in the order they were added."""
-        return list(self.commands)
+        return [*_LAZY_COMMANDS, *(name for name in self.commands if name not in _LAZY_COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, its module imported now."""
+        lazy = _LAZY_COMMANDS.get(cmd_name)
+        if lazy is not None and cmd_name not in self.commands:
+            command = getattr(importlib.import_module(lazy[0]), cmd_name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their short help, without importing them."""
+        rows = []
+        for name in self.list_commands(ctx):
+            lazy = _LAZY_COMMANDS.get(name)
+            if lazy is not None and name not in self.commands:
+                rows.append((name, lazy[1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; its reader going away is :attr:`ExitCode.BROKEN_PIPE`."""
@@ -62,7 +101,15 @@ class _Commands(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
-@click.version_option(version(), "-V", "--version", prog_name=PROG, message="%(prog)s %(version)s")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--ssh-config",
     metavar="PATH",
@@ -120,10 +167,6 @@ def cli(
     configure_logging(level, json=log_format == "json")
 
 
-for _command in (hosts, run, put, get, info, dask, demo):
-    cli.add_command(_command)
-
-
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     """``run``'s arguments before the first ``--`` and the command words after it
     (None without one); other commands' arguments are left as they are."""
@@ -163,6 +206,8 @@ def _failed(problem: BaseException, settings: Settings) -> int:
     if isinstance(problem, BrokenPipeError):
         silence_stdout()
         return int(ExitCode.BROKEN_PIPE)
+    from actorcluster.errors import ActorClusterError
+
     if isinstance(problem, ActorClusterError):
         error(str(problem))
         return int(code_for(problem))

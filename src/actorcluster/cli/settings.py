@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actorcluster.runtimes import ConnectedRuntimes, Runtime
-
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+
+    from actorcluster.runtimes import ConnectedRuntimes, Runtime
 
 __all__ = ["CLEANUP_TIMEOUT", "Settings", "cleanup_all", "connect_one"]
 
@@ -44,6 +44,8 @@ class Settings:
     def connect(self, hosts: Sequence[str], working_dir: str | None = "~") -> ConnectedRuntimes:
         """Connect ``hosts`` in parallel, working in the login's home (as ``ssh``
         does) unless ``working_dir`` says otherwise; None: a temporary folder."""
+        from actorcluster.runtimes import Runtime
+
         return Runtime.connect_many(
             hosts,
             working_dir=working_dir,
