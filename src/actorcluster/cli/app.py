@@ -35,6 +35,7 @@ _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("actorcluster.cli.info", "One host's facts."),
     "dask": ("actorcluster.cli.dask", "A supervised Dask cluster until Ctrl-C."),
     "demo": ("actorcluster.cli.info", "The demo, on localhost (no sshd needed)."),
+    "keeper": ("actorcluster.cli.keeper_command", "The connection keeper: status, stop."),
 }
 """The commands, each imported only when it runs (its module and the library it needs
 load then): the module it is in, and its short help for ``--help`` (a test checks it
@@ -134,6 +135,12 @@ class _Commands(click.Group):
     help="How log lines look (they go to stderr).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks (and log everything).")
+@click.option(
+    "--no-keeper",
+    is_flag=True,
+    help="Connect from this process, not through the keeper (nor start one; "
+    "ACTORCLUSTER_KEEPER=0 does it always).",
+)
 @click.pass_context
 def cli(
     context: click.Context,
@@ -143,6 +150,7 @@ def cli(
     verbose: int,
     log_format: str,
     debug: bool,
+    no_keeper: bool,
 ) -> None:
     """Run commands, move files and start Dask clusters on the machines of your
     ssh_config, over SSH with nothing installed on them.
@@ -179,11 +187,13 @@ def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return args[:cut], args[cut + 1 :]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``);
-    returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, keeper: object = None) -> int:
+    """Run the command line here (``argv``: the arguments, default ``sys.argv[1:]``);
+    returns the exit status. ``keeper``: where a keeper serving the call lends runtimes
+    from (:attr:`Settings.keeper`); :func:`actorcluster.cli.main` is the entry point
+    that hands calls to a keeper."""
     args, command = split_command(sys.argv[1:] if argv is None else argv)
-    settings = Settings(command=command)
+    settings = Settings(command=command, keeper=keeper)
     try:
         result = cli.main(args, prog_name=PROG, standalone_mode=False, obj=settings)
     except click.exceptions.Exit as done:  # --help, --version
