@@ -67,6 +67,16 @@ def test_version_and_help_load_nothing_heavy(args):
     assert _loaded_after(code) == []
 
 
+def test_the_keeper_client_needs_only_the_standard_library():
+    code = "from actorcluster.cli import main\nimport actorcluster.cli.keeper_client"
+    probe = f"import sys\n{code}\nprint(sorted(m for m in sys.modules if m.startswith('click')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
+    )
+    assert result.stdout.strip() == b"[]"
+    assert _loaded_after(code) == []
+
+
 def test_a_public_name_is_imported_on_first_use():
     loaded = _loaded_after("import actorcluster\nactorcluster.Runtime")
     assert "paramiko" in loaded and "actorcluster.runtimes" in loaded

@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.cli import keeper_paths as paths
@@ -69,7 +68,9 @@ def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket
     env["ACTORCLUSTER_SSH_CONFIG"] = paths.config_file(ssh_config)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-    log = os.open(os.path.join(folder, f"k-{key}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = os.open(
+        os.path.join(folder, f"k-{key}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
     try:
         subprocess.Popen(
             [sys.executable, "-m", "actorcluster.cli.keeper_server", path, key, str(ready_write)],
@@ -169,24 +170,30 @@ def _std_fds_open() -> bool:
     return True
 
 
+def _keeper_for(ssh_config: str | None) -> tuple[socket.socket, str] | None:
+    """A connection to the keeper for ``ssh_config`` (started if there is none), and
+    its name; None when there is no private folder or it would not start."""
+    folder = paths.keeper_dir()
+    if folder is None:
+        return None
+    try:
+        key = paths.identity(ssh_config)
+        sock = _connect(paths.socket_path(folder, key)) or start_keeper(folder, key, ssh_config)
+    except OSError:
+        return None
+    return None if sock is None else (sock, key)
+
+
 def through_keeper(argv: Sequence[str] | None = None) -> int | None:
     """Run the call through the user's keeper; its exit code, or None to run it here."""
     args = list(sys.argv[1:] if argv is None else argv)
     call = paths.parse_call(args)
     if not paths.keeper_wanted(call) or not _std_fds_open():
         return None
-    folder = paths.keeper_dir()
-    if folder is None:
+    found = _keeper_for(call.ssh_config)
+    if found is None:
         return None
-    try:
-        key = paths.identity(call.ssh_config)
-        sock = _connect(paths.socket_path(folder, key))
-        if sock is None:
-            sock = start_keeper(folder, key, call.ssh_config)
-        if sock is None:
-            return None
-    except OSError:
-        return None
+    sock, key = found
     with sock, _forwarding(sock):
         try:
             _send_request(sock, key, args)
@@ -200,15 +207,3 @@ def through_keeper(argv: Sequence[str] | None = None) -> int | None:
             pass
     print("actorcluster: error: the keeper went away during the command", file=sys.stderr)
     return 1
-
-
-def wait_gone(path: str, timeout: float) -> bool:
-    """Whether the keeper at ``path`` stopped listening within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sock = _connect(path)
-        if sock is None:
-            return True
-        sock.close()
-        time.sleep(0.05)
-    return False

@@ -89,7 +89,7 @@ class Call:
 def parse_call(argv: Sequence[str]) -> Call:
     """The global options and the command of ``argv``, read without click."""
     ssh_config: str | None = None
-    no_keeper = direct_only = False
+    no_keeper = False
     words = list(argv)
     index = 0
     while index < len(words):
@@ -150,9 +150,7 @@ def _private(folder: str) -> bool:
         info = os.lstat(folder)
     except OSError:
         return False
-    return (
-        stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-    )
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def config_file(ssh_config: str | None, environ: dict[str, str] | None = None) -> str:
@@ -176,8 +174,8 @@ def config_digest(path: str) -> str:
         words = line.strip().replace("=", " ", 1).split()
         if len(words) < 2 or words[0].lower() != "include":
             continue
-        for pattern in words[1:]:
-            pattern = os.path.expanduser(pattern.strip('"'))
+        for word in words[1:]:
+            pattern = os.path.expanduser(word.strip('"'))
             if not os.path.isabs(pattern):
                 pattern = os.path.join(os.path.expanduser("~/.ssh"), pattern)
             for included in sorted(glob.glob(pattern)):
@@ -202,7 +200,8 @@ def identity(ssh_config: str | None, environ: dict[str, str] | None = None) -> s
         "own": {
             key: value
             for key, value in sorted(env.items())
-            if key.startswith("ACTORCLUSTER_") and key not in _OWN_KEYS
+            if key.startswith("ACTORCLUSTER_")
+            and key not in _OWN_KEYS
             and key != "ACTORCLUSTER_SSH_CONFIG"
         },
         "python": sys.executable,

@@ -165,7 +165,9 @@ class Keeper:
             target=self._serve, args=(call, request), name="keeper-call", daemon=True
         )
         call.thread.start()
-        threading.Thread(target=self._listen, args=(call,), name="keeper-signals", daemon=True).start()
+        threading.Thread(
+            target=self._listen, args=(call,), name="keeper-signals", daemon=True
+        ).start()
 
     def _serve(self, call: _Request, request: dict[str, Any]) -> None:
         argv = [str(word) for word in request.get("argv", [])]
@@ -254,6 +256,7 @@ class Keeper:
             self.pool.give_back(call.lease, keep=False)
 
     def idle_too_long(self) -> bool:
+        """Whether nothing was asked for longer than the idle time."""
         with self.lock:
             if self.requests:
                 return False

@@ -11,6 +11,7 @@ and 2 answers with the caller's terminal, so rich and click lay out for it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import select
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Binding", "BoundStream", "current_binding", "install"]
 
 _local = threading.local()
-_installed = False
+_installed: list[bool] = []
 
 
 class _StdinPump:
@@ -36,7 +37,7 @@ class _StdinPump:
         self._fd = fd
         read, self._write = os.pipe()
         self._stop_read, self._stop_write = os.pipe()
-        self.reader = io.open(read, "rb", buffering=0)  # noqa: SIM115 - closed in stop()
+        self.reader = open(read, "rb", buffering=0)  # noqa: SIM115 - closed in stop()
         self._thread = threading.Thread(target=self._pump, name="keeper-stdin", daemon=True)
         self._thread.start()
 
@@ -97,14 +98,19 @@ class Binding:
         self.futures: weakref.WeakSet[ActorFuture[Any]] = weakref.WeakSet()
         self._pump: _StdinPump | None = None
         self.stdout = io.TextIOWrapper(
-            io.open(fds[1], "wb", closefd=False), line_buffering=True, errors="backslashreplace"
+            open(fds[1], "wb", closefd=False),  # noqa: SIM115 - closed in close()
+            line_buffering=True,
+            errors="backslashreplace",
         )
         self.stderr = io.TextIOWrapper(
-            io.open(fds[2], "wb", closefd=False), line_buffering=True, errors="backslashreplace"
+            open(fds[2], "wb", closefd=False),  # noqa: SIM115 - closed in close()
+            line_buffering=True,
+            errors="backslashreplace",
         )
         self.stdin = io.TextIOWrapper(io.BufferedReader(_Stdin(self)))
 
     def pump(self) -> _StdinPump:
+        """The stdin pump, started on first use (a call that reads no stdin has none)."""
         with self.lock:
             if self._pump is None:
                 self._pump = _StdinPump(self.fds[0])
@@ -118,15 +124,11 @@ class Binding:
         if pump is not None:
             pump.stop()
         for stream in (self.stdout, self.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         for fd in self.fds:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def current_binding() -> Binding | None:
@@ -161,15 +163,19 @@ class BoundStream:
         return True
 
     def write(self, text: str) -> int:
+        """Write to the request's stream."""
         return int(self._target().write(text))
 
     def flush(self) -> None:
+        """Flush the request's stream."""
         self._target().flush()
 
     def isatty(self) -> bool:
+        """Whether the request's stream is a terminal."""
         return bool(self._target().isatty())
 
     def fileno(self) -> int:
+        """The request's descriptor."""
         return int(self._target().fileno())
 
 
@@ -178,10 +184,9 @@ def install() -> None:
     inherit the request they were started for, and terminal sizes the caller's."""
     import sys
 
-    global _installed
     if _installed:
         return
-    _installed = True
+    _installed.append(True)
     for name in ("stdout", "stderr", "stdin"):
         setattr(sys, name, BoundStream(name, getattr(sys, name)))
     start = threading.Thread.start
