@@ -30,12 +30,15 @@ __all__ = ["ExitCode", "cli", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``) through
     the keeper when one serves it, else here; returns the exit status."""
-    from actorcluster.cli.keeper_client import through_keeper
+    from actorcluster.cli.keeper_paths import keeper_wanted, parse_call
 
     args = list(sys.argv[1:] if argv is None else argv)
-    code = through_keeper(args)
-    if code is not None:
-        return code
+    if keeper_wanted(parse_call(args)):
+        from actorcluster.cli.keeper_client import through_keeper
+
+        code = through_keeper(args)
+        if code is not None:
+            return code
     from actorcluster.cli.app import main as run_here
 
     return run_here(args)

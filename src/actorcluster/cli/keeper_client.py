@@ -20,7 +20,6 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +61,8 @@ def _connect(path: str) -> socket.socket | None:
 def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket | None:
     """Start the keeper named ``key`` (or find the one another call just started);
     its connected socket, or None when it did not come up in time."""
+    import subprocess
+
     path = paths.socket_path(folder, key)
     ready_read, ready_write = os.pipe()
     env = dict(os.environ)

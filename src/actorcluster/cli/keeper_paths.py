@@ -15,14 +15,10 @@ its own; the old keeper, finding its ssh_config changed, exits.
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import json
 import os
 import stat
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,8 +68,7 @@ _OWN_KEYS = (DIR_ENV, ENABLE_ENV, IDLE_ENV)
 _GLOBAL_VALUE_OPTIONS = ("--ssh-config", "--connect-timeout")
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """A command line call as the keeper client sees it."""
 
     command: str | None
@@ -163,6 +158,9 @@ def config_file(ssh_config: str | None, environ: dict[str, str] | None = None) -
 def config_digest(path: str) -> str:
     """A hash of an ssh_config and of the files its ``Include`` lines name (one level
     deep is enough to notice an edit; a missing file hashes as missing)."""
+    import glob
+    import hashlib
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as file:
@@ -190,6 +188,9 @@ def config_digest(path: str) -> str:
 
 def identity(ssh_config: str | None, environ: dict[str, str] | None = None) -> str:
     """The hash naming the keeper that may serve a call with this ssh_config here."""
+    import hashlib
+    import json
+
     env = dict(os.environ if environ is None else environ)
     path = config_file(ssh_config, env)
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
