@@ -58,6 +58,25 @@ def test_calls_go_through_one_keeper_that_keeps_the_host_connected(ssh_bed, keep
     assert ssh_bed.hosts[0].sshd_session_pids() == sessions  # no new connection
 
 
+def test_calls_at_once_each_get_their_own_output_and_exit_code(ssh_bed, keepers):
+    assert cli("run", "host-1", "--", "true", ssh_config=ssh_bed.ssh_config).returncode == 0
+    script = "for i in $(seq 1 40); do echo {tag}$i; echo {tag}e$i >&2; sleep 0.01; done"
+    script += "; exit {code}"
+    processes = {
+        tag: start_cli(
+            "run", "host-1", "--", script.format(tag=tag, code=code), ssh_config=ssh_bed.ssh_config
+        )
+        for tag, code in (("A", 3), ("B", 4), ("C", 5))
+    }
+    for tag, process in processes.items():
+        out, err = process.communicate(timeout=60)
+        expected = {"A": 3, "B": 4, "C": 5}[tag]
+        assert process.returncode == expected, err
+        assert out.decode().split() == [f"{tag}{i}" for i in range(1, 41)]
+        assert err.decode().split() == [f"{tag}e{i}" for i in range(1, 41)]
+    assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 4
+
+
 def test_no_keeper_and_the_environment_switch_keep_calls_away(ssh_bed, keepers):
     direct = cli("--no-keeper", "run", "host-1", "--", "echo hi", ssh_config=ssh_bed.ssh_config)
     assert (direct.returncode, direct.stdout) == (0, b"hi\n")

@@ -208,9 +208,16 @@ def identity(ssh_config: str | None, environ: dict[str, str] | None = None) -> s
         "python": sys.executable,
         "package": package,
         "uid": os.getuid(),
+        "umask": _umask(),
     }
     encoded = json.dumps(facts, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()[:24]
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def socket_path(folder: str, key: str) -> str:

@@ -24,6 +24,7 @@ import ctypes
 import fcntl
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -255,16 +256,28 @@ class Keeper:
             log.warning("keeper.call.stuck", hosts=[r.host for _, r in call.lease.borrowed])
             self.pool.give_back(call.lease, keep=False)
 
-    def idle_too_long(self) -> bool:
-        """Whether nothing was asked for longer than the idle time."""
+    def done(self) -> bool:
+        """Whether the keeper should exit: it has no call in flight, and has had none
+        for longer than the idle time, or its ssh_config changed since it started (a
+        newer keeper serves that)."""
         with self.lock:
             if self.requests:
                 return False
-            return time.monotonic() - self.last_used > paths.idle_seconds()
+            idle = time.monotonic() - self.last_used > paths.idle_seconds()
+        return idle or paths.config_digest(self.config) != self.digest
 
-    def stale(self) -> bool:
-        """Whether the ssh_config (or what else names the keeper) changed since."""
-        return paths.config_digest(self.config) != self.digest
+    def close(self) -> None:
+        """Interrupt the calls in flight (as Ctrl-C would), then clean every runtime up."""
+        with self.lock:
+            calls = list(self.requests)
+        threads = [
+            threading.Thread(target=self.interrupt, args=(call,), daemon=True) for call in calls
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(_INTERRUPT_GRACE + 1)
+        self.pool.close()
 
 
 def serve(socket_path: str, key: str, ready_fd: int) -> int:
@@ -289,6 +302,8 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
     streams.install()
     _track_futures()
     keeper = Keeper(server, key)
+    signal.signal(signal.SIGTERM, lambda *_: keeper.stopping.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log.info("keeper.started", pid=os.getpid(), socket=socket_path)
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
@@ -297,7 +312,7 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
             try:
                 sock, _ = server.accept()
             except TimeoutError:
-                if keeper.idle_too_long() or keeper.stale():
+                if keeper.done():
                     break
                 continue
             keeper.accept(sock)
@@ -305,7 +320,7 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         server.close()
-        keeper.pool.close()
+        keeper.close()
         log.info("keeper.stopped", pid=os.getpid())
     return 0
 

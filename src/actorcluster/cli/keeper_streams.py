@@ -4,7 +4,8 @@ The commands print to ``sys.stdout`` and ``sys.stderr`` as they do in their own 
 In the keeper those are :class:`BoundStream` objects that pass every call to the streams
 of the request the calling thread serves: a :class:`Binding` made of the caller's own
 descriptors (sent over the socket). A thread started while serving a request serves it
-too (a command's output thread, a progress bar's refresh); any other thread, or one
+too (a command's output thread, a progress bar's refresh; not an actor, which outlives
+it and may work for others); any other thread, or one
 whose request has ended, writes to the keeper's log. ``os.get_terminal_size`` of 0, 1
 and 2 answers with the caller's terminal, so rich and click lay out for it.
 """
@@ -191,9 +192,12 @@ def install() -> None:
         setattr(sys, name, BoundStream(name, getattr(sys, name)))
     start = threading.Thread.start
 
+    import pykka
+
     def start_bound(self: threading.Thread) -> None:
         binding = current_binding()
-        if binding is not None:
+        owner = getattr(getattr(self, "_target", None), "__self__", None)
+        if binding is not None and not isinstance(owner, pykka.Actor):
             self._keeper_binding = binding  # type: ignore[attr-defined]
         start(self)
 
