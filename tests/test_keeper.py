@@ -77,6 +77,36 @@ def test_calls_at_once_each_get_their_own_output_and_exit_code(ssh_bed, keepers)
     assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 4
 
 
+def test_a_call_ends_without_reading_stdin_it_did_not_need(ssh_bed, keepers):
+    read_end, write_end = os.pipe()  # stdin that stays open, as a terminal does
+    try:
+        result = cli("run", "host-1", "--", "true", ssh_config=ssh_bed.ssh_config, stdin=read_end)
+        assert result.returncode == 0, result.stderr
+        os.write(write_end, b"typed later\n")
+        os.set_blocking(read_end, False)
+        assert os.read(read_end, 100) == b"typed later\n"  # nobody read it
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert calls_served(keepers) == 1
+
+
+def test_localhost_calls_run_by_themselves(keepers):
+    def run_local(mark: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*CLI, "run", "localhost", "--", "echo $ACK_MARK"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            env=cli_env(ACK_MARK=mark),
+            timeout=90,
+            check=False,
+        )
+
+    for mark in ("mine", "other"):  # the agent has the caller's environment, not a keeper's
+        result = run_local(mark)
+        assert (result.returncode, result.stdout) == (0, f"{mark}\n".encode()), result.stderr
+
+
 def test_no_keeper_and_the_environment_switch_keep_calls_away(ssh_bed, keepers):
     direct = cli("--no-keeper", "run", "host-1", "--", "echo hi", ssh_config=ssh_bed.ssh_config)
     assert (direct.returncode, direct.stdout) == (0, b"hi\n")

@@ -9,7 +9,8 @@ should run here instead: keepers turned off, a command or option they do not ser
 private folder, or a keeper that would not start.
 
 The protocol is JSON lines over the stream socket: the request (with the three
-descriptors), then ``{"signal": N}`` lines; the keeper answers ``{"exit": N}``.
+descriptors), then ``{"signal": N}`` lines; the keeper answers ``{"exit": N}``, or
+``{"run_here": true}`` (before any output) for a call it does not serve (``localhost``).
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket
     env = dict(os.environ)
     env["ACTORCLUSTER_SSH_CONFIG"] = paths.config_file(ssh_config)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    launch = (
+        f"import sys; sys.path.insert(0, {package_root!r}); "
+        "from actorcluster.cli.keeper_server import main; main()"
+    )
     log = os.open(
         os.path.join(folder, f"k-{key}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
     )
     try:
         subprocess.Popen(
-            [sys.executable, "-m", "actorcluster.cli.keeper_server", path, key, str(ready_write)],
+            [sys.executable, "-c", launch, path, key, str(ready_write)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -204,6 +208,8 @@ def through_keeper(argv: Sequence[str] | None = None) -> int | None:
             for message in request_lines(sock):
                 if "exit" in message:
                     return int(message["exit"])
+                if message.get("run_here"):
+                    return None
         except (OSError, ValueError):
             pass
     print("actorcluster: error: the keeper went away during the command", file=sys.stderr)

@@ -6,6 +6,9 @@ gives it back when it ends; a runtime that is not connected any more, or whose r
 was interrupted, is cleaned up instead (it kills what it started on its host). Runtimes
 are the library's own (:meth:`Runtime.connect_many`): the same supervision tree, agents,
 sessions and host key checks as a command line call without a keeper.
+
+``localhost`` is not kept: its agent would be the keeper's child, with the keeper's
+environment and limits rather than the caller's; a call naming it runs by itself.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
+from actorcluster.actors.context import LOCALHOST
 from actorcluster.cli.settings import KEPT_RUNTIMES, cleanup_all
 from actorcluster.runtimes import ConnectedRuntimes, Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["Lease", "RuntimePool"]
+__all__ = ["Lease", "RunHere", "RuntimePool"]
 
 log = get_logger(__name__)
 
@@ -33,6 +37,11 @@ _Kind = tuple[str, str | None, str]
 
 def _kind(host: str, working_dir: str | None, kwargs: Mapping[str, Any]) -> _Kind:
     return host, working_dir, json.dumps(dict(kwargs), sort_keys=True, default=str)
+
+
+class RunHere(BaseException):
+    """The call must run in the caller's process (it names ``localhost``); raised
+    before it printed anything. A ``BaseException``: no command catches it."""
 
 
 class Lease:
@@ -64,6 +73,8 @@ class RuntimePool:
     ) -> ConnectedRuntimes:
         """What :meth:`Runtime.connect_many` would give: kept runtimes where there are
         some, the others connected now (and kept)."""
+        if LOCALHOST in hosts:
+            raise RunHere
         runtimes: dict[str, Runtime] = {}
         missing: list[str] = []
         for host in dict.fromkeys(hosts):

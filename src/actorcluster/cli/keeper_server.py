@@ -37,10 +37,10 @@ from actorcluster.cli import keeper_paths as paths
 from actorcluster.cli import keeper_streams as streams
 from actorcluster.cli.app import main as run_here
 from actorcluster.cli.exits import ExitCode
-from actorcluster.cli.keeper_pool import Lease, RuntimePool
+from actorcluster.cli.keeper_pool import Lease, RunHere, RuntimePool
 from actorcluster.futures import ActorFuture
 
-__all__ = ["Keeper", "serve"]
+__all__ = ["Keeper", "main", "serve"]
 
 log = get_logger(__name__)
 
@@ -173,20 +173,22 @@ class Keeper:
     def _serve(self, call: _Request, request: dict[str, Any]) -> None:
         argv = [str(word) for word in request.get("argv", [])]
         paths_local = paths.parse_call(argv).command in ("put", "get")
-        code = int(ExitCode.FAILED)
+        answer: dict[str, Any] = {"exit": int(ExitCode.FAILED)}
         streams.bind(call.binding)
         try:
             try:
                 with self._in_folder(request.get("cwd"), paths_local):
-                    code = run_here(argv, keeper=self._lender(call))
+                    answer = {"exit": run_here(argv, keeper=self._lender(call))}
             finally:
                 with call.binding.lock:
                     call.binding.active = False
         except KeyboardInterrupt:
-            code = int(ExitCode.INTERRUPTED)
+            answer = {"exit": int(ExitCode.INTERRUPTED)}
+        except RunHere:
+            answer = {"run_here": True}
         finally:
             streams.bind(None)
-            self._finish(call, code)
+            self._finish(call, answer)
 
     @contextlib.contextmanager
     def _in_folder(self, cwd: object, needed: bool) -> Any:
@@ -208,11 +210,11 @@ class Keeper:
 
         return lend
 
-    def _finish(self, call: _Request, code: int) -> None:
+    def _finish(self, call: _Request, answer: dict[str, Any]) -> None:
         self.pool.give_back(call.lease, keep=not call.interrupted)
         call.binding.close()
         with contextlib.suppress(OSError):
-            call.sock.sendall(json.dumps({"exit": code}).encode() + b"\n")
+            call.sock.sendall(json.dumps(answer).encode() + b"\n")
         with contextlib.suppress(OSError):
             call.sock.close()
         with self.lock:
@@ -325,5 +327,10 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python -m actorcluster.cli.keeper_server SOCKET KEY READY_FD``."""
     sys.exit(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+
+
+if __name__ == "__main__":
+    main()
