@@ -77,6 +77,17 @@ def test_calls_at_once_each_get_their_own_output_and_exit_code(ssh_bed, keepers)
     assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 4
 
 
+def test_first_calls_at_once_share_one_new_keeper(ssh_bed, keepers):
+    processes = [
+        start_cli("run", "host-1", "--", f"echo {n}", ssh_config=ssh_bed.ssh_config)
+        for n in range(3)
+    ]
+    for n, process in enumerate(processes):
+        out, err = process.communicate(timeout=90)
+        assert (process.returncode, out) == (0, f"{n}\n".encode()), err
+    assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 3
+
+
 def test_a_call_ends_without_reading_stdin_it_did_not_need(ssh_bed, keepers):
     read_end, write_end = os.pipe()  # stdin that stays open, as a terminal does
     try:

@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.cli import keeper_paths as paths
@@ -95,8 +96,21 @@ def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket
         said = os.read(ready_read, 64) if readable else b""
     finally:
         os.close(ready_read)
-    if said.startswith(b"ready") or said.startswith(b"taken"):
+    if said.startswith(b"ready"):
         return _connect(path)
+    if said.startswith(b"taken"):  # another call's keeper is starting: wait for it
+        return _await_listening(path, time.monotonic() + START_TIMEOUT)
+    return None
+
+
+def _await_listening(path: str, deadline: float) -> socket.socket | None:
+    """A connection to the keeper at ``path`` once it listens (polled: it is another
+    call's child, with no pipe to us), or None at ``deadline``."""
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        time.sleep(0.01)
     return None
 
 
