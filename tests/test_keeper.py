@@ -264,6 +264,19 @@ def test_a_changed_ssh_config_is_not_served_by_the_old_keeper(ssh_bed, keepers, 
     assert len(keeper_pids(keepers)) == 2  # another ssh_config: a keeper of its own
 
 
+def test_a_changed_known_hosts_is_not_served_by_the_old_keeper(ssh_bed, keepers, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_bytes(ssh_bed.known_hosts.read_bytes())
+    config = tmp_path / "ssh_config"
+    config.write_text(ssh_bed.ssh_config.read_text().replace(str(ssh_bed.known_hosts), str(known)))
+    assert cli("run", "host-1", "--", "true", ssh_config=config).returncode == 0
+    (old,) = keeper_pids(keepers)
+    known.write_text("")  # every host key forgotten: nothing may be served from before
+    refused = cli("run", "host-1", "--", "true", ssh_config=config)
+    assert refused.returncode == 77, refused.stderr
+    assert wait_gone([old], 15) == []
+
+
 def test_an_idle_keeper_exits_and_stop_ends_one(ssh_bed):
     with private_keepers(idle=1) as folder:
         assert cli("run", "host-1", "--", "true", ssh_config=ssh_bed.ssh_config).returncode == 0

@@ -155,34 +155,66 @@ def config_file(ssh_config: str | None, environ: dict[str, str] | None = None) -
     return os.path.abspath(os.path.expanduser(chosen))
 
 
+_KNOWN_HOSTS_DEFAULTS = (
+    "~/.ssh/known_hosts",
+    "~/.ssh/known_hosts2",
+    "/etc/ssh/ssh_known_hosts",
+    "/etc/ssh/ssh_known_hosts2",
+)
+_KNOWN_HOSTS_KEYS = ("userknownhostsfile", "globalknownhostsfile")
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return b"\0missing"
+
+
+def _settings(text: bytes) -> list[tuple[str, list[str]]]:
+    """(keyword, arguments) of each line of an ssh_config."""
+    found = []
+    for line in text.decode(errors="replace").splitlines():
+        words = line.strip().replace("=", " ", 1).split()
+        if len(words) >= 2 and not words[0].startswith("#"):
+            found.append((words[0].lower(), [word.strip('"') for word in words[1:]]))
+    return found
+
+
 def config_digest(path: str) -> str:
-    """A hash of an ssh_config and of the files its ``Include`` lines name (one level
-    deep is enough to notice an edit; a missing file hashes as missing)."""
+    """A hash of an ssh_config, the files its ``Include`` lines name (one level deep is
+    enough to notice an edit) and the known_hosts files it (or OpenSSH's default) names:
+    a host key added or revoked means another keeper too. A missing file hashes as
+    missing."""
     import glob
     import hashlib
 
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as file:
-            text = file.read()
-    except OSError:
-        return "missing"
+    text = _read(path)
     digest.update(text)
-    for line in text.decode(errors="replace").splitlines():
-        words = line.strip().replace("=", " ", 1).split()
-        if len(words) < 2 or words[0].lower() != "include":
+    texts = [text]
+    for keyword, words in _settings(text):
+        if keyword != "include":
             continue
-        for word in words[1:]:
-            pattern = os.path.expanduser(word.strip('"'))
+        for word in words:
+            pattern = os.path.expanduser(word)
             if not os.path.isabs(pattern):
                 pattern = os.path.join(os.path.expanduser("~/.ssh"), pattern)
             for included in sorted(glob.glob(pattern)):
-                digest.update(included.encode() + b"\0")
-                try:
-                    with open(included, "rb") as file:
-                        digest.update(file.read())
-                except OSError:
-                    digest.update(b"unreadable")
+                texts.append(_read(included))
+                digest.update(included.encode() + b"\0" + texts[-1])
+    known = list(_KNOWN_HOSTS_DEFAULTS)
+    for text in texts:
+        known += [
+            word
+            for keyword, words in _settings(text)
+            if keyword in _KNOWN_HOSTS_KEYS
+            for word in words
+            if word.lower() != "none"
+        ]
+    for name in dict.fromkeys(os.path.expanduser(name) for name in known):
+        digest.update(name.encode() + b"\0" + _read(name))
     return digest.hexdigest()
 
 
