@@ -120,11 +120,18 @@ class Keeper:
         }
 
     def accept(self, sock: socket.socket) -> None:
-        """A connection: check who it is, read its request, answer it."""
-        if _peer_uid(sock) != os.getuid():
-            log.warning("keeper.refused", uid=_peer_uid(sock))
+        """A connection: check who it is; its request is read and answered on a thread
+        of its own."""
+        uid = _peer_uid(sock)
+        if uid != os.getuid():
+            log.warning("keeper.refused", uid=uid)
             sock.close()
             return
+        with self.lock:
+            self.last_used = time.monotonic()  # not idle while the request is read
+        threading.Thread(target=self._answer, args=(sock,), name="keeper-read", daemon=True).start()
+
+    def _answer(self, sock: socket.socket) -> None:
         sock.settimeout(10.0)
         try:
             message, fds, _, _ = socket.recv_fds(sock, 65536, 3)
@@ -150,8 +157,8 @@ class Keeper:
             elif op == "stop":
                 self.stopping.set()
                 answer = {"stopping": True, "pid": os.getpid()}
-            else:
-                answer = {"error": "not served"}
+            else:  # not a call for this keeper: the caller runs it by itself
+                answer = {"run_here": True}
             with contextlib.suppress(OSError):
                 sock.sendall(json.dumps(answer).encode() + b"\n")
 
