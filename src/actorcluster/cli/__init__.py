@@ -36,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if keeper_wanted(parse_call(args)):
         from actorcluster.cli.keeper_client import through_keeper
 
-        code = through_keeper(args)
+        try:
+            code = through_keeper(args)
+        except KeyboardInterrupt:  # while the keeper started: nothing ran yet
+            from actorcluster.cli.console import note
+
+            note("interrupted; everything started was stopped")
+            return int(ExitCode.INTERRUPTED)
         if code is not None:
             return code
     from actorcluster.cli.app import main as run_here
