@@ -229,6 +229,21 @@ def test_ctrl_c_through_the_keeper_ends_the_remote_command(make_ssh_bed, keepers
     assert calls_served(keepers) == 3
 
 
+def test_keeper_stop_interrupts_calls_in_flight_and_cleans_up(make_ssh_bed, keepers):
+    bed = make_ssh_bed(1)
+    marker = _marker(3)
+    process = start_cli("run", "host-1", "--", f"{marker}; echo never", ssh_config=bed.ssh_config)
+    wait_until(lambda: len(_sleeps(marker)) == 1, 60, "the command started on the host")
+    pids = keeper_pids(keepers)
+    assert b"stopped 1 keeper" in cli("keeper", "stop").stderr
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and b"never" not in out, err
+    assert wait_gone(pids, 30) == []
+    assert wait_gone(_sleeps(marker), 10) == []
+    host = bed.hosts[0]
+    wait_until(lambda: host.session_pids() == [], 20, "no session left on the host")
+
+
 def test_a_keeper_killed_leaves_nothing_on_the_host_and_a_new_one_starts(make_ssh_bed, keepers):
     bed = make_ssh_bed(1)
     marker = _marker(2)
