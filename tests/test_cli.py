@@ -21,8 +21,9 @@ from waiting import wait_until
 pytestmark = pytest.mark.timeout(180)
 
 
-_DIRECT_ONLY = ("help", "version", "usage_errors", "debug", "demo", "verbose")
-"""Tests of calls a keeper never serves (or that go direct: logging, --debug)."""
+_DIRECT_ONLY = ("help", "version", "No such command", "debug", "demo", "verbose")
+"""Tests of calls a keeper never serves (help, version, an unknown command, the demo) or
+sends back to run by themselves (logging, --debug)."""
 
 
 @pytest.fixture(autouse=True, params=["direct", "keeper"])
