@@ -2,7 +2,9 @@
 
     python benchmarks/bench_cli.py [--quick] [--runs N] [--json PATH]
 
-Each row is the median of N runs after a warm-up run, all in the same run on one bed:
+Each row is the median of N runs after a warm-up round, all in the same run on one bed;
+the commands compared run in turns (one of each per round), so that a machine whose load
+comes and goes weighs on each alike:
 
 - startup: ``actorcluster --version`` and ``--help`` against ``python -c pass``
   (target: ``--version`` at most 3x);
@@ -18,18 +20,18 @@ The command line is this checkout's (``PYTHONPATH=src``), started the way the in
 from __future__ import annotations
 
 import argparse
-import functools
 import glob
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import _benchlib
-from _benchlib import REPO, Report, environment_notes, ssh_bed, time_calls
+from _benchlib import REPO, Report, environment_notes, ssh_bed
 from actorcluster.cli.keeper_client import ask
 
 if TYPE_CHECKING:
@@ -53,27 +55,41 @@ def _call(argv: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{argv} failed ({result.returncode}): {result.stderr!r}")
 
 
-def _ms(seconds: list[float]) -> list[float]:
-    return [value * 1000 for value in seconds]
+def _interleaved(
+    commands: dict[str, list[str]], env: dict[str, dict[str, str]], runs: int
+) -> dict[str, list[float]]:
+    """Milliseconds of each command's runs, taken in rounds (each command once per
+    round, the order turning): a load that comes and goes weighs on all of them alike.
+    One round first, untimed (warm-up: caches, a ControlPersist master, a keeper)."""
+    names = list(commands)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(runs + 1):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            _call(commands[name], env[name])
+            if round_number:
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return samples
 
 
-def measure_startup(report: Report, runs: int) -> dict[str, float]:
+def measure_startup(report: Report, runs: int) -> None:
     """``--version`` and ``--help`` against an empty Python start."""
     section = report.section("startup (whole process)", "ms", higher_is_better=False)
-    env = _env(ACTORCLUSTER_KEEPER="0")
     python = sys.executable
-    medians = {}
-    for name, argv, ours in (
-        ("python -c pass", [python, "-c", "pass"], False),
-        ("actorcluster --version", [python, "-c", ENTRY, "--version"], True),
-        ("actorcluster --help", [python, "-c", ENTRY, "--help"], True),
-    ):
-        samples = time_calls(functools.partial(_call, argv, env), runs)
-        row = section.add(name, _ms(samples), ours=ours)
-        medians[name] = row.stats["median"]
-    ratio = medians["actorcluster --version"] / medians["python -c pass"]
+    commands = {
+        "python -c pass": [python, "-c", "pass"],
+        "actorcluster --version": [python, "-c", ENTRY, "--version"],
+        "actorcluster --help": [python, "-c", ENTRY, "--help"],
+    }
+    env = dict.fromkeys(commands, _env(ACTORCLUSTER_KEEPER="0"))
+    samples = _interleaved(commands, env, runs)
+    rows = {
+        name: section.add(name, values, ours=name != "python -c pass")
+        for name, values in samples.items()
+    }
+    ratio = rows["actorcluster --version"].stats["median"] / rows["python -c pass"].stats["median"]
     report.target("actorcluster --version / python -c pass", ratio, "at most 3x", ratio <= 3)
-    return medians
 
 
 def _ssh(bed: SshBed, *args: str) -> list[str]:
@@ -84,47 +100,56 @@ def measure_run(report: Report, bed: SshBed, runs: int) -> None:
     """``run HOST -- true``: cold and through a warm keeper, against ssh."""
     section = report.section("run HOST -- true (whole process)", "ms", higher_is_better=False)
     config = str(bed.ssh_config)
-    python = sys.executable
-    ours = [python, "-c", ENTRY, "run", "host-1", "--", "true"]
-    plain = section.add(
-        "ssh host-1 true",
-        _ms(time_calls(lambda: _call(_ssh(bed, "host-1", "true"), {**os.environ}), runs)),
-    )
-    with tempfile.TemporaryDirectory(prefix="acb-cp-", dir="/tmp") as folder:
-        options = [
-            "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
-            "-o", f"ControlPath={folder}/%C",
-        ]  # fmt: skip
-        persist_argv = _ssh(bed, *options, "host-1", "true")
-        persist = section.add(
-            "ssh host-1 true (ControlPersist, warm)",
-            _ms(time_calls(lambda: _call(persist_argv, {**os.environ}), runs)),
-        )
-        subprocess.run(
-            _ssh(bed, *options, "-O", "exit", "host-1"), capture_output=True, check=False
-        )
-    cold_env = _env(ACTORCLUSTER_SSH_CONFIG=config, ACTORCLUSTER_KEEPER="0")
-    cold = section.add(
-        "actorcluster run --no-keeper (cold)",
-        _ms(time_calls(lambda: _call(ours, cold_env), runs)),
-        ours=True,
-        label="cold",
-    )
+    ours = [sys.executable, "-c", ENTRY, "run", "host-1", "--", "true"]
+    control = tempfile.mkdtemp(prefix="acb-cp-", dir="/tmp")
     keepers = tempfile.mkdtemp(prefix="acb-k-", dir="/tmp")
-    warm_env = _env(ACTORCLUSTER_SSH_CONFIG=config, ACTORCLUSTER_KEEPER_DIR=keepers)
+    persist = [
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        "ControlPersist=60",
+        "-o",
+        f"ControlPath={control}/%C",
+    ]
+    commands = {
+        "ssh host-1 true": _ssh(bed, "host-1", "true"),
+        "ssh host-1 true (ControlPersist, warm)": _ssh(bed, *persist, "host-1", "true"),
+        "actorcluster run --no-keeper (cold)": ours,
+        "actorcluster run (warm keeper)": ours,
+    }
+    env = {
+        "ssh host-1 true": dict(os.environ),
+        "ssh host-1 true (ControlPersist, warm)": dict(os.environ),
+        "actorcluster run --no-keeper (cold)": _env(
+            ACTORCLUSTER_SSH_CONFIG=config, ACTORCLUSTER_KEEPER="0"
+        ),
+        "actorcluster run (warm keeper)": _env(
+            ACTORCLUSTER_SSH_CONFIG=config, ACTORCLUSTER_KEEPER_DIR=keepers
+        ),
+    }
     try:
-        warm = section.add(
-            "actorcluster run (warm keeper)",
-            _ms(time_calls(lambda: _call(ours, warm_env), runs)),
-            ours=True,
-            label="warm keeper",
-        )
+        samples = _interleaved(commands, env, runs)
     finally:
+        subprocess.run(
+            _ssh(bed, *persist, "-O", "exit", "host-1"), capture_output=True, check=False
+        )
         for path in glob.glob(os.path.join(keepers, "k-*.sock")):
             ask(path, {"op": "stop"})
         shutil.rmtree(keepers, ignore_errors=True)
-    cold_ratio = cold.stats["median"] / plain.stats["median"]
-    warm_ratio = warm.stats["median"] / persist.stats["median"]
+        shutil.rmtree(control, ignore_errors=True)
+    labels = {
+        "actorcluster run --no-keeper (cold)": "cold",
+        "actorcluster run (warm keeper)": "warm keeper",
+    }
+    rows = {
+        name: section.add(name, values, ours=name in labels, label=labels.get(name, ""))
+        for name, values in samples.items()
+    }
+    median = {name: row.stats["median"] for name, row in rows.items()}
+    cold_ratio = median["actorcluster run --no-keeper (cold)"] / median["ssh host-1 true"]
+    warm_ratio = (
+        median["actorcluster run (warm keeper)"] / median["ssh host-1 true (ControlPersist, warm)"]
+    )
     report.target("cold run / ssh host true", cold_ratio, "at most 1.5x", cold_ratio <= 1.5)
     report.target(
         "warm keeper run / ControlPersist ssh", warm_ratio, "at most 0.5x", warm_ratio <= 0.5
