@@ -16,15 +16,18 @@ from agent_harness import SRC
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["CLI", "cli", "cli_env", "start_cli"]
+__all__ = ["CLI", "KEEPER_ENV", "cli", "cli_env", "start_cli"]
 
 CLI = [sys.executable, "-m", "actorcluster.cli"]
 """How the tests start the command line."""
+KEEPER_ENV: dict[str, str] = {"ACTORCLUSTER_KEEPER": "0"}
+"""How calls meet the connection keeper: none by default (a test that wants one sets a
+private keeper folder here, see ``keepers.py``, so tests never share a keeper)."""
 
 
 def cli_env(ssh_config: Path | str | None = None, **extra: str) -> dict[str, str]:
     """The environment of a command line run: ours, this worktree's package first."""
-    env = {**os.environ, **extra}
+    env = {**os.environ, **KEEPER_ENV, **extra}
     env["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, [env.get("PYTHONPATH")])])
     env.pop("ACTORCLUSTER_SSH_CONFIG", None)
     if ssh_config is not None:

@@ -13,11 +13,31 @@ import subprocess
 import pytest
 
 from cli_runner import cli, start_cli
+from keepers import calls_served, private_keepers
 from proctree import cmdline, matching, wait_gone
 from sshbed import write_ed25519_key
 from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
+
+
+_DIRECT_ONLY = ("help", "version", "No such command", "debug", "demo", "verbose")
+"""Tests of calls a keeper never serves (help, version, an unknown command, the demo) or
+sends back to run by themselves (logging, --debug)."""
+
+
+@pytest.fixture(autouse=True, params=["direct", "keeper"])
+def cli_path(request: pytest.FixtureRequest):
+    """Every test runs twice: calls made here, and calls served by a keeper (a private
+    one, stopped after the test); output and exit codes must be the same."""
+    if request.param == "direct":
+        yield request.param
+        return
+    if any(word in request.node.name for word in _DIRECT_ONLY):
+        pytest.skip("this call never goes through a keeper")
+    with private_keepers() as folder:
+        yield request.param
+        assert calls_served(folder) > 0, "no call went through a keeper"
 
 
 def _marker(tag: int) -> str:

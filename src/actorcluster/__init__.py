@@ -3,52 +3,61 @@
 The public API is lazycluster's (``Runtime``, ``RuntimeTask``, ``RuntimeGroup``,
 ``RuntimeManager``, its errors), with futures
 that can be awaited from asyncio; every public name is re-exported here.
+
+Names are imported when first used (a module-level ``__getattr__``, PEP 562): ``import
+actorcluster`` alone loads neither paramiko nor the actor system, so the command line
+starts fast. ``from actorcluster import Runtime`` and every lazycluster import path
+(``actorcluster.runtimes``, ``actorcluster.cluster``, ...) work as before.
 """
 
 from __future__ import annotations
 
-from actorcluster.errors import (
-    ActorClusterError,
-    AgentLostError,
-    AgentStartError,
-    AuthenticationError,
-    ConfigurationError,
-    ConnectionRefusedHostError,
-    FileTransferError,
-    FutureTimeoutError,
-    HostKeyChangedError,
-    HostKeyError,
-    HostUnreachableError,
-    InvalidRuntimeError,
-    LazyclusterError,
-    MasterLostError,
-    MasterStartError,
-    MissingDependencyError,
-    NoPortsLeftError,
-    NoRuntimesDetectedError,
-    PathCreationError,
-    PortInUseError,
-    ProcessExitedError,
-    ProtocolError,
-    PythonVersionMismatchError,
-    RemoteError,
-    RemoteFunctionError,
-    RemoteOperationError,
-    RequestCancelledError,
-    RequestTimeoutError,
-    RevokedHostKeyError,
-    SupervisorGaveUpError,
-    TaskCancelledError,
-    TaskExecutionError,
-    UnknownHostError,
-    UnknownHostKeyError,
-    UnknownProcessKeyError,
-    UsageError,
-)
-from actorcluster.futures import ActorFuture
-from actorcluster.groups import RuntimeGroup, RuntimeManager
-from actorcluster.runtimes.runtime import Runtime
-from actorcluster.runtimes.task import RuntimeTask
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from actorcluster.errors import (
+        ActorClusterError,
+        AgentLostError,
+        AgentStartError,
+        AuthenticationError,
+        ConfigurationError,
+        ConnectionRefusedHostError,
+        FileTransferError,
+        FutureTimeoutError,
+        HostKeyChangedError,
+        HostKeyError,
+        HostUnreachableError,
+        InvalidRuntimeError,
+        LazyclusterError,
+        MasterLostError,
+        MasterStartError,
+        MissingDependencyError,
+        NoPortsLeftError,
+        NoRuntimesDetectedError,
+        PathCreationError,
+        PortInUseError,
+        ProcessExitedError,
+        ProtocolError,
+        PythonVersionMismatchError,
+        RemoteError,
+        RemoteFunctionError,
+        RemoteOperationError,
+        RequestCancelledError,
+        RequestTimeoutError,
+        RevokedHostKeyError,
+        SupervisorGaveUpError,
+        TaskCancelledError,
+        TaskExecutionError,
+        UnknownHostError,
+        UnknownHostKeyError,
+        UnknownProcessKeyError,
+        UsageError,
+    )
+    from actorcluster.futures import ActorFuture
+    from actorcluster.groups import RuntimeGroup, RuntimeManager
+    from actorcluster.runtimes.runtime import Runtime
+    from actorcluster.runtimes.task import RuntimeTask
 
 __all__ = [
     "ActorClusterError",
@@ -95,3 +104,77 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_ERRORS = (
+    "ActorClusterError",
+    "AgentLostError",
+    "AgentStartError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectionRefusedHostError",
+    "FileTransferError",
+    "FutureTimeoutError",
+    "HostKeyChangedError",
+    "HostKeyError",
+    "HostUnreachableError",
+    "InvalidRuntimeError",
+    "LazyclusterError",
+    "MasterLostError",
+    "MasterStartError",
+    "MissingDependencyError",
+    "NoPortsLeftError",
+    "NoRuntimesDetectedError",
+    "PathCreationError",
+    "PortInUseError",
+    "ProcessExitedError",
+    "ProtocolError",
+    "PythonVersionMismatchError",
+    "RemoteError",
+    "RemoteFunctionError",
+    "RemoteOperationError",
+    "RequestCancelledError",
+    "RequestTimeoutError",
+    "RevokedHostKeyError",
+    "SupervisorGaveUpError",
+    "TaskCancelledError",
+    "TaskExecutionError",
+    "UnknownHostError",
+    "UnknownHostKeyError",
+    "UnknownProcessKeyError",
+    "UsageError",
+)
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(_ERRORS, "actorcluster.errors"),
+    "ActorFuture": "actorcluster.futures",
+    "RuntimeGroup": "actorcluster.groups",
+    "RuntimeManager": "actorcluster.groups",
+    "Runtime": "actorcluster.runtimes.runtime",
+    "RuntimeTask": "actorcluster.runtimes.task",
+}
+"""Where each public name lives, imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported on first use (then kept here); else a submodule
+    (``actorcluster.runtimes`` without importing it first, as the eager package allowed).
+
+    Raises:
+        AttributeError: no such name or submodule.
+    """
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("__"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the not yet imported public ones included."""
+    return sorted({*globals(), *__all__})

@@ -1,15 +1,59 @@
-"""The ``actorcluster`` command line: hosts, run, put, get, info, dask, demo.
+"""The ``actorcluster`` command line: hosts, run, put, get, info, dask, demo, keeper.
 
 Built on click; rich output on a terminal, plain parseable output otherwise. Each
 command is a module here; :func:`main` is the entry point (``actorcluster =
 "actorcluster.cli:main"``) and maps every expected failure to a message and an exit
 code (:class:`~actorcluster.cli.exits.ExitCode`). It configures logging (the library
 never does).
+
+:func:`main` first offers the call to the user's connection keeper
+(:mod:`actorcluster.cli.keeper_client`, standard library only, so a call it serves
+imports neither click nor the library); otherwise the call runs here
+(:func:`actorcluster.cli.app.main`).
 """
 
 from __future__ import annotations
 
-from actorcluster.cli.app import cli, main
+import sys
+from typing import TYPE_CHECKING, Any
+
 from actorcluster.cli.exits import ExitCode
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from actorcluster.cli.app import cli
+
 __all__ = ["ExitCode", "cli", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``) through
+    the keeper when one serves it, else here; returns the exit status."""
+    from actorcluster.cli.keeper_paths import keeper_wanted, parse_call
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if keeper_wanted(parse_call(args)):
+        from actorcluster.cli.keeper_client import through_keeper
+
+        try:
+            code = through_keeper(args)
+        except KeyboardInterrupt:  # while the keeper started: nothing ran yet
+            from actorcluster.cli.console import note
+
+            note("interrupted; everything started was stopped")
+            return int(ExitCode.INTERRUPTED)
+        if code is not None:
+            return code
+    from actorcluster.cli.app import main as run_here
+
+    return run_here(args)
+
+
+def __getattr__(name: str) -> Any:
+    """``cli`` (the click group), imported on first use."""
+    if name == "cli":
+        from actorcluster.cli.app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,23 +8,16 @@ says to run with it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 import click
 
 from actorcluster.cli.console import PROG, error, note, silence_stdout
-from actorcluster.cli.dask import dask
 from actorcluster.cli.exits import EXIT_CODES_HELP, ExitCode, code_for
-from actorcluster.cli.hosts import hosts
-from actorcluster.cli.info import demo, info
-from actorcluster.cli.observe import observe
-from actorcluster.cli.run import run
 from actorcluster.cli.settings import Settings
-from actorcluster.cli.transfer import get, put
-from actorcluster.errors import ActorClusterError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,12 +27,36 @@ __all__ = ["cli", "main", "version"]
 _LEVELS = {0: "warning", 1: "info"}
 
 
+_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "hosts": ("actorcluster.cli.hosts", "Which hosts are up: CPUs, memory, GPUs, Python."),
+    "run": ("actorcluster.cli.run", "A shell command on one host or many."),
+    "put": ("actorcluster.cli.transfer", "Send files and folders to a host."),
+    "get": ("actorcluster.cli.transfer", "Fetch files and folders from a host."),
+    "info": ("actorcluster.cli.info", "One host's facts."),
+    "dask": ("actorcluster.cli.dask", "A supervised Dask cluster until Ctrl-C."),
+    "demo": ("actorcluster.cli.info", "The demo, on localhost (no sshd needed)."),
+    "keeper": ("actorcluster.cli.keeper_command", "The connection keeper: status, stop."),
+    "observe": ("actorcluster.cli.observe", "Serve the web view of the tree (live)."),
+}
+"""The commands, each imported only when it runs (its module and the library it needs
+load then): the module it is in, and its short help for ``--help`` (a test checks it
+matches the command's own)."""
+
+
 def version() -> str:
     """The installed package's version (the source tree's when not installed)."""
+    from importlib import metadata
+
     try:
         return metadata.version("actorcluster")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def _print_version(context: click.Context, _: click.Parameter, wanted: bool) -> None:
+    if wanted and not context.resilient_parsing:
+        click.echo(f"{PROG} {version()}")
+        context.exit()
 
 
 class _Commands(click.Group):
@@ -48,7 +65,30 @@ class _Commands(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """The commands' names, in the order they were added."""
-        return list(self.commands)
+        return [*_LAZY_COMMANDS, *(name for name in self.commands if name not in _LAZY_COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, its module imported now."""
+        lazy = _LAZY_COMMANDS.get(cmd_name)
+        if lazy is not None and cmd_name not in self.commands:
+            command = getattr(importlib.import_module(lazy[0]), cmd_name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their short help, without importing them."""
+        rows = []
+        for name in self.list_commands(ctx):
+            lazy = _LAZY_COMMANDS.get(name)
+            if lazy is not None and name not in self.commands:
+                rows.append((name, lazy[1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; its reader going away is :attr:`ExitCode.BROKEN_PIPE`."""
@@ -63,7 +103,15 @@ class _Commands(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
-@click.version_option(version(), "-V", "--version", prog_name=PROG, message="%(prog)s %(version)s")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--ssh-config",
     metavar="PATH",
@@ -88,6 +136,12 @@ class _Commands(click.Group):
     help="How log lines look (they go to stderr).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks (and log everything).")
+@click.option(
+    "--no-keeper",
+    is_flag=True,
+    help="Connect from this process, not through the keeper (nor start one; "
+    "ACTORCLUSTER_KEEPER=0 does it always).",
+)
 @click.pass_context
 def cli(
     context: click.Context,
@@ -97,6 +151,7 @@ def cli(
     verbose: int,
     log_format: str,
     debug: bool,
+    no_keeper: bool,
 ) -> None:
     """Run commands, move files and start Dask clusters on the machines of your
     ssh_config, over SSH with nothing installed on them.
@@ -121,11 +176,6 @@ def cli(
     configure_logging(level, json=log_format == "json")
 
 
-for _command in (hosts, run, put, get, info, dask, demo):
-    cli.add_command(_command)
-cli.add_command(observe)
-
-
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     """``run``'s arguments before the first ``--`` and the command words after it
     (None without one); other commands' arguments are left as they are."""
@@ -138,11 +188,13 @@ def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return args[:cut], args[cut + 1 :]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``);
-    returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, keeper: object = None) -> int:
+    """Run the command line here (``argv``: the arguments, default ``sys.argv[1:]``);
+    returns the exit status. ``keeper``: where a keeper serving the call lends runtimes
+    from (:attr:`Settings.keeper`); :func:`actorcluster.cli.main` is the entry point
+    that hands calls to a keeper."""
     args, command = split_command(sys.argv[1:] if argv is None else argv)
-    settings = Settings(command=command)
+    settings = Settings(command=command, keeper=keeper)
     try:
         result = cli.main(args, prog_name=PROG, standalone_mode=False, obj=settings)
     except click.exceptions.Exit as done:  # --help, --version
@@ -165,6 +217,8 @@ def _failed(problem: BaseException, settings: Settings) -> int:
     if isinstance(problem, BrokenPipeError):
         silence_stdout()
         return int(ExitCode.BROKEN_PIPE)
+    from actorcluster.errors import ActorClusterError
+
     if isinstance(problem, ActorClusterError):
         error(str(problem))
         return int(code_for(problem))

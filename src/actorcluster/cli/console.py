@@ -13,8 +13,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from actorcluster.groups.tables import format_table
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -80,6 +78,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
             table.add_row(*("-" if value is None else str(value) for value in row))
         Console(highlight=False).print(table)
         return
+    from actorcluster.groups.tables import format_table
+
     print(format_table(columns, rows), flush=True)
 
 

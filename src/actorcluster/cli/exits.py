@@ -9,16 +9,6 @@ from __future__ import annotations
 
 import enum
 
-from actorcluster.errors import (
-    AuthenticationError,
-    HostKeyError,
-    HostUnreachableError,
-    InvalidRuntimeError,
-    NoRuntimesDetectedError,
-    TaskCancelledError,
-    UsageError,
-)
-
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "code_for"]
 
 
@@ -57,6 +47,16 @@ Exit codes:
 
 def code_for(error: BaseException) -> ExitCode:
     """The exit code an error ends the command line with."""
+    from actorcluster.errors import (
+        AuthenticationError,
+        HostKeyError,
+        HostUnreachableError,
+        InvalidRuntimeError,
+        NoRuntimesDetectedError,
+        TaskCancelledError,
+        UsageError,
+    )
+
     if isinstance(error, (AuthenticationError, HostKeyError)):
         return ExitCode.AUTHENTICATION
     if isinstance(error, (HostUnreachableError, InvalidRuntimeError, NoRuntimesDetectedError)):

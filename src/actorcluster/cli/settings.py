@@ -5,18 +5,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from actorcluster.runtimes import ConnectedRuntimes, Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["CLEANUP_TIMEOUT", "Settings", "cleanup_all", "connect_one"]
+    from actorcluster.runtimes import ConnectedRuntimes, Runtime
+
+__all__ = ["CLEANUP_TIMEOUT", "KEPT_RUNTIMES", "Settings", "cleanup_all", "connect_one"]
 
 CLEANUP_TIMEOUT = 30.0
 """Seconds the command line waits for its runtimes to stop, all together."""
+KEPT_RUNTIMES: weakref.WeakSet[Runtime] = weakref.WeakSet()
+"""Runtimes a keeper lends to its calls: :func:`cleanup_all` leaves them up."""
 
 
 @dataclass
@@ -33,6 +36,9 @@ class Settings:
     """Show tracebacks of expected failures too."""
     extra: dict[str, Any] = field(default_factory=dict)
     """More connection settings (tests)."""
+    keeper: Any = None
+    """Where a keeper serving this call lends runtimes from (a callable taking
+    ``hosts, working_dir, connection_kwargs, timeout``); None: connect here."""
 
     def connection_kwargs(self) -> dict[str, Any]:
         """``connection_kwargs`` for every runtime: each step of coming up (TCP, the
@@ -54,6 +60,12 @@ class Settings:
     def connect(self, hosts: Sequence[str], working_dir: str | None = "~") -> ConnectedRuntimes:
         """Connect ``hosts`` in parallel, working in the login's home (as ``ssh``
         does) unless ``working_dir`` says otherwise; None: a temporary folder."""
+        if self.keeper is not None:
+            return self.keeper(  # type: ignore[no-any-return]
+                hosts, working_dir, self.connection_kwargs(), self.connect_timeout
+            )
+        from actorcluster.runtimes import Runtime
+
         return Runtime.connect_many(
             hosts,
             working_dir=working_dir,
@@ -64,7 +76,9 @@ class Settings:
 
 def cleanup_all(runtimes: Iterable[Runtime], timeout: float = CLEANUP_TIMEOUT) -> None:
     """Clean the runtimes up, all at once (each kills what it started on its host and
-    removes its temporary folders), waiting up to ``timeout`` seconds in all."""
+    removes its temporary folders), waiting up to ``timeout`` seconds in all; a
+    keeper's runtimes are left up for its next call."""
+    runtimes = [runtime for runtime in runtimes if runtime not in KEPT_RUNTIMES]
     threads = [
         threading.Thread(target=runtime.cleanup, name=f"cleanup-{runtime.host}", daemon=True)
         for runtime in runtimes

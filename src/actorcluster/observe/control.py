@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from actorcluster.actors.process_tree import ProcessSupervisor, sync_processes
 from actorcluster.errors import UsageError
 from actorcluster.observe.hooks import task_future
-from actorcluster.actors.process_tree import ProcessSupervisor, sync_processes
 from actorcluster.supervisors import Supervisor, root_supervisor, supervisor_proxy
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ def stop_process(host: str, name: str, root: pykka.ActorRef[Any] | None = None) 
     sync_processes(supervisor.registry.discard(child_id, supervisor.entry))
 
 
-def _find(
-    host: str, name: str, root: pykka.ActorRef[Any] | None
-) -> tuple[ProcessSupervisor, str]:
+def _find(host: str, name: str, root: pykka.ActorRef[Any] | None) -> tuple[ProcessSupervisor, str]:
     """The process's own supervisor and its child's id."""
     for actor in _supervisors(root if root is not None else root_supervisor()):
         if not isinstance(actor, ProcessSupervisor):

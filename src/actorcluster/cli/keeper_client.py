@@ -1,0 +1,230 @@
+"""The thin side of the keeper: hand a call to the user's keeper (standard library only).
+
+:func:`through_keeper` finds the keeper for this call's ssh_config (starting it when there
+is none), sends it the arguments, the current folder and this process's stdin, stdout
+and stderr themselves (``SCM_RIGHTS``: the keeper reads and writes them directly, so
+output, terminals and closed pipes behave as they do here), forwards Ctrl-C, SIGTERM and
+SIGHUP, and returns the exit code the keeper sends back. It returns None whenever the call
+should run here instead: keepers turned off, a command or option they do not serve, no
+private folder, or a keeper that would not start.
+
+The protocol is JSON lines over the stream socket: the request (with the three
+descriptors), then ``{"signal": N}`` lines; the keeper answers ``{"exit": N}``, or
+``{"run_here": true}`` (before any output) for a call it does not serve (``localhost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from actorcluster.cli import keeper_paths as paths
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+__all__ = ["ask", "request_lines", "start_keeper", "through_keeper"]
+
+START_TIMEOUT = 30.0
+"""Seconds a new keeper may take to listen (it imports the library first)."""
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _absolute_config(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--ssh-config``'s path made absolute (the keeper works elsewhere)."""
+    args = list(argv)
+    for index, word in enumerate(args):
+        if word == "--":
+            break
+        if word == "--ssh-config" and index + 1 < len(args):
+            args[index + 1] = paths.config_file(args[index + 1])
+        elif word.startswith("--ssh-config="):
+            args[index] = "--ssh-config=" + paths.config_file(word.split("=", 1)[1])
+    return args
+
+
+def _connect(path: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket | None:
+    """Start the keeper named ``key`` (or find the one another call just started);
+    its connected socket, or None when it did not come up in time."""
+    import subprocess
+
+    path = paths.socket_path(folder, key)
+    ready_read, ready_write = os.pipe()
+    env = dict(os.environ)
+    env["ACTORCLUSTER_SSH_CONFIG"] = paths.config_file(ssh_config)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    launch = (
+        f"import sys; sys.path.insert(0, {package_root!r}); "
+        "from actorcluster.cli.keeper_server import main; main()"
+    )
+    log = os.open(
+        os.path.join(folder, f"k-{key}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
+    try:
+        subprocess.Popen(
+            [sys.executable, "-c", launch, path, key, str(ready_write)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(ready_write,),
+            start_new_session=True,
+            cwd="/",
+            env=env,
+        )
+    finally:
+        os.close(ready_write)
+        os.close(log)
+    try:
+        readable, _, _ = select.select([ready_read], [], [], START_TIMEOUT)
+        said = os.read(ready_read, 64) if readable else b""
+    finally:
+        os.close(ready_read)
+    if said.startswith(b"ready"):
+        return _connect(path)
+    if said.startswith(b"taken"):  # another call's keeper is starting: wait for it
+        return _await_listening(path, time.monotonic() + START_TIMEOUT)
+    return None
+
+
+def _await_listening(path: str, deadline: float) -> socket.socket | None:
+    """A connection to the keeper at ``path`` once it listens (polled: it is another
+    call's child, with no pipe to us), or None at ``deadline``."""
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        time.sleep(0.01)
+    return None
+
+
+def request_lines(sock: socket.socket) -> Iterator[dict[str, Any]]:
+    """The JSON lines the keeper sends, until it closes the connection."""
+    pending = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except InterruptedError:
+            continue
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield json.loads(line)
+
+
+def ask(path: str, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any] | None:
+    """Send a one-line ``request`` (``status``, ``stop``) to the keeper at ``path``; its
+    answer, or None when nobody answers there."""
+    sock = _connect(path)
+    if sock is None:
+        return None
+    with sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            return next(request_lines(sock), None)
+        except (OSError, ValueError):
+            return None
+
+
+@contextlib.contextmanager
+def _forwarding(sock: socket.socket) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP go to the keeper (which stops the command) while
+    the block runs."""
+
+    def forward(number: int, _: object) -> None:
+        with contextlib.suppress(OSError):
+            sock.sendall(json.dumps({"signal": number}).encode() + b"\n")
+
+    previous = {number: signal.signal(number, forward) for number in _FORWARDED}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _send_request(sock: socket.socket, key: str, argv: Sequence[str]) -> None:
+    sizes: list[list[int] | None] = []
+    for fd in (0, 1, 2):
+        try:
+            sizes.append(list(os.get_terminal_size(fd)))
+        except OSError:
+            sizes.append(None)
+    request = {
+        "op": "run",
+        "key": key,
+        "argv": _absolute_config(argv),
+        "cwd": os.getcwd(),
+        "terminal_sizes": sizes,
+    }
+    payload = json.dumps(request).encode() + b"\n"
+    socket.send_fds(sock, [payload], [0, 1, 2])
+
+
+def _std_fds_open() -> bool:
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
+
+
+def _keeper_for(ssh_config: str | None) -> tuple[socket.socket, str] | None:
+    """A connection to the keeper for ``ssh_config`` (started if there is none), and
+    its name; None when there is no private folder or it would not start."""
+    folder = paths.keeper_dir()
+    if folder is None:
+        return None
+    try:
+        key = paths.identity(ssh_config)
+        sock = _connect(paths.socket_path(folder, key)) or start_keeper(folder, key, ssh_config)
+    except OSError:
+        return None
+    return None if sock is None else (sock, key)
+
+
+def through_keeper(argv: Sequence[str] | None = None) -> int | None:
+    """Run the call through the user's keeper; its exit code, or None to run it here."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    call = paths.parse_call(args)
+    if not paths.keeper_wanted(call) or not _std_fds_open():
+        return None
+    found = _keeper_for(call.ssh_config)
+    if found is None:
+        return None
+    sock, key = found
+    with sock, _forwarding(sock):
+        try:
+            _send_request(sock, key, args)
+        except OSError:
+            return None
+        try:
+            for message in request_lines(sock):
+                if "exit" in message:
+                    return int(message["exit"])
+                if message.get("run_here"):
+                    return None
+        except (OSError, ValueError):
+            pass
+    print("actorcluster: error: the keeper went away during the command", file=sys.stderr)
+    return 1

@@ -1,0 +1,113 @@
+"""Importing the package or the command line loads only what is needed: paramiko,
+cryptography, dask, rich, structlog and the actor system wait until a command (or a
+public name) needs them. Checked in a fresh interpreter through ``sys.modules``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cli_runner import cli_env
+
+pytestmark = pytest.mark.timeout(60)
+
+HEAVY = (
+    "paramiko",
+    "cryptography",
+    "dask",
+    "distributed",
+    "rich",
+    "structlog",
+    "pykka",
+    "cloudpickle",
+    "asyncio",
+    "actorcluster.actors",
+    "actorcluster.runtimes",
+    "actorcluster.groups",
+    "actorcluster.ssh",
+    "actorcluster.errors",
+)
+"""What neither ``import actorcluster`` nor the command line's entry point may load."""
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The heavy modules ``code`` left in ``sys.modules`` of a fresh interpreter."""
+    probe = (
+        f"import sys\n{code}\n"
+        "import json\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(json.dumps(sorted({h for h in heavy for m in sys.modules "
+        "if m == h or m.startswith(h + '.')})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
+    )
+    return list(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import actorcluster",
+        "import actorcluster.cli",
+        "from actorcluster.cli import main",
+        "from actorcluster.cli.app import cli, main",
+    ],
+)
+def test_importing_the_package_or_the_cli_loads_nothing_heavy(code):
+    assert _loaded_after(code) == []
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_load_nothing_heavy(args):
+    code = f"from actorcluster.cli import main\nmain({args!r})\nsys.stdout.flush()"
+    assert _loaded_after(code) == []
+
+
+def test_the_keeper_client_needs_only_the_standard_library():
+    code = "from actorcluster.cli import main\nimport actorcluster.cli.keeper_client"
+    probe = f"import sys\n{code}\nprint(sorted(m for m in sys.modules if m.startswith('click')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
+    )
+    assert result.stdout.strip() == b"[]"
+    assert _loaded_after(code) == []
+
+
+def test_a_public_name_is_imported_on_first_use():
+    loaded = _loaded_after("import actorcluster\nactorcluster.Runtime")
+    assert "paramiko" in loaded and "actorcluster.runtimes" in loaded
+
+
+def test_lazycluster_import_paths_still_work_without_importing_them_first():
+    code = (
+        "import actorcluster\n"
+        "assert actorcluster.runtimes.Runtime is actorcluster.Runtime\n"
+        "assert actorcluster.exceptions.TaskExecutionError is actorcluster.TaskExecutionError\n"
+        "from actorcluster.cluster.dask_cluster import DaskCluster\n"
+        "from actorcluster import runtime_mgmt\n"
+        "try:\n"
+        "    actorcluster.no_such_thing\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+        "assert 'Runtime' in dir(actorcluster)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=cli_env(), timeout=30, check=True)
+
+
+def test_the_help_lists_each_commands_own_short_help():
+    import click
+
+    from actorcluster.cli import app
+
+    context = click.Context(app.cli)
+    for name, (module, short_help) in app._LAZY_COMMANDS.items():
+        command = app.cli.get_command(context, name)
+        assert command is not None, name
+        assert command.get_short_help_str(200) == short_help, name
+        assert module == command.callback.__module__, name
