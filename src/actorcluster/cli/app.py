@@ -30,9 +30,9 @@ _LEVELS = {0: "warning", 1: "info"}
 _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "hosts": ("actorcluster.cli.hosts", "Which hosts are up: CPUs, memory, GPUs, Python."),
     "run": ("actorcluster.cli.run", "A shell command on one host or many."),
-    "put": ("actorcluster.cli.transfer", "Send files and folders to a host."),
-    "get": ("actorcluster.cli.transfer", "Fetch files and folders from a host."),
-    "info": ("actorcluster.cli.info", "One host's facts."),
+    "put": ("actorcluster.cli.transfer", "Send files and folders to hosts."),
+    "get": ("actorcluster.cli.transfer", "Fetch files and folders from hosts."),
+    "info": ("actorcluster.cli.info", "Hosts' facts."),
     "dask": ("actorcluster.cli.dask", "A supervised Dask cluster until Ctrl-C."),
     "demo": ("actorcluster.cli.info", "The demo, on localhost (no sshd needed)."),
     "keeper": ("actorcluster.cli.keeper_command", "The connection keeper: status, stop."),
