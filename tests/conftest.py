@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pykka
 import pytest
 
 from agent_harness import AgentProcess
 from sshbed import SshBed
+from sshbed_net import isolation_obstacle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
 ACTOR_STOP_TIMEOUT = 10.0
+ISOLATED = os.environ.get("ACTORCLUSTER_TEST_ISOLATED", "") not in ("", "0")
+"""``ACTORCLUSTER_TEST_ISOLATED=1``: every bed's hosts are separate machines on the
+network (``SshBed(isolated=True)``), for the whole suite (see the README)."""
 _stuck_actors: set[str] = set()
 
 
@@ -25,7 +30,7 @@ def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
 
     Do not stop or change its hosts: other tests use them. Take ``make_ssh_bed`` for that.
     """
-    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3) as bed:
+    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3, isolated=ISOLATED) as bed:
         yield bed
 
 
@@ -39,18 +44,35 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 
 
 @pytest.fixture
-def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[[int], SshBed]]:
-    """Factory ``make_ssh_bed(count)``: a started bed of this test's own, stopped after it."""
+def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[..., SshBed]]:
+    """Factory ``make_ssh_bed(count, isolated=..., rtt_ms=...)``: a started bed of this
+    test's own, stopped after it. ``isolated`` defaults to the suite's switch."""
     beds: list[SshBed] = []
 
-    def make(count: int = 1) -> SshBed:
-        bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count)
+    def make(count: int = 1, **options: Any) -> SshBed:
+        options.setdefault("isolated", ISOLATED)
+        bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count, **options)
         beds.append(bed)
         return bed.start()
 
     yield make
     for bed in reversed(beds):
         bed.stop()
+
+
+@pytest.fixture
+def make_isolated_bed(make_ssh_bed: Callable[..., SshBed]) -> Callable[..., SshBed]:
+    """Factory ``make_isolated_bed(count, rtt_ms=...)``: hosts as separate machines
+    (``SshBed(isolated=True)``); the test is skipped, saying why, where network
+    namespaces cannot be made."""
+    obstacle = isolation_obstacle()
+    if obstacle is not None:
+        pytest.skip(f"isolated hosts are not possible here: {obstacle}")
+
+    def make(count: int = 1, **options: Any) -> SshBed:
+        return make_ssh_bed(count, isolated=True, **options)
+
+    return make
 
 
 @pytest.fixture(autouse=True)
