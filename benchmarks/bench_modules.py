@@ -77,8 +77,8 @@ def _call(runtime: Runtime, function: Callable[[], object]) -> object:
 
 EVENTS = _benchlib.EventCounter()
 """The library's log events, counted: each answered MODULE request logs one
-``modules.sent`` or ``modules.not_sent`` (public API only, no private state read)."""
-ANSWERED = ("modules.sent", "modules.not_sent")
+``modules.answered`` (public API only, no private state read)."""
+ANSWERED = ("modules.answered",)
 
 
 def _asked() -> int:

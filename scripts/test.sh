@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=()
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || packages+=(openssh-client)
+command -v ip >/dev/null 2>&1 || packages+=(iproute2) # isolated hosts (tests/sshbed_net.py)
 source scripts/_python.sh
 install_packages
 use_venv_if_needed
