@@ -57,6 +57,8 @@ LOG_DIR_VARIABLE = "ACTORCLUSTER_LOG_DIR"
 """Where actorcluster writes its execution log files."""
 QUICK_VARIABLE = "BENCH_QUICK"
 """``BENCH_QUICK=1`` in the environment runs every script in quick mode (as ``--quick``)."""
+RTT_MS = 0.0
+"""Round-trip time the bed's relays add (``--rtt MS``; 0: none, hosts on loopback)."""
 PYENV_LOCK = Path.home() / ".pyenv" / "shims" / ".pyenv-shim"
 """pyenv's rehash lock: left behind by a killed login, it delays every login by seconds."""
 
@@ -147,6 +149,13 @@ def bench_arguments(description: str, *, quick_skips: tuple[str, ...] = ()) -> a
         "--skip", default="", help="comma-separated parts to leave out (see the script's doc)"
     )
     parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="reach the hosts through a relay adding MS of round-trip time",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help=f"small counts, one sample: only checks that the script runs ({QUICK_VARIABLE}=1)",
@@ -154,6 +163,8 @@ def bench_arguments(description: str, *, quick_skips: tuple[str, ...] = ()) -> a
     args = parser.parse_args()
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     args.quick = quick_mode(args.quick)
+    global RTT_MS  # noqa: PLW0603 (one setting for the whole script, as its argv is)
+    RTT_MS = args.rtt
     if "fabric" not in args.skip and (why := peer_missing("fabric")):
         args.skip.add("fabric")
         print(f"fabric: skipped: {why}")
@@ -187,7 +198,8 @@ def _ssh_version() -> str:
 
 @contextlib.contextmanager
 def ssh_bed(count: int) -> Iterator[SshBed]:
-    """A started bed of ``count`` hosts in a fresh temporary folder, removed afterwards.
+    """A started bed of ``count`` hosts in a fresh temporary folder, removed afterwards
+    (behind relays adding :data:`RTT_MS` of round-trip time, if set).
 
     The runtimes' execution log files (one per task) go to that folder too, instead of
     piling up in the shared default place (``$ACTORCLUSTER_LOG_DIR``).
@@ -196,7 +208,7 @@ def ssh_bed(count: int) -> Iterator[SshBed]:
     previous = os.environ.get(LOG_DIR_VARIABLE)
     os.environ[LOG_DIR_VARIABLE] = str(root / "execution_log")
     try:
-        with SshBed(root / "bed", count) as bed:
+        with SshBed(root / "bed", count, rtt_ms=RTT_MS) as bed:
             yield bed
     finally:
         if previous is None:

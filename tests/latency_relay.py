@@ -33,7 +33,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["HELD_LIMIT", "LatencyRelay", "RelayError"]
 
@@ -127,6 +130,26 @@ class LatencyRelay:
         """Round trips since ``before`` (an earlier :meth:`stats`): the causal depth
         gained over every connection, halved (a new connection counts from 0)."""
         return (self.stats()["depth"] - before["depth"]) / 2
+
+    def settled(self, tries: int = 200) -> dict[str, Any]:
+        """:meth:`stats` once nothing has crossed for a few round trips (what an earlier
+        action set going, a connection's close say, is over)."""
+        pause = threading.Event()
+        stats = self.stats()
+        for _ in range(tries):
+            pause.wait(max(0.01, 4 * self.rtt_ms / 1000))
+            now = self.stats()
+            if now == stats:
+                return now
+            stats = now
+        raise RelayError(f"traffic through the relay to {self.target} never went quiet")
+
+    def count(self, action: Callable[[], object]) -> float:
+        """Round trips ``action`` took, with what it set going (measured between two
+        quiet moments: nothing else may use the relay meanwhile)."""
+        before = self.settled()
+        action()
+        return (self.settled()["depth"] - before["depth"]) / 2
 
     def stop(self) -> None:
         """End the process (its connections drop). Idempotent."""

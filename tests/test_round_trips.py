@@ -45,25 +45,9 @@ def relay_of(bed: SshBed) -> LatencyRelay:
     return relay
 
 
-def settled(relay: LatencyRelay) -> dict[str, Any]:
-    """The relay's stats once nothing has crossed it for a few round trips (what an
-    earlier action set going, a connection's close say, is over)."""
-    pause = threading.Event()
-    stats = relay.stats()
-    for _ in range(200):
-        pause.wait(4 * RTT_MS / 1000)
-        now = relay.stats()
-        if now == stats:
-            return now
-        stats = now
-    raise AssertionError("the relay never went quiet")
-
-
 def trips(relay: LatencyRelay, action: Callable[[], object]) -> float:
     """Round trips ``action`` took through ``relay``, and what it set going."""
-    before = settled(relay)
-    action()
-    return (settled(relay)["depth"] - before["depth"]) / 2
+    return relay.count(action)
 
 
 def ssh_true(bed: SshBed) -> None:
