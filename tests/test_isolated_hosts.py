@@ -10,6 +10,7 @@ and a partition is a pulled cable (silence), not a killed process.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from sshbed import SshBed
 
@@ -186,3 +188,33 @@ def test_a_host_partitioned_for_good_fails_the_running_task_typed_in_bounded_tim
         with pytest.raises(HostUnreachableError, match="host-1"):
             future.get(timeout=60)
         assert time.monotonic() - began < 40
+
+
+def test_a_partition_during_a_large_upload_fails_it_typed_and_leaves_no_partial_file(
+    make_isolated_bed: Callable[..., SshBed], tmp_path: Path
+) -> None:
+    bed = make_isolated_bed(1)
+    source = tmp_path / "big.bin"
+    with source.open("wb") as file:
+        file.truncate(200 * 1024 * 1024)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    kwargs = {**bed.connection_kwargs, **FAST, "heartbeat_timeout": 3, "session_grace": 3}
+    with Runtime("host-1", connection_kwargs=kwargs) as rt:
+        task = rt.send_file(str(source), str(dest / "big.bin"), execute_async=True)
+        wait_until(lambda: _partials(dest), what="the upload began")
+        bed.hosts[0].partition()
+        began = time.monotonic()
+        assert task.future is not None
+        with pytest.raises(HostUnreachableError, match="host-1"):
+            task.future.get(timeout=30)
+        assert time.monotonic() - began < 25
+        bed.hosts[0].heal()
+        wait_until(lambda: not _partials(dest), timeout=40, what="the partial file removed")
+        assert os.listdir(dest) == []
+
+
+def _partials(root: Path) -> list[str]:
+    from actorcluster.remote.agent.landing import is_partial_name
+
+    return [name for name in os.listdir(root) if is_partial_name(name)]
