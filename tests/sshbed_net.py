@@ -105,7 +105,8 @@ class NetBlock:
             except OSError:
                 os.close(fd)
                 continue
-            if _block_in_use(block):  # a bed whose clean-up never ran: leave it alone
+            remove_block(block)  # nobody holds the lock: what is left of a bed is an orphan
+            if _block_in_use(block):  # another network of this machine uses 10.B: not ours
                 os.close(fd)
                 continue
             self.block = block
@@ -222,8 +223,14 @@ def _mac(device: str, netns: str | None = None) -> str:
 
 def remove_block(block: int) -> list[str]:
     """Remove every namespace and link of block ``block`` (the bed's or a dead bed's);
-    the names removed."""
+    the names removed. Only for a block whose lock is held by the caller."""
     removed = []
+    for line in _ip("-o", "link", "show", check=False).splitlines():
+        words = line.split()
+        link = words[1].partition("@")[0] if len(words) > 1 else ""
+        if link.startswith(f"sb{block}r") and link[len(f"sb{block}r") :].isdigit():
+            _ip("link", "del", link, check=False)
+            removed.append(link)
     prefix = f"sshbed-{block}-"
     for entry in (
         sorted(Path("/run/netns").glob(prefix + "*")) if Path("/run/netns").is_dir() else []
