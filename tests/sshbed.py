@@ -17,9 +17,10 @@ command there. ``SshBed(root, rtt_ms=20)`` puts a relay before each sshd that ad
 round-trip time and counts round trips (``latency_relay.py``, ``host.relay``).
 
 Plain Python (no pytest inside), so benchmarks import it too; ``python3 tests/sshbed.py
-DIR`` starts a bed by hand and keeps it up until Ctrl-C. A watchdog process tears the
-sshd processes down if the process that started them dies without calling ``stop()``
-(see ``sshbed_teardown.py``; ``proctree.py`` finds and kills process trees).
+DIR [COUNT] [--isolated] [--rtt MS]`` starts a bed by hand and keeps it up until
+Ctrl-C. A watchdog process tears the sshd processes down if the process that started
+them dies without calling ``stop()`` (see ``sshbed_teardown.py``; ``proctree.py`` finds
+and kills process trees).
 """
 
 from __future__ import annotations
@@ -562,8 +563,17 @@ class SshBed:
 
 
 def _main(argv: list[str]) -> None:
-    """``sshbed.py DIR [COUNT]``: run a bed until Ctrl-C or EOF on stdin."""
-    with SshBed(Path(argv[0]), int(argv[1]) if len(argv) > 1 else 3) as bed:
+    """``sshbed.py DIR [COUNT] [--isolated] [--rtt MS]``: run a bed until Ctrl-C or EOF
+    on stdin."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="sshbed.py")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("count", type=int, nargs="?", default=3)
+    parser.add_argument("--isolated", action="store_true", help="hosts in namespaces")
+    parser.add_argument("--rtt", type=float, default=0.0, help="round-trip time to add, ms")
+    args = parser.parse_args(argv)
+    with SshBed(args.root, args.count, isolated=args.isolated, rtt_ms=args.rtt) as bed:
         print(f"ssh -F {bed.ssh_config} host-1  ({len(bed.hosts)} hosts); Ctrl-C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()
