@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +17,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 ACTOR_STOP_TIMEOUT = 10.0
-ISOLATED = os.environ.get("ACTORCLUSTER_TEST_ISOLATED", "") not in ("", "0")
-"""``ACTORCLUSTER_TEST_ISOLATED=1``: every bed's hosts are separate machines on the
-network (``SshBed(isolated=True)``), for the whole suite (see the README)."""
 _stuck_actors: set[str] = set()
 
 
@@ -30,7 +26,7 @@ def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
 
     Do not stop or change its hosts: other tests use them. Take ``make_ssh_bed`` for that.
     """
-    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3, isolated=ISOLATED) as bed:
+    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3) as bed:
         yield bed
 
 
@@ -46,11 +42,11 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 @pytest.fixture
 def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[..., SshBed]]:
     """Factory ``make_ssh_bed(count, isolated=..., rtt_ms=...)``: a started bed of this
-    test's own, stopped after it. ``isolated`` defaults to the suite's switch."""
+    test's own, stopped after it. ``isolated`` defaults to the suite's switch
+    (``ACTORCLUSTER_TEST_ISOLATED``)."""
     beds: list[SshBed] = []
 
     def make(count: int = 1, **options: Any) -> SshBed:
-        options.setdefault("isolated", ISOLATED)
         bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count, **options)
         beds.append(bed)
         return bed.start()

@@ -54,6 +54,9 @@ READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _BIND_ATTEMPTS = 5
 _UNSAFE_PATH_CHARS = frozenset(" \t\n\"'%#\\")
+ISOLATED = os.environ.get("ACTORCLUSTER_TEST_ISOLATED", "") not in ("", "0")
+"""``ACTORCLUSTER_TEST_ISOLATED=1``: every bed not told otherwise is isolated (the whole
+suite on separate machines, see the README)."""
 
 
 class SshBedError(RuntimeError):
@@ -362,12 +365,18 @@ class SshBed:
     """``count`` real sshd servers on 127.0.0.2, 127.0.0.3, ... and the client files for them."""
 
     def __init__(
-        self, root_dir: Path, count: int = 3, *, isolated: bool = False, rtt_ms: float = 0.0
+        self,
+        root_dir: Path,
+        count: int = 3,
+        *,
+        isolated: bool | None = None,
+        rtt_ms: float = 0.0,
     ) -> None:
         """Prepare a bed in ``root_dir`` (created if missing); :meth:`start` starts it.
 
         ``isolated``: each host a separate machine on the network (a namespace of its
-        own; :class:`IsolationUnavailableError` at start where none can be made).
+        own; :class:`IsolationUnavailableError` at start where none can be made); None:
+        as ``ACTORCLUSTER_TEST_ISOLATED`` says (``1``: isolated; unset: not).
         ``rtt_ms``: clients reach each host through a relay adding that round-trip time.
         """
         self.root = Path(root_dir).resolve()
@@ -384,7 +393,7 @@ class SshBed:
         self.sshd_version = (0, 0)
         self._extra_sshd_config = ""
         self._watchdog: subprocess.Popen[bytes] | None = None
-        self.isolated = isolated
+        self.isolated = ISOLATED if isolated is None else isolated
         self.rtt_ms = rtt_ms
         self.net_block: NetBlock | None = None
         """The bed's 10.B.0.0/16 while it runs (isolated beds)."""
@@ -573,7 +582,7 @@ def _main(argv: list[str]) -> None:
     parser.add_argument("--isolated", action="store_true", help="hosts in namespaces")
     parser.add_argument("--rtt", type=float, default=0.0, help="round-trip time to add, ms")
     args = parser.parse_args(argv)
-    with SshBed(args.root, args.count, isolated=args.isolated, rtt_ms=args.rtt) as bed:
+    with SshBed(args.root, args.count, isolated=args.isolated or None, rtt_ms=args.rtt) as bed:
         print(f"ssh -F {bed.ssh_config} host-1  ({len(bed.hosts)} hosts); Ctrl-C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()
