@@ -218,3 +218,24 @@ def _partials(root: Path) -> list[str]:
     from actorcluster.remote.agent.landing import is_partial_name
 
     return [name for name in os.listdir(root) if is_partial_name(name)]
+
+
+def test_a_lazycluster_style_launcher_pair_works_across_separate_hosts(
+    make_isolated_bed: Callable[..., SshBed],
+) -> None:
+    """A custom master on one host, workers on all three talking to it through the hub
+    (what ``MasterWorkerCluster`` wires with ``tunnels=True``)."""
+    from actorcluster.cluster import MasterWorkerCluster
+    from test_cluster_generic import EchoMaster, EchoWorkers
+
+    bed = make_isolated_bed(3)
+    hosts = [host.name for host in bed.hosts]
+    group = RuntimeGroup(hosts=hosts, connection_kwargs=bed.connection_kwargs)
+    master, workers = EchoMaster(group), EchoWorkers(group)
+    cluster = MasterWorkerCluster(group, free_block(40, 29000, stop=32000), master, workers)
+    with cluster:
+        cluster.start(worker_count=3, master_port=None)
+        for index, process in enumerate(workers.processes):
+            wait_until(lambda p=process: "echo:" in p.output(), 60, f"worker {index} echoed")
+        outputs = sorted(process.output().strip() for process in workers.processes)
+        assert outputs == sorted(f"echo:{host}-worker-{i}" for i, host in enumerate(hosts))
