@@ -10,6 +10,7 @@ and a partition is a pulled cable (silence), not a killed process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -239,3 +240,38 @@ def test_a_lazycluster_style_launcher_pair_works_across_separate_hosts(
             wait_until(lambda p=process: "echo:" in p.output(), 60, f"worker {index} echoed")
         outputs = sorted(process.output().strip() for process in workers.processes)
         assert outputs == sorted(f"echo:{host}-worker-{i}" for i, host in enumerate(hosts))
+
+
+def test_a_partition_during_a_tunnel_transfer_ends_it_in_bounded_time_and_heal_serves_again(
+    make_isolated_bed: Callable[..., SshBed],
+) -> None:
+    """A connection through a tunnel does not hang on a partition: it ends within the
+    heartbeat's bound (the user's read returns, at the end of the stream or with an
+    error); once the link is back the tunnel takes new connections again."""
+    bed = make_isolated_bed(1)
+    there, here = free_block(2, 30000, stop=32000)
+    serve_on_host(bed, 0, there, "")
+    kwargs = {**bed.connection_kwargs, **FAST, "heartbeat_timeout": 3}
+    with Runtime("host-1", connection_kwargs=kwargs) as rt:
+        rt.expose_port_from_runtime(there, here)
+        with socket.create_connection(("127.0.0.1", here), 10) as sock:
+            sock.sendall(b"x" * 1000)
+            received = b""
+            while len(received) < 1000:
+                received += sock.recv(1000)
+            bed.hosts[0].partition()
+            began = time.monotonic()
+            sock.settimeout(30)
+            sock.sendall(b"during the partition")
+            with contextlib.suppress(ConnectionError):  # it breaks, or ...
+                assert sock.recv(100) == b""  # ... it ends: either way the read returns
+            assert time.monotonic() - began < 20
+        bed.hosts[0].heal()
+        wait_until(lambda: _answers(here), 60, "the tunnel serving again")
+
+
+def _answers(port: int) -> bool:
+    try:
+        return ask(port, b"again") == b"again"
+    except OSError:
+        return False
