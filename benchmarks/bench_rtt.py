@@ -12,11 +12,12 @@ same run:
   on an open connection, ``ssh host true`` through a ControlMaster;
 - a function needing a client-only package of 20 modules (a fresh one each time);
 - a new connection through a tunnel (``expose_port_from_runtime``) and through ``ssh -L``;
-- ``send_file``/``get_file`` of 200 MB against ``scp`` (MB/s);
+- ``send_file``/``get_file`` of 200 MB against ``scp`` (MB/s), and of a folder of 2,000
+  files of 2-8 KB against ``scp -r`` (files/s);
 - a group of 10 hosts connecting (``RuntimeGroup``) against one host's connect.
 
 Then the issue's budgets as met or MISSED. PARTS for ``--skip``: connect, calls,
-modules, tunnel, transfer, group. ``--quick`` (``BENCH_QUICK=1``): one sample each,
+modules, tunnel, transfer, tree, group. ``--quick`` (``BENCH_QUICK=1``): one sample each,
 5 MB, 3 hosts.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -39,6 +41,7 @@ import _benchlib
 from _benchlib import Report, environment_notes, ssh_bed
 from _peers import control_master, paramiko_client, paramiko_exec, ssh_argv
 from actorcluster import Runtime, RuntimeGroup, RuntimeTask
+from bench_transfer import make_tree, manifest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 SAMPLES = 5
 TRANSFER_BYTES = 200 * 1000 * 1000
+TREE_FILES = 2000
 GROUP_HOSTS = 10
 MODULES = 20
 QUIET = {"heartbeat_interval": 600.0, "heartbeat_timeout": 1200.0}
@@ -335,6 +339,54 @@ def transfer(bed: SshBed, report: Report) -> None:
         )
 
 
+def tree(bed: SshBed, report: Report) -> None:
+    """A folder of TREE_FILES small files each way: ours against ``scp -r``."""
+    section = report.section(
+        f"{TREE_FILES:,} files of 2-8 KB at {bed.rtt_ms:g} ms RTT", "files/s", higher_is_better=True
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="acbench-rtttree-") as folder,
+        Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt,
+    ):
+        work = Path(folder)
+        source = work / "tree"
+        make_tree(source, TREE_FILES)
+        expected = manifest(source)
+        scp = ["scp", "-q", "-r", "-F", str(bed.ssh_config)]
+        ways: dict[str, list[float]] = {
+            k: [] for k in ("ours send", "scp -r send", "ours get", "scp -r get")
+        }
+        for repeat in range(1 if SAMPLES == 1 else 3):
+            remote, back = work / f"there-{repeat}", work / f"back-{repeat}"
+            actions: list[tuple[str, Callable[[], object]]] = [
+                ("ours send", lambda r=remote: rt.send_file(str(source), str(r))),
+                ("scp -r send", lambda r=remote: _run([*scp, str(source), f"host-1:{r}"])),
+                ("ours get", lambda r=remote, b=back: rt.get_file(str(r), str(b))),
+                ("scp -r get", lambda r=remote, b=back: _run([*scp, f"host-1:{r}", str(b)])),
+            ]
+            for name, action in actions:
+                began = time.perf_counter()
+                action()
+                ways[name].append(TREE_FILES / (time.perf_counter() - began))
+                checked = remote if name.endswith("send") else back
+                if manifest(checked) != expected:
+                    raise RuntimeError(f"{name}: the copy differs from the source")
+                if name != "scp -r send":  # what scp sent is what both gets fetch
+                    shutil.rmtree(checked)
+            shutil.rmtree(remote)
+    for name, values in ways.items():
+        section.add(name, values, ours=name.startswith("ours"), label=name)
+    for way in ("send", "get"):
+        ours = statistics.median(ways[f"ours {way}"])
+        theirs = statistics.median(ways[f"scp -r {way}"])
+        report.target(
+            f"{way} {TREE_FILES:,} small files: ours / scp -r",
+            ours / theirs,
+            ">= 1x",
+            ours >= theirs,
+        )
+
+
 def group(report: Report) -> None:
     with ssh_bed(GROUP_HOSTS) as bed:
         names = [host.name for host in bed.hosts]
@@ -426,7 +478,9 @@ def main() -> None:
     if args.rtt <= 0:
         args.rtt = _benchlib.RTT_MS = 20.0
     if args.quick:
-        _benchlib.shrink(globals(), SAMPLES=1, TRANSFER_BYTES=5 * 1000 * 1000, GROUP_HOSTS=3)
+        _benchlib.shrink(
+            globals(), SAMPLES=1, TRANSFER_BYTES=5 * 1000 * 1000, GROUP_HOSTS=3, TREE_FILES=20
+        )
     _benchlib.quiet_logging()
     report = Report("bench_rtt.py", notes=environment_notes())
     print("\n".join(report.notes), flush=True)
@@ -439,6 +493,8 @@ def main() -> None:
                 print(_table(rows[-1:], args.rtt).splitlines()[-1], flush=True)
         if "transfer" not in args.skip:
             transfer(bed, report)
+        if "tree" not in args.skip:
+            tree(bed, report)
     if "group" not in args.skip:
         group(report)
     _budgets(report, rows)
