@@ -250,11 +250,23 @@ async def _pump(
             if held < HELD_LIMIT:
                 room.set()
 
-    reader = asyncio.ensure_future(read())
+    reader = _keep(asyncio.ensure_future(read()))
     try:
         await write()
     finally:
         reader.cancel()
+
+
+_LIVE: set[asyncio.Future[Any]] = set()
+"""Every task of the relay while it runs: asyncio keeps only weak references to tasks,
+and a connection's tasks only reference each other, so without this the garbage
+collector may destroy a connection in the middle of it."""
+
+
+def _keep(task: asyncio.Future[Any]) -> asyncio.Future[Any]:
+    _LIVE.add(task)
+    task.add_done_callback(_LIVE.discard)
+    return task
 
 
 def _nodelay(writer: asyncio.StreamWriter) -> None:
@@ -273,6 +285,9 @@ async def _serve(listen: tuple[str, int], target: tuple[str, int], rtt_ms: float
         """A connection: the handshake's round trip first (this side accepted at once:
         the client may send only after it), then the target accepts half a trip later."""
         counters.connections += 1
+        this = asyncio.current_task()
+        if this is not None:
+            _keep(this)
         _nodelay(writer)
         link = _Link(counters)
         upstream: asyncio.Future[asyncio.StreamWriter] = loop.create_future()
@@ -280,7 +295,11 @@ async def _serve(listen: tuple[str, int], target: tuple[str, int], rtt_ms: float
         here.set_result(writer)
         await asyncio.sleep(2 * delay)
         pumps: list[asyncio.Future[None]] = [
-            asyncio.ensure_future(_pump(reader, upstream, delay, link, way="up", counters=counters))
+            _keep(
+                asyncio.ensure_future(
+                    _pump(reader, upstream, delay, link, way="up", counters=counters)
+                )
+            )
         ]
         try:
             await asyncio.sleep(delay)
@@ -291,11 +310,8 @@ async def _serve(listen: tuple[str, int], target: tuple[str, int], rtt_ms: float
             return
         _nodelay(up_writer)
         upstream.set_result(up_writer)
-        pumps.append(
-            asyncio.ensure_future(
-                _pump(up_reader, here, delay, link, way="down", counters=counters)
-            )
-        )
+        down = _pump(up_reader, here, delay, link, way="down", counters=counters)
+        pumps.append(_keep(asyncio.ensure_future(down)))
         try:
             await asyncio.gather(*pumps)
         except (OSError, asyncio.IncompleteReadError):
