@@ -23,10 +23,7 @@ modules, tunnel, transfer, tree, group. ``--quick`` (``BENCH_QUICK=1``): one sam
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -40,13 +37,13 @@ from typing import TYPE_CHECKING, Any
 import _benchlib
 from _benchlib import Report, environment_notes, ssh_bed
 from _peers import control_master, paramiko_client, paramiko_exec, ssh_argv
+from _rtt_transfers import transfer, tree
+from _rttlib import Measured, find, relay_of, run, runtime_kwargs, table
 from actorcluster import Runtime, RuntimeGroup, RuntimeTask
-from bench_transfer import make_tree, manifest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from latency_relay import LatencyRelay
     from sshbed import SshBed
 
 SAMPLES = 5
@@ -54,62 +51,17 @@ TRANSFER_BYTES = 200 * 1000 * 1000
 TREE_FILES = 2000
 GROUP_HOSTS = 10
 MODULES = 20
-QUIET = {"heartbeat_interval": 600.0, "heartbeat_timeout": 1200.0}
-"""Heartbeats slowed down, so that none falls into a count."""
-MB = 1e6
 _names = itertools.count()
-
-
-class Measured:
-    """One operation: its times (ms) and round trips, counted each time."""
-
-    def __init__(self, name: str, who: str) -> None:
-        self.name = name
-        self.who = who
-        self.ms: list[float] = []
-        self.trips: list[float] = []
-
-    def run(self, relay: LatencyRelay, action: Callable[[], object], samples: int) -> Measured:
-        def timed() -> None:
-            began = time.perf_counter()
-            action()
-            self.ms.append((time.perf_counter() - began) * 1000)
-
-        for _ in range(samples):
-            self.trips.append(relay.count(timed))
-        return self
-
-    @property
-    def median_trips(self) -> float:
-        return statistics.median(self.trips)
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.ms)
-
-
-def _relay(bed: SshBed, index: int = 0) -> LatencyRelay:
-    relay = bed.hosts[index].relay
-    assert relay is not None, "the bed has no relay (--rtt 0?)"
-    return relay
-
-
-def _kwargs(bed: SshBed) -> dict[str, Any]:
-    return {**bed.connection_kwargs, **QUIET}
-
-
-def _run(argv: list[str], timeout: float = 120) -> None:
-    subprocess.run(argv, check=True, timeout=timeout, capture_output=True)
 
 
 # --- the parts -----------------------------------------------------------------------
 
 
 def connect(bed: SshBed, rows: list[Measured]) -> None:
-    relay = _relay(bed)
+    relay = relay_of(bed)
 
     def ours() -> None:
-        Runtime("host-1", connection_kwargs=_kwargs(bed)).cleanup()
+        Runtime("host-1", connection_kwargs=runtime_kwargs(bed)).cleanup()
 
     def paramiko_once() -> None:
         client = paramiko_client(bed)
@@ -122,7 +74,7 @@ def connect(bed: SshBed, rows: list[Measured]) -> None:
     rows.append(Measured("connect until ready", "ours: Runtime()").run(relay, ours, SAMPLES))
     rows.append(
         Measured("connect until ready", "ssh host true").run(
-            relay, lambda: _run(ssh_argv(bed, "host-1", "true")), SAMPLES
+            relay, lambda: run(ssh_argv(bed, "host-1", "true")), SAMPLES
         )
     )
     rows.append(
@@ -133,8 +85,8 @@ def connect(bed: SshBed, rows: list[Measured]) -> None:
 
 
 def calls(bed: SshBed, rows: list[Measured]) -> None:
-    relay = _relay(bed)
-    with Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt:
+    relay = relay_of(bed)
+    with Runtime("host-1", connection_kwargs=runtime_kwargs(bed)) as rt:
         rt.execute_function(lambda: 0)
         rows.append(
             Measured("warm run_command('true')", "ours").run(
@@ -163,7 +115,7 @@ def calls(bed: SshBed, rows: list[Measured]) -> None:
     ):
         rows.append(
             Measured("warm run_command('true')", "ssh ControlMaster").run(
-                relay, lambda: _run(ssh_argv(bed, *options, "host-1", "true")), SAMPLES
+                relay, lambda: run(ssh_argv(bed, *options, "host-1", "true")), SAMPLES
             )
         )
 
@@ -190,10 +142,10 @@ def _importer(name: str) -> Callable[[], int]:
 
 
 def modules(bed: SshBed, rows: list[Measured]) -> None:
-    relay = _relay(bed)
+    relay = relay_of(bed)
     with (
         tempfile.TemporaryDirectory(prefix="acbench-rttmod-") as folder,
-        Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt,
+        Runtime("host-1", connection_kwargs=runtime_kwargs(bed)) as rt,
     ):
         sys.path.insert(0, folder)
         try:
@@ -244,11 +196,11 @@ def _free_port() -> int:
 
 
 def tunnel(bed: SshBed, rows: list[Measured]) -> None:
-    relay = _relay(bed)
+    relay = relay_of(bed)
     server = _echo_server()
     target = server.getsockname()[1]
     try:
-        with Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt:
+        with Runtime("host-1", connection_kwargs=runtime_kwargs(bed)) as rt:
             ours_port = _free_port()
             rt.expose_port_from_runtime(target, ours_port)
             _exchange(ours_port)
@@ -282,118 +234,13 @@ def tunnel(bed: SshBed, rows: list[Measured]) -> None:
         server.close()
 
 
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def transfer(bed: SshBed, report: Report) -> None:
-    samples = 1 if SAMPLES == 1 else 3
-    section = report.section(
-        f"{TRANSFER_BYTES / MB:g} MB at {bed.rtt_ms:g} ms RTT", "MB/s", higher_is_better=True
-    )
-    with (
-        tempfile.TemporaryDirectory(prefix="acbench-rttxfer-") as folder,
-        Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt,
-    ):
-        work = Path(folder)
-        source = work / "big.bin"
-        with source.open("wb") as file:
-            for _ in range(TRANSFER_BYTES // (1 << 20)):
-                file.write(os.urandom(1 << 20))
-            file.write(os.urandom(TRANSFER_BYTES % (1 << 20)))
-        expected = _sha(source)
-        scp = ["scp", "-q", "-F", str(bed.ssh_config)]
-        ways: dict[str, list[float]] = {
-            k: [] for k in ("ours send", "scp send", "ours get", "scp get")
-        }
-        for repeat in range(samples):
-            remote = str(work / f"there-{repeat}.bin")
-            back = work / f"back-{repeat}.bin"
-            actions: list[tuple[str, Callable[[], object]]] = [
-                ("ours send", lambda r=remote: rt.send_file(str(source), r)),
-                ("scp send", lambda r=remote: _run([*scp, str(source), f"host-1:{r}"])),
-                ("ours get", lambda r=remote, b=back: rt.get_file(r, str(b))),
-                ("scp get", lambda r=remote, b=back: _run([*scp, f"host-1:{r}", str(b)])),
-            ]
-            for name, action in actions:
-                began = time.perf_counter()
-                action()
-                ways[name].append(TRANSFER_BYTES / MB / (time.perf_counter() - began))
-                checked = Path(remote) if name.endswith("send") else back
-                if _sha(checked) != expected:
-                    raise RuntimeError(f"{name}: the copy differs from the source")
-                if name.endswith("get"):
-                    back.unlink()
-            Path(remote).unlink()
-    for name, values in ways.items():
-        section.add(name, values, ours=name.startswith("ours"), label=name)
-    for way in ("send", "get"):
-        ours = statistics.median(ways[f"ours {way}"])
-        scp = statistics.median(ways[f"scp {way}"])
-        report.target(
-            f"{way} {TRANSFER_BYTES / MB:g} MB: ours / scp", ours / scp, ">= 1x", ours >= scp
-        )
-
-
-def tree(bed: SshBed, report: Report) -> None:
-    """A folder of TREE_FILES small files each way: ours against ``scp -r``."""
-    section = report.section(
-        f"{TREE_FILES:,} files of 2-8 KB at {bed.rtt_ms:g} ms RTT", "files/s", higher_is_better=True
-    )
-    with (
-        tempfile.TemporaryDirectory(prefix="acbench-rtttree-") as folder,
-        Runtime("host-1", connection_kwargs=_kwargs(bed)) as rt,
-    ):
-        work = Path(folder)
-        source = work / "tree"
-        make_tree(source, TREE_FILES)
-        expected = manifest(source)
-        scp = ["scp", "-q", "-r", "-F", str(bed.ssh_config)]
-        ways: dict[str, list[float]] = {
-            k: [] for k in ("ours send", "scp -r send", "ours get", "scp -r get")
-        }
-        for repeat in range(1):  # scp -r pays round trips per file: minutes at 20 ms
-            remote, back = work / f"there-{repeat}", work / f"back-{repeat}"
-            actions: list[tuple[str, Callable[[], object]]] = [
-                ("ours send", lambda r=remote: rt.send_file(str(source), str(r))),
-                ("scp -r send", lambda r=remote: _run([*scp, str(source), f"host-1:{r}"], 1800)),
-                ("ours get", lambda r=remote, b=back: rt.get_file(str(r), str(b))),
-                ("scp -r get", lambda r=remote, b=back: _run([*scp, f"host-1:{r}", str(b)], 1800)),
-            ]
-            for name, action in actions:
-                began = time.perf_counter()
-                action()
-                ways[name].append(TREE_FILES / (time.perf_counter() - began))
-                checked = remote if name.endswith("send") else back
-                if manifest(checked) != expected:
-                    raise RuntimeError(f"{name}: the copy differs from the source")
-                if name != "scp -r send":  # what scp sent is what both gets fetch
-                    shutil.rmtree(checked)
-            shutil.rmtree(remote)
-    for name, values in ways.items():
-        section.add(name, values, ours=name.startswith("ours"), label=name)
-    for way in ("send", "get"):
-        ours = statistics.median(ways[f"ours {way}"])
-        theirs = statistics.median(ways[f"scp -r {way}"])
-        report.target(
-            f"{way} {TREE_FILES:,} small files: ours / scp -r",
-            ours / theirs,
-            ">= 1x",
-            ours >= theirs,
-        )
-
-
 def group(report: Report) -> None:
     with ssh_bed(GROUP_HOSTS) as bed:
         names = [host.name for host in bed.hosts]
-        kwargs = _kwargs(bed)
+        kwargs = runtime_kwargs(bed)
         Runtime("host-1", connection_kwargs=kwargs).cleanup()
         one, many = [], []
-        relays = [_relay(bed, index) for index in range(len(names))]
+        relays = [relay_of(bed, index) for index in range(len(names))]
         trips_one: list[float] = []
         trips_many: list[float] = []
         for _ in range(SAMPLES):
@@ -425,25 +272,8 @@ def group(report: Report) -> None:
 # --- main --------------------------------------------------------------------------------
 
 
-def _table(rows: list[Measured], rtt: float) -> str:
-    lines = [
-        f"== round trips at {rtt:g} ms RTT (counted by the relay; median of {SAMPLES})",
-        f"  {'operation':44} {'who':26} {'round trips':>11} {'ms':>9} {'ms/RTT':>7}",
-    ]
-    for row in rows:
-        lines.append(
-            f"  {row.name:44} {row.who:26} {row.median_trips:>11g} {row.median_ms:>9.1f} "
-            f"{row.median_ms / rtt:>7.1f}"
-        )
-    return "\n".join(lines)
-
-
-def _find(rows: list[Measured], name: str, who: str) -> Measured | None:
-    return next((r for r in rows if r.name.startswith(name) and r.who.startswith(who)), None)
-
-
 def _budgets(report: Report, rows: list[Measured]) -> None:
-    ours, ssh = _find(rows, "connect", "ours"), _find(rows, "connect", "ssh")
+    ours, ssh = find(rows, "connect", "ours"), find(rows, "connect", "ssh")
     if ours and ssh:
         report.target(
             "Runtime() ready, round trips over `ssh host true`'s",
@@ -452,17 +282,17 @@ def _budgets(report: Report, rows: list[Measured]) -> None:
             ours.median_trips <= ssh.median_trips + 1,
         )
     for name in ("warm run_command", "warm execute_function"):
-        row = _find(rows, name, "ours")
+        row = find(rows, name, "ours")
         if row:
             report.target(f"{name}: round trips", row.median_trips, "1", row.median_trips <= 1)
-    shipped, plain = _find(rows, "function needing", "ours"), _find(rows, "warm execute", "ours")
+    shipped, plain = find(rows, "function needing", "ours"), find(rows, "warm execute", "ours")
     if shipped and plain:
         extra = shipped.median_trips - plain.median_trips
         report.target(
             f"function needing {MODULES} client-only modules: round trips more", extra, "<= 2",
             extra <= 2,
         )  # fmt: skip
-    mine, theirs = _find(rows, "new connection", "ours"), _find(rows, "new connection", "ssh")
+    mine, theirs = find(rows, "new connection", "ours"), find(rows, "new connection", "ssh")
     if mine and theirs:
         report.target(
             "tunnel: new connection + exchange, round trips (ours / ssh -L)",
@@ -490,16 +320,16 @@ def main() -> None:
         for part, run in parts.items():
             if part not in args.skip:
                 run(bed, rows)
-                print(_table(rows[-1:], args.rtt).splitlines()[-1], flush=True)
+                print(table(rows[-1:], args.rtt, SAMPLES).splitlines()[-1], flush=True)
         if "transfer" not in args.skip:
-            transfer(bed, report)
+            transfer(bed, report, TRANSFER_BYTES, 1 if SAMPLES == 1 else 3)
         if "tree" not in args.skip:
-            tree(bed, report)
+            tree(bed, report, TREE_FILES)
     if "group" not in args.skip:
         group(report)
     _budgets(report, rows)
     print()
-    print(_table(rows, args.rtt))
+    print(table(rows, args.rtt, SAMPLES))
     print(report.render())
     report.write_json(args.json)
 
