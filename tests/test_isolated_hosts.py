@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,6 +49,32 @@ ECHO = textwrap.dedent(
                 conn.sendall(sys.argv[2].encode() + data)
     while True:
         threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+    """
+)
+
+
+ECHO_MASTER = textwrap.dedent(
+    """
+    import socket, sys, threading
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((sys.argv[1], int(sys.argv[2])))
+    server.listen()
+    def serve(conn):
+        with conn:
+            while data := conn.recv(1024):
+                conn.sendall(b"echo:" + data)
+    while True:
+        threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+    """
+)
+ECHO_WORKER = textwrap.dedent(
+    """
+    import socket, sys
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), 10) as conn:
+        conn.sendall(sys.argv[3].encode())
+        print(conn.recv(1024).decode(), flush=True)
+        conn.recv(1)  # stay up while the master does
     """
 )
 
@@ -226,8 +253,18 @@ def test_a_lazycluster_style_launcher_pair_works_across_separate_hosts(
 ) -> None:
     """A custom master on one host, workers on all three talking to it through the hub
     (what ``MasterWorkerCluster`` wires with ``tunnels=True``)."""
-    from actorcluster.cluster import MasterWorkerCluster
-    from test_cluster_generic import EchoMaster, EchoWorkers
+    from actorcluster.cluster import MasterLauncher, MasterWorkerCluster, WorkerLauncher
+
+    class EchoMaster(MasterLauncher):
+        def get_launch_command(self, port: int, bind_address: str) -> str:
+            argv = [sys.executable, "-c", ECHO_MASTER, bind_address, str(port)]
+            return "exec " + shlex.join(argv)
+
+    class EchoWorkers(WorkerLauncher):
+        def get_launch_command(self, slot: Any) -> str:
+            marker = f"{slot.host}-worker-{slot.index}"
+            argv = [sys.executable, "-c", ECHO_WORKER, slot.master_address]
+            return "exec " + shlex.join([*argv, str(slot.master_port), marker])
 
     bed = make_isolated_bed(3)
     hosts = [host.name for host in bed.hosts]
