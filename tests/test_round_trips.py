@@ -174,3 +174,27 @@ def _wait_listening(port: int) -> None:
         return True
 
     wait_until(listening, 30, f"ssh -L listening on {port}")
+
+
+def test_a_group_connects_its_hosts_in_as_many_round_trips_as_one_host(
+    make_ssh_bed: Callable[..., SshBed],
+) -> None:
+    """The hosts of a group connect at once: its slowest host takes no more round trips
+    than a host connected alone (what is left of a group's time is CPU, not latency)."""
+    from actorcluster import RuntimeGroup
+
+    bed = make_ssh_bed(5, rtt_ms=RTT_MS)
+    relays = [host.relay for host in bed.hosts if host.relay is not None]
+    assert len(relays) == len(bed.hosts)
+    kwargs = {**bed.connection_kwargs, **QUIET}
+    runtimes: list[Runtime] = []
+    alone = relays[0].count(lambda: runtimes.append(Runtime("host-1", connection_kwargs=kwargs)))
+    runtimes[0].cleanup()
+    befores = [relay.settled() for relay in relays]
+    group = RuntimeGroup(hosts=[host.name for host in bed.hosts], connection_kwargs=kwargs)
+    try:
+        afters = [relay.settled() for relay in relays]
+    finally:
+        group.cleanup()
+    each = [(a["depth"] - b["depth"]) / 2 for a, b in zip(afters, befores, strict=True)]
+    assert max(each) <= alone + 1, (each, alone)
