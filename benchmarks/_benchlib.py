@@ -39,12 +39,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPO",
+    "EventCounter",
     "Report",
     "Row",
     "Section",
     "bench_arguments",
     "environment_notes",
+    "quick_mode",
     "quiet_logging",
+    "shrink",
     "ssh_bed",
     "summarize",
     "time_calls",
@@ -52,6 +55,10 @@ __all__ = [
 
 LOG_DIR_VARIABLE = "ACTORCLUSTER_LOG_DIR"
 """Where actorcluster writes its execution log files."""
+QUICK_VARIABLE = "BENCH_QUICK"
+"""``BENCH_QUICK=1`` in the environment runs every script in quick mode (as ``--quick``)."""
+RTT_MS = 0.0
+"""Round-trip time the bed's relays add (``--rtt MS``; 0: none, hosts on loopback)."""
 PYENV_LOCK = Path.home() / ".pyenv" / "shims" / ".pyenv-shim"
 """pyenv's rehash lock: left behind by a killed login, it delays every login by seconds."""
 
@@ -64,8 +71,75 @@ def quiet_logging() -> None:
     )
 
 
-def bench_arguments(description: str) -> argparse.Namespace:
-    """Parse the options every script takes: ``--json PATH``, ``--full``, ``--skip``."""
+class EventCounter:
+    """Counts the library's log events by name, through the public logging interface.
+
+    :meth:`install` configures structlog (the application's choice) to pass every level
+    to this counter, then to print warnings and errors only, as :func:`quiet_logging`.
+    A benchmark reads ``counts["modules.sent"]`` instead of an object's private state.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last: dict[str, dict[str, Any]] = {}
+        """The fields of the latest event of each name."""
+
+    def __call__(self, logger: object, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The structlog processor: count, then drop what is below warning."""
+        name = str(event.get("event"))
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self.last[name] = dict(event)
+        if method in ("debug", "info"):
+            raise structlog.DropEvent
+        return event
+
+    def get(self, *names: str) -> int:
+        """How many events of any of ``names`` were logged so far."""
+        return sum(self.counts.get(name, 0) for name in names)
+
+    def install(self) -> EventCounter:
+        """Configure structlog with this counter first; return self."""
+        structlog.configure(
+            processors=[self, structlog.processors.add_log_level, structlog.dev.ConsoleRenderer()],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        )
+        return self
+
+
+def quick_mode(argv_flag: bool = False) -> bool:
+    """Whether the script runs in quick mode: ``--quick`` or ``BENCH_QUICK=1``.
+
+    Quick mode (CI's) proves the script still runs against today's API: small counts,
+    one sample, peers that need a download or a virtualenv skipped. Its numbers mean
+    nothing; it must only exit 0.
+    """
+    return argv_flag or os.environ.get(QUICK_VARIABLE, "") not in ("", "0")
+
+
+def shrink(namespace: dict[str, Any], **small: Any) -> None:
+    """Quick mode: replace the script's count constants (``OURS_CALLS=3``...) in
+    ``namespace`` (its ``globals()``); each name must exist, so a renamed constant fails
+    loudly instead of running the full count."""
+    for name, value in small.items():
+        if name not in namespace:
+            raise KeyError(f"shrink: the script has no constant {name!r}")
+        namespace[name] = value
+
+
+def peer_missing(module: str) -> str | None:
+    """Why the optional peer package ``module`` cannot run here, or None if it can."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install -e '.[bench]')"
+    return None
+
+
+def bench_arguments(description: str, *, quick_skips: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse the options every script takes: ``--json PATH``, ``--full``, ``--skip``,
+    ``--quick`` (or ``BENCH_QUICK=1``), which also skips the parts in ``quick_skips``
+    (peers that need a virtualenv made from PyPI, minutes long parts)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
@@ -74,8 +148,30 @@ def bench_arguments(description: str) -> argparse.Namespace:
     parser.add_argument(
         "--skip", default="", help="comma-separated parts to leave out (see the script's doc)"
     )
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="reach the hosts through a relay adding MS of round-trip time",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small counts, one sample: only checks that the script runs ({QUICK_VARIABLE}=1)",
+    )
     args = parser.parse_args()
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    args.quick = quick_mode(args.quick)
+    global RTT_MS  # noqa: PLW0603 (one setting for the whole script, as its argv is)
+    RTT_MS = args.rtt
+    if "fabric" not in args.skip and (why := peer_missing("fabric")):
+        args.skip.add("fabric")
+        print(f"fabric: skipped: {why}")
+    if args.quick:
+        args.full = False
+        args.skip |= set(quick_skips)
+        print(f"quick mode: counts shrunk, skipped {sorted(quick_skips) or 'nothing'}")
     return args
 
 
@@ -102,7 +198,8 @@ def _ssh_version() -> str:
 
 @contextlib.contextmanager
 def ssh_bed(count: int) -> Iterator[SshBed]:
-    """A started bed of ``count`` hosts in a fresh temporary folder, removed afterwards.
+    """A started bed of ``count`` hosts in a fresh temporary folder, removed afterwards
+    (behind relays adding :data:`RTT_MS` of round-trip time, if set).
 
     The runtimes' execution log files (one per task) go to that folder too, instead of
     piling up in the shared default place (``$ACTORCLUSTER_LOG_DIR``).
@@ -111,7 +208,7 @@ def ssh_bed(count: int) -> Iterator[SshBed]:
     previous = os.environ.get(LOG_DIR_VARIABLE)
     os.environ[LOG_DIR_VARIABLE] = str(root / "execution_log")
     try:
-        with SshBed(root / "bed", count) as bed:
+        with SshBed(root / "bed", count, rtt_ms=RTT_MS) as bed:
             yield bed
     finally:
         if previous is None:

@@ -4,7 +4,8 @@ Times ``DaskCluster(group).start(worker_count=4)`` until 4 workers are registere
 wirings), and dask's ``SSHCluster`` with the same hosts, worker options (``nthreads=1``)
 and this python on both ends until 4 workers are registered; then 1,000 tiny tasks
 (``client.map`` + ``gather``) through each cluster. Prints both numbers and the ratios.
-Timings never decide anything; run it as ``python3 benchmarks/bench_cluster.py``.
+Timings never decide anything; run it as ``python3 benchmarks/bench_cluster.py
+[--quick]`` (``--quick`` or ``BENCH_QUICK=1``: 2 workers, 20 tasks, no SSHCluster).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
+import _benchlib  # noqa: E402
 from sshbed import SshBed  # noqa: E402
 
 TASKS = 1000
@@ -83,20 +85,25 @@ def theirs(bed: SshBed) -> tuple[float, float]:
 
 
 def main() -> None:
+    """Start both clusters (and SSHCluster unless quick), run the tasks, print the table."""
+    args = _benchlib.bench_arguments(__doc__.splitlines()[0], quick_skips=("dask",))
+    if args.quick:
+        _benchlib.shrink(globals(), TASKS=20, WORKERS=2)
     logging.disable(logging.WARNING)
     with SshBed(Path(tempfile.mkdtemp(prefix="bench-cluster-")), count=3) as bed:
         rows = {
             "ours, tunnels": ours(bed, True),
             "ours, direct": ours(bed, False),
         }
-        peer = importlib.util.find_spec("asyncssh") is not None
+        peer = "dask" not in args.skip and importlib.util.find_spec("asyncssh") is not None
         if peer:
             rows["dask SSHCluster"] = theirs(bed)
-    print(f"{'':18} {'start to 4 workers (s)':>24} {'1,000 tasks (s)':>16}")
+    print(f"{'':18} {f'start to {WORKERS} workers (s)':>24} {f'{TASKS:,} tasks (s)':>16}")
     for name, (start, tasks) in rows.items():
         print(f"{name:18} {start:24.2f} {tasks:16.2f}")
     if not peer:
-        print("dask SSHCluster: skipped (it needs asyncssh: pip install -e '.[bench]')")
+        why = "quick mode" if args.quick else "it needs asyncssh: pip install -e '.[bench]'"
+        print(f"dask SSHCluster: skipped ({why})")
         return
     peer_start, peer_tasks = rows["dask SSHCluster"]
     for name in ("ours, tunnels", "ours, direct"):

@@ -16,7 +16,8 @@ private bed of 20 sshd hosts (127.0.0.2-21) and measures:
   ``with`` block, as its ``Runtime.has_free_port`` does).
 
 The slow peers run fewer times (``--full``: as many as ours). PARTS for ``--skip``:
-connect, broadcast, ports, fabric, lazycluster.
+connect, broadcast, ports, fabric, lazycluster. ``--quick`` (``BENCH_QUICK=1``): 3 hosts,
+one sample of each, lazycluster's way skipped.
 """
 
 from __future__ import annotations
@@ -252,7 +253,18 @@ def measure_ports(
 
 def main() -> None:
     """Run every part not skipped; print the report; write the JSON if asked."""
-    args = _benchlib.bench_arguments(__doc__.splitlines()[0])
+    args = _benchlib.bench_arguments(__doc__.splitlines()[0], quick_skips=("lazycluster",))
+    if args.quick:
+        _benchlib.shrink(
+            globals(),
+            HOSTS=3,
+            CONNECTS=1,
+            GROUP_CONNECTS=1,
+            BROADCASTS=1,
+            PEER_BROADCASTS=1,
+            PORT_CHECKS=1,
+            PEER_PORT_CHECKS=1,
+        )
     _benchlib.quiet_logging()
     report = Report("bench_groups.py", notes=environment_notes())
     print("\n".join(report.notes), flush=True)

@@ -14,7 +14,8 @@ private bed of one sshd host and, on it and on the localhost runtime, measures:
   function that imports nothing: the target is nothing extra, counted (no request)
   and timed.
 
-PARTS for ``--skip``: localhost, ssh, peer.
+PARTS for ``--skip``: localhost, ssh, peer. ``--quick`` (``BENCH_QUICK=1``): one call of
+each.
 """
 
 from __future__ import annotations
@@ -74,29 +75,32 @@ def _call(runtime: Runtime, function: Callable[[], object]) -> object:
     return next(iter(runtime.execute_function(function).function_returns))
 
 
-def _server(runtime: Runtime) -> Any:
-    """The runtime's ModuleServer (a benchmark may look inside)."""
-    session = runtime._handle.context.session
-    assert session is not None and session.on_request is not None
-    return session.on_request.__self__  # type: ignore[attr-defined]
+EVENTS = _benchlib.EventCounter()
+"""The library's log events, counted: each answered MODULE request logs one
+``modules.answered`` (public API only, no private state read)."""
+ANSWERED = ("modules.answered",)
+
+
+def _asked() -> int:
+    """MODULE requests answered so far, by every runtime of this process."""
+    return EVENTS.get(*ANSWERED)
 
 
 def _ping_ms(runtime: Runtime) -> list[float]:
-    client = runtime._handle.client()
-    return _ms(time_calls(lambda: client.ping().result(10), PINGS, warmup=10))
+    """``is_valid_runtime()``: one PING to the agent and its answer."""
+    return _ms(time_calls(runtime.is_valid_runtime, PINGS, warmup=10))
 
 
 def _firsts(runtime: Runtime, root: Path, prefix: str) -> tuple[list[float], int]:
     """Seconds of first calls (a new client-only package each), and requests answered."""
-    server = _server(runtime)
-    asked = server.asked
+    asked = _asked()
     samples = []
     for _ in range(FIRSTS):
         name = f"{prefix}{next(_names)}"
         _write_package(root, name)
         function = _importer(name)
         samples += time_calls(lambda f=function: _call(runtime, f), 1, warmup=0)
-    return samples, server.asked - asked
+    return samples, _asked() - asked
 
 
 def _on_disk(runtime: Runtime, root: Path, prefix: str) -> list[float]:
@@ -170,9 +174,9 @@ def measure(report: Report, host: str, kwargs: dict[str, Any], args: Any, root: 
         _write_package(root, name)
         function = _importer(name)
         _call(shipping, function)
-        asked = _server(shipping).asked
+        asked = _asked()
         later = time_calls(lambda: _call(shipping, function), LATER, warmup=5)
-        extra = _server(shipping).asked - asked
+        extra = _asked() - asked
         none = time_calls(lambda: _call(shipping, lambda: 0), LATER, warmup=5)
         section = report.section(f"{host}: later calls", "ms", higher_is_better=False)
         section.add("ours: function using shipped modules", _ms(later), ours=True, label="shipped")
@@ -193,7 +197,9 @@ def measure(report: Report, host: str, kwargs: dict[str, Any], args: Any, root: 
 def main() -> None:
     """Run every part not skipped; print the report; write the JSON if asked."""
     args = _benchlib.bench_arguments(__doc__.splitlines()[0])
-    _benchlib.quiet_logging()
+    if args.quick:
+        _benchlib.shrink(globals(), FIRSTS=1, LATER=2, PINGS=2)
+    EVENTS.install()
     report = Report("bench_modules.py", notes=environment_notes())
     print("\n".join(report.notes), flush=True)
     with tempfile.TemporaryDirectory(prefix="acbench-modules-") as folder:

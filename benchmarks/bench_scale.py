@@ -16,6 +16,7 @@ private bed of sshd hosts and measures:
 - memory: a service running 100,000 tasks with ``retain_tasks=1000`` (RSS sampled
   every 10,000 tasks; flat), against the lazycluster default of keeping every task.
 
+``--quick`` (``BENCH_QUICK=1``): 3 hosts, tens of tasks, 1 MB, no threads part.
 PARTS for ``--skip``: connect, threads, tasks, output, memory. ``--full`` runs the
 memory part to 100,000 tasks for the default too (else 20,000).
 """
@@ -42,6 +43,13 @@ CONNECT_COUNTS = (10, 50, 100)
 HOST_COUNTS = (1, 2, 4, 8)
 TASKS = 2000
 OUTPUT_MB = (10, 30, 100)
+SINGLES = 5
+"""One host's connects, for the ratio."""
+BIG_TASKS = 10_000
+"""Tasks over the most hosts (8)."""
+WARMUP_TASKS = 500
+MEMORY_TASKS = 100_000
+MEMORY_STEP = 10_000
 WAIT = 300.0
 
 
@@ -60,7 +68,7 @@ def bench_connect(report: Report, bed: SshBed) -> None:
     section = report.section("connect N runtimes at once", "ms", higher_is_better=False)
     kwargs = bed.connection_kwargs
     singles = []
-    for _ in range(5):
+    for _ in range(SINGLES):
         started = time.perf_counter()
         Runtime("host-1", connection_kwargs=kwargs).cleanup()
         singles.append((time.perf_counter() - started) * 1000)
@@ -86,7 +94,10 @@ def bench_connect(report: Report, bed: SshBed) -> None:
             f"connect {count}: {ratios[count]:.1f}x one connect; the bed's CPU alone bounds it "
             f"at {bound * 1000 / one.stats['median']:.1f}x"
         )
-    report.target("connect of 100 / one connect", ratios[100], "at most 3x", ratios[100] <= 3.0)
+    most = max(CONNECT_COUNTS)
+    report.target(
+        f"connect of {most} / one connect", ratios[most], "at most 3x", ratios[most] <= 3.0
+    )
 
 
 def bench_threads(report: Report, bed: SshBed) -> None:
@@ -125,19 +136,21 @@ def bench_tasks(report: Report, bed: SshBed) -> None:
     rates = report.section("tasks in flight over N hosts", "tasks/s", higher_is_better=True)
     costs = report.section("client CPU per task", "ms", higher_is_better=False)
     connected = Runtime.connect_many(
-        [f"host-{i}" for i in range(1, 9)], connection_kwargs=bed.connection_kwargs, retain_tasks=0
+        [f"host-{i}" for i in range(1, max(HOST_COUNTS) + 1)],
+        connection_kwargs=bed.connection_kwargs,
+        retain_tasks=0,
     )
     runtimes = list(connected.runtimes.values())
     best: dict[str, float] = {}
     try:
-        _rate(runtimes, 500, "function")  # warm up
+        _rate(runtimes, WARMUP_TASKS, "function")  # warm up
         for kind in ("function", "command"):
             for hosts in HOST_COUNTS:
-                count = 10_000 if hosts == 8 else TASKS
+                count = BIG_TASKS if hosts == max(HOST_COUNTS) else TASKS
                 rate, cost = _rate(runtimes[:hosts], count, kind)
                 rates.add(f"{kind}s over {hosts} hosts ({count:,} tasks)", [rate], ours=True)
                 costs.add(f"{kind}s over {hosts} hosts", [cost], ours=True)
-                best[kind] = rate if hosts == 8 else best.get(kind, 0.0)
+                best[kind] = rate if hosts == max(HOST_COUNTS) else best.get(kind, 0.0)
                 best[f"{kind}-cost"] = min(best.get(f"{kind}-cost", cost), cost)
     finally:
         for runtime in runtimes:
@@ -235,14 +248,16 @@ def _rss_mb() -> float:
 
 def bench_memory(report: Report, bed: SshBed, full: bool) -> None:
     section = report.section("RSS while a runtime runs many tasks", "MB", higher_is_better=False)
-    for retain, total in ((1000, 100_000), (None, 100_000 if full else 20_000)):
+    step = MEMORY_STEP
+    default_total = MEMORY_TASKS if full else MEMORY_TASKS // 5
+    for retain, total in ((1000, MEMORY_TASKS), (None, default_total)):
         runtime = Runtime("localhost", retain_tasks=retain)
         samples = []
         try:
-            for done in range(0, total, 10_000):
+            for done in range(0, total, step):
                 futures = [
                     runtime.execute_task(RuntimeTask(f"m{done + i}").run_function(_one))
-                    for i in range(10_000)
+                    for i in range(step)
                 ]
                 for future in futures:
                     future.get(timeout=WAIT)
@@ -257,7 +272,8 @@ def bench_memory(report: Report, bed: SshBed, full: bool) -> None:
             else "every task kept (lazycluster's default)"
         )
         shown = ", ".join(f"{value:.0f}" for value in samples)
-        section.add(f"{label}, {total:,} tasks", samples, ours=True, note=f"every 10,000: {shown}")
+        note = f"every {step:,}: {shown}"
+        section.add(f"{label}, {total:,} tasks", samples, ours=True, note=note)
         if retain is not None:
             growth = samples[-1] - samples[0]
             report.target(
@@ -269,10 +285,24 @@ def bench_memory(report: Report, bed: SshBed, full: bool) -> None:
 
 
 def main() -> None:
-    args = _benchlib.bench_arguments(__doc__.splitlines()[0])
+    args = _benchlib.bench_arguments(__doc__.splitlines()[0], quick_skips=("threads",))
+    if args.quick:
+        _benchlib.shrink(
+            globals(),
+            CONNECT_COUNTS=(3,),
+            HOST_COUNTS=(1, 2),
+            TASKS=20,
+            OUTPUT_MB=(1,),
+            SINGLES=1,
+            BIG_TASKS=20,
+            WARMUP_TASKS=5,
+            MEMORY_TASKS=20,
+            MEMORY_STEP=10,
+        )
     _benchlib.quiet_logging()
     report = Report("bench_scale.py", environment_notes())
     hosts = max(CONNECT_COUNTS) if "connect" not in args.skip else 20
+    hosts = max(*CONNECT_COUNTS, *HOST_COUNTS) if args.quick else hosts
     with ssh_bed(hosts) as bed:
         if "connect" not in args.skip:
             bench_connect(report, bed)

@@ -7,8 +7,8 @@ small files (2-8 KB, in nested sub-folders), and moves each to the host and back
 default), ``scp -O`` (the legacy protocol) and fabric's ``put``/``get`` (SFTP), against
 the same host, alternating within each repetition. Every copy is checked (size and
 SHA-256 of every file) before it counts. MB is 10^6 bytes. 3 repetitions (``--full``:
-5). PARTS for ``--skip``: file, tree, legacy, fabric, window (the experiment that
-runs ours with a 2 MiB agent channel window as well, while ours is larger).
+5). PARTS for ``--skip``: file, tree, legacy, fabric. ``--quick`` (``BENCH_QUICK=1``): a
+2 MB file and 20 small files, once.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ FILE_BYTES = 200 * 1000 * 1000
 TREE_FILES = 2000
 TREE_FOLDERS = ("a", "a/deep", "a/deep/er", "b", "b/one", "c", "d", "e/x", "e/y", "f")
 MB = 1e6
-SMALL_WINDOW = 2 * 1024 * 1024
 
 Manifest = dict[str, tuple[int, str]]
 
@@ -200,24 +199,6 @@ def _ways(
     return ways
 
 
-def _small_window_runtime(bed: SshBed) -> Runtime | None:
-    """A runtime whose agent channel has OpenSSH's 2 MiB window, if ours is larger.
-
-    An experiment for a recommended change (see README.md, "Findings"): it sets a
-    private constant while the runtime starts, so it is skipped once that is gone.
-    """
-    from actorcluster.actors import agent
-
-    window = getattr(agent, "_CHANNEL_WINDOW", None)
-    if not isinstance(window, int) or window <= SMALL_WINDOW:
-        return None
-    agent._CHANNEL_WINDOW = SMALL_WINDOW
-    try:
-        return Runtime("host-1", connection_kwargs=bed.connection_kwargs)
-    finally:
-        agent._CHANNEL_WINDOW = window
-
-
 def bench_file(
     report: Report, bed: SshBed, runtime: Runtime, work: Path, args: argparse.Namespace
 ) -> None:
@@ -231,28 +212,15 @@ def bench_file(
 
         connection = fabric.Connection("host-1", config=fabric_config(bed))
     ways = _ways(bed, runtime, args, connection)
-    experiment = None if "window" in args.skip else _small_window_runtime(bed)
-    if experiment is not None:
-        send, fetch = _ours(experiment)
-        ways.insert(
-            1,
-            Transfers(
-                f"ours, {SMALL_WINDOW >> 20} MiB channel window (experiment)",
-                send,
-                fetch,
-                ours=True,
-            ),
-        )
     try:
-        for _ in range(5 if args.full else 3):
+        for _ in range(_repeats(args)):
             for way in ways:
                 way.once(source, work, expected)
     finally:
         if connection is not None:
             connection.close()
-        if experiment is not None:
-            experiment.cleanup()
-    _sections(report, "a 200 MB file", "MB/s", ways, amount=FILE_BYTES / MB, megabytes=0)
+    title = f"a {FILE_BYTES / MB:g} MB file"
+    _sections(report, title, "MB/s", ways, amount=FILE_BYTES / MB, megabytes=0)
     section = report.sections[-2]
     section.add(
         "ssh host 'cat > file' (one stream)",
@@ -284,12 +252,16 @@ def bench_tree(
     total = make_tree(source, TREE_FILES)
     expected = manifest(source)
     ways = _ways(bed, runtime, args, None)
-    for _ in range(5 if args.full else 3):
+    for _ in range(_repeats(args)):
         for way in ways:
             way.once(source, work, expected)
     title = f"a folder of {TREE_FILES:,} files of 2-8 KB ({total / MB:.1f} MB)"
     _sections(report, title, "files/s", ways, amount=TREE_FILES, megabytes=total / MB)
     shutil.rmtree(source)
+
+
+def _repeats(args: argparse.Namespace) -> int:
+    return 1 if args.quick else 5 if args.full else 3
 
 
 def _targets(report: Report) -> None:
@@ -304,6 +276,8 @@ def _targets(report: Report) -> None:
 def main() -> None:
     """Run every part not skipped; print the report; write the JSON if asked."""
     args = _benchlib.bench_arguments(__doc__.splitlines()[0])
+    if args.quick:
+        _benchlib.shrink(globals(), FILE_BYTES=2 * 1000 * 1000, TREE_FILES=20)
     _benchlib.quiet_logging()
     report = Report("bench_transfer.py", notes=environment_notes())
     print("\n".join(report.notes), flush=True)

@@ -22,7 +22,8 @@ starts the clients) plus its ``ssh`` child (if any), for OpenSSH the ``ssh`` pro
 beside each set-up time, the relay's CPU per connection. On a small, shared machine
 the rates follow the load, the CPU cost much less so. MB is 10^6 bytes. PARTS for
 ``--skip``: throughput, latency, serial, relay (the paramiko relay's rows). ``--full``
-repeats each transfer 3 times (default once).
+repeats each transfer 3 times (default once). ``--quick`` (``BENCH_QUICK=1``): 5 MB
+transfers, a few connections.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from typing import TYPE_CHECKING
 import _benchlib
 from _benchlib import Report, environment_notes, ssh_bed
 from actorcluster import Runtime
-from actorcluster.tunnels import default_carrier
 
 if TYPE_CHECKING:
     import argparse
@@ -59,6 +59,10 @@ SHORT_CONNECTIONS = 200
 AT_ONCE = 20
 ROUNDS = 2  # of each order, ours first and ours last: 4 x 200 connections each
 SERIAL_CONNECTIONS = 50
+TRANSFER = GB
+"""Bytes moved by each throughput transfer."""
+EVENTS = _benchlib.EventCounter()
+_default: list[str] = []
 
 PEER = r"""
 import socket, struct, sys, threading, time, json, concurrent.futures
@@ -222,9 +226,23 @@ def our_forward(
         rt.stop_process(key)
 
 
+def _default_carrier(rt: Runtime) -> str:
+    """The carrier a tunnel gets when its user names none, seen from outside: an
+    ``ssh`` child forwarding the port (openssh) or none (the paramiko relay)."""
+    if not _default:
+        with service("echo") as target:
+            listen = free_port()
+            key = rt.expose_port_from_runtime(target, listen)
+            try:
+                _default.append("openssh" if _ssh_children(listen) else "paramiko")
+            finally:
+                rt.stop_process(key)
+    return _default[0]
+
+
 def openers(bed: SshBed, rt: Runtime, args: argparse.Namespace) -> list[tuple[str, Opener]]:
     """(name, opener) of ours (default, relay) and of ``ssh -N``."""
-    default = default_carrier(rt._context.options.target)  # type: ignore[arg-type]
+    default = _default_carrier(rt)
     rows: list[tuple[str, Opener]] = [
         (f"ours (default: {default})", lambda f, p, t: our_forward(rt, f, p, t, None)),
         ("ours (paramiko relay)", lambda f, p, t: our_forward(rt, f, p, t, "paramiko")),
@@ -238,13 +256,14 @@ def _label(name: str) -> str:
 
 
 def throughput(report: Report, bed: SshBed, rt: Runtime, args: argparse.Namespace) -> None:
-    """1 GB each way through -L and -R: ours (default, relay) and ssh, one after the
-    other (with ``--full``, three times: in order, reversed, in order)."""
+    """1 GB (:data:`TRANSFER`) each way through -L and -R: ours (default, relay) and
+    ssh, one after the other (with ``--full``, three times: in order, reversed, in order)."""
     carriers = openers(bed, rt, args)
     repeats = 3 if args.full else 1
     for flag in ("-L", "-R"):
         for way, mode in (("push", "sink"), ("pull", "source")):
-            section = report.section(f"{flag} {way} 1 GB", "MB/s", higher_is_better=True)
+            title = f"{flag} {way} {TRANSFER / MB:g} MB"
+            section = report.section(title, "MB/s", higher_is_better=True)
             rates: dict[str, list[float]] = {name: [] for name, _ in carriers}
             cpu: dict[str, list[float]] = {name: [] for name, _ in carriers}
             with service(mode) as target:
@@ -253,8 +272,9 @@ def throughput(report: Report, bed: SshBed, rt: Runtime, args: argparse.Namespac
                         listen = free_port()
                         with opener(flag, listen, target) as clock:
                             before = clock()
-                            rates[name].append(GB / float(client(way, listen, GB)) / MB)
-                            cpu[name].append((clock() - before) * 1e9 / GB)
+                            seconds = float(client(way, listen, TRANSFER))
+                            rates[name].append(TRANSFER / seconds / MB)
+                            cpu[name].append((clock() - before) * GB / TRANSFER)
             for name, _ in carriers:
                 note = f"CPU {min(cpu[name]):.2f} s/GB"
                 section.add(
@@ -359,11 +379,21 @@ def serial(report: Report, bed: SshBed, rt: Runtime, args: argparse.Namespace) -
 def main() -> None:
     """Run the parts not skipped and print the report."""
     args = _benchlib.bench_arguments(__doc__ or "")
-    _benchlib.quiet_logging()
+    if args.quick:
+        _benchlib.shrink(
+            globals(),
+            TRANSFER=5_000_000,
+            SHORT_CONNECTIONS=4,
+            AT_ONCE=2,
+            ROUNDS=1,
+            SERIAL_CONNECTIONS=2,
+        )
+    EVENTS.install()
     report = Report("bench_tunnels", notes=environment_notes())
     started = time.monotonic()
     with ssh_bed(1) as bed, Runtime("host-1", connection_kwargs=bed.connection_kwargs) as rt:
-        report.notes.append(f"cipher: ours {rt._context.connection.cipher}, ssh {CIPHER}")  # type: ignore[union-attr]
+        ours = EVENTS.last.get("ssh.connect.succeeded", {}).get("cipher", "?")
+        report.notes.append(f"cipher: ours {ours}, ssh {CIPHER}")
         if "throughput" not in args.skip:
             throughput(report, bed, rt, args)
         if "latency" not in args.skip:

@@ -11,6 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=()
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || packages+=(openssh-client)
+command -v ip >/dev/null 2>&1 || packages+=(iproute2) # isolated hosts (tests/sshbed_net.py)
 source scripts/_python.sh
 # Debian's chromium, for the observer's browser test (which skips without it).
 command -v chromium >/dev/null 2>&1 || ! can_apt || packages+=(chromium)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pykka
 import pytest
 
 from agent_harness import AgentProcess
-from sshbed import SshBed
+from sshbed import IsolationUnavailableError, SshBed
+from sshbed_net import isolation_obstacle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -25,7 +26,12 @@ def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
 
     Do not stop or change its hosts: other tests use them. Take ``make_ssh_bed`` for that.
     """
-    with SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3) as bed:
+    bed = SshBed(tmp_path_factory.mktemp("ssh_bed"), count=3)
+    try:
+        bed.start()
+    except IsolationUnavailableError as error:  # ACTORCLUSTER_TEST_ISOLATED=1 where it cannot
+        pytest.skip(str(error))
+    with bed:
         yield bed
 
 
@@ -39,18 +45,38 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 
 
 @pytest.fixture
-def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[[int], SshBed]]:
-    """Factory ``make_ssh_bed(count)``: a started bed of this test's own, stopped after it."""
+def make_ssh_bed(tmp_path: Path) -> Iterator[Callable[..., SshBed]]:
+    """Factory ``make_ssh_bed(count, isolated=..., rtt_ms=...)``: a started bed of this
+    test's own, stopped after it. ``isolated`` defaults to the suite's switch
+    (``ACTORCLUSTER_TEST_ISOLATED``)."""
     beds: list[SshBed] = []
 
-    def make(count: int = 1) -> SshBed:
-        bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count)
+    def make(count: int = 1, **options: Any) -> SshBed:
+        bed = SshBed(tmp_path / f"ssh_bed_{len(beds)}", count=count, **options)
         beds.append(bed)
-        return bed.start()
+        try:
+            return bed.start()
+        except IsolationUnavailableError as error:
+            pytest.skip(str(error))
 
     yield make
     for bed in reversed(beds):
         bed.stop()
+
+
+@pytest.fixture
+def make_isolated_bed(make_ssh_bed: Callable[..., SshBed]) -> Callable[..., SshBed]:
+    """Factory ``make_isolated_bed(count, rtt_ms=...)``: hosts as separate machines
+    (``SshBed(isolated=True)``); the test is skipped, saying why, where network
+    namespaces cannot be made."""
+    obstacle = isolation_obstacle()
+    if obstacle is not None:
+        pytest.skip(f"isolated hosts are not possible here: {obstacle}")
+
+    def make(count: int = 1, **options: Any) -> SshBed:
+        return make_ssh_bed(count, isolated=True, **options)
+
+    return make
 
 
 @pytest.fixture(autouse=True)

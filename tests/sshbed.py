@@ -9,10 +9,18 @@ Everyone logs in as the current user with one per-bed client key::
         subprocess.run(["ssh", "-F", str(bed.ssh_config), "host-1", "true"], check=True)
         bed.hosts[0].stop()  # the host goes down: listener and sessions killed
 
+``SshBed(root, isolated=True)`` makes the hosts separate machines, as far as the network
+goes: each runs in a network namespace of its own, with its own loopback and address
+(``10.B.N.2``), reached through a link that :meth:`SshHost.partition` pulls and
+:meth:`SshHost.heal` plugs back (``sshbed_net.py``); :meth:`SshHost.run` starts a
+command there. ``SshBed(root, rtt_ms=20)`` puts a relay before each sshd that adds that
+round-trip time and counts round trips (``latency_relay.py``, ``host.relay``).
+
 Plain Python (no pytest inside), so benchmarks import it too; ``python3 tests/sshbed.py
-DIR`` starts a bed by hand and keeps it up until Ctrl-C. A watchdog process tears the
-sshd processes down if the process that started them dies without calling ``stop()``
-(see ``sshbed_teardown.py``; ``proctree.py`` finds and kills process trees).
+DIR [COUNT] [--isolated] [--rtt MS]`` starts a bed by hand and keeps it up until
+Ctrl-C. A watchdog process tears the sshd processes down if the process that started
+them dies without calling ``stop()`` (see ``sshbed_teardown.py``; ``proctree.py`` finds
+and kills process trees).
 """
 
 from __future__ import annotations
@@ -30,13 +38,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from latency_relay import LatencyRelay
 from proctree import ProcessTreeError, cmdline, descendants
+from sshbed_net import IsolationUnavailableError, NetBlock, isolation_obstacle
 from sshbed_teardown import kill_sessions_of
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["SshBed", "SshBedError", "SshHost"]
+__all__ = ["IsolationUnavailableError", "SshBed", "SshBedError", "SshHost"]
 
 SSHD_PATH = "/usr/sbin/sshd"
 SFTP_SERVER_PATHS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server")
@@ -44,6 +54,9 @@ READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _BIND_ATTEMPTS = 5
 _UNSAFE_PATH_CHARS = frozenset(" \t\n\"'%#\\")
+ISOLATED = os.environ.get("ACTORCLUSTER_TEST_ISOLATED", "") not in ("", "0")
+"""``ACTORCLUSTER_TEST_ISOLATED=1``: every bed not told otherwise is isolated (the whole
+suite on separate machines, see the README)."""
 
 
 class SshBedError(RuntimeError):
@@ -105,13 +118,20 @@ def _check_prerequisites(user: str) -> str:
 
 
 class SshHost:
-    """One sshd of the bed: ``host-N`` on ``127.0.0.(N+1)``, a fixed port once started."""
+    """One sshd of the bed: ``host-N`` on ``127.0.0.(N+1)``, a fixed port once started
+    (isolated: ``10.B.N.2``, port 22, in a network namespace of its own)."""
 
     def __init__(self, bed: SshBed, index: int) -> None:
         """Create the host's directory and host key; :meth:`start` runs it."""
         self.name = f"host-{index}"
-        self.address = f"127.0.0.{index + 1}"
-        self.port = 0
+        self.net = bed.net_block.host(index) if bed.net_block is not None else None
+        """The host's namespace and link (isolated beds only)."""
+        self.sshd_address = self.net.address if self.net else f"127.0.0.{index + 1}"
+        """Where sshd listens: the host's own address."""
+        self.sshd_port = 22 if self.net else 0
+        self.relay: LatencyRelay | None = None
+        """The relay clients reach the host through (``rtt_ms`` beds only)."""
+        self._runs: list[subprocess.Popen[bytes]] = []
         self.directory = bed.root / self.name
         self.host_key_path = self.directory / "ssh_host_ed25519_key"
         self.log_path = self.directory / "sshd.log"
@@ -131,6 +151,16 @@ class SshHost:
         return f"<SshHost {self.name} {self.address}:{self.port} {state}>"
 
     @property
+    def address(self) -> str:
+        """The address clients connect to: sshd's, or its relay's."""
+        return self.relay.address[0] if self.relay else self.sshd_address
+
+    @property
+    def port(self) -> int:
+        """The port clients connect to: sshd's, or its relay's."""
+        return self.relay.address[1] if self.relay else self.sshd_port
+
+    @property
     def pid(self) -> int | None:
         """Pid of the sshd listener, or None when the host is down."""
         return self._proc.pid if self.alive and self._proc else None
@@ -143,7 +173,8 @@ class SshHost:
     @property
     def known_hosts_line(self) -> str:
         """This host's line in ``known_hosts``: ``[127.0.0.X]:port ssh-ed25519 AAAA...``."""
-        return f"[{self.address}]:{self.port} {self._trusted_key}"
+        where = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return f"{where} {self._trusted_key}"  # port 22 goes without brackets (OpenSSH's way)
 
     def start(self) -> None:
         """Start sshd (again) on the same address, port and host key; wait until it answers."""
@@ -163,8 +194,9 @@ class SshHost:
         finally:  # the listener got SIGKILL even if a session would not die
             proc.wait(timeout=STOP_TIMEOUT)
             self._pid_file.unlink(missing_ok=True)
-        with contextlib.suppress(OSError), socket.create_connection((self.address, self.port), 1):
-            raise SshBedError(f"{self.name}: port {self.port} still accepts after sshd stopped")
+        address = (self.sshd_address, self.sshd_port)
+        with contextlib.suppress(OSError), socket.create_connection(address, 1):
+            raise SshBedError(f"{self.name}: port {self.sshd_port} accepts after sshd stopped")
 
     def session_pids(self) -> list[int]:
         """Pids of every process below the listener: sshd session processes and commands."""
@@ -205,6 +237,48 @@ class SshHost:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
+    def partition(self) -> None:
+        """A real partition (isolated beds): pull the host's cable. Nothing passes either
+        way, nothing is reset: open connections and new ones see silence."""
+        self._need_net("partition").partition()
+
+    def heal(self) -> None:
+        """End :meth:`partition`: the link is back, open connections go on."""
+        self._need_net("heal").heal()
+
+    def run(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        """Start ``argv`` on the host (isolated: inside its namespace, where 127.0.0.1 is
+        the host's own loopback); killed when the bed stops. ``popen``: Popen's options."""
+        command = self.net.exec_argv(argv) if self.net else argv
+        popen.setdefault("stdin", subprocess.DEVNULL)
+        popen.setdefault("start_new_session", True)
+        proc: subprocess.Popen[bytes] = subprocess.Popen(command, **popen)
+        self._runs.append(proc)
+        return proc
+
+    def _need_net(self, what: str) -> Any:
+        if self.net is None:
+            raise SshBedError(f"{self.name}: {what}() needs a bed made with isolated=True")
+        return self.net
+
+    def _discard(self) -> None:
+        """The bed stops: the relay, what :meth:`run` started, and the namespace go."""
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.stop()
+        for proc in self._runs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=STOP_TIMEOUT)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        self._runs.clear()
+        if self.net is not None:
+            self.net.destroy()
+
     def replace_host_key(self, *, trust: bool = False) -> None:
         """Give the host a new host key, so clients see a changed key.
 
@@ -229,18 +303,21 @@ class SshHost:
             self.start()
 
     def _spawn(self) -> None:
+        if self.net is not None and not self.net.created:
+            self.net.create()
         reservation = None
-        if self.port == 0:  # a port no other bed holds now; freed just before sshd binds it
+        if self.sshd_port == 0:  # a port no other bed holds now; freed just before sshd binds it
             reservation = socket.socket()
-            reservation.bind((self.address, 0))
-            self.port = reservation.getsockname()[1]
+            reservation.bind((self.sshd_address, 0))
+            self.sshd_port = reservation.getsockname()[1]
         self._config_path.write_text(self._bed.sshd_config_text(self))
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         if reservation is not None:
             reservation.close()
         with self.log_path.open("ab") as log:
+            argv = [SSHD_PATH, "-D", "-e", "-f", str(self._config_path)]
             self._proc = subprocess.Popen(
-                [SSHD_PATH, "-D", "-e", "-f", str(self._config_path)],
+                self.net.exec_argv(argv) if self.net else argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -255,7 +332,7 @@ class SshHost:
                 return
             if not (may_move and "Address already in use" in self._log_tail()):
                 break
-            self.port = 0
+            self.sshd_port = 0
             self._spawn()
         log = self._log_tail()
         self.stop()
@@ -268,7 +345,7 @@ class SshHost:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 return False
-            address = (self.address, self.port)
+            address = (self.sshd_address, self.sshd_port)
             with contextlib.suppress(OSError), socket.create_connection(address, 1.0) as sock:
                 if sock.recv(64).startswith(b"SSH-"):
                     return True
@@ -287,8 +364,21 @@ class SshHost:
 class SshBed:
     """``count`` real sshd servers on 127.0.0.2, 127.0.0.3, ... and the client files for them."""
 
-    def __init__(self, root_dir: Path, count: int = 3) -> None:
-        """Prepare a bed in ``root_dir`` (created if missing); :meth:`start` starts it."""
+    def __init__(
+        self,
+        root_dir: Path,
+        count: int = 3,
+        *,
+        isolated: bool | None = None,
+        rtt_ms: float = 0.0,
+    ) -> None:
+        """Prepare a bed in ``root_dir`` (created if missing); :meth:`start` starts it.
+
+        ``isolated``: each host a separate machine on the network (a namespace of its
+        own; :class:`IsolationUnavailableError` at start where none can be made); None:
+        as ``ACTORCLUSTER_TEST_ISOLATED`` says (``1``: isolated; unset: not).
+        ``rtt_ms``: clients reach each host through a relay adding that round-trip time.
+        """
         self.root = Path(root_dir).resolve()
         if _UNSAFE_PATH_CHARS & set(str(self.root)):
             raise ValueError(f"bed directory must not contain spaces, quotes or %: {self.root}")
@@ -303,6 +393,10 @@ class SshBed:
         self.sshd_version = (0, 0)
         self._extra_sshd_config = ""
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self.isolated = ISOLATED if isolated is None else isolated
+        self.rtt_ms = rtt_ms
+        self.net_block: NetBlock | None = None
+        """The bed's 10.B.0.0/16 while it runs (isolated beds)."""
 
     def __repr__(self) -> str:
         return f"<SshBed {self.root} hosts={self._hosts}>"
@@ -337,13 +431,19 @@ class SshBed:
         self.root.mkdir(parents=True, exist_ok=True)
         client_public = write_ed25519_key(self.client_key, "sshbed-client")
         self._authorized_keys.write_text(client_public + "\n")
+        if self.isolated:
+            self._claim_block()
         self._start_watchdog()
         try:
             hosts = self._hosts or [self._new_host() for _ in range(self.count)]
-            for host in hosts:  # a bed started again keeps its hosts, keys and ports
+            for index, host in enumerate(hosts, 1):  # a bed started again keeps its hosts,
+                if self.net_block is not None:  # keys and ports (isolated: a new block)
+                    host.net = self.net_block.host(index)
+                    host.sshd_address = host.net.address
                 host._spawn()
             for host in hosts:
                 host._await_ready(may_move=True)
+                self._start_relay(host)
             self.write_client_files()
         except BaseException:
             self.stop()
@@ -358,8 +458,10 @@ class SshBed:
         try:
             host._spawn()
             host._await_ready(may_move=True)
+            self._start_relay(host)
         except BaseException:
             self._hosts.remove(host)
+            host._discard()
             raise
         self.write_client_files()
         return host
@@ -372,6 +474,11 @@ class SshBed:
                 host.stop()
             except (SshBedError, ProcessTreeError) as error:
                 errors.append(error)
+            host._discard()
+        block, self.net_block = self.net_block, None
+        if block is not None:
+            (self.root / "netblock").unlink(missing_ok=True)
+            block.release()
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
             assert watchdog.stdin is not None
@@ -408,7 +515,8 @@ class SshBed:
     def sshd_config_text(self, host: SshHost) -> str:
         """The sshd_config of ``host``: key login only, as the current user, log to stderr."""
         return (
-            f"ListenAddress {host.address}:{host.port}\nHostKey {host.host_key_path}\n"
+            f"ListenAddress {host.sshd_address}:{host.sshd_port}\n"
+            f"HostKey {host.host_key_path}\n"
             f"PidFile none\nAuthorizedKeysFile {self._authorized_keys}\nStrictModes no\n"
             "UsePAM no\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
@@ -421,6 +529,25 @@ class SshBed:
             f"{self._extra_sshd_config}{host.extra_sshd_config}"
         )
 
+    def _claim_block(self) -> None:
+        """Isolated beds: check namespaces can be made, claim a 10.B.0.0/16 of our own."""
+        if self.net_block is not None:
+            return
+        obstacle = isolation_obstacle()
+        if obstacle is not None:
+            raise IsolationUnavailableError(f"isolated hosts are not possible here: {obstacle}")
+        self.net_block = NetBlock()
+        _write_atomic(self.root / "netblock", str(self.net_block.block))
+
+    def _start_relay(self, host: SshHost) -> None:
+        """``rtt_ms`` beds: a relay before the host's sshd (on this side of its link)."""
+        if self.rtt_ms <= 0 or host.relay is not None:
+            return
+        listen = host.net.gateway if host.net else host.sshd_address
+        host.relay = LatencyRelay(
+            (host.sshd_address, host.sshd_port), self.rtt_ms, listen=(listen, 0)
+        ).start()
+
     def _new_host(self) -> SshHost:
         if len(self._hosts) >= 253:
             raise SshBedError("a bed has at most 253 hosts (127.0.0.2 to 127.0.0.254)")
@@ -431,6 +558,7 @@ class SshBed:
     def _start_watchdog(self) -> None:
         """A process that kills the bed's sshd trees when our end of its stdin closes."""
         program = Path(__file__).resolve().with_name("sshbed_teardown.py")
+        held = (self.net_block.lock_fd,) if self.net_block else ()  # the block's lock lives on
         with (self.root / "watchdog.log").open("ab") as log:
             self._watchdog = subprocess.Popen(
                 [sys.executable, str(program), str(self.root)],
@@ -438,13 +566,23 @@ class SshBed:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=held,
             )
         atexit.register(self.stop)
 
 
 def _main(argv: list[str]) -> None:
-    """``sshbed.py DIR [COUNT]``: run a bed until Ctrl-C or EOF on stdin."""
-    with SshBed(Path(argv[0]), int(argv[1]) if len(argv) > 1 else 3) as bed:
+    """``sshbed.py DIR [COUNT] [--isolated] [--rtt MS]``: run a bed until Ctrl-C or EOF
+    on stdin."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="sshbed.py")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("count", type=int, nargs="?", default=3)
+    parser.add_argument("--isolated", action="store_true", help="hosts in namespaces")
+    parser.add_argument("--rtt", type=float, default=0.0, help="round-trip time to add, ms")
+    args = parser.parse_args(argv)
+    with SshBed(args.root, args.count, isolated=args.isolated or None, rtt_ms=args.rtt) as bed:
         print(f"ssh -F {bed.ssh_config} host-1  ({len(bed.hosts)} hosts); Ctrl-C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()

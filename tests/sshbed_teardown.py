@@ -2,7 +2,9 @@
 
 Run as ``python3 sshbed_teardown.py BED_DIR`` it is the bed's watchdog: it waits until
 its stdin closes (the process that started the bed stopped it, or died, even by
-SIGKILL), then kills every sshd of the bed still running, found by its pid file.
+SIGKILL), then kills every sshd of the bed still running, found by its pid file, and
+an isolated bed's namespaces and links (its block, in ``BED_DIR/netblock``; it holds the
+block's lock until then, so no other bed takes the block first).
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ def watchdog(root: Path) -> None:
             if str(pid_file.parent / "sshd_config").encode() in cmdline(pid):
                 kill_sessions_of(pid, kill_listener=True)
                 print(f"watchdog: killed orphaned sshd {pid} of {pid_file.parent}", flush=True)
+    block_file = root / "netblock"  # an isolated bed: its namespaces and links go too
+    with contextlib.suppress(ValueError, OSError):
+        from sshbed_net import remove_block
+
+        removed = remove_block(int(block_file.read_text()))
+        block_file.unlink(missing_ok=True)
+        print(f"watchdog: removed orphaned namespaces {removed}", flush=True)
 
 
 if __name__ == "__main__":

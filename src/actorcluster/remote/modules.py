@@ -3,6 +3,9 @@
 An agent whose function imports a module the host lacks asks for it by name (see
 :mod:`actorcluster.remote.agent.imports`); :class:`ModuleServer` answers with the
 source, or the reason it is not sent (:func:`~actorcluster.remote.module_lookup.answer_for`).
+A found module's answer carries a bundle: the modules its source imports (same
+package, or the user's own), so a package costs one round trip, not one per module
+(:mod:`~actorcluster.remote.module_closure`; an agent keeps them as answers received).
 It also hears which versions of modules the host used from its own copies, and logs a
 difference with the client's once per module.
 
@@ -21,6 +24,7 @@ from actorcluster._logging import get_logger
 from actorcluster.errors import AgentLostError
 from actorcluster.remote.agent.frames import FrameError, Kind
 from actorcluster.remote.agent.versions import module_version
+from actorcluster.remote.module_closure import bundle_for
 from actorcluster.remote.module_lookup import (
     ModulePolicy,
     answer_for,
@@ -109,6 +113,8 @@ class ModuleServer:
         self._policy = policy
         self._host = session.host
         self._logged: set[str] = set()
+        self._sent: set[str] = set()
+        """Modules this session's agent was sent (never bundled again)."""
         self._lock = threading.Lock()
         self._queued = 0
         self.taken = 0
@@ -118,7 +124,7 @@ class ModuleServer:
         self.asked = 0
         """MODULE requests answered so far (each one round trip of an import's)."""
         self.served = 0
-        """Modules sent so far."""
+        """Modules sent so far (bundled ones included)."""
         session.on_request = self.take
 
     def __repr__(self) -> str:
@@ -157,19 +163,49 @@ class ModuleServer:
     def _answer(self, request_id: int, name: object) -> None:
         answer = answer_for(name, self._policy)
         found = bool(answer.get("found"))
+        bundle: list[dict[str, object]] = []
+        if found:
+            with self._lock:
+                sent = set(self._sent)
+            try:
+                bundle = bundle_for(answer, self._policy, sent)
+            except Exception as exc:  # a bundle is a saving, never a reason to fail
+                log.warning("modules.bundle_failed", host=self._host, module=name, error=repr(exc))
         with self._lock:  # two workers may answer for one session at once
             self.asked += 1
-            self.served += found
-        if found:
-            log.debug("modules.sent", host=self._host, module=name, size=len(answer["source"]))
-        else:
+            self.served += found + len(bundle)
+            if found:
+                self._sent.add(answer["name"])
+                self._sent.update(str(extra["name"]) for extra in bundle)
+        log.debug(
+            "modules.answered", host=self._host, module=name, found=found, bundled=len(bundle)
+        )
+        if not found:
             log.debug(
                 "modules.not_sent",
                 host=self._host,
                 module=answer["name"],
                 reason=answer.get("refused"),
             )
+            bundle = []
+        else:
+            log.debug("modules.sent", host=self._host, module=name, size=len(answer["source"]))
+        for extra in bundle:  # one event per module the host gets, as if it had asked
+            log.debug(
+                "modules.sent",
+                host=self._host,
+                module=extra["name"],
+                size=len(extra["source"]),  # type: ignore[arg-type]
+                bundled_with=name,
+            )
         try:
+            if bundle:
+                try:
+                    self._session.send(Kind.MODULE_SOURCE, request_id, {**answer, "bundle": bundle})
+                    return
+                except FrameError:  # too much for one frame: the module alone, then
+                    with self._lock:
+                        self._sent.difference_update(str(extra["name"]) for extra in bundle)
             self._session.send(Kind.MODULE_SOURCE, request_id, answer)
         except AgentLostError:
             return  # the session is over: nobody waits for the answer

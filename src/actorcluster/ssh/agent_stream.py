@@ -5,11 +5,19 @@ receive side uses the fast receive buffer (:mod:`~actorcluster.ssh.channel_io`),
 send side sends one packet's worth at a time and gives up when the channel took nothing
 for the stream's timeout (the peer stopped reading: a partition, a stopped agent). The
 agent's stderr is drained by the thread that reads the frames, a bounded tail kept.
+
+Aborting never blocks: closing a channel sends a message, and on a connection whose
+peer went silent (a partition: the socket's send buffer full, a sender stuck in it
+holding paramiko's write lock) that send waits forever. So the close runs on a thread
+of its own, and if it has not finished after :data:`CUT_AFTER` seconds the whole
+connection is cut (its transport closed: the stuck sender fails, the threads end);
+a reconnect replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import paramiko
@@ -19,6 +27,8 @@ from actorcluster.ssh.channel_io import install_fast_pipe, send_all
 __all__ = ["ChannelStream"]
 
 _STDERR_KEEP = 64 * 1024
+CUT_AFTER = 2.0
+"""Seconds an aborted channel's close may take before its connection is cut."""
 
 
 class ChannelStream:
@@ -79,9 +89,10 @@ class ChannelStream:
         self._channel.close()
 
     def abort(self) -> None:
-        """Close the channel now."""
-        with contextlib.suppress(Exception):  # paramiko may raise anything mid-teardown
-            self._channel.close()
+        """Close the channel now, without waiting (see the module docstring)."""
+        threading.Thread(
+            target=_close_or_cut, args=(self._channel,), name="actorcluster-abort", daemon=True
+        ).start()
 
     def release(self) -> None:
         """Nothing to free: the channel is closed."""
@@ -104,3 +115,21 @@ class ChannelStream:
             else:
                 time.sleep(0.01)
         return self.stderr_text()
+
+
+def _close_or_cut(channel: paramiko.Channel) -> None:
+    """Close ``channel``; if that is stuck for :data:`CUT_AFTER` s, close its transport."""
+    closed = threading.Event()
+
+    def close() -> None:
+        with contextlib.suppress(Exception):  # paramiko may raise anything mid-teardown
+            channel.close()
+        closed.set()
+
+    threading.Thread(target=close, name="actorcluster-channel-close", daemon=True).start()
+    if closed.wait(CUT_AFTER):
+        return
+    transport = channel.get_transport()
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()

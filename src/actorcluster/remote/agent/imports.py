@@ -15,10 +15,14 @@ Asking sends MODULE {name} (a data frame, resent after a reconnect) and blocks t
 importing thread until MODULE_SOURCE answers, at most :attr:`Importer.timeout` seconds
 (then ImportError saying so). The answer is kept for the session, whatever it was: a
 module is asked for once. Source the client sent is compiled and run from memory,
-never written to disk. A refusal (a compiled extension module, one too big, one the
-user excluded) is a ModuleNotFoundError with the client's reason. The session's reader
-threads never ask (the answer arrives on them), nor does a process a function forks
-(nobody there reads answers): imports there go on as if the hook were not installed.
+never written to disk. An answer may bundle the answers for modules the client expects
+to be imported next (``bundle``: a list of answers, each with its ``name``); they are
+kept as if asked for, and used only where an import would have asked (so a package
+costs one round trip, not one per module). A refusal (a compiled extension module,
+one too big, one the user excluded) is a ModuleNotFoundError with the client's
+reason. The session's reader threads never ask (the answer arrives on them), nor does
+a process a function forks (nobody there reads answers): imports there go on as if the
+hook were not installed.
 What is sent is a module's source: a package's data files are not (its ``__path__`` is
 empty, so ``importlib.resources`` finds nothing in it).
 """
@@ -49,6 +53,9 @@ Kind = frames.Kind
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds an import waits for the client's answer unless SETUP says otherwise."""
+
+BUNDLE_LIMIT = 1024
+"""Bundled answers taken from one MODULE_SOURCE, at most."""
 
 _NEVER = frozenset(
     {*getattr(sys, "stdlib_module_names", ()), *sys.builtin_module_names, "_acagent", "cloudpickle"}
@@ -282,10 +289,30 @@ class Importer(importlib.abc.MetaPathFinder):
                 return
             answer = _parse(fetch.name, payload)
             self._answers[fetch.name] = answer
+            self._keep_bundle(payload.get("bundle"))
             if self._fetching.get(fetch.name) is fetch:
                 del self._fetching[fetch.name]
         fetch.answer = answer
         fetch.done.set()
+
+    def _keep_bundle(self, bundle: object) -> None:
+        """Keep the bundled answers (under the lock) not already answered or asked."""
+        if not isinstance(bundle, list):
+            return
+        for entry in bundle[:BUNDLE_LIMIT]:
+            if not isinstance(entry, dict):
+                continue
+            name = entry.get("name")
+            if (
+                isinstance(name, str)
+                and name
+                and all(part.isidentifier() for part in name.split("."))
+                and name not in self._answers
+                and name not in self._fetching
+                and entry.get("found")
+                and isinstance(entry.get("source"), bytes)
+            ):
+                self._answers[name] = _parse(name, entry)
 
     # --- the host's versions -----------------------------------------------------------
 
