@@ -163,7 +163,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="runs per row (default 15)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
-    runs = 5 if args.quick else args.runs
+    quick = args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    runs = 5 if quick else args.runs
     _benchlib.quiet_logging()
     report = Report("bench_cli.py", notes=environment_notes())
     print("\n".join(report.notes), flush=True)

@@ -13,10 +13,12 @@ the client's CPU time per task off and on (on a loaded machine the steadier figu
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import _benchlib
@@ -65,7 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each kind, off and on")
     parser.add_argument("--tasks", type=int, default=bench_engine.TASKS, help="tasks per round")
+    parser.add_argument("--quick", action="store_true", help="1 round of 50 tasks (CI)")
+    parser.add_argument("--json", type=Path, help="accepted for run_all.sh; nothing written")
     args = parser.parse_args()
+    if args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0"):
+        args.rounds, args.tasks = 1, 50
     bench_engine.TASKS = args.tasks
     _benchlib.quiet_logging()
     print("\n".join(environment_notes()), flush=True)
