@@ -29,7 +29,6 @@ from actorcluster.remote.module_lookup import (
 )
 
 if TYPE_CHECKING:
-
     from actorcluster.remote.agent.frames import Frame
     from actorcluster.remote.session import AgentSession
 
