@@ -50,7 +50,9 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> list[str]:
-    """Every module ``path`` imports, anywhere in it (lazy and type-only too), absolute."""
+    """Every module ``path`` imports, anywhere in it (lazy and type-only too), absolute;
+    ``from package import name`` counts as importing the submodule ``package.name``
+    when the checkout has one (so a room may be a module of a package)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
@@ -58,11 +60,13 @@ def _imports(path: Path) -> list[str]:
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
             if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                found.append(".".join(base + ([node.module] if node.module else [])))
-            elif node.module:
-                found.append(node.module)
+                kept = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(kept + ([node.module] if node.module else []))
+            for alias in node.names:
+                name = f"{base}.{alias.name}"
+                found.append(name if name in CHECKOUT_MODULES else base)
     return found
 
 
@@ -76,6 +80,7 @@ def _layer(module: str) -> str:
 
 
 SOURCES = sorted(ROOT.rglob("*.py"))
+CHECKOUT_MODULES = {_module_name(path) for path in SOURCES}
 
 
 def _edges() -> set[tuple[str, str, str]]:
@@ -280,3 +285,12 @@ def test_the_shipped_agent_imports_only_the_standard_library(path: Path) -> None
         and name.partition(".")[0] != "cloudpickle"  # shipped with it, imported on first CALL
     ]
     assert outside == []
+
+
+def test_the_longest_drawn_name_owns_a_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A room may be a module of a package: it owns that module, the package the rest."""
+    assert _layer("actorcluster.remote.agent.frames") == "remote"
+    monkeypatch.setitem(RANKS, "remote.agent", 3.5)
+    assert _layer("actorcluster.remote.agent.frames") == "remote.agent"
+    assert _layer("actorcluster.remote.session") == "remote"
+    assert _layer("actorcluster") == "__init__"
