@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import Workers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,7 +64,9 @@ class Timers:
         self._condition = threading.Condition()
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._order = itertools.count()
-        self._thread: threading.Thread | None = None
+        self._thread = False
+        """Whether the timer thread runs (it ends once idle for ``idle_exit`` seconds)."""
+        self._workers = Workers(name, limit=1, linger=0.0)
 
     def __repr__(self) -> str:
         return f"<Timers {self._name} pending={len(self._heap)}>"
@@ -73,9 +76,9 @@ class Timers:
         handle = TimerHandle(time.monotonic() + max(0.0, delay), fn)
         with self._condition:
             heapq.heappush(self._heap, (handle.due, next(self._order), handle))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            if not self._thread:
+                self._thread = True
+                self._workers.submit(self._run)
             elif self._heap[0][2] is handle:
                 self._condition.notify()
         return handle
@@ -97,7 +100,7 @@ class Timers:
                     continue
                 idle_since = now if idle_since is None else idle_since
                 if now - idle_since >= self._idle_exit:
-                    self._thread = None
+                    self._thread = False
                     return None
                 self._condition.wait(self._idle_exit - (now - idle_since))
 

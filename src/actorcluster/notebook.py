@@ -31,6 +31,8 @@ import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._workers import THREADS
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -155,8 +157,7 @@ def _start_workers(cluster: MasterWorkerCluster, count: int, progress: Any, bar:
         except BaseException as exc:  # raised below, on the caller's thread
             failure.append(exc)
 
-    worker = threading.Thread(target=start, name=f"start-{cluster.name}", daemon=True)
-    worker.start()
+    worker = THREADS.start(start, name=f"start-{cluster.name}")
     get_client = getattr(cluster, "get_client", None)
     client = get_client(timeout=30) if get_client is not None else None
     try:

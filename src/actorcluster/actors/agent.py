@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actorcluster._logging import get_logger
+from actorcluster.actors.transports import transport_for
 from actorcluster.errors import (
     ActorClusterError,
     AgentLostError,
@@ -26,11 +25,7 @@ from actorcluster.remote import (
     AgentSession,
     ModulePolicy,
     ModuleServer,
-    PipeStream,
-    attach_command,
-    first_stage,
     kill_command,
-    remote_command,
     source_stage,
     stage_two,
 )
@@ -40,17 +35,11 @@ from actorcluster.supervisors import SupervisedActor
 if TYPE_CHECKING:
     from actorcluster.actors.context import RuntimeContext, RuntimeOptions
     from actorcluster.remote import ByteStream
-    from actorcluster.ssh import SshConnection
 
 __all__ = ["AgentActor", "AgentStatistics", "close_session", "kill_agent"]
 
 log = get_logger(__name__)
 
-_CHANNEL_WINDOW = 2 * 1024 * 1024
-"""The agent channel's receive window: what sshd may send before we ack. OpenSSH's own
-client uses 2 MiB. Larger is slower here: with 16 or 64 MiB, sshd spends 5-7x the CPU
-per byte (3.3 s instead of 0.5 s for 200 MB) and get_file of 200 MB drops from ~300 to
-40-130 MB/s (benchmarks/README.md, "Findings"). Uploads are paced by sshd's window."""
 _REATTACH_TIMEOUT = 10.0
 """Seconds (at least) a running agent gets to answer a re-attach."""
 _KILL_TIMEOUT = 5.0
@@ -97,6 +86,7 @@ class AgentActor(SupervisedActor):
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__()
         self._context = context
+        self._transport = transport_for(context)
         self._log = log.bind(host=context.host, actor="agent")
 
     def __repr__(self) -> str:
@@ -150,7 +140,7 @@ class AgentActor(SupervisedActor):
             on_lost=context.agent_lost,
             heartbeat_interval=options.heartbeat_interval,
             heartbeat_timeout=options.heartbeat_timeout,
-            grace=0.0 if options.is_local else options.session_grace,
+            grace=self._transport.session_grace,
         )
         if options.ship_modules:
             ModuleServer(session, _module_policy(options))
@@ -170,26 +160,7 @@ class AgentActor(SupervisedActor):
         return session
 
     def _open_agent(self) -> ByteStream:
-        options = self._context.options
-        if options.is_local:
-            process = subprocess.Popen(
-                [options.python or sys.executable, "-c", first_stage()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            return PipeStream(process)
-        return self._connection().open_command_stream(
-            remote_command(options.python),
-            window_size=_CHANNEL_WINDOW,
-            timeout=options.heartbeat_timeout,
-        )
-
-    def _connection(self) -> SshConnection:
-        connection = self._context.connection
-        if connection is None:
-            raise AgentStartError(self._context.host, "no SSH connection")
-        return connection
+        return self._transport.open_agent()
 
     def _setup(self, client: AgentClient) -> None:
         """Create (or take over) the working directory; tell the agent the session's
@@ -205,10 +176,10 @@ class AgentActor(SupervisedActor):
                 temporary=context.temporary_working_dir,
                 shell=options.shell,
                 session={
-                    "grace": 0.0 if options.is_local else options.session_grace,
+                    "grace": self._transport.session_grace,
                     "client_timeout": options.heartbeat_timeout,
                 },
-                modules=_module_settings(options),
+                modules=_module_settings(options, self._transport.session_grace),
             )
             context.working_dir = setup.result(timeout)
         except RemoteOperationError as exc:
@@ -219,13 +190,7 @@ class AgentActor(SupervisedActor):
     def _reattach(self, session: AgentSession) -> None:
         options = self._context.options
         session.drop_stream("reconnecting")
-        if options.is_local:
-            raise AgentStartError(self._context.host, "a local agent cannot be re-attached")
-        stream = self._connection().open_command_stream(
-            attach_command(str(session.address.get("socket", "")), options.python),
-            window_size=_CHANNEL_WINDOW,
-            timeout=options.heartbeat_timeout,
-        )
+        stream = self._transport.reattach(str(session.address.get("socket", "")))
         try:
             # A live agent answers as soon as the stub runs (a login shell and a Python
             # start: well under the limit); one that does not is hung (or stopped).
@@ -286,10 +251,10 @@ def _module_policy(options: RuntimeOptions) -> ModulePolicy:
     )
 
 
-def _module_settings(options: RuntimeOptions) -> dict[str, object]:
+def _module_settings(options: RuntimeOptions, grace: float) -> dict[str, object]:
     """SETUP's ``modules``: whether the agent asks for modules, and how long an import
-    waits for the answer (a reconnect may be under way meanwhile)."""
-    grace = 0.0 if options.is_local else options.session_grace
+    waits for the answer (a reconnect may be under way meanwhile: the agent outlives a
+    lost stream for ``grace`` seconds)."""
     return {
         "enabled": options.ship_modules,
         "prefer_client": options.ship_modules_prefer_client,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import collections
 import platform
-import threading
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from actorcluster._workers import THREADS
 from actorcluster.cli.console import print_json, print_table
 from actorcluster.cli.exits import ExitCode, code_for
 from actorcluster.cli.settings import Settings, cleanup_all
@@ -49,9 +49,7 @@ def _facts_of(runtimes: dict[str, Runtime]) -> dict[str, dict[str, Any] | ActorC
         except ActorClusterError as problem:
             found[host] = problem
 
-    threads = [threading.Thread(target=read, args=item, daemon=True) for item in runtimes.items()]
-    for thread in threads:
-        thread.start()
+    threads = [THREADS.start(read, *item, name=f"facts-{item[0]}") for item in runtimes.items()]
     for thread in threads:
         thread.join(_FACTS_TIMEOUT)
     return found

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pykka
 
+from actorcluster._workers import Workers
 from actorcluster.errors import (
     ActorClusterError,
     HostUnreachableError,
@@ -128,14 +129,16 @@ def on_threads(
     """
     if not items:
         return Outcomes()
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=min(len(items), _MAX_THREADS), thread_name_prefix="actorcluster-group"
-    )
+    pool = Workers("actorcluster-group", limit=min(len(items), _MAX_THREADS), linger=0.0)
+    started = {key: concurrent.futures.Future[T]() for key in items}
     try:
-        started = {key: pool.submit(work, item) for key, item in items.items()}
+        for key, item in items.items():
+            pool.submit(_settle, started[key], work, item)
         concurrent.futures.wait(started.values(), timeout=timeout)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in started.values():
+            future.cancel()  # those not started yet; the rest finish on their own
+        pool.close(0.0)
     values: dict[str, T] = {}
     errors: dict[str, Exception] = {}
     for host, future in started.items():
@@ -150,6 +153,16 @@ def on_threads(
         else:
             raise error
     return _ordered(items, values, errors)
+
+
+def _settle(future: concurrent.futures.Future[T], work: Callable[[R], T], item: R) -> None:
+    """Run ``work(item)`` into ``future`` (unless it was cancelled before it started)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(work(item))
+    except BaseException as error:  # handed to the caller, who raises what is not ours
+        future.set_exception(error)
 
 
 def wait_all(

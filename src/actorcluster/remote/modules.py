@@ -16,11 +16,11 @@ which end after a second with nothing to do), and the answer is sent from there.
 
 from __future__ import annotations
 
-import collections
 import threading
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import Workers
 from actorcluster.errors import AgentLostError
 from actorcluster.remote.agent.frames import FrameError, Kind
 from actorcluster.remote.agent.versions import module_version
@@ -33,8 +33,6 @@ from actorcluster.remote.module_lookup import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from actorcluster.remote.agent.frames import Frame
     from actorcluster.remote.session import AgentSession
 
@@ -54,50 +52,9 @@ _COMPARED_LIMIT = 10_000
 """Modules whose versions one session compares, at most (each once)."""
 
 
-class _Worker:
-    """Runs jobs on at most ``limit`` threads; a thread with nothing to do waits
-    ``linger`` seconds for more (an import chain asks one module after another), then
-    ends."""
-
-    def __init__(self, name: str, limit: int, linger: float) -> None:
-        self._name = name
-        self._limit = limit
-        self._linger = linger
-        self._condition = threading.Condition()
-        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
-        self._threads = 0
-        self._idle = 0
-
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` soon, on a worker thread."""
-        with self._condition:
-            self._jobs.append(job)
-            if self._idle:
-                self._condition.notify()
-                return
-            if self._threads >= self._limit:
-                return
-            self._threads += 1
-        threading.Thread(target=self._run, name=self._name, daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                if not self._jobs:
-                    self._idle += 1
-                    self._condition.wait(self._linger)
-                    self._idle -= 1
-                    if not self._jobs:
-                        self._threads -= 1
-                        return
-                job = self._jobs.popleft()
-            try:
-                job()
-            except Exception as exc:  # one failed job must not end the worker
-                log.error("modules.job_failed", error=repr(exc))
-
-
-_WORKER = _Worker("actorcluster-modules", WORKERS, linger=1.0)
+_WORKER = Workers("actorcluster-modules", limit=WORKERS, linger=1.0)
+"""Looks modules up; an idle thread waits a second for more (an import chain asks one
+module after another), then ends."""
 
 
 class ModuleServer:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
+from actorcluster._workers import THREADS
 from actorcluster.errors import AgentLostError, AgentStartError
 from actorcluster.remote.agent.frames import (
     CONTROL_KINDS,
@@ -444,12 +445,9 @@ class AgentSession:
             return
         silent = time.monotonic() - self._last_seen
         if silent > self._heartbeat_timeout:
-            threading.Thread(
-                target=self._lose_stream,
-                args=(f"no answer to heartbeats for {silent:.1f} s", _SILENT, stream),
-                name="actorcluster-agent-lost",
-                daemon=True,
-            ).start()
+            reason = f"no answer to heartbeats for {silent:.1f} s"
+            lose = self._lose_stream
+            THREADS.start(lose, reason, _SILENT, stream, name="actorcluster-agent-lost")
             return
         if self._send_lock.acquire(blocking=False):
             try:

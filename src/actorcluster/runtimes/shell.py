@@ -21,11 +21,11 @@ import contextlib
 import os
 import queue
 import selectors
-import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS
 from actorcluster.errors import (
     ActorClusterError,
     RequestCancelledError,
@@ -80,7 +80,7 @@ class ShellCommand:
 
     def _start(self, call: Call[int]) -> None:
         self._call = call
-        threading.Thread(target=self._deliver, name=f"shell-{self.host}", daemon=True).start()
+        THREADS.start(self._deliver, name=f"shell-{self.host}")
         call.add_done_callback(lambda _: self._items.put(_DONE))
 
     def _take(self, fd: int, data: bytes) -> None:
@@ -212,10 +212,5 @@ def run_shell(
         return shell
     call, command_input = client.run_with_input(command, env=env, cwd=cwd, on_output=shell._take)
     shell._start(call)
-    threading.Thread(
-        target=_feed,
-        args=(stdin, command_input, runtime.host),
-        name=f"shell-input-{runtime.host}",
-        daemon=True,
-    ).start()
+    THREADS.start(_feed, stdin, command_input, runtime.host, name=f"shell-input-{runtime.host}")
     return shell

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 from pykka import messages as pykka_messages
 
+from actorcluster._workers import Job, Workers
 from actorcluster.supervisors._flag import Flag
 from actorcluster.supervisors._registry import install as _install_registry
 
@@ -53,6 +54,9 @@ FAIR_SHARE = 64
 _pykka_log = logging.getLogger("pykka")
 _install_registry()  # an actor's start and stop in constant time, however many live
 
+_THREADS = Workers("actorcluster-actor", linger=0.0)
+"""The pool's workers and monitor end on their own (after :data:`IDLE_SECONDS`)."""
+
 
 class ActorPool:
     """Worker threads shared by every :class:`PooledActor` of the process."""
@@ -65,7 +69,7 @@ class ActorPool:
         self._idle = 0
         self._taken = 0
         """Actors taken off the queue so far: the monitor's measure of progress."""
-        self._monitor: threading.Thread | None = None
+        self._monitor: Job | None = None
         self._numbers = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -94,10 +98,8 @@ class ActorPool:
         self._start_thread(self._work, f"{self._name}-{next(self._numbers)}")
 
     @staticmethod
-    def _start_thread(target: Any, name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        return thread
+    def _start_thread(target: Any, name: str) -> Job:
+        return _THREADS.start(target, name=name)
 
     def _take(self) -> PooledActor | None:
         """The next queued actor; None once idle for :data:`IDLE_SECONDS` (worker ends)."""

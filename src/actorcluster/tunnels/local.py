@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS
 from actorcluster.tunnels.relay import RelaySet, SocketEnd, spawn
 
 if TYPE_CHECKING:
@@ -109,9 +110,7 @@ class LocalForwarder:
             OSError: the port cannot be bound.
         """
         listener = self._listener = bind_listener(self.address, self.port)
-        threading.Thread(
-            target=self._accept_loop, args=(listener,), name=f"{self.name}-accept", daemon=True
-        ).start()
+        THREADS.start(self._accept_loop, listener, name=f"{self.name}-accept")
 
     def close(self) -> None:
         """Stop listening and close every relayed connection now."""

@@ -46,6 +46,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actorcluster._workers import THREADS
 from actorcluster.errors import RemoteError
 from actorcluster.tunnels.carrier import OPENSSH
 from actorcluster.tunnels.spec import FROM_RUNTIME, LOOPBACK
@@ -259,7 +260,7 @@ class OpenSshForwarder:
                 carries ssh's last words).
         """
         deadline = time.monotonic() + self._timeout
-        threading.Thread(target=self._watch, name=f"{self.name}-ssh", daemon=True).start()
+        THREADS.start(self._watch, name=f"{self.name}-ssh")
         if self._listen_port is not None:
             up = self._listening(deadline)
         else:

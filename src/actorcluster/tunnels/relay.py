@@ -10,13 +10,12 @@ reads the end of its stream, the other end's writing side is shut (half-close, a
 
 from __future__ import annotations
 
-import _thread
 import contextlib
-import os
-import queue
 import socket
 import threading
 from typing import TYPE_CHECKING, Protocol
+
+from actorcluster._workers import Workers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,73 +26,21 @@ CHUNK = 512 * 1024
 """Bytes asked for per read: large, so a fast stream costs few Python-level loops."""
 _SOCKET_BUFFER = 4 * 2**20
 _IDLE_SECONDS = 30.0
-_Job = tuple["Callable[..., object]", tuple[object, ...]]
 
 
-class _Workers:
-    """Threads that run one blocking job each, then wait a while for the next.
-
-    A relay needs a thread per direction for as long as its connection lasts; a
-    tunnel serving many short connections would otherwise create (and tear down) two
-    threads per connection. Idle threads end after :data:`_IDLE_SECONDS`.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._idle = 0
-
-    def submit(self, target: Callable[..., object], args: tuple[object, ...]) -> None:
-        """Run ``target(*args)`` on an idle thread, or on a new one."""
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-                self._jobs.put((target, args))
-                return
-        _thread.start_new_thread(self._work, ((target, args),))
-
-    def _work(self, job: _Job | None) -> None:
-        while job is not None:
-            target, args = job
-            job = None  # hold nothing of a finished job while idle
-            target(*args)
-            del target, args
-            job = self._next()
-
-    def _next(self) -> _Job | None:
-        with self._lock:
-            self._idle += 1
-        try:
-            return self._jobs.get(timeout=_IDLE_SECONDS)
-        except queue.Empty:
-            with self._lock:
-                try:  # a job handed to this thread just as it timed out
-                    return self._jobs.get_nowait()
-                except queue.Empty:
-                    self._idle -= 1
-                    return None
-
-
-_workers = _Workers()
-
-
-def _forget_workers() -> None:
-    global _workers  # noqa: PLW0603 - a forked child inherits no idle threads
-    _workers = _Workers()
-
-
-os.register_at_fork(after_in_child=_forget_workers)
+_workers = Workers("actorcluster-relay", linger=_IDLE_SECONDS, listed=False)
+"""Relay threads: reused for the next connection's directions; idle ones end."""
 
 
 def spawn(target: Callable[..., object], *args: object) -> None:
     """Run ``target(*args)`` on a thread of its own, without waiting for it to start.
 
-    Threads are reused (see :class:`_Workers`), and ``threading.Thread.start`` is
-    avoided: it waits until the new thread runs, which under load can cost a GIL
-    switch interval (5 ms) per connection. The threads never delay interpreter exit.
-    ``target`` must handle its own errors.
+    Threads are reused (a :class:`~actorcluster._workers.Workers` pool), and
+    ``threading.Thread.start`` is avoided: it waits until the new thread runs, which
+    under load can cost a GIL switch interval (5 ms) per connection. The threads never
+    delay interpreter exit. ``target`` must handle its own errors.
     """
-    _workers.submit(target, args)
+    _workers.submit(target, *args)
 
 
 class End(Protocol):
