@@ -76,6 +76,9 @@ class RuntimeOptions:
     ship_modules_prefer_client: bool = False
     """Whether the client's pure-Python copy of a module is used even where the host
     has one of its own (by default the host's wins, and a version difference is logged)."""
+    max_return_size: int = 16 * 1024 * 1024
+    """Bytes a function's return value may take once unpickled (see
+    :mod:`actorcluster.steps.returns`)."""
 
     @property
     def is_local(self) -> bool:

@@ -202,6 +202,7 @@ class TaskActor(SupervisedActor):
             control=run.control,
             emit=run.emit,
             working_dir=self._context.working_dir or ".",
+            max_return_size=self._context.options.max_return_size,
         )
         self._step = step_run(step, context, lambda item: self._tell(_Deliver(index, item)))
         run.emit(StepStarted(task=run.task.name, index=index, description=step.describe()))

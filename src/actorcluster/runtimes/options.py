@@ -23,6 +23,7 @@ RUNTIME_KWARGS: dict[str, str] = {
     "ship_modules_exclude": "module names never sent to the host (their submodules neither)",
     "ship_modules_max_size": "bytes of source a module sent to the host may have (default 4 MiB)",
     "ship_modules_prefer_client": "use the client's copy of a module even where the host has one",
+    "max_return_size": "bytes a function's return value may take once loaded (default 16 MiB)",
 }
 """Keys of ``connection_kwargs`` that configure the runtime rather than SSH."""
 
@@ -64,6 +65,13 @@ def _runtime_value(key: str, value: Any) -> Any:
         return value
     if key == "ship_modules_exclude":
         return _module_names(value)
+    if key == "max_return_size":
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if not number or value <= 0:
+            raise ConfigurationError(
+                f"connection_kwargs[{key!r}] must be a positive number of bytes, not {value!r}"
+            )
+        return value
     if key == "ship_modules_max_size":
         number = isinstance(value, int) and not isinstance(value, bool)
         if not number or not 0 < value <= _MAX_MODULE_SIZE:

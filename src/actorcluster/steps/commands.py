@@ -16,6 +16,7 @@ from actorcluster.errors import RemoteFunctionError, TaskExecutionError
 from actorcluster.messages.events import FunctionReturned, StepOutput
 from actorcluster.remote import CallRaised
 from actorcluster.steps.base import StepRun
+from actorcluster.steps.returns import check_return
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -161,4 +162,11 @@ class FunctionRun(_OutputStep):
                 context.host,
                 outcome.exception,
             ) from None
+        check_return(
+            outcome.value,
+            context.max_return_size,
+            task=context.task,
+            index=context.index,
+            host=context.host,
+        )
         context.emit(FunctionReturned(task=context.task, index=context.index, value=outcome.value))

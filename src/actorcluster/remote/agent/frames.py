@@ -403,7 +403,7 @@ def _decode(body: bytes) -> dict[str, Any] | str:
         if not isinstance(payload, dict):
             return f"body is {type(payload).__name__}, not dict"
         check_plain(payload)
-        return payload  # type: ignore[no-any-return]
+        return payload
     except FrameError as exc:
         problem = str(exc)
     except Exception as exc:  # any unpickling failure is a corrupt frame
