@@ -530,9 +530,14 @@ class AgentSession:
         for request in pending.values():
             request.finish(None, error)
 
-    def close(self, reason: str = "closed by the client") -> None:
+    def close(self, reason: str = "closed by the client", wait: float = _CLOSE_WAIT) -> bool:
         """End the session now: the agent kills what it started, removes its temporary
-        folders and exits; every pending request fails."""
+        folders and exits; every pending request fails.
+
+        Returns:
+            Whether the agent's stream ended within ``wait`` seconds (False: the agent
+            may be hung or stopped, and still there; the caller kills it by pid).
+        """
         with self._lock:
             self._on_lost = None
             stream = self._stream if self._detached is None else None
@@ -546,7 +551,8 @@ class AgentSession:
             # The agent's stream ends when it exits, after it has killed what it started:
             # waiting for that means nothing of the session runs once close returns.
             assert reader is not None
-            reader.join(timeout=_CLOSE_WAIT)
+            reader.join(timeout=wait)
+        ended = stream is None or not (joinable and reader is not None and reader.is_alive())
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
@@ -555,6 +561,7 @@ class AgentSession:
             reader.join(timeout=5)
         if stream is not None:
             stream.release()
+        return ended
 
 
 def _await_marker(stream: ByteStream, deadline: float, host: str) -> bytes:
