@@ -21,6 +21,7 @@ from actorcluster._logging import get_logger
 from actorcluster.cluster.hosts import run_all
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
+from actorcluster.cluster.security import ClusterTLS, http_address
 from actorcluster.errors import MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class LocalMasterLauncher(MasterLauncher):
         self._python = python
         self.dashboard_port: int | None = None
         """The dashboard's port where the scheduler runs (None: no dashboard)."""
+        self.tls: ClusterTLS | None = None
+        """The cluster's TLS credentials (None: plain TCP, open to whoever reaches it)."""
 
     def _interpreter(self) -> str:
         if self._host is None:
@@ -111,6 +114,10 @@ class LocalMasterLauncher(MasterLauncher):
             options["dashboard_address"] = f"{bind_address}:{self.dashboard_port}"
         else:
             options["dashboard"] = False
+            options["dashboard_address"] = http_address(bind_address)
+        if self.tls is not None:
+            options["protocol"] = self.tls.scheme
+            options.update(self.tls.flags(context.runtime(self._host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
         return f"exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
@@ -119,8 +126,10 @@ class LocalMasterLauncher(MasterLauncher):
         """A client talks to the scheduler (an identity round trip)."""
         from distributed import Client
 
-        address = f"tcp://{address}:{port}"
-        with Client(address, timeout=timeout, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        tls = self.tls
+        address = f"{tls.scheme if tls else 'tcp'}://{address}:{port}"
+        security = tls.client_security() if tls else None
+        with Client(address, timeout=timeout, set_as_default=False, security=security) as client:  # type: ignore[no-untyped-call]
             client.scheduler_info()
 
 
@@ -177,6 +186,8 @@ class RoundRobinLauncher(WorkerLauncher):
         self._options = dict(options or {})
         self._python = python
         self._interpreters: dict[str, str] = {}
+        self.tls: ClusterTLS | None = None
+        """The cluster's TLS credentials (None: plain TCP, open to whoever reaches it)."""
 
     def start(
         self, worker_count: int, master_port: int, ports: list[int], debug: bool = False
@@ -197,18 +208,22 @@ class RoundRobinLauncher(WorkerLauncher):
 
     def get_launch_command(self, slot: WorkerSlot) -> str:
         """``python -m distributed.cli.dask_worker`` for ``slot``."""
+        scheme = self.tls.scheme if self.tls else "tcp"
         options: dict[str, Any] = {
             "name": f"{self.cluster_context().name}-worker-{slot.index}",
             "nanny": False,
             "dashboard": False,
-            "listen_address": f"tcp://{slot.listen_address}:{slot.port}",
-            "contact_address": f"tcp://{slot.contact_address}:{slot.contact_port}",
+            "dashboard_address": http_address(slot.listen_address),
+            "listen_address": f"{scheme}://{slot.listen_address}:{slot.port}",
+            "contact_address": f"{scheme}://{slot.contact_address}:{slot.contact_port}",
             "local_directory": f"{slot.working_dir}/dask-worker-space",
             "death_timeout": 60,
         }
+        if self.tls is not None:
+            options.update(self.tls.flags(self.cluster_context().runtime(slot.host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
-        scheduler = f"tcp://{slot.master_address}:{slot.master_port}"
+        scheduler = f"{scheme}://{slot.master_address}:{slot.master_port}"
         python = self._interpreters.get(slot.host) or _python_candidates(self._python).split()[-1]
         return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
 
@@ -232,6 +247,9 @@ class DaskCluster(MasterWorkerCluster):
             workers' restart intensity), else the cluster fails.
         period: the seconds ``max_restarts`` counts over.
         backoff: the delay between restarts of a worker.
+        secure: TLS with temporary certificates between the client, the scheduler and
+            the workers (the default launchers'), so only this client can use the
+            cluster; False: plain TCP, open to anyone who reaches its ports.
     """
 
     DEFAULT_MASTER_PORT = 8786
@@ -252,6 +270,7 @@ class DaskCluster(MasterWorkerCluster):
         max_restarts: int = 10,
         period: float = 60.0,
         backoff: Backoff | None = None,
+        secure: bool = True,
     ) -> None:
         extra: dict[str, Any] = {"backoff": backoff} if backoff is not None else {}
         super().__init__(
@@ -271,12 +290,17 @@ class DaskCluster(MasterWorkerCluster):
             or RoundRobinLauncher(runtime_group, options=worker_options, python=python),
         )
         self._expected = 0
+        self._tls = ClusterTLS() if secure else None
+        for launcher in (self._master_launcher, self._worker_launcher):
+            if isinstance(launcher, (LocalMasterLauncher, RoundRobinLauncher)):
+                launcher.tls = self._tls
 
     @property
     def scheduler_address(self) -> str | None:
         """The scheduler's address as reached from here (``tcp://host:port``)."""
         master = self._context.master
-        return None if master is None else f"tcp://{master.here[0]}:{master.here[1]}"
+        scheme = self._tls.scheme if self._tls else "tcp"
+        return None if master is None else f"{scheme}://{master.here[0]}:{master.here[1]}"
 
     @property
     def dashboard_link(self) -> str | None:
@@ -336,4 +360,12 @@ class DaskCluster(MasterWorkerCluster):
         address = self.scheduler_address
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
-        return Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+        security = self._tls.client_security() if self._tls else None
+        return Client(address, timeout=timeout, set_as_default=False, security=security)  # type: ignore[no-untyped-call]
+
+    def cleanup(self) -> None:
+        """Stop the cluster (see :meth:`MasterWorkerCluster.cleanup`), then remove the
+        local copy of its TLS credentials."""
+        super().cleanup()
+        if self._tls is not None:
+            self._tls.close()
