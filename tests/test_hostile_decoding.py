@@ -10,14 +10,17 @@ frame stays reachable from the error a failed connect leaves the user.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import textwrap
+import threading
+import time
 import types
 from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster import HostUnreachableError, Runtime, RuntimeTask
+from actorcluster import HostUnreachableError, InvalidRuntimeError, Runtime, RuntimeTask
 from actorcluster.errors import AgentStartError
 from agent_harness import SRC
 
@@ -51,7 +54,14 @@ FAKE_AGENT = textwrap.dedent(
         raw(kind, rid, pickle.dumps(payload, protocol=4))
 
     out.write(frames.READY_MARKER)
-    if {first!r}:
+    if {first!r} == "trickle":  # a valid HELLO, a byte every half second
+        hello = pickle.dumps({{"pid": os.getpid(), "python": "3", "cwd": "/"}}, protocol=4)
+        frame = HEADER.pack(MAGIC, VERSION, Kind.HELLO, 0, len(hello), zlib.crc32(hello)) + hello
+        for byte in frame:
+            out.write(bytes([byte]))
+            out.flush()
+            time.sleep(0.5)
+    elif {first!r}:
         raw(Kind.HELLO, 0, BOMBS[{first!r}])
         time.sleep(60)
     send(Kind.HELLO, 0, {{"pid": os.getpid(), "python": "3", "cwd": "/", "hostname": "evil"}})
@@ -153,3 +163,25 @@ def test_a_failed_connect_keeps_nothing_of_the_hostile_frame(
     gc.collect()
     largest = _largest_reachable(caught.value)
     assert largest < 1024 * 1024, f"the error keeps {largest} bytes of the host's frame"
+
+
+def test_a_trickled_hello_is_bounded_by_agent_start_timeout_and_leaves_nothing(
+    ssh_bed: SshBed, tmp_path: Path
+) -> None:
+    python = str(_fake(tmp_path, first="trickle"))
+    kwargs = {**ssh_bed.connection_kwargs, "python": python, "agent_start_timeout": 3}
+    Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs).cleanup()  # warm-up
+    threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    started = time.monotonic()
+    with pytest.raises(InvalidRuntimeError, match="host-1") as caught:
+        Runtime("host-1", connection_kwargs=kwargs)
+    took = time.monotonic() - started
+    print(f"trickled HELLO: {type(caught.value).__name__} after {took:.1f} s")
+    assert took < 3 + 10, f"the start took {took:.0f} s with agent_start_timeout=3"
+    deadline = time.monotonic() + 10  # the stream's threads end just after
+    while time.monotonic() < deadline and (
+        threading.active_count() > threads or len(os.listdir("/proc/self/fd")) > fds
+    ):
+        time.sleep(0.1)
+    assert threading.active_count() <= threads
+    assert len(os.listdir("/proc/self/fd")) <= fds

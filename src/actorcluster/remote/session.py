@@ -586,12 +586,12 @@ def _await_marker(stream: ByteStream, deadline: float, host: str) -> bytes:
 
 
 def _read_first(reader: FrameReader, source: _Prefilled, deadline: float) -> Frame | None:
-    """The first frame, within the deadline."""
-    source.timeout = max(0.01, deadline - time.monotonic())
+    """The first frame, within the deadline (however it is trickled)."""
+    source.deadline = deadline
     try:
         return reader.read_frame()
     finally:
-        source.timeout = None
+        source.deadline = None
 
 
 class _Prefilled:
@@ -600,10 +600,16 @@ class _Prefilled:
     def __init__(self, leftover: bytes, stream: ByteStream) -> None:
         self._leftover = leftover
         self._stream = stream
-        self.timeout: float | None = None
+        self.deadline: float | None = None
+        """While set, every read ends by then (a byte at a time cannot stretch it)."""
 
     def recv(self, size: int) -> bytes:
         if self._leftover:
             data, self._leftover = self._leftover[:size], self._leftover[size:]
             return data
-        return self._stream.recv(size, timeout=self.timeout)
+        if self.deadline is None:
+            return self._stream.recv(size, timeout=None)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the agent's first frame did not arrive in time")
+        return self._stream.recv(size, timeout=left)
