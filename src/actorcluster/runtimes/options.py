@@ -39,6 +39,8 @@ _SECONDS = (
 _FLAGS = ("ship_modules", "ship_modules_prefer_client")
 
 _MAX_SECONDS = 86400.0
+_MAX_HOST = 1025
+"""The longest host name or alias (a DNS name is at most 253 characters)."""
 _MAX_MODULE_SIZE = 32 * 1024 * 1024
 """The largest ``ship_modules_max_size`` (a module travels in one frame)."""
 
@@ -106,6 +108,11 @@ def build_options(
     """
     if not isinstance(host, str) or not host.strip():
         raise UsageError(f"host must be a non-empty string, not {host!r}")
+    if len(host) > _MAX_HOST or not host.isprintable() or any(c.isspace() for c in host):
+        raise UsageError(
+            f"host {host[:60]!r}{'...' if len(host) > 60 else ''} is not a host name or "
+            f"SSH alias: it must be printable, without spaces, at most {_MAX_HOST} characters"
+        )
     if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.strip()):
         raise UsageError(f"working_dir must be a non-empty string or None, not {working_dir!r}")
     if connection_kwargs is not None and not isinstance(connection_kwargs, Mapping):
