@@ -8,7 +8,6 @@ second local user can neither connect nor read the key.
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 import subprocess
 import sys
@@ -22,16 +21,12 @@ pytest.importorskip("distributed")
 
 from actorcluster import RuntimeGroup
 from actorcluster.cluster.dask_cluster import DaskCluster
+from local_users import SYSTEM_PYTHON, other_user_fixture  # noqa: F401 - a fixture
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from sshbed import SshBed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-OTHER_USER = "actorcluster-other"
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _square(x: int) -> int:
@@ -71,29 +66,6 @@ def _pids(cluster: DaskCluster) -> list[int]:
     master = cluster._master_launcher.process
     pids = [master.pid] if master is not None and master.pid else []
     return pids + [p.pid for p in cluster._worker_launcher.processes if p.pid]
-
-
-@pytest.fixture(scope="module")
-def other_user() -> Iterator[str]:
-    """A second local user (created for the test, removed after)."""
-    if os.geteuid() != 0 or not Path(SYSTEM_PYTHON).exists():
-        pytest.skip("needs root (to add a user) and /usr/bin/python3")
-    created = False
-    try:
-        pwd.getpwnam(OTHER_USER)
-    except KeyError:
-        done = subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
-            check=False,
-            capture_output=True,
-            timeout=30,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"useradd failed: {done.stderr.decode()[-300:]}")
-        created = True
-    yield OTHER_USER
-    if created:
-        subprocess.run(["userdel", OTHER_USER], check=False, capture_output=True, timeout=30)
 
 
 ATTACK = textwrap.dedent(
