@@ -165,6 +165,11 @@ class AgentSession:
         """Requests in flight."""
         return len(self._pending)
 
+    def calls_in_flight(self) -> int:
+        """Function calls (CALL requests) in flight."""
+        with self._lock:
+            return sum(1 for pending in self._pending.values() if pending.kind == Kind.CALL)
+
     # --- starting and re-attaching --------------------------------------------------
 
     def start(self, stream: ByteStream, stage_two: bytes, timeout: float) -> dict[str, Any]:
