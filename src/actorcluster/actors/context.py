@@ -126,6 +126,8 @@ class RuntimeContext:
         """How many times the session was taken up again after a reconnect."""
         self.stopping = False
         """Set when the runtime is being stopped (its session ends with it)."""
+        self.cleanup_requested = False
+        """Set when the user stopped the runtime (``cleanup()``), not its supervisor."""
         self._agent_lost: Callable[[AgentLostError], None] | None = None
         self._down_since: float | None = None
         self._down_reason = ""
@@ -164,6 +166,12 @@ class RuntimeContext:
             self._agent_lost = on_lost
 
     # --- availability, in words a user reads ------------------------------------------
+
+    @property
+    def down_reason(self) -> str:
+        """Why the host is away now ("" while it is not)."""
+        with self._condition:
+            return str(self._down_reason or "unreachable") if self._down_since is not None else ""
 
     def host_down(self, reason: str) -> None:
         """The host went away: warn once (until it is back)."""

@@ -10,7 +10,7 @@ import pykka
 
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
-from actorcluster.errors import TaskCancelledError, TaskExecutionError
+from actorcluster.errors import HostUnreachableError, TaskCancelledError, TaskExecutionError
 from actorcluster.messages.events import StepFinished, StepStarted, TaskFinished
 from actorcluster.steps import StepContext, step_run
 from actorcluster.supervisors import SupervisedActor
@@ -290,4 +290,10 @@ class TaskActor(SupervisedActor):
         run.control.finished()
         reason = "its runtime stopped" if error is None else f"its actor crashed: {error!r}"
         run.emit(TaskFinished(task=run.task.name, ok=False, error=reason))
-        run.future.fail(TaskCancelledError(run.task.name, reason, self._context.host))
+        context = self._context
+        why = context.down_reason if error is None and not context.cleanup_requested else ""
+        if why:  # the runtime gave up on a host that stayed away
+            gone = f"task {run.task.name!r} did not finish: the runtime gave up on the host"
+            run.future.fail(HostUnreachableError(context.host, f"{gone} ({why})"))
+            return
+        run.future.fail(TaskCancelledError(run.task.name, reason, context.host))

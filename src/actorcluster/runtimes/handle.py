@@ -170,6 +170,7 @@ class RuntimeHandle:
         if self._stopped:
             return
         self._stopped = True
+        self.context.cleanup_requested = True
         self.context.stopping = True
         # The tree may already be gone (interpreter exit), or the child with it.
         with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):
