@@ -303,6 +303,13 @@ class DaskCluster(MasterWorkerCluster):
         return None if master is None else f"{scheme}://{master.here[0]}:{master.here[1]}"
 
     @property
+    def tls_files(self) -> tuple[str, str] | None:
+        """The cluster's certificate and key here, for a client of another process
+        (``Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key)``);
+        None when the cluster is not secure."""
+        return self._tls.local_files() if self._tls is not None else None
+
+    @property
     def dashboard_link(self) -> str | None:
         """The scheduler's dashboard here, if it has one (needs bokeh)."""
         launcher = self._master_launcher

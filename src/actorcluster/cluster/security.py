@@ -122,6 +122,14 @@ class ClusterTLS:
             self._remove_local = weakref.finalize(self, shutil.rmtree, folder, True)
         return self._local
 
+    def local_files(self) -> tuple[str, str]:
+        """The certificate and key here (0600 files in a 0700 folder), for a client of
+        another process: ``Security(tls_ca_file=cert, tls_client_cert=cert,
+        tls_client_key=key)``."""
+        with self._lock:
+            folder = self._local_files()
+        return os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+
     def files_on(self, runtime: Runtime) -> str:
         """The folder on ``runtime`` holding the cluster's ``cert.pem`` and ``key.pem``
         (sent once, into a 0700 folder under its working directory)."""
