@@ -173,7 +173,13 @@ class RoundRobinLauncher(WorkerLauncher):
     """
 
     workers_talk = True
-    starts_with_master = True
+
+    @property
+    def starts_with_master(self) -> bool:  # type: ignore[override]
+        """Launched while the scheduler starts up, except over TLS: a worker whose TLS
+        handshake meets a tunnel with nothing behind it yet fails for good (dask
+        retries refused connections, not failed handshakes)."""
+        return self.tls is None
 
     def __init__(
         self,
