@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorcluster import ConfigurationError, ReturnValueTooLargeError, Runtime, RuntimeTask
+from actorcluster import (
+    ConfigurationError,
+    RemoteFunctionError,
+    ReturnValueTooLargeError,
+    Runtime,
+    RuntimeTask,
+)
 from actorcluster.steps.returns import DEFAULT_MAX_RETURN_SIZE, estimated_size
 
 if TYPE_CHECKING:
@@ -20,6 +26,14 @@ pytestmark = pytest.mark.timeout(120)
 def many_sets() -> list[set[int]]:
     """2 MB pickled, about 230 MB once loaded."""
     return [set() for _ in range(1_000_000)]
+
+
+class HugeError(Exception):
+    """Raised with 2 MB of sets that would take 230 MB to load."""
+
+
+def raises_huge() -> None:
+    raise HugeError([set() for _ in range(1_000_000)])
 
 
 def small() -> dict[str, int]:
@@ -35,6 +49,11 @@ def test_a_return_value_past_the_budget_is_a_typed_error_and_within_it_loads(
         with pytest.raises(ReturnValueTooLargeError, match="max_return_size") as caught:
             rt.execute_task(task).get(timeout=60)
         assert "host-1" in str(caught.value)
+        failing = RuntimeTask("raises").run_function(raises_huge)
+        with pytest.raises(RemoteFunctionError) as raised:
+            rt.execute_task(failing).get(timeout=60)
+        assert "HugeError" in str(raised.value)
+        assert raised.value.exception is None  # over the budget: never loaded
         ok = rt.execute_task(RuntimeTask("small").run_function(small)).get(timeout=60)
         assert list(ok.function_returns) == [{"answer": 42}]
     finally:
@@ -44,6 +63,9 @@ def test_a_return_value_past_the_budget_is_a_typed_error_and_within_it_loads(
     try:
         done = rt.execute_task(RuntimeTask("sets").run_function(many_sets)).get(timeout=60)
         assert len(next(iter(done.function_returns))) == 1_000_000
+        with pytest.raises(RemoteFunctionError) as raised:
+            rt.execute_task(RuntimeTask("raises").run_function(raises_huge)).get(timeout=60)
+        assert isinstance(raised.value.exception, HugeError)  # within the budget: loaded
     finally:
         rt.cleanup()
 
