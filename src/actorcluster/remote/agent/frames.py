@@ -32,7 +32,7 @@ sets, no classes, no calls) and a body over :data:`SCAN_ABOVE` bytes may hold at
 :data:`MAX_OPCODES` of them. Each opcode builds at most one small object, so a body
 costs at most a few times its size to decode: 16 MiB of ``EMPTY_SET`` opcodes, which
 unpickle to 3.9 GB, are refused at the first one, and 16 MiB of ``EMPTY_LIST`` ones
-after a million.
+after :data:`MAX_OPCODES`.
 """
 
 from __future__ import annotations
@@ -79,8 +79,10 @@ MAX_ITEMS = 1_000_000
 MAX_TEXT = 2 * MAX_BODY
 """How many characters and bytes its strings may hold in all (shared ones each time)."""
 _INT_LIMIT = 1 << 64
-MAX_OPCODES = 1_000_000
-"""How many pickle opcodes a frame body may hold (each builds at most one object)."""
+MAX_OPCODES = 4 * MAX_ITEMS
+"""How many pickle opcodes a frame body may hold (each builds at most one small object;
+a dict entry within :data:`MAX_ITEMS` takes up to four: key, value, their memo
+entries): decoding one body builds at most about 130 MB, whatever its size."""
 SCAN_ABOVE = 64 * 1024
 """Bodies up to this size are not scanned opcode by opcode: they cannot hold more than
 this many opcodes, and their opcodes are still checked by the unpickler."""
