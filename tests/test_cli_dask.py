@@ -49,16 +49,18 @@ def _read_until(process, prefix: bytes) -> dict[str, str]:
 
 def test_dask_runs_a_cluster_until_ctrl_c_then_leaves_nothing(make_ssh_bed):
     from distributed import Client
+    from distributed.security import Security
 
     bed = make_ssh_bed(2)
     process = start_cli("dask", "host-1,host-2", "--workers", "3", ssh_config=bed.ssh_config)
     try:
         announced = _read_until(process, b"workers:")
-        assert announced["scheduler"].startswith("tcp://")
+        assert announced["scheduler"].startswith("tls://")  # closed by default
+        security = Security(**dict(item.split("=", 1) for item in announced["tls"].split()))
         bokeh = importlib.util.find_spec("bokeh") is not None
         assert announced["dashboard"].startswith("http" if bokeh else "none")
         assert announced["workers"] == "3 on host-1, host-2"
-        with Client(announced["scheduler"], timeout=30) as client:
+        with Client(announced["scheduler"], timeout=30, security=security) as client:
             client.wait_for_workers(3, timeout=60)
             assert client.submit(sum, range(10)).result(timeout=60) == 45
         assert _dask_processes(bed)

@@ -131,7 +131,7 @@ def test_dask_cluster_computes_with_submit_and_dask_array(shared):
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 3
         assert all(info["nthreads"] == 1 for info in workers.values())
-    assert shared.scheduler_address.startswith("tcp://127.0.0.1:")
+    assert shared.scheduler_address.startswith("tls://127.0.0.1:")  # TLS by default
     assert sorted(shared._worker_launcher.ports_per_host) == HOSTS
 
 

@@ -169,8 +169,9 @@ FAKE_AGENT = textwrap.dedent(
                 send(Kind.MODULE, 1000 + number, {{"name": "flood_%d" % number}})
                 send(Kind.MODULE_VERSION, 0, {{"name": "flood_%d" % number, "version": "1"}})
             send(Kind.EXIT, rid, {{"code": 0}})
-        elif kind == Kind.RUN:
-            probe = rid
+        elif kind in (Kind.RUN, Kind.CALL):  # asked during a command: all refused
+            probe, probe_kind = rid, kind
+            answers.clear()
             for number, name in enumerate(NAMES, 1):
                 send(Kind.MODULE, number, {{"name": name}})
         elif kind == Kind.MODULE_SOURCE and rid >= 1000:
@@ -180,7 +181,10 @@ FAKE_AGENT = textwrap.dedent(
             if len(answers) == len(NAMES):
                 listed = [answers[number] for number in range(1, len(NAMES) + 1)]
                 send(Kind.OUTPUT, probe, {{"fd": 1, "data": repr(listed).encode()}})
-                send(Kind.EXIT, probe, {{"code": 0}})
+                if probe_kind == Kind.CALL:
+                    send(Kind.RESULT, probe, {{"value": pickle.dumps(None)}})
+                else:
+                    send(Kind.EXIT, probe, {{"code": 0}})
         elif kind not in (Kind.ACK, Kind.CLOSE, Kind.CANCEL):
             send(Kind.RESULT, rid, {{"value": None}})
     """
@@ -191,16 +195,21 @@ def test_a_hostile_agent_asking_over_a_real_session_gets_no_file_but_module_sour
     client: Path, tmp_path: Path
 ) -> None:
     names = [name for name in HOSTILE_NAMES if isinstance(name, (str, int, type(None)))]
+    names.append("__main__")  # the client's main script: never sent
     fake = tmp_path / "python3"
     fake.write_text(FAKE_AGENT.format(python=sys.executable, src=SRC, names=names, flood=0))
     fake.chmod(0o755)
     kwargs = {"python": str(fake), "ship_modules_exclude": ["hidden"]}
     runtime = Runtime("localhost", connection_kwargs=kwargs)
-    try:
-        task = RuntimeTask("probe").run_command("probe")
+    try:  # modules are sent only while a function call is in flight
+        task = RuntimeTask("probe").run_function(len, obj=[])
         runtime.execute_task(task, execute_async=False)
+        during_command = RuntimeTask("probe").run_command("probe")
+        runtime.execute_task(during_command, execute_async=False)
     finally:
         runtime.cleanup()
+    refused = ast.literal_eval(during_command.execution_log[0])
+    assert all("no function call is in flight" in answer["refused"] for answer in refused)
     answers = ast.literal_eval(task.execution_log[0])
     assert len(answers) == len(names)
     for answer in answers:
@@ -208,6 +217,7 @@ def test_a_hostile_agent_asking_over_a_real_session_gets_no_file_but_module_sour
     by_name = dict(zip(names, answers, strict=True))
     assert by_name["shipok"]["source"] == b"VALUE = 1\n"  # the one legitimate request
     assert "excluded" in by_name["hidden"]["refused"]
+    assert "main script is not sent" in by_name["__main__"]["refused"]
     assert "not a module name" in by_name["/etc/passwd"]["refused"]
     assert os.path.basename(by_name["shipok"]["origin"]) == "shipok.py"
 

@@ -57,6 +57,7 @@ __all__ = [
     "RemoteOperationError",
     "RequestCancelledError",
     "RequestTimeoutError",
+    "ReturnValueTooLargeError",
     "RevokedHostKeyError",
     "SupervisorGaveUpError",
     "TaskCancelledError",
@@ -898,4 +899,28 @@ class SupervisorGaveUpError(ActorClusterError):
         return (
             f"supervisor {supervisor} gave up after {restarts} restarts of child "
             f"{child!r}; last error: {last_error}"
+        )
+
+
+class ReturnValueTooLargeError(RemoteError):
+    """A function's return value would take more memory to load than the runtime's
+    ``max_return_size`` allows (it is refused before it is unpickled).
+
+    Args:
+        task: the task's name.
+        index: the step's index.
+        host: the runtime's host.
+        size: the pickled value's size in bytes.
+        budget: the budget it passed, in bytes.
+    """
+
+    def __init__(self, task: str, index: int, host: str, size: int, budget: int) -> None:
+        super().__init__(task, index, host, size, budget)
+
+    def __str__(self) -> str:
+        task, index, host, size, budget = self.args
+        return (
+            f"task {task!r} on {host}: the return value of step {index} ({size} bytes "
+            f"pickled) would take over {budget} bytes to load; return less, or raise "
+            "connection_kwargs['max_return_size']"
         )

@@ -44,6 +44,8 @@ _REATTACH_TIMEOUT = 10.0
 """Seconds (at least) a running agent gets to answer a re-attach."""
 _KILL_TIMEOUT = 5.0
 """Seconds the kill of an agent by pid may take on the host."""
+_CLOSE_ANSWER = 1.0
+"""Seconds an agent told to CLOSE has to end its stream before it is killed by pid."""
 _MODULE_ANSWER_MARGIN = 5.0
 """Seconds an import on the host waits for a module, past the time a reconnect takes."""
 
@@ -271,7 +273,11 @@ def close_session(context: RuntimeContext) -> None:
         return
     if not session.alive:
         kill_agent(context, session, graceful=True)
-    session.close("the runtime was stopped")
+    # A stopped or deadlocked agent may still count as alive (its last heartbeat is
+    # recent): one that has not ended its stream soon after CLOSE is woken, told to
+    # clean up and killed by pid, so it, its watchdog and its commands go now.
+    if not session.close("the runtime was stopped", wait=_CLOSE_ANSWER):
+        kill_agent(context, session, graceful=True)
 
 
 def kill_agent(context: RuntimeContext, session: AgentSession, *, graceful: bool) -> None:
@@ -283,6 +289,8 @@ def kill_agent(context: RuntimeContext, session: AgentSession, *, graceful: bool
     options = context.options
     with contextlib.suppress(ActorClusterError, OSError):
         if options.target is None:
+            if graceful:
+                os.kill(pid, signal.SIGCONT)  # a stopped agent handles SIGTERM once woken
             os.kill(pid, signal.SIGTERM if graceful else signal.SIGKILL)
             return
         connection = context.connection

@@ -79,6 +79,9 @@ class RuntimeOptions:
     ship_modules_prefer_client: bool = False
     """Whether the client's pure-Python copy of a module is used even where the host
     has one of its own (by default the host's wins, and a version difference is logged)."""
+    max_return_size: int = 16 * 1024 * 1024
+    """Bytes a function's return value may take once unpickled (see
+    :mod:`actorcluster.steps.returns`)."""
 
     @property
     def is_local(self) -> bool:
@@ -126,6 +129,8 @@ class RuntimeContext:
         """How many times the session was taken up again after a reconnect."""
         self.stopping = False
         """Set when the runtime is being stopped (its session ends with it)."""
+        self.cleanup_requested = False
+        """Set when the user stopped the runtime (``cleanup()``), not its supervisor."""
         self._agent_lost: Callable[[AgentLostError], None] | None = None
         self._down_since: float | None = None
         self._down_reason = ""
@@ -167,6 +172,12 @@ class RuntimeContext:
             self._agent_lost = on_lost
 
     # --- availability, in words a user reads ------------------------------------------
+
+    @property
+    def down_reason(self) -> str:
+        """Why the host is away now ("" while it is not)."""
+        with self._condition:
+            return str(self._down_reason or "unreachable") if self._down_since is not None else ""
 
     def host_down(self, reason: str) -> None:
         """The host went away: warn once (until it is back)."""

@@ -229,6 +229,7 @@ class TaskActor(SupervisedActor):
             control=run.control,
             emit=run.emit,
             working_dir=self._context.working_dir or ".",
+            max_return_size=self._context.options.max_return_size,
         )
         self._step = step_run(step, context, lambda item: self._tell(_Deliver(index, item)))
         run.emit(StepStarted(task=run.task.name, index=index, description=step.describe()))
@@ -353,4 +354,10 @@ class TaskActor(SupervisedActor):
         run.control.finished()
         reason = "its runtime stopped" if error is None else f"its actor crashed: {error!r}"
         run.emit(TaskFinished(task=run.task.name, ok=False, error=reason))
-        run.future.fail(TaskCancelledError(run.task.name, reason, self._context.host))
+        context = self._context
+        why = context.down_reason if error is None and not context.cleanup_requested else ""
+        if why:  # the runtime gave up on a host that stayed away
+            gone = f"task {run.task.name!r} did not finish: the runtime gave up on the host"
+            run.future.fail(HostUnreachableError(context.host, f"{gone} ({why})"))
+            return
+        run.future.fail(TaskCancelledError(run.task.name, reason, context.host))

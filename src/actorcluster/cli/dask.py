@@ -82,6 +82,9 @@ def _announce(cluster: DaskCluster, hosts: list[str], workers: int, seconds: flo
     dashboard = cluster.dashboard_link or "none (install bokeh for the dashboard)"
     print(f"scheduler: {cluster.scheduler_address}")
     print(f"dashboard: {dashboard}")
+    if cluster.tls_files is not None:  # TLS: a client needs the cluster's certificate
+        cert, key = cluster.tls_files
+        print(f"tls: tls_ca_file={cert} tls_client_cert={cert} tls_client_key={key}")
     print(f"workers: {workers} on {', '.join(hosts)}", flush=True)
     note(f"cluster up in {seconds:.1f} s; press Ctrl-C to stop it and clean up")
 

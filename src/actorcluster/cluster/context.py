@@ -24,6 +24,7 @@ from actorcluster.actors.process_state import ProcessState
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
 from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
 from actorcluster.cluster.ports import PortPool
+from actorcluster.cluster.security import direct_bind_address
 from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime
@@ -318,9 +319,12 @@ class ClusterContext:
 
     # --- wiring ---------------------------------------------------------------------
 
-    def master_bind_address(self) -> str:
-        """Where the master listens."""
-        return LOOPBACK if self.tunnels else ANY_ADDRESS
+    def master_bind_address(self, host: str | None = None) -> str:
+        """Where the master (on ``host``; None: here) listens: never every address
+        where one will do (see :func:`~actorcluster.cluster.security.direct_bind_address`)."""
+        if self.tunnels:
+            return LOOPBACK
+        return direct_bind_address(self.addresses(), host, LOOPBACK, ANY_ADDRESS)
 
     def wire_master(self, runtime: Runtime, port: int, candidates: Sequence[int]) -> MasterEndpoint:
         """Make the master at ``runtime``:``port`` reachable from here and every host.
@@ -384,7 +388,7 @@ class ClusterContext:
             if addresses is None:
                 listen, contact_address = LOOPBACK, LOOPBACK
             else:
-                listen, contact_address = ANY_ADDRESS, addresses[host][1]
+                listen = contact_address = addresses[host][1]  # where it is reached only
             master_address, master_port = master.per_host[host]
             slots.append(
                 WorkerSlot(

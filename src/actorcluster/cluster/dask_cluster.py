@@ -25,6 +25,7 @@ from actorcluster._logging import get_logger
 from actorcluster.cluster.dask_deps import PIP_INSTALL_COMMAND, check_dask, python_candidates
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
+from actorcluster.cluster.security import ClusterTLS, http_address
 from actorcluster.errors import MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class LocalMasterLauncher(MasterLauncher):
         self._install = install
         self.dashboard_port: int | None = None
         """The dashboard's port where the scheduler runs (None: no dashboard)."""
+        self.tls: ClusterTLS | None = None
+        """The cluster's TLS credentials (None: plain TCP, open to whoever reaches it)."""
 
     def _interpreter(self) -> str:
         if self._host is None:
@@ -110,6 +113,10 @@ class LocalMasterLauncher(MasterLauncher):
             options["dashboard_address"] = f"{bind_address}:{self.dashboard_port}"
         else:
             options["dashboard"] = False
+            options["dashboard_address"] = http_address(bind_address)
+        if self.tls is not None:
+            options["protocol"] = self.tls.scheme
+            options.update(self.tls.flags(context.runtime(self._host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
         return f"exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
@@ -118,8 +125,10 @@ class LocalMasterLauncher(MasterLauncher):
         """A client talks to the scheduler (an identity round trip)."""
         from distributed import Client
 
-        address = f"tcp://{address}:{port}"
-        with Client(address, timeout=timeout, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        tls = self.tls
+        address = f"{tls.scheme if tls else 'tcp'}://{address}:{port}"
+        security = tls.client_security() if tls else None
+        with Client(address, timeout=timeout, set_as_default=False, security=security) as client:  # type: ignore[no-untyped-call]
             client.scheduler_info()
 
 
@@ -140,9 +149,15 @@ class RoundRobinLauncher(WorkerLauncher):
     """
 
     workers_talk = True
-    starts_with_master = True
     # workers_reconnect stays False: today's dask worker (no nanny) closes when it loses
     # its scheduler, so after a scheduler restart the workers are restarted after it.
+
+    @property
+    def starts_with_master(self) -> bool:  # type: ignore[override]
+        """Launched while the scheduler starts up, except over TLS: a worker whose TLS
+        handshake meets a tunnel with nothing behind it yet fails for good (dask
+        retries refused connections, not failed handshakes)."""
+        return self.tls is None
 
     def __init__(
         self,
@@ -157,6 +172,8 @@ class RoundRobinLauncher(WorkerLauncher):
         self._python = python
         self._install = install
         self._interpreters: dict[str, str] = {}
+        self.tls: ClusterTLS | None = None
+        """The cluster's TLS credentials (None: plain TCP, open to whoever reaches it)."""
 
     def start(
         self, worker_count: int, master_port: int, ports: list[int], debug: bool = False
@@ -179,18 +196,22 @@ class RoundRobinLauncher(WorkerLauncher):
 
     def get_launch_command(self, slot: WorkerSlot) -> str:
         """``python -m distributed.cli.dask_worker`` for ``slot``."""
+        scheme = self.tls.scheme if self.tls else "tcp"
         options: dict[str, Any] = {
             "name": f"{self.cluster_context().name}-worker-{slot.index}",
             "nanny": False,
             "dashboard": False,
-            "listen_address": f"tcp://{slot.listen_address}:{slot.port}",
-            "contact_address": f"tcp://{slot.contact_address}:{slot.contact_port}",
+            "dashboard_address": http_address(slot.listen_address),
+            "listen_address": f"{scheme}://{slot.listen_address}:{slot.port}",
+            "contact_address": f"{scheme}://{slot.contact_address}:{slot.contact_port}",
             "local_directory": f"{slot.working_dir}/dask-worker-space",
             "death_timeout": 60,
         }
+        if self.tls is not None:
+            options.update(self.tls.flags(self.cluster_context().runtime(slot.host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
-        scheduler = f"tcp://{slot.master_address}:{slot.master_port}"
+        scheduler = f"{scheme}://{slot.master_address}:{slot.master_port}"
         python = self._interpreters.get(slot.host) or python_candidates(self._python).split()[-1]
         return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
 
@@ -218,6 +239,9 @@ class DaskCluster(MasterWorkerCluster):
             workers' restart intensity), else the cluster fails.
         period: the seconds ``max_restarts`` counts over.
         backoff: the delay between restarts of a worker.
+        secure: TLS with temporary certificates between the client, the scheduler and
+            the workers (the default launchers'), so only this client can use the
+            cluster; False: plain TCP, open to anyone who reaches its ports.
     """
 
     DEFAULT_MASTER_PORT = 8786
@@ -241,6 +265,7 @@ class DaskCluster(MasterWorkerCluster):
         period: float = 60.0,
         backoff: Backoff | None = None,
         install_dask: bool = False,
+        secure: bool = True,
     ) -> None:
         extra: dict[str, Any] = {"backoff": backoff} if backoff is not None else {}
         super().__init__(
@@ -266,12 +291,24 @@ class DaskCluster(MasterWorkerCluster):
             ),
         )
         self._expected = 0
+        self._tls = ClusterTLS() if secure else None
+        for launcher in (self._master_launcher, self._worker_launcher):
+            if isinstance(launcher, (LocalMasterLauncher, RoundRobinLauncher)):
+                launcher.tls = self._tls
 
     @property
     def scheduler_address(self) -> str | None:
         """The scheduler's address as reached from here (``tcp://host:port``)."""
         master = self._context.master
-        return None if master is None else f"tcp://{master.here[0]}:{master.here[1]}"
+        scheme = self._tls.scheme if self._tls else "tcp"
+        return None if master is None else f"{scheme}://{master.here[0]}:{master.here[1]}"
+
+    @property
+    def tls_files(self) -> tuple[str, str] | None:
+        """The cluster's certificate and key here, for a client of another process
+        (``Security(tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key)``);
+        None when the cluster is not secure."""
+        return self._tls.local_files() if self._tls is not None else None
 
     @property
     def dashboard_link(self) -> str | None:
@@ -334,8 +371,20 @@ class DaskCluster(MasterWorkerCluster):
 
         self.check()
         address = self.scheduler_address
-        if address is None and self.master_port is not None:
-            address = f"tcp://127.0.0.1:{self.master_port}"  # a launcher's own start()
+        launcher = self._master_launcher
+        tls = launcher.tls if isinstance(launcher, LocalMasterLauncher) else None
+        if address is None and self.master_port is not None:  # a launcher's own start()
+            address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{self.master_port}"
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
-        return Client(address, timeout=timeout, set_as_default=set_as_default)  # type: ignore[no-untyped-call]
+        security = tls.client_security() if tls else None
+        return Client(  # type: ignore[no-untyped-call]
+            address, timeout=timeout, set_as_default=set_as_default, security=security
+        )
+
+    def cleanup(self) -> None:
+        """Stop the cluster (see :meth:`MasterWorkerCluster.cleanup`), then remove the
+        local copy of its TLS credentials."""
+        super().cleanup()
+        if self._tls is not None:
+            self._tls.close()

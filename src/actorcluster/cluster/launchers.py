@@ -183,7 +183,7 @@ class MasterLauncher(_Launcher):
             MasterStartError: it exited, did not listen in time, or failed the handshake.
         """
         runtime = context.runtime(self._host)
-        command = self.get_launch_command(port, context.master_bind_address())
+        command = self.get_launch_command(port, context.master_bind_address(self._host))
         process, state = context.start_process(MASTER, runtime, command, debug=debug)
         self._process = process
         spare = candidates or [*context.ports, *_spare_ports(context)]

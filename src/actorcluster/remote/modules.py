@@ -25,6 +25,7 @@ from actorcluster.errors import AgentLostError
 from actorcluster.remote.agent.frames import FrameError, Kind
 from actorcluster.remote.agent.versions import module_version
 from actorcluster.remote.module_closure import bundle_for
+from actorcluster.remote.module_gate import gate_refusal
 from actorcluster.remote.module_lookup import (
     ModulePolicy,
     answer_for,
@@ -118,7 +119,7 @@ class ModuleServer:
                 self._queued -= 1
 
     def _answer(self, request_id: int, name: object) -> None:
-        answer = answer_for(name, self._policy)
+        answer = gate_refusal(name, self._session) or answer_for(name, self._policy)
         found = bool(answer.get("found"))
         bundle: list[dict[str, object]] = []
         if found:

@@ -167,6 +167,11 @@ class AgentSession:
         """Requests in flight."""
         return len(self._pending)
 
+    def calls_in_flight(self) -> int:
+        """Function calls (CALL requests) in flight."""
+        with self._lock:
+            return sum(1 for pending in self._pending.values() if pending.kind == Kind.CALL)
+
     # --- starting and re-attaching --------------------------------------------------
 
     def start(
@@ -537,9 +542,14 @@ class AgentSession:
         for request in pending.values():
             request.finish(None, error)
 
-    def close(self, reason: str = "closed by the client") -> None:
+    def close(self, reason: str = "closed by the client", wait: float = _CLOSE_WAIT) -> bool:
         """End the session now: the agent kills what it started, removes its temporary
-        folders and exits; every pending request fails."""
+        folders and exits; every pending request fails.
+
+        Returns:
+            Whether the agent's stream ended within ``wait`` seconds (False: the agent
+            may be hung or stopped, and still there; the caller kills it by pid).
+        """
         with self._lock:
             self._on_lost = None
             stream = self._stream if self._detached is None else None
@@ -553,7 +563,8 @@ class AgentSession:
             # The agent's stream ends when it exits, after it has killed what it started:
             # waiting for that means nothing of the session runs once close returns.
             assert reader is not None
-            reader.join(timeout=_CLOSE_WAIT)
+            reader.join(timeout=wait)
+        ended = stream is None or not (joinable and reader is not None and reader.is_alive())
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
@@ -562,6 +573,7 @@ class AgentSession:
             reader.join(timeout=5)
         if stream is not None:
             stream.release()
+        return ended
 
 
 def _await_marker(
@@ -594,12 +606,12 @@ def _await_marker(
 
 
 def _read_first(reader: FrameReader, source: _Prefilled, deadline: float) -> Frame | None:
-    """The first frame, within the deadline."""
-    source.timeout = max(0.01, deadline - time.monotonic())
+    """The first frame, within the deadline (however it is trickled)."""
+    source.deadline = deadline
     try:
         return reader.read_frame()
     finally:
-        source.timeout = None
+        source.deadline = None
 
 
 class _Prefilled:
@@ -608,10 +620,16 @@ class _Prefilled:
     def __init__(self, leftover: bytes, stream: ByteStream) -> None:
         self._leftover = leftover
         self._stream = stream
-        self.timeout: float | None = None
+        self.deadline: float | None = None
+        """While set, every read ends by then (a byte at a time cannot stretch it)."""
 
     def recv(self, size: int) -> bytes:
         if self._leftover:
             data, self._leftover = self._leftover[:size], self._leftover[size:]
             return data
-        return self._stream.recv(size, timeout=self.timeout)
+        if self.deadline is None:
+            return self._stream.recv(size, timeout=None)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the agent's first frame did not arrive in time")
+        return self._stream.recv(size, timeout=left)

@@ -137,6 +137,8 @@ class RuntimeHandle:
         """The error to raise for a failed start (the subtree is gone already): one
         short error naming the host and why, never a chain of internal re-raises."""
         self._stopped = True
+        with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):  # its spec too
+            supervisor_proxy(self._parent).delete_child(self._child_id).get(timeout=ASK_TIMEOUT)
         if isinstance(error, HostUnreachableError) and not isinstance(error, InvalidRuntimeError):
             return InvalidRuntimeError(self.host, str(error))
         return error.with_traceback(None)
@@ -168,10 +170,14 @@ class RuntimeHandle:
         if self._stopped:
             return
         self._stopped = True
+        self.context.cleanup_requested = True
         self.context.stopping = True
         # The tree may already be gone (interpreter exit), or the child with it.
         with contextlib.suppress(pykka.ActorDeadError, ActorClusterError):
-            supervisor_proxy(self._parent).terminate_child(self._child_id).get(timeout=ASK_TIMEOUT)
+            parent = supervisor_proxy(self._parent)
+            parent.terminate_child(self._child_id).get(timeout=ASK_TIMEOUT)
+            # Its spec's closure holds the context, the agent session and the transports.
+            parent.delete_child(self._child_id).get(timeout=ASK_TIMEOUT)
         self.context.close()
 
     # --- the agent ------------------------------------------------------------------

@@ -149,6 +149,8 @@ def _private_dir(path: str) -> None:
     if info.st_mode & 0o022:
         mode = info.st_mode & 0o777
         raise UnsafeLogDirError(f"log folder {path} is writable by others (mode {mode:o})")
+    if info.st_mode & 0o077:  # ours, made readable by an older version: closed now
+        os.chmod(path, 0o700)
 
 
 def _our_folders(folder: str) -> list[str]:
@@ -157,8 +159,8 @@ def _our_folders(folder: str) -> list[str]:
     root = os.path.dirname(folder)
     chain = [root, folder]
     above = os.path.dirname(root)
-    if os.path.basename(above) == f"actorcluster-{os.getuid()}":
-        chain.insert(0, above)
+    if os.path.basename(above) in (f"actorcluster-{os.getuid()}", "actorcluster"):
+        chain.insert(0, above)  # ~/.local/state/actorcluster too: 0700, not makedirs' 0755
     return chain
 
 

@@ -24,6 +24,7 @@ RUNTIME_KWARGS: dict[str, str] = {
     "ship_modules_exclude": "module names never sent to the host (their submodules neither)",
     "ship_modules_max_size": "bytes of source a module sent to the host may have (default 4 MiB)",
     "ship_modules_prefer_client": "use the client's copy of a module even where the host has one",
+    "max_return_size": "bytes a function's return value may take once loaded (default 16 MiB)",
 }
 """Keys of ``connection_kwargs`` that configure the runtime rather than SSH."""
 
@@ -39,6 +40,8 @@ _SECONDS = (
 _FLAGS = ("ship_modules", "ship_modules_prefer_client")
 
 _MAX_SECONDS = 86400.0
+_MAX_HOST = 1025
+"""The longest host name or alias (a DNS name is at most 253 characters)."""
 _MAX_MODULE_SIZE = 32 * 1024 * 1024
 """The largest ``ship_modules_max_size`` (a module travels in one frame)."""
 
@@ -65,6 +68,13 @@ def _runtime_value(key: str, value: Any) -> Any:
         return value
     if key == "ship_modules_exclude":
         return _module_names(value)
+    if key == "max_return_size":
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if not number or value <= 0:
+            raise ConfigurationError(
+                f"connection_kwargs[{key!r}] must be a positive number of bytes, not {value!r}"
+            )
+        return value
     if key == "ship_modules_max_size":
         number = isinstance(value, int) and not isinstance(value, bool)
         if not number or not 0 < value <= _MAX_MODULE_SIZE:
@@ -99,6 +109,11 @@ def build_options(
     """
     if not isinstance(host, str) or not host.strip():
         raise UsageError(f"host must be a non-empty string, not {host!r}")
+    if len(host) > _MAX_HOST or not host.isprintable() or any(c.isspace() for c in host):
+        raise UsageError(
+            f"host {host[:60]!r}{'...' if len(host) > 60 else ''} is not a host name or "
+            f"SSH alias: it must be printable, without spaces, at most {_MAX_HOST} characters"
+        )
     if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.strip()):
         raise UsageError(f"working_dir must be a non-empty string or None, not {working_dir!r}")
     if connection_kwargs is not None and not isinstance(connection_kwargs, Mapping):

@@ -24,6 +24,7 @@ from actorcluster.observe import bus as observe
 from actorcluster.observe.hooks import observe_task
 from actorcluster.runtimes import log_files
 from actorcluster.runtimes import processes as process_keys
+from actorcluster.runtimes.environment import checked_env
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
 from actorcluster.runtimes.host import HostInfo
 from actorcluster.runtimes.interrupt import wait_interruptibly
@@ -297,7 +298,7 @@ class Runtime:
 
     @env_variables.setter
     def env_variables(self, env_variables: dict[str, str]) -> None:
-        env = {str(key): str(value) for key, value in dict(env_variables).items()}
+        env = checked_env(env_variables)
         env.setdefault(self.WORKING_DIR_ENV_VAR_NAME, self.working_dir)
         self._env = env
 
@@ -305,7 +306,7 @@ class Runtime:
         """Add or update environment variables (values arrive on the host literally)."""
         if not isinstance(env_variables, dict):
             raise UsageError(f"env_variables must be a dict, not {type(env_variables).__name__}")
-        self._env.update({str(key): str(value) for key, value in env_variables.items()})
+        self._env.update(checked_env({**self._env, **env_variables}))
 
     @property
     def is_connected(self) -> bool:

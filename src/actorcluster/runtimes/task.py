@@ -35,6 +35,7 @@ from actorcluster.messages.events import (
 from actorcluster.messages.steps import GetFile, RunCommand, RunFunction, SendFile
 from actorcluster.messages.tasks import Task
 from actorcluster.runtimes import log_files
+from actorcluster.runtimes.environment import checked_env
 from actorcluster.runtimes.execution_log import ExecutionLog
 from actorcluster.runtimes.pickling import dumps_call
 from actorcluster.runtimes.standalone import HOME, connection_target
@@ -318,7 +319,7 @@ class RuntimeTask:
 
     @env_variables.setter
     def env_variables(self, env_variables: dict[str, str]) -> None:
-        self._env = {str(key): str(value) for key, value in dict(env_variables).items()}
+        self._env = checked_env(env_variables)
 
     def build(self, env: dict[str, str] | None = None) -> Task:
         """The immutable task message for the current steps, run in ``env`` (default:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ssh_errors", "translate_error"]
 
-_TRANSLATED = (OSError, EOFError, paramiko.SSHException)
+_TRANSLATED = (OSError, EOFError, UnicodeError, paramiko.SSHException)
 _DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ed25519")
 
 
@@ -60,6 +60,9 @@ def translate_error(  # noqa: PLR0911 - one return per kind of failure reads bes
     ``action`` reads as a phrase naming the address (``"TCP connect to 10.0.0.1:22"``).
     """
     host, text = target.alias, str(exc)
+    if isinstance(exc, UnicodeError):  # the name cannot even be encoded for DNS (idna)
+        name = str(getattr(target, "hostname", host))[:60]
+        return UnknownHostError(host, f"{name!r} is not a valid host name ({exc})")
     if isinstance(exc, socket.gaierror):
         return UnknownHostError(host, _unknown_host_reason(target, exc))
     if isinstance(exc, ConnectionRefusedError):

@@ -16,6 +16,7 @@ from actorcluster.errors import RemoteFunctionError, TaskExecutionError
 from actorcluster.messages.events import FunctionReturned, StepOutput
 from actorcluster.remote import CallRaised
 from actorcluster.steps.base import StepRun
+from actorcluster.steps.returns import check_return, estimated_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,6 +155,10 @@ class FunctionRun(_OutputStep):
         outcome = self.outcome(call)
         context = self.context
         if isinstance(outcome, CallRaised):
+            pickled = outcome.exception  # kept only within the budget its loading has
+            budget = context.max_return_size
+            if pickled is not None and estimated_size(pickled, budget) > budget:
+                pickled = None
             raise RemoteFunctionError(
                 context.task,
                 context.index,
@@ -161,6 +166,13 @@ class FunctionRun(_OutputStep):
                 outcome.type_name,
                 outcome.traceback,
                 context.host,
-                outcome.exception,
+                pickled,
             ) from None
+        check_return(
+            outcome.value,
+            context.max_return_size,
+            task=context.task,
+            index=context.index,
+            host=context.host,
+        )
         context.emit(FunctionReturned(task=context.task, index=context.index, value=outcome.value))

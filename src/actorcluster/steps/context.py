@@ -35,3 +35,5 @@ class StepContext:
     """Where the step's events go (called on the task actor's thread)."""
     working_dir: str
     """The runtime's working directory on the host."""
+    max_return_size: int = 16 * 1024 * 1024
+    """Bytes a function's return value may take once unpickled."""

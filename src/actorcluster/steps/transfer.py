@@ -35,6 +35,7 @@ from actorcluster.errors import (
 )
 from actorcluster.messages.events import StepOutput, TransferProgress
 from actorcluster.remote.agent.landing import PartialFile, PartialTree, current_umask, file_mode
+from actorcluster.steps import download_ledger
 from actorcluster.steps.base import StepRun
 
 if TYPE_CHECKING:
@@ -310,14 +311,18 @@ class _Receiver:
         name = posixpath.basename(step.remote_path.rstrip("/")) or "download"
         local = Path(step.local_path).expanduser() if step.local_path else Path.cwd() / name
         self._kind = kind
+        download_ledger.sweep_once()
         if kind == "file":
             if local.is_dir():
                 local = local / name
-            self._file = PartialFile(str(local))
+            self._file = PartialFile(str(local), download_ledger.note)
             self._mode = mode
         else:
             self._tree = tree = PartialTree(
-                str(local), umask=self._umask, special=step.preserve_special_bits
+                str(local),
+                umask=self._umask,
+                special=step.preserve_special_bits,
+                notify=download_ledger.note,
             )
             reader, self._pipe = os.pipe()
             self._extractor = threading.Thread(

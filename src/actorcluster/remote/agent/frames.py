@@ -25,6 +25,14 @@ of strings in all, and integers fit in 64 bits, counting shared parts each time 
 are reached (as printing them would): a 1 KB body of 40 levels of shared lists, which
 would print as 2^40 items, is refused in microseconds. The check stops at the first
 limit passed, so it costs at most :data:`MAX_ITEMS` steps.
+
+That check runs on what was built, so a body is first scanned before anything is
+built from it (:func:`scan_body`): only the opcodes plain data needs are allowed (no
+sets, no classes, no calls) and a body over :data:`SCAN_ABOVE` bytes may hold at most
+:data:`MAX_OPCODES` of them. Each opcode builds at most one small object, so a body
+costs at most a few times its size to decode: 16 MiB of ``EMPTY_SET`` opcodes, which
+unpickle to 3.9 GB, are refused at the first one, and 16 MiB of ``EMPTY_LIST`` ones
+after :data:`MAX_OPCODES`.
 """
 
 from __future__ import annotations
@@ -46,8 +54,10 @@ __all__ = [
     "MAX_BODY",
     "MAX_DEPTH",
     "MAX_ITEMS",
+    "MAX_OPCODES",
     "MAX_TEXT",
     "READY_MARKER",
+    "SCAN_ABOVE",
     "VERSION",
     "Frame",
     "FrameError",
@@ -55,6 +65,7 @@ __all__ = [
     "Kind",
     "check_plain",
     "encode_frame",
+    "scan_body",
 ]
 
 MAGIC = b"\xacF"
@@ -68,6 +79,13 @@ MAX_ITEMS = 1_000_000
 MAX_TEXT = 2 * MAX_BODY
 """How many characters and bytes its strings may hold in all (shared ones each time)."""
 _INT_LIMIT = 1 << 64
+MAX_OPCODES = 4 * MAX_ITEMS
+"""How many pickle opcodes a frame body may hold (each builds at most one small object;
+a dict entry within :data:`MAX_ITEMS` takes up to four: key, value, their memo
+entries): decoding one body builds at most about 130 MB, whatever its size."""
+SCAN_ABOVE = 64 * 1024
+"""Bodies up to this size are not scanned opcode by opcode: they cannot hold more than
+this many opcodes, and their opcodes are still checked by the unpickler."""
 READY_MARKER = b"\n\x00ACTORCLUSTER-AGENT-READY-1\x00\n"
 """Written by the agent before its first frame; anything before it is shell noise."""
 
@@ -231,6 +249,71 @@ def check_plain(value: object) -> None:
             raise FrameError(f"frame body holds a {kind.__name__}; only plain data is allowed")
 
 
+_FIXED_ARGS = {
+    0x80: 1,  # PROTO
+    0x95: 8,  # FRAME
+    0x68: 1,  # BINGET
+    0x6A: 4,  # LONG_BINGET
+    0x71: 1,  # BINPUT
+    0x72: 4,  # LONG_BINPUT
+    0x4A: 4,  # BININT
+    0x4B: 1,  # BININT1
+    0x4D: 2,  # BININT2
+    0x47: 8,  # BINFLOAT
+}
+"""Plain-data opcodes with an argument of a fixed size: opcode -> its size."""
+_SIZED_ARGS = {
+    0x8C: 1,  # SHORT_BINUNICODE
+    0x58: 4,  # BINUNICODE
+    0x8D: 8,  # BINUNICODE8
+    0x43: 1,  # SHORT_BINBYTES
+    0x42: 4,  # BINBYTES
+    0x8E: 8,  # BINBYTES8
+    0x8A: 1,  # LONG1 (at most 9 bytes: 64-bit integers)
+}
+"""Plain-data opcodes followed by a length (of that many bytes, little-endian) and
+that many bytes."""
+_BARE = frozenset(b"\x94})](aesut\x85\x86\x87N\x88\x89")
+"""Plain-data opcodes without an argument: MEMOIZE, EMPTY_DICT, EMPTY_TUPLE,
+EMPTY_LIST, MARK, APPEND, APPENDS, SETITEM, SETITEMS, TUPLE, TUPLE1-3, NONE,
+NEWTRUE, NEWFALSE."""
+_STOP = 0x2E
+_LONG1 = 0x8A
+_LONG1_MAX = 9
+
+
+def scan_body(body: bytes, budget: int = MAX_OPCODES) -> None:
+    """Raise :class:`FrameError` unless ``body`` is a pickle of plain data made of at
+    most ``budget`` opcodes, each one a plain-data opcode, ending at its STOP; nothing
+    is built (at most ``budget`` steps)."""
+    view = memoryview(body)
+    size = len(body)
+    at = ops = 0
+    while at < size:
+        op = view[at]
+        at += 1
+        ops += 1
+        if ops > budget:
+            raise FrameError(f"frame body holds over {budget} pickle opcodes")
+        fixed = _FIXED_ARGS.get(op)
+        if fixed is not None:
+            at += fixed
+            continue
+        width = _SIZED_ARGS.get(op)
+        if width is not None:
+            length = int.from_bytes(view[at : at + width], "little")
+            if op == _LONG1 and length > _LONG1_MAX:
+                raise FrameError("frame body holds an integer wider than 64 bits")
+            at += width + length
+        elif op == _STOP:
+            if at != size:
+                raise FrameError("frame body goes on after its pickle's end")
+            return
+        elif op not in _BARE:
+            raise FrameError(f"frame body holds pickle opcode {op:#04x}, not plain data")
+    raise FrameError("frame body ends inside its pickle")
+
+
 def encode_frame(
     kind: int, request_id: int, payload: dict[str, Any], *, check: bool = True
 ) -> bytes:
@@ -304,16 +387,27 @@ class FrameReader:
         del self._buffer[:end]
         if zlib.crc32(body) != crc:
             raise FrameError(f"frame {request_id} failed its checksum (kind {kind})")
-        try:
-            payload = _PlainDataUnpickler(io.BytesIO(body)).load()
-        except FrameError:
-            raise
-        except Exception as exc:  # any unpickling failure is a corrupt frame
-            raise FrameError(f"frame {request_id} has an undecodable body: {exc!r}") from exc
+        problem = _decode(body)
+        del body  # the error below, kept by whoever catches it, keeps none of it
+        if isinstance(problem, str):
+            raise FrameError(f"frame {request_id} (kind {kind}): {problem}")
+        return Frame(kind, request_id, problem)
+
+
+def _decode(body: bytes) -> dict[str, Any] | str:
+    """The plain-data dict in ``body``, or what is wrong with it (a message, not an
+    exception: a traceback would keep the body and whatever was built from it)."""
+    problem = ""
+    try:
+        if len(body) > SCAN_ABOVE:
+            scan_body(body)
+        payload = _PlainDataUnpickler(io.BytesIO(body)).load()
         if not isinstance(payload, dict):
-            raise FrameError(f"frame {request_id} body is {type(payload).__name__}, not dict")
-        try:
-            check_plain(payload)
-        except FrameError as exc:
-            raise FrameError(f"frame {request_id} (kind {kind}): {exc}") from None
-        return Frame(kind, request_id, payload)
+            return f"body is {type(payload).__name__}, not dict"
+        check_plain(payload)
+        return payload
+    except FrameError as exc:
+        problem = str(exc)
+    except Exception as exc:  # any unpickling failure is a corrupt frame
+        problem = f"undecodable body: {exc!r}"
+    return problem

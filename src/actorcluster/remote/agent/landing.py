@@ -52,6 +52,7 @@ __all__ = [
     "current_umask",
     "file_mode",
     "is_partial_name",
+    "refuse_planted_link",
 ]
 
 PART_SUFFIX = ".part"
@@ -97,6 +98,22 @@ def file_mode(sent: int | None, target: str, umask: int, *, special: bool = Fals
         return stat.S_IMODE(os.stat(target).st_mode) & _keep_bits(special)
     except FileNotFoundError:
         return 0o666 & ~umask
+
+
+def refuse_planted_link(path: str) -> None:
+    """Raise if ``path`` is a symbolic link another user made (neither we nor root): an
+    upload never follows a link planted at its target (in a shared ``/tmp``, say) into
+    a folder the user did not name, as Linux's ``protected_symlinks`` would not."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode) and info.st_uid not in (os.getuid(), 0):
+        raise PermissionError(
+            errno.EPERM,
+            f"the target is a symbolic link of another user (uid {info.st_uid}); not followed",
+            path,
+        )
 
 
 def is_partial_name(name: str) -> bool:
@@ -204,6 +221,7 @@ class PartialTree:
         self._special = special
         self._notify = notify
         self._gone = False
+        refuse_planted_link(target)
         self._into = os.path.isdir(target)
         if self._into:
             folder, name = target, "actorcluster"

@@ -23,14 +23,12 @@ to stderr only.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import signal
 import socket
 import sys
 import threading
-import time
 import typing
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,10 +38,11 @@ from .imports import Importer
 from .links import Links
 from .listeners import listened_by
 from .outbox import Outbox
+from .probelock import probe_lock
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
 __all__ = ["Agent", "main", "ports_free", "setup"]
 
@@ -102,44 +101,13 @@ def setup(
     hub.finish(request_id, Kind.RESULT, {"value": hub.working_dir})
 
 
-_PROBE_LOCK_WAIT = 2.0
-"""Seconds a probe waits for another agent's probe on this machine before going ahead."""
-_PROBE_LOCK = "\0actorcluster-port-probe"
-"""The lock: a name in Linux's abstract socket namespace (no file; one per network
-namespace, which is exactly where ports can clash)."""
-
-
-@contextlib.contextmanager
-def _probe_lock() -> Iterator[None]:
-    """Hold the machine's port-probe lock (a best effort, bounded wait; Linux only).
-
-    A probe holds its port for a moment; two agents on one machine (a group's runtimes
-    that are logins to the same host, or ``localhost`` and this host over SSH) probing
-    the same port at once would each see the other's probe as a taker. Holding the
-    lock while probing makes their probes take turns.
-    """
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as lock:
-        deadline = time.monotonic() + _PROBE_LOCK_WAIT
-        while time.monotonic() < deadline:
-            try:
-                lock.bind(_PROBE_LOCK)
-            except OSError:
-                time.sleep(0.001)  # another agent probes now: a few ports, microseconds
-            else:
-                break
-        yield  # closing the socket releases the name
-
-
 def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
     """Whether each TCP port can be bound on ``host`` ("" means every interface).
 
     Binds with SO_REUSEADDR, as servers (sshd's forwarding included) bind: a port that
     is listened on, or bound by a socket that does not share it, counts as taken; one
     whose old connections linger in TIME_WAIT is free (a server can listen there now).
-    Probes of agents on one machine take turns (:func:`_probe_lock`), so they never
+    Probes of one user's agents on a machine take turns (:mod:`probelock`), so they never
     see each other as takers.
     """
     if host:
@@ -152,7 +120,7 @@ def ports_free(ports: Sequence[int], host: str = "") -> list[bool]:
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"not a TCP port number: {port!r}")
     free = []
-    with _probe_lock():
+    with probe_lock():
         for port in ports:
             with socket.socket(family, socket.SOCK_STREAM) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

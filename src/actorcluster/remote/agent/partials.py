@@ -89,9 +89,12 @@ def _private_dir(path: str) -> bool:
     try:
         os.makedirs(path, 0o700, exist_ok=True)
         info = os.lstat(path)
+        ours = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+        if ours and info.st_mode & 0o077:  # made readable by an older version: closed now
+            os.chmod(path, 0o700)
     except OSError:
         return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+    return ours
 
 
 def _ledger_path() -> str:
@@ -99,7 +102,8 @@ def _ledger_path() -> str:
     if not _ledger:
         folder = ledger_dir()
         name = _identity(os.getpid()) or f"{os.getpid()}-0"
-        _ledger.append(os.path.join(folder, name) if _private_dir(folder) else "")
+        private = _private_dir(os.path.dirname(folder)) and _private_dir(folder)  # both 0700
+        _ledger.append(os.path.join(folder, name) if private else "")
     return _ledger[0]
 
 

@@ -54,6 +54,7 @@ class _FileUpload:
     """An upload of one file, written beside its target and renamed at the end."""
 
     def __init__(self, path: str, mode: int | None, name: str | None, special: bool) -> None:
+        landing.refuse_planted_link(path.rstrip("/") or path)
         if name and (path.endswith("/") or os.path.isdir(path)):
             path = os.path.join(path, name)  # into the folder, under the file's own name
         if os.path.isdir(path):
