@@ -153,7 +153,8 @@ FAKE_AGENT = textwrap.dedent(
         out.flush()
 
     out.write(frames.READY_MARKER)
-    send(Kind.HELLO, 0, {{"pid": os.getpid(), "python": "3", "cwd": "/", "hostname": "evil"}})
+    python = "%d.%d.%d" % sys.version_info[:3]  # functions may run: it is the client's
+    send(Kind.HELLO, 0, {{"pid": os.getpid(), "python": python, "cwd": "/", "hostname": "evil"}})
     reader = frames.FrameReader(stdin.read1)
     answers, probe = {{}}, None
     while (frame := reader.read_frame()) is not None:
