@@ -20,6 +20,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._workers import THREADS
+
 if TYPE_CHECKING:
     from actorcluster.futures import ActorFuture
 
@@ -39,8 +41,7 @@ class _StdinPump:
         read, self._write = os.pipe()
         self._stop_read, self._stop_write = os.pipe()
         self.reader = open(read, "rb", buffering=0)  # noqa: SIM115 - closed in stop()
-        self._thread = threading.Thread(target=self._pump, name="keeper-stdin", daemon=True)
-        self._thread.start()
+        self._job = THREADS.start(self._pump, name="keeper-stdin")
 
     def _pump(self) -> None:
         try:
@@ -59,7 +60,7 @@ class _StdinPump:
 
     def stop(self) -> None:
         os.write(self._stop_write, b"x")
-        self._thread.join(5.0)
+        self._job.join(5.0)
         for fd in (self._stop_read, self._stop_write):
             os.close(fd)
         self.reader.close()
