@@ -99,9 +99,16 @@ def test_a_job_knows_whether_it_is_the_calling_thread() -> None:
     """``Job.is_current`` stands for ``thread is threading.current_thread()``: a job
     that would wait for itself does not."""
     pool = Workers("test-current", linger=0.0)
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
     seen: list[tuple[bool, bool]] = []
-    job = pool.start(lambda: (seen.append((job.is_current(), job.ident is not None)), gate.wait(WAIT)))
+
+    def look() -> None:
+        started.wait(WAIT)  # the job is known once start returned
+        seen.append((job.is_current(), job.ident is not None))
+        gate.wait(WAIT)
+
+    job = pool.start(look)
+    started.set()
     assert _until(lambda: bool(seen))
     assert seen == [(True, True)]
     assert not job.is_current()
