@@ -95,6 +95,29 @@ def test_start_names_the_thread_and_join_waits_for_it() -> None:
     assert pool.close(WAIT)
 
 
+def test_a_job_knows_whether_it_is_the_calling_thread() -> None:
+    """``Job.is_current`` stands for ``thread is threading.current_thread()``: a job
+    that would wait for itself does not."""
+    pool = Workers("test-current", linger=0.0)
+    gate, started = threading.Event(), threading.Event()
+    seen: list[tuple[bool, bool]] = []
+
+    def look() -> None:
+        started.wait(WAIT)  # the job is known once start returned
+        seen.append((job.is_current(), job.ident is not None))
+        gate.wait(WAIT)
+
+    job = pool.start(look)
+    started.set()
+    assert _until(lambda: bool(seen))
+    assert seen == [(True, True)]
+    assert not job.is_current()
+    gate.set()
+    assert job.wait(WAIT)
+    assert job.ident is None
+    assert pool.close(WAIT)
+
+
 def test_close_joins_the_threads_and_refuses_new_jobs() -> None:
     pool = Workers("test-close", linger=60.0)
     gate = threading.Event()
@@ -131,15 +154,8 @@ STARTERS = {"Thread", "ThreadPoolExecutor", "start_new_thread", "Timer"}
 
 ALLOWED = {
     "_workers.py": "the primitive itself",
-    "remote/session.py": "the session's reader: close() joins it by identity (is it the"
-    " current thread?); that code is being changed on another branch (hung-agent"
-    " cleanup), so it moves after the merge",
-    "runtimes/log_files.py": "the execution-log writer: its idle-exit loop is being"
-    " changed on another branch (log retention); move after the merge",
-    "steps/transfer.py": "the extractor of a received tree: its lines are being changed"
-    " on another branch; move after the merge",
-    "cli/settings.py": "cleanup on exit: being changed on another branch (CLI keeper)",
-    "cluster/starting.py": "the cluster's master start: cluster/ is another branch's",
+    "cluster/starting.py": "another branch (oneowner) moves it",
+    "cluster/local_popen.py": "another branch (oneowner) moves it",
 }
 """Client modules that may still start a thread themselves, each with its reason."""
 

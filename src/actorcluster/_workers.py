@@ -38,12 +38,13 @@ _POOLS: weakref.WeakSet[Workers] = weakref.WeakSet()
 class Job:
     """A job started with :meth:`Workers.start`: whether it ended, and a wait for it."""
 
-    __slots__ = ("_done", "name")
+    __slots__ = ("_done", "_ident", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         """The name its thread runs under."""
         self._done = threading.Event()
+        self._ident: int | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.name} {'done' if self._done.is_set() else 'running'}>"
@@ -64,6 +65,17 @@ class Job:
     def is_alive(self) -> bool:
         """Whether the job still runs (as ``Thread.is_alive``)."""
         return not self._done.is_set()
+
+    @property
+    def ident(self) -> int | None:
+        """The ``threading.get_ident()`` of the thread running the job now (None before
+        it began and once it ended: the thread then serves other jobs)."""
+        return self._ident
+
+    def is_current(self) -> bool:
+        """Whether the calling thread is the one running this job (a job must not wait
+        for itself: the equivalent of ``thread is threading.current_thread()``)."""
+        return self._ident is not None and self._ident == threading.get_ident()
 
 
 class Workers:
@@ -188,14 +200,17 @@ class Workers:
             raise
 
     def _do(self, fn: Callable[..., object], args: tuple[object, ...], job: Job | None) -> None:
-        if job is not None and self._listed:
-            threading.current_thread().name = job.name
+        if job is not None:
+            job._ident = threading.get_ident()
+            if self._listed:
+                threading.current_thread().name = job.name
         try:
             fn(*args)
         except Exception as exc:  # one failed job must not end the worker
             log.error("workers.job_failed", workers=self.name, error=repr(exc))
         finally:
             if job is not None:
+                job._ident = None
                 job._done.set()
                 if self._listed:
                     threading.current_thread().name = self.name

@@ -18,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS
 from actorcluster.actors.context import LOCALHOST
 from actorcluster.cli.settings import KEPT_RUNTIMES, cleanup_all
 from actorcluster.runtimes import ConnectedRuntimes, Runtime
@@ -125,7 +126,7 @@ class RuntimePool:
             KEPT_RUNTIMES.discard(runtime)
         if runtimes:
             log.info("keeper.runtimes.dropped", hosts=[runtime.host for runtime in runtimes])
-            threading.Thread(target=cleanup_all, args=(runtimes,), daemon=True).start()
+            THREADS.start(cleanup_all, runtimes, name="keeper-cleanup")
 
     def close(self) -> None:
         """Clean every kept runtime up (the keeper is stopping), waiting for it."""

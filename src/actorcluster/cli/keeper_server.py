@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS, Job
 from actorcluster.cli import keeper_paths as paths
 from actorcluster.cli import keeper_streams as streams
 from actorcluster.cli.app import main as run_here
@@ -58,14 +59,14 @@ class _Request:
         self.sock = sock
         self.binding = binding
         self.lease = Lease()
-        self.thread: threading.Thread | None = None
+        self.job: Job | None = None
+        self.ident: int | None = None
+        """The thread serving the call, once it began (set under the binding's lock)."""
         self.interrupted = False
 
 
-def _raise_in(thread: threading.Thread, error: type[BaseException]) -> None:
-    ident = thread.ident
-    if ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(error))
+def _raise_in(ident: int, error: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(error))
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -129,7 +130,7 @@ class Keeper:
             return
         with self.lock:
             self.last_used = time.monotonic()  # not idle while the request is read
-        threading.Thread(target=self._answer, args=(sock,), name="keeper-read", daemon=True).start()
+        THREADS.start(self._answer, sock, name="keeper-read")
 
     def _answer(self, sock: socket.socket) -> None:
         sock.settimeout(10.0)
@@ -169,13 +170,8 @@ class Keeper:
         with self.lock:
             self.requests.add(call)
             self.served += 1
-        call.thread = threading.Thread(
-            target=self._serve, args=(call, request), name="keeper-call", daemon=True
-        )
-        call.thread.start()
-        threading.Thread(
-            target=self._listen, args=(call,), name="keeper-signals", daemon=True
-        ).start()
+        call.job = THREADS.start(self._serve, call, request, name="keeper-call")
+        THREADS.start(self._listen, call, name="keeper-signals")
 
     def _serve(self, call: _Request, request: dict[str, Any]) -> None:
         argv = [str(word) for word in request.get("argv", [])]
@@ -184,6 +180,11 @@ class Keeper:
         streams.bind(call.binding)
         try:
             try:
+                with call.binding.lock:  # an interrupt from now on is raised in this thread
+                    call.ident = threading.get_ident()
+                    interrupted = call.interrupted
+                if interrupted:  # before the call began: as if it came right after
+                    raise KeyboardInterrupt
                 with self._in_folder(request.get("cwd"), paths_local):
                     answer = {"exit": run_here(argv, keeper=self._lender(call))}
             finally:
@@ -252,16 +253,19 @@ class Keeper:
         cancelled; its runtimes cleaned up if it has not ended after a grace."""
         binding = call.binding
         with binding.lock:
-            if not binding.active or call.thread is None:
+            if not binding.active:
                 return
             call.interrupted = True
-            _raise_in(call.thread, KeyboardInterrupt)
+            if call.ident is not None:  # else the call raises it itself as it begins
+                _raise_in(call.ident, KeyboardInterrupt)
         for future in list(binding.futures):
             with contextlib.suppress(Exception):
                 future.cancel()
-        thread = call.thread
-        thread.join(_INTERRUPT_GRACE)
-        if thread.is_alive():
+        job = call.job
+        if job is None:  # being started: it sees ``interrupted`` as it begins
+            return
+        job.join(_INTERRUPT_GRACE)
+        if job.is_alive():
             log.warning("keeper.call.stuck", hosts=[r.host for _, r in call.lease.borrowed])
             self.pool.give_back(call.lease, keep=False)
 
@@ -279,13 +283,9 @@ class Keeper:
         """Interrupt the calls in flight (as Ctrl-C would), then clean every runtime up."""
         with self.lock:
             calls = list(self.requests)
-        threads = [
-            threading.Thread(target=self.interrupt, args=(call,), daemon=True) for call in calls
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(_INTERRUPT_GRACE + 1)
+        jobs = [THREADS.start(self.interrupt, call, name="keeper-interrupt") for call in calls]
+        for job in jobs:
+            job.join(_INTERRUPT_GRACE + 1)
         self.pool.close()
 
 

@@ -3,9 +3,10 @@
 The commands print to ``sys.stdout`` and ``sys.stderr`` as they do in their own process.
 In the keeper those are :class:`BoundStream` objects that pass every call to the streams
 of the request the calling thread serves: a :class:`Binding` made of the caller's own
-descriptors (sent over the socket). A thread started while serving a request serves it
-too (a command's output thread, a progress bar's refresh; not an actor, which outlives
-it and may work for others); any other thread, or one
+descriptors (sent over the socket). A thread started, or a job given to a
+:class:`~actorcluster._workers.Workers` pool, while serving a request serves it too (a
+command's output thread, a progress bar's refresh; not an actor, which outlives it and
+may work for others); any other thread, or one
 whose request has ended, writes to the keeper's log. ``os.get_terminal_size`` of 0, 1
 and 2 answers with the caller's terminal, so rich and click lay out for it.
 """
@@ -20,7 +21,11 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._workers import THREADS
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actorcluster.futures import ActorFuture
 
 __all__ = ["Binding", "BoundStream", "current_binding", "install"]
@@ -39,8 +44,7 @@ class _StdinPump:
         read, self._write = os.pipe()
         self._stop_read, self._stop_write = os.pipe()
         self.reader = open(read, "rb", buffering=0)  # noqa: SIM115 - closed in stop()
-        self._thread = threading.Thread(target=self._pump, name="keeper-stdin", daemon=True)
-        self._thread.start()
+        self._job = THREADS.start(self._pump, name="keeper-stdin")
 
     def _pump(self) -> None:
         try:
@@ -59,7 +63,7 @@ class _StdinPump:
 
     def stop(self) -> None:
         os.write(self._stop_write, b"x")
-        self._thread.join(5.0)
+        self._job.join(5.0)
         for fd in (self._stop_read, self._stop_write):
             os.close(fd)
         self.reader.close()
@@ -145,6 +149,15 @@ def bind(binding: Binding | None) -> None:
     _local.binding = binding
 
 
+def _serving(binding: Binding, fn: Callable[..., object], *args: object) -> None:
+    """Run a pool job for the request it was submitted for, then for none."""
+    _local.binding = binding
+    try:
+        fn(*args)
+    finally:
+        _local.binding = None
+
+
 class BoundStream:
     """``sys.stdout``, ``sys.stderr`` or ``sys.stdin`` of the keeper: the stream of the
     request the calling thread serves, else the keeper's own."""
@@ -194,14 +207,30 @@ def install() -> None:
 
     import pykka
 
+    from actorcluster._workers import Workers
+    from actorcluster.supervisors._pool import ActorPool
+
     def start_bound(self: threading.Thread) -> None:
         binding = current_binding()
         owner = getattr(getattr(self, "_target", None), "__self__", None)
-        if binding is not None and not isinstance(owner, pykka.Actor):
+        if binding is not None and not isinstance(owner, (pykka.Actor, Workers)):
             self._keeper_binding = binding  # type: ignore[attr-defined]
         start(self)
 
     threading.Thread.start = start_bound  # type: ignore[method-assign]
+    put = Workers._put
+
+    def put_bound(self: Workers, task: Any) -> None:
+        """A pool thread serves many requests in turn: a job serves the request it
+        was submitted for (not an actor's: it outlives the request)."""
+        fn, args, job = task
+        binding = current_binding()
+        owner = getattr(fn, "__self__", None)
+        if binding is not None and not isinstance(owner, (pykka.Actor, ActorPool)):
+            task = (_serving, (binding, fn, *args), job)
+        put(self, task)
+
+    Workers._put = put_bound  # type: ignore[method-assign]
     terminal_size = os.get_terminal_size
 
     def bound_terminal_size(fd: int = 1) -> os.terminal_size:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from actorcluster._workers import THREADS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -79,15 +80,10 @@ def cleanup_all(runtimes: Iterable[Runtime], timeout: float = CLEANUP_TIMEOUT) -
     removes its temporary folders), waiting up to ``timeout`` seconds in all; a
     keeper's runtimes are left up for its next call."""
     runtimes = [runtime for runtime in runtimes if runtime not in KEPT_RUNTIMES]
-    threads = [
-        threading.Thread(target=runtime.cleanup, name=f"cleanup-{runtime.host}", daemon=True)
-        for runtime in runtimes
-    ]
-    for thread in threads:
-        thread.start()
+    jobs = [THREADS.start(runtime.cleanup, name=f"cleanup-{runtime.host}") for runtime in runtimes]
     deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    for job in jobs:
+        job.join(max(0.0, deadline - time.monotonic()))
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS
 from actorcluster.errors import (
     ActorClusterError,
     AgentStartError,
@@ -31,6 +32,7 @@ from actorcluster.supervisors import Backoff
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actorcluster._workers import Job
     from actorcluster.runtimes import Runtime
 
 __all__ = ["JOIN_BACKOFF", "Joiner", "is_permanent"]
@@ -86,7 +88,7 @@ class Joiner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._abandon: threading.Event | None = None  # the try under way's
-        self._thread: threading.Thread | None = None
+        self._job: Job | None = None
 
     def __repr__(self) -> str:
         return f"<Joiner {self._group} pending={self.pending}>"
@@ -110,10 +112,8 @@ class Joiner:
             self._pending[host] = 1
             self._since[host] = time.monotonic()
             self._due[host] = time.monotonic() + self._backoff.delay(0)
-            if self._thread is None:
-                name = f"actorcluster-join-{self._group}"
-                self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-                self._thread.start()
+            if self._job is None:
+                self._job = THREADS.start(self._run, name=f"actorcluster-join-{self._group}")
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -121,22 +121,22 @@ class Joiner:
         the thread to end, up to ``timeout``."""
         with self._lock:
             self._stop.set()
-            thread = self._thread
+            job = self._job
             self._pending.clear()  # no longer being connected
             self._due.clear()
             self._since.clear()
             if self._abandon is not None:
                 self._abandon.set()
         self._wake.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        if job is not None and not job.is_current():
+            job.join(timeout)
 
     def _run(self) -> None:
         try:
             self._loop()
         finally:
             with self._lock:
-                self._thread = None
+                self._job = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():

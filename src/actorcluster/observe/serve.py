@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._workers import THREADS
 from actorcluster.errors import UsageError
 
 if TYPE_CHECKING:
     import pykka
+
+    from actorcluster._workers import Job
 
 __all__ = ["ObserverServer", "serve"]
 
@@ -21,9 +23,9 @@ START_TIMEOUT = 15.0
 class ObserverServer:
     """The view served by uvicorn on a thread of its own; :meth:`stop` ends it."""
 
-    def __init__(self, server: Any, thread: threading.Thread, app: Any, address: str) -> None:
+    def __init__(self, server: Any, job: Job, app: Any, address: str) -> None:
         self._server = server
-        self._thread = thread
+        self._job = job
         self.app = app
         """The ASGI app."""
         self.token: str = app.state.token
@@ -40,7 +42,7 @@ class ObserverServer:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (open event streams end) and wait for the thread."""
         self._server.should_exit = True
-        self._thread.join(timeout)
+        self._job.join(timeout)
 
     def __enter__(self) -> ObserverServer:
         return self
@@ -73,12 +75,11 @@ def serve(
     app = observer_app(root, token=token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="observer-view", daemon=True)
-    thread.start()
+    job = THREADS.start(server.run, name="observer-view")
     deadline = time.monotonic() + START_TIMEOUT
     while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+        if not job.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             raise UsageError(f"the observer view did not start listening on {host}:{port}")
         time.sleep(0.02)
-    return ObserverServer(server, thread, app, host)
+    return ObserverServer(server, job, app, host)

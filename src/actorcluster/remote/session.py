@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actorcluster._timers import TimerHandle
+    from actorcluster._workers import Job
     from actorcluster.remote.streams import ByteStream
 
 __all__ = ["ACK_EVERY", "AGENT_REQUEST_KINDS", "FINAL_KINDS", "WINDOW", "AgentSession", "Pending"]
@@ -132,7 +133,7 @@ class AgentSession:
         self._last_seen = time.monotonic()
         self._heartbeat: TimerHandle | None = None
         self._give_up: TimerHandle | None = None
-        self._reader_thread: threading.Thread | None = None
+        self._reader_job: Job | None = None
         self.on_request: Callable[[Frame], None] | None = None
         """Takes the agent's own requests (a module it lacks), on the reader thread: it
         must only hand them over (see :class:`~actorcluster.remote.modules.ModuleServer`);
@@ -257,13 +258,9 @@ class AgentSession:
             self._room.notify_all()
 
     def _read_on(self, stream: ByteStream, reader: FrameReader) -> None:
-        self._reader_thread = threading.Thread(
-            target=self._read_loop,
-            args=(stream, reader),
-            name=f"actorcluster-agent-reader-{self.host}",
-            daemon=True,
+        self._reader_job = THREADS.start(
+            self._read_loop, stream, reader, name=f"actorcluster-agent-reader-{self.host}"
         )
-        self._reader_thread.start()
         self._schedule_heartbeat()
 
     # --- requests -------------------------------------------------------------------
@@ -557,8 +554,8 @@ class AgentSession:
             with contextlib.suppress(OSError, TimeoutError), self._send_lock:
                 stream.sendall(_encode(Kind.CLOSE, 0, {}), 1.0)
         self.give_up(AgentLostError(self.host, reason, _CLOSED))
-        reader = self._reader_thread
-        joinable = reader is not None and reader is not threading.current_thread()
+        reader = self._reader_job
+        joinable = reader is not None and not reader.is_current()
         if stream is not None and joinable:
             # The agent's stream ends when it exits, after it has killed what it started:
             # waiting for that means nothing of the session runs once close returns.

@@ -35,6 +35,7 @@ import time
 from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import Workers
 from actorcluster.runtimes.log_retention import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_BYTES,
@@ -170,7 +171,9 @@ class _Writer:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._queue: collections.deque[tuple[str, int, list[str]]] = collections.deque()
-        self._thread: threading.Thread | None = None
+        self._thread = False
+        """Whether the writer thread runs (it ends once idle for ``_IDLE_SECONDS``)."""
+        self._workers = Workers("actorcluster-log-writer", limit=1, linger=0.0)
         self._busy = False
         self._checked: set[str] = set()
         self._failed: set[str] = set()
@@ -193,11 +196,9 @@ class _Writer:
     def put(self, path: str, index: int, pieces: list[str]) -> None:
         with self._condition:
             self._queue.append((path, index, pieces))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="actorcluster-log-writer", daemon=True
-                )
-                self._thread.start()
+            if not self._thread:
+                self._thread = True
+                self._workers.submit(self._run)
             else:
                 self._condition.notify()
 
@@ -218,7 +219,7 @@ class _Writer:
                 if not self._queue:
                     self._condition.wait(_IDLE_SECONDS)
                 if not self._queue:
-                    self._thread = None
+                    self._thread = False
                     self._condition.notify_all()
                     return
                 path, index, pieces = self._queue.popleft()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
+from actorcluster._workers import THREADS
 from actorcluster.errors import ActorClusterError, HostUnreachableError, TaskCancelledError
 from actorcluster.supervisors import Backoff
 
@@ -111,9 +112,7 @@ class _Attempts:
     def _spawn(self, failed: Runtime) -> None:
         """On the timer thread: start the next attempt off it (starting may wait for a
         reconnect)."""
-        threading.Thread(
-            target=self._next, args=(failed,), name="actorcluster-retry", daemon=True
-        ).start()
+        THREADS.start(self._next, failed, name="actorcluster-retry")
 
     def _next(self, failed: Runtime) -> None:
         if self.cancelled:

@@ -22,6 +22,7 @@ import time
 
 import paramiko
 
+from actorcluster._workers import THREADS
 from actorcluster.ssh.channel_io import install_fast_pipe, send_all
 
 __all__ = ["ChannelStream"]
@@ -90,9 +91,7 @@ class ChannelStream:
 
     def abort(self) -> None:
         """Close the channel now, without waiting (see the module docstring)."""
-        threading.Thread(
-            target=_close_or_cut, args=(self._channel,), name="actorcluster-abort", daemon=True
-        ).start()
+        THREADS.start(_close_or_cut, self._channel, name="actorcluster-abort")
 
     def release(self) -> None:
         """Nothing to free: the channel is closed."""
@@ -126,7 +125,7 @@ def _close_or_cut(channel: paramiko.Channel) -> None:
             channel.close()
         closed.set()
 
-    threading.Thread(target=close, name="actorcluster-channel-close", daemon=True).start()
+    THREADS.start(close, name="actorcluster-channel-close")
     if closed.wait(CUT_AFTER):
         return
     transport = channel.get_transport()

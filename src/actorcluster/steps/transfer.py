@@ -22,11 +22,11 @@ import errno
 import os
 import posixpath
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._workers import THREADS
 from actorcluster.errors import (
     ActorClusterError,
     FileTransferError,
@@ -41,6 +41,7 @@ from actorcluster.steps.base import StepRun
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actorcluster._workers import Job
     from actorcluster.messages.steps import GetFile, SendFile
     from actorcluster.remote import Call, Upload, Written
     from actorcluster.steps.context import StepContext
@@ -285,7 +286,7 @@ class _Receiver:
         self._file: PartialFile | None = None
         self._tree: PartialTree | None = None
         self._pipe = -1
-        self._extractor: threading.Thread | None = None
+        self._extractor: Job | None = None
 
     def write(self, chunk: Chunk) -> None:
         """Take a chunk (after a failure, chunks are dropped)."""
@@ -325,10 +326,7 @@ class _Receiver:
                 notify=download_ledger.note,
             )
             reader, self._pipe = os.pipe()
-            self._extractor = threading.Thread(
-                target=self._extract, args=(tree, reader), name="actorcluster-untar", daemon=True
-            )
-            self._extractor.start()
+            self._extractor = THREADS.start(self._extract, tree, reader, name="actorcluster-untar")
         self.target = local
 
     def _extract(self, tree: PartialTree, reader: int) -> None:
