@@ -19,16 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
-from actorcluster.actors.process import ProcessSpec
-from actorcluster.actors.process_state import ProcessState
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
 from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
 from actorcluster.cluster.ports import PortPool
 from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime
-from actorcluster.runtimes.supervised import SupervisedProcess
-from actorcluster.tunnels import DELIMITER, LOOPBACK
+from actorcluster.runtimes.supervised import ProcessSpec, ProcessState, SupervisedProcess
+from actorcluster.tunnels import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -203,17 +201,19 @@ class ClusterContext:
         """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
         worker's); returns its handle and state."""
         name = f"{self.name}-{name or child_id}"
-        state = ProcessState(runtime.host, name)
         spec = ProcessSpec(
             name=name,
             command=command,
             env=dict(runtime.env_variables) if env is None else env,
-            restart=_restart_of(child_id),
             echo=debug,
         )
-        self.coordinator.ask("start_process", child_id, runtime, spec, state)
-        key = DELIMITER.join((runtime.host, "process", name))
-        handle = SupervisedProcess(key, state, lambda: self.coordinator.stop_processes([child_id]))
+        process: SupervisedProcess = self.coordinator.ask(
+            "start_process", child_id, runtime._handle, spec
+        )
+        state = process.state
+        handle = SupervisedProcess(
+            process.key, state, lambda: self.coordinator.stop_processes([child_id])
+        )
         return handle, state
 
     def adopt_popen(
@@ -288,7 +288,7 @@ class ClusterContext:
         client = runtime._handle.client()
         why = f"port {port} was not listening after {timeout:g} s"
         for attempt in itertools.count():
-            if state.exited_on_its_own:
+            if state.exit_codes:  # exited (the service may be restarting it already)
                 raise self.master_start_error(runtime.host, port, state, "it exited")
             left = deadline - time.monotonic()
             if left <= 0:
@@ -304,14 +304,14 @@ class ClusterContext:
                     return
                 why = f"port {port} is {PORT_TAKEN} (not by the master)"
             pause = _PROBE_INTERVALS[min(attempt, len(_PROBE_INTERVALS) - 1)]
-            state.wait(lambda: state.exited_on_its_own, min(pause, max(0.0, left)))
+            state.wait(lambda: bool(state.exit_codes), min(pause, max(0.0, left)))
         raise self.master_start_error(runtime.host, port, state, why)
 
     @staticmethod
     def master_start_error(host: str, port: int, state: ProcessState, why: str) -> MasterStartError:
         """The error for a master that did not come up, with its latest output."""
         codes = state.exit_codes
-        if state.exited_on_its_own and codes:
+        if codes:
             why += f" (exit code {codes[-1]})"
         output = state.output.text(3000)
         return MasterStartError(host, port, f"{why}; its output: {output!r}" if output else why)
@@ -496,12 +496,6 @@ class ClusterContext:
         self.coordinator.stop()
         if self._own_local and self._local is not None:
             self._local.cleanup()
-
-
-def _restart_of(child_id: str) -> Any:
-    from actorcluster.supervisors import Restart
-
-    return Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
 
 
 def _close(runtime: Runtime, key: str) -> None:

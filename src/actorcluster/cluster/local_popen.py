@@ -30,7 +30,7 @@ from actorcluster.supervisors import SupervisedActor
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from actorcluster.actors.process_state import ProcessState
+    from actorcluster.runtimes.supervised import ProcessState
 
 __all__ = ["PopenActor", "descendants", "stop_popen"]
 
