@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
+from actorcluster.cluster.endpoints import ANY_ADDRESS, PORT_TAKEN, MasterEndpoint, WorkerSlot
 from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
+from actorcluster.cluster.master_wait import MasterChecks
 from actorcluster.cluster.ports import PortPool
-from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
+from actorcluster.cluster.tunnel_set import CARRIER, TUNNEL_TIMEOUT, ClusterTunnels, Tunnel
+from actorcluster.errors import UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime
 from actorcluster.runtimes.supervised import ProcessSpec, ProcessState, SupervisedProcess
@@ -34,65 +35,22 @@ if TYPE_CHECKING:
     from actorcluster.groups import RuntimeGroup
     from actorcluster.supervisors import Backoff
 
-__all__ = ["ANY_ADDRESS", "PORT_TAKEN", "ClusterContext", "MasterEndpoint", "WorkerSlot"]
+__all__ = [
+    "ANY_ADDRESS",
+    "CARRIER",
+    "PORT_TAKEN",
+    "ClusterContext",
+    "MasterEndpoint",
+    "Tunnel",
+    "WorkerSlot",
+]
 
 log = get_logger(__name__)
 
-ANY_ADDRESS = "0.0.0.0"
-"""Where a directly wired process listens: every address."""
-_TUNNEL_TIMEOUT = 120.0
-PORT_TAKEN = "taken by another program"
-"""How a master start error says its port was taken by another program."""
-CARRIER = "paramiko"
-"""What carries a cluster's tunnels: the runtime's own connection. They are opened many
-at once at start and carry small messages: one channel each opens without a login and,
-measured with dask (benchmarks/bench_cluster.py), started the cluster about 0.4 s sooner
-and ran its tasks 1.2x faster than an ``ssh -N`` process per tunnel."""
-Tunnel = tuple[Runtime, str]
-"""A tunnel the cluster opened: its runtime and process key."""
-_PROBE_INTERVALS = (0.01, 0.02, 0.05, 0.1, 0.2)
 _ids = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MasterEndpoint:
-    """Where the master runs, and how everyone reaches it."""
-
-    host: str
-    """The host of the runtime it runs on (``localhost``: this machine)."""
-    port: int
-    """Its port there."""
-    here: tuple[str, int]
-    """Address and port that reach it from this machine."""
-    per_host: dict[str, tuple[str, int]]
-    """Address and port that reach it from each host of the group."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerSlot:
-    """One worker to start: where, on which ports, and how it reaches the master."""
-
-    index: int
-    """Its number in the cluster (from 0)."""
-    host: str
-    """The host it runs on."""
-    port: int
-    """The port it listens on, on its host."""
-    listen_address: str
-    """The address it binds."""
-    contact_address: str
-    """The address everyone reaches it at."""
-    contact_port: int
-    """The port everyone reaches it at (its own port unless tunnelled through here)."""
-    master_address: str
-    """The address it reaches the master at."""
-    master_port: int
-    """The port it reaches the master at."""
-    working_dir: str
-    """Its runtime's working directory."""
-
-
-class ClusterContext:
+class ClusterContext(ClusterTunnels, MasterChecks):
     """One cluster's shared machinery (see the module docstring).
 
     Args:
@@ -110,11 +68,11 @@ class ClusterContext:
         period: float = 60.0,
         backoff: Backoff | None = DEFAULT_BACKOFF,
     ) -> None:
+        super().__init__()
         self.group = group
         self.tunnels = tunnels
         self._local: Runtime | None = None
         self._own_local = False
-        self._lock = threading.Lock()
         self.pool = PortPool(self._probed_runtimes, check_local=True)
         self.coordinator = Coordinator(
             self.pool, group.supervisor, max_restarts=max_restarts, period=period, backoff=backoff
@@ -123,11 +81,9 @@ class ClusterContext:
         self.master: MasterEndpoint | None = None
         self._master_known = threading.Condition()
         self._master_tunnels: list[Tunnel] = []
-        self._tunnels: list[Tunnel] = []
         self._shared: dict[str, bool] | None = None
         self._addresses: dict[str, tuple[str, str]] | None = None
         self._worker_ids = itertools.count()
-        self._exposed: set[tuple[str, str, int]] = set()
         self.ports: list[int] = []
         """The cluster's port list (for the master's tunnels when it got one port)."""
         self._closed = False
@@ -274,48 +230,6 @@ class ClusterContext:
         with self._master_known:
             self.master = previous
 
-    def wait_listening(
-        self, runtime: Runtime, port: int, state: ProcessState, timeout: float
-    ) -> None:
-        """Wait until ``port`` is taken on ``runtime``'s host (the master listens),
-        ending at once if the master exits.
-
-        Raises:
-            MasterStartError: it exited, or did not listen within ``timeout`` (with its
-                latest output).
-        """
-        deadline = time.monotonic() + timeout
-        client = runtime._handle.client()
-        why = f"port {port} was not listening after {timeout:g} s"
-        for attempt in itertools.count():
-            if state.exit_codes:  # exited (the service may be restarting it already)
-                raise self.master_start_error(runtime.host, port, state, "it exited")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if not client.ports_free([port]).result(max(1.0, left))[0]:
-                # Taken: by the master, or by another program that took it first (then
-                # the master fails to bind, and exits or keeps trying).
-                group = state.pid
-                if group is None:
-                    return
-                (ours,) = client.ports_listened_by([port], group).result(max(1.0, left))
-                if ours is not False:
-                    return
-                why = f"port {port} is {PORT_TAKEN} (not by the master)"
-            pause = _PROBE_INTERVALS[min(attempt, len(_PROBE_INTERVALS) - 1)]
-            state.wait(lambda: bool(state.exit_codes), min(pause, max(0.0, left)))
-        raise self.master_start_error(runtime.host, port, state, why)
-
-    @staticmethod
-    def master_start_error(host: str, port: int, state: ProcessState, why: str) -> MasterStartError:
-        """The error for a master that did not come up, with its latest output."""
-        codes = state.exit_codes
-        if codes:
-            why += f" (exit code {codes[-1]})"
-        output = state.output.text(3000)
-        return MasterStartError(host, port, f"{why}; its output: {output!r}" if output else why)
-
     # --- wiring ---------------------------------------------------------------------
 
     def master_bind_address(self) -> str:
@@ -417,7 +331,7 @@ class ClusterContext:
             lambda slot: opened.append(
                 self.expose_from(by_host[slot.host], slot.port, slot.contact_port)
             ),
-            _TUNNEL_TIMEOUT,
+            TUNNEL_TIMEOUT,
             "opening a tunnel",
         ).raise_first()
         apart = [host for host in by_host if not shared.get(host, False)]
@@ -429,63 +343,12 @@ class ClusterContext:
             lambda pair: opened.append(
                 self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port)
             ),
-            _TUNNEL_TIMEOUT,
+            TUNNEL_TIMEOUT,
             "opening a tunnel",
         ).raise_first()
         return opened
 
-    def expose_from(self, runtime: Runtime, runtime_port: int, local_port: int) -> Tunnel:
-        """A local forward: ``local_port`` here reaches ``runtime_port`` on the host."""
-        key = runtime.expose_port_from_runtime(runtime_port, local_port, carrier=CARRIER)
-        tunnel = (runtime, key)
-        with self._lock:
-            self._tunnels.append(tunnel)
-        return tunnel
-
-    def expose_to(self, runtime: Runtime, local_port: int, runtime_port: int) -> Tunnel:
-        """A remote forward: ``runtime_port`` on the host reaches ``local_port`` here."""
-        key = runtime.expose_port_to_runtime(local_port, runtime_port, carrier=CARRIER)
-        tunnel = (runtime, key)
-        with self._lock:
-            self._tunnels.append(tunnel)
-        return tunnel
-
-    def first_time(self, key: tuple[str, str, int]) -> bool:
-        """True the first time ``key`` (a tunnel the cluster opened) is asked for;
-        forgotten when the tunnels are closed."""
-        with self._lock:
-            if key in self._exposed:
-                return False
-            self._exposed.add(key)
-            return True
-
-    def open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
-        """Call ``open_one`` for every runtime at once (raising the first failure)."""
-        on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
-
     # --- the end --------------------------------------------------------------------
-
-    def close_tunnels(self) -> None:
-        """Close every tunnel the cluster opened (all at once)."""
-        with self._lock:
-            tunnels, self._tunnels = self._tunnels, []
-            self._exposed.clear()
-        self._close_all(tunnels)
-
-    def drop_tunnels(self, tunnels: Sequence[Tunnel]) -> None:
-        """Close these of the cluster's tunnels (all at once)."""
-        with self._lock:
-            self._tunnels = [item for item in self._tunnels if item not in tunnels]
-        self._close_all(tunnels)
-
-    @staticmethod
-    def _close_all(tunnels: Sequence[Tunnel]) -> None:
-        on_threads(
-            {f"{runtime.host}:{key}": (runtime, key) for runtime, key in tunnels},
-            lambda item: _close(*item),
-            _TUNNEL_TIMEOUT,
-            "closing a tunnel",
-        ).raise_first()
 
     def close(self) -> None:
         """Close the tunnels, stop the coordinator and the runtime started here."""
@@ -496,10 +359,3 @@ class ClusterContext:
         self.coordinator.stop()
         if self._own_local and self._local is not None:
             self._local.cleanup()
-
-
-def _close(runtime: Runtime, key: str) -> None:
-    try:
-        runtime.stop_process(key)
-    except ActorClusterError as error:
-        log.info("cluster.tunnel.close_failed", host=runtime.host, key=key, error=str(error))
