@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
-from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
+from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.endpoints import ANY_ADDRESS, PORT_TAKEN, MasterEndpoint, WorkerSlot
 from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
 from actorcluster.cluster.master_wait import MasterChecks
 from actorcluster.cluster.ports import PortPool
+from actorcluster.cluster.processes import ClusterProcesses
 from actorcluster.cluster.tunnel_set import CARRIER, TUNNEL_TIMEOUT, ClusterTunnels, Tunnel
 from actorcluster.errors import UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime
-from actorcluster.runtimes.supervised import ProcessSpec, ProcessState, SupervisedProcess
 from actorcluster.tunnels import LOOPBACK
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from actorcluster.groups import RuntimeGroup
     from actorcluster.supervisors import Backoff
@@ -50,7 +50,7 @@ log = get_logger(__name__)
 _ids = itertools.count(1)
 
 
-class ClusterContext(ClusterTunnels, MasterChecks):
+class ClusterContext(ClusterProcesses, ClusterTunnels, MasterChecks):
     """One cluster's shared machinery (see the module docstring).
 
     Args:
@@ -68,22 +68,18 @@ class ClusterContext(ClusterTunnels, MasterChecks):
         period: float = 60.0,
         backoff: Backoff | None = DEFAULT_BACKOFF,
     ) -> None:
-        super().__init__()
+        ClusterTunnels.__init__(self)
         self.group = group
         self.tunnels = tunnels
         self._local: Runtime | None = None
         self._own_local = False
         self.pool = PortPool(self._probed_runtimes, check_local=True)
-        self.coordinator = Coordinator(
-            self.pool, group.supervisor, max_restarts=max_restarts, period=period, backoff=backoff
-        )
-        self.name = self.coordinator.name
+        ClusterProcesses.__init__(self, self.pool, group.supervisor, max_restarts, period, backoff)
         self.master: MasterEndpoint | None = None
         self._master_known = threading.Condition()
         self._master_tunnels: list[Tunnel] = []
         self._shared: dict[str, bool] | None = None
         self._addresses: dict[str, tuple[str, str]] | None = None
-        self._worker_ids = itertools.count()
         self.ports: list[int] = []
         """The cluster's port list (for the master's tunnels when it got one port)."""
         self._closed = False
@@ -125,84 +121,6 @@ class ClusterContext(ClusterTunnels, MasterChecks):
         if self._addresses is None:
             self._addresses = ssh_addresses(self.group.get_runtimes())
         return self._addresses
-
-    # --- ports ----------------------------------------------------------------------
-
-    def take_ports(self, candidates: Sequence[int], count: int) -> list[int]:
-        """``count`` ports of ``candidates``, free everywhere, the cluster's from now on."""
-        ports: list[int] = self.coordinator.ask("take_ports", list(candidates), count)
-        return ports
-
-    def release_ports(self, ports: Sequence[int]) -> None:
-        """Give ``ports`` back: no longer the cluster's."""
-        self.coordinator.ask("release_ports", list(ports))
-
-    def claim_port(self, port: int) -> int:
-        """Exactly ``port`` (PortInUseError if it is taken anywhere)."""
-        claimed: int = self.coordinator.ask("claim_port", port)
-        return claimed
-
-    # --- processes ------------------------------------------------------------------
-
-    def start_process(
-        self,
-        child_id: str,
-        runtime: Runtime,
-        command: str,
-        *,
-        debug: bool = False,
-        env: dict[str, str] | None = None,
-        name: str | None = None,
-    ) -> tuple[SupervisedProcess, ProcessState]:
-        """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
-        worker's); returns its handle and state."""
-        name = f"{self.name}-{name or child_id}"
-        spec = ProcessSpec(
-            name=name,
-            command=command,
-            env=dict(runtime.env_variables) if env is None else env,
-            echo=debug,
-        )
-        process: SupervisedProcess = self.coordinator.ask(
-            "start_process", child_id, runtime._handle, spec
-        )
-        state = process.state
-        handle = SupervisedProcess(
-            process.key, state, lambda: self.coordinator.stop_processes([child_id])
-        )
-        return handle, state
-
-    def adopt_popen(
-        self, popen: Any, relaunch: Callable[[], Any], host: str = Runtime.LOCALHOST
-    ) -> ProcessState:
-        """Make a launcher's local ``Popen`` the cluster's master: watched, restarted by
-        ``relaunch`` (which returns the new ``Popen``); returns its state."""
-        state = ProcessState(host, f"{self.name}-{MASTER}")
-        self.coordinator.ask("adopt_popen", MASTER, popen, relaunch, state)
-        return state
-
-    def reserve_port(self, port: int) -> bool:
-        """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
-        reserved: bool = self.coordinator.ask("reserve_port", port)
-        return reserved
-
-    def stop_all_processes(self) -> None:
-        """Stop every process of the cluster (workers first, the master last) and wait
-        (bounded) until they are gone: nothing restarts them any more."""
-        self.coordinator.stop_all()
-
-    def next_worker_id(self) -> str:
-        """A fresh worker child id."""
-        return f"worker-{next(self._worker_ids)}"
-
-    def master_ready(self) -> None:
-        """Tell the coordinator the master is up: from now on its exit fails the
-        cluster.
-
-        Raises:
-            MasterLostError: it exited meanwhile.
-        """
-        self.coordinator.ask("master_ready")
 
     def await_master(self, ended: threading.Event) -> MasterEndpoint | None:
         """The master's endpoint once it is known (its process launched and its
