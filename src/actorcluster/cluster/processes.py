@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ClusterProcesses"]
 
+_BEGIN_TIMEOUT = 30.0
+"""Seconds :meth:`ClusterProcesses.start_process` waits for the command to be sent."""
+
 
 class ClusterProcesses:
     """The cluster's coordinator and what is asked of it.
@@ -86,6 +89,9 @@ class ClusterProcesses:
             "start_process", child_id, runtime._handle, spec
         )
         state = process.state
+        # Its command sent before this returns, as a start of the cluster's expects (a
+        # cleanup right after the start stops what started): bounded, never an error.
+        state.wait(lambda: state.starts > 0 or state.finished, _BEGIN_TIMEOUT)
         handle = SupervisedProcess(
             process.key, state, lambda: self.coordinator.stop_processes([child_id])
         )
