@@ -154,8 +154,6 @@ STARTERS = {"Thread", "ThreadPoolExecutor", "start_new_thread", "Timer"}
 
 ALLOWED = {
     "_workers.py": "the primitive itself",
-    "cluster/starting.py": "another branch (oneowner) moves it",
-    "cluster/local_popen.py": "another branch (oneowner) moves it",
 }
 """Client modules that may still start a thread themselves, each with its reason."""
 

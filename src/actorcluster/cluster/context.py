@@ -14,88 +14,44 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from actorcluster._logging import get_logger
-from actorcluster.actors.process import ProcessSpec
-from actorcluster.actors.process_state import ProcessState
-from actorcluster.cluster.coordinator import DEFAULT_BACKOFF, MASTER, Coordinator
+from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
+from actorcluster.cluster.endpoints import ANY_ADDRESS, PORT_TAKEN, MasterEndpoint, WorkerSlot
 from actorcluster.cluster.hosts import shared_loopback, ssh_addresses
+from actorcluster.cluster.master_wait import MasterChecks
 from actorcluster.cluster.ports import PortPool
+from actorcluster.cluster.processes import ClusterProcesses
 from actorcluster.cluster.security import direct_bind_address
-from actorcluster.errors import ActorClusterError, MasterStartError, UsageError
+from actorcluster.cluster.tunnel_set import CARRIER, TUNNEL_TIMEOUT, ClusterTunnels, Tunnel
+from actorcluster.errors import UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime
-from actorcluster.runtimes.supervised import SupervisedProcess
-from actorcluster.tunnels import DELIMITER, LOOPBACK
+from actorcluster.tunnels import LOOPBACK
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from actorcluster.groups import RuntimeGroup
     from actorcluster.supervisors import Backoff
 
-__all__ = ["ANY_ADDRESS", "PORT_TAKEN", "ClusterContext", "MasterEndpoint", "WorkerSlot"]
+__all__ = [
+    "ANY_ADDRESS",
+    "CARRIER",
+    "PORT_TAKEN",
+    "ClusterContext",
+    "MasterEndpoint",
+    "Tunnel",
+    "WorkerSlot",
+]
 
 log = get_logger(__name__)
 
-ANY_ADDRESS = "0.0.0.0"
-"""Where a directly wired process listens: every address."""
-_TUNNEL_TIMEOUT = 120.0
-PORT_TAKEN = "taken by another program"
-"""How a master start error says its port was taken by another program."""
-CARRIER = "paramiko"
-"""What carries a cluster's tunnels: the runtime's own connection. They are opened many
-at once at start and carry small messages: one channel each opens without a login and,
-measured with dask (benchmarks/bench_cluster.py), started the cluster about 0.4 s sooner
-and ran its tasks 1.2x faster than an ``ssh -N`` process per tunnel."""
-Tunnel = tuple[Runtime, str]
-"""A tunnel the cluster opened: its runtime and process key."""
-_PROBE_INTERVALS = (0.01, 0.02, 0.05, 0.1, 0.2)
 _ids = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MasterEndpoint:
-    """Where the master runs, and how everyone reaches it."""
-
-    host: str
-    """The host of the runtime it runs on (``localhost``: this machine)."""
-    port: int
-    """Its port there."""
-    here: tuple[str, int]
-    """Address and port that reach it from this machine."""
-    per_host: dict[str, tuple[str, int]]
-    """Address and port that reach it from each host of the group."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerSlot:
-    """One worker to start: where, on which ports, and how it reaches the master."""
-
-    index: int
-    """Its number in the cluster (from 0)."""
-    host: str
-    """The host it runs on."""
-    port: int
-    """The port it listens on, on its host."""
-    listen_address: str
-    """The address it binds."""
-    contact_address: str
-    """The address everyone reaches it at."""
-    contact_port: int
-    """The port everyone reaches it at (its own port unless tunnelled through here)."""
-    master_address: str
-    """The address it reaches the master at."""
-    master_port: int
-    """The port it reaches the master at."""
-    working_dir: str
-    """Its runtime's working directory."""
-
-
-class ClusterContext:
+class ClusterContext(ClusterProcesses, ClusterTunnels, MasterChecks):
     """One cluster's shared machinery (see the module docstring).
 
     Args:
@@ -113,24 +69,18 @@ class ClusterContext:
         period: float = 60.0,
         backoff: Backoff | None = DEFAULT_BACKOFF,
     ) -> None:
+        ClusterTunnels.__init__(self)
         self.group = group
         self.tunnels = tunnels
         self._local: Runtime | None = None
         self._own_local = False
-        self._lock = threading.Lock()
         self.pool = PortPool(self._probed_runtimes, check_local=True)
-        self.coordinator = Coordinator(
-            self.pool, group.supervisor, max_restarts=max_restarts, period=period, backoff=backoff
-        )
-        self.name = self.coordinator.name
+        ClusterProcesses.__init__(self, self.pool, group.supervisor, max_restarts, period, backoff)
         self.master: MasterEndpoint | None = None
         self._master_known = threading.Condition()
         self._master_tunnels: list[Tunnel] = []
-        self._tunnels: list[Tunnel] = []
         self._shared: dict[str, bool] | None = None
         self._addresses: dict[str, tuple[str, str]] | None = None
-        self._worker_ids = itertools.count()
-        self._exposed: set[tuple[str, str, int]] = set()
         self.ports: list[int] = []
         """The cluster's port list (for the master's tunnels when it got one port)."""
         self._closed = False
@@ -173,82 +123,6 @@ class ClusterContext:
             self._addresses = ssh_addresses(self.group.get_runtimes())
         return self._addresses
 
-    # --- ports ----------------------------------------------------------------------
-
-    def take_ports(self, candidates: Sequence[int], count: int) -> list[int]:
-        """``count`` ports of ``candidates``, free everywhere, the cluster's from now on."""
-        ports: list[int] = self.coordinator.ask("take_ports", list(candidates), count)
-        return ports
-
-    def release_ports(self, ports: Sequence[int]) -> None:
-        """Give ``ports`` back: no longer the cluster's."""
-        self.coordinator.ask("release_ports", list(ports))
-
-    def claim_port(self, port: int) -> int:
-        """Exactly ``port`` (PortInUseError if it is taken anywhere)."""
-        claimed: int = self.coordinator.ask("claim_port", port)
-        return claimed
-
-    # --- processes ------------------------------------------------------------------
-
-    def start_process(
-        self,
-        child_id: str,
-        runtime: Runtime,
-        command: str,
-        *,
-        debug: bool = False,
-        env: dict[str, str] | None = None,
-        name: str | None = None,
-    ) -> tuple[SupervisedProcess, ProcessState]:
-        """Start a process under the coordinator (``child_id`` :data:`MASTER` or a
-        worker's); returns its handle and state."""
-        name = f"{self.name}-{name or child_id}"
-        state = ProcessState(runtime.host, name)
-        spec = ProcessSpec(
-            name=name,
-            command=command,
-            env=dict(runtime.env_variables) if env is None else env,
-            restart=_restart_of(child_id),
-            echo=debug,
-        )
-        self.coordinator.ask("start_process", child_id, runtime, spec, state)
-        key = DELIMITER.join((runtime.host, "process", name))
-        handle = SupervisedProcess(key, state, lambda: self.coordinator.stop_processes([child_id]))
-        return handle, state
-
-    def adopt_popen(
-        self, popen: Any, relaunch: Callable[[], Any], host: str = Runtime.LOCALHOST
-    ) -> ProcessState:
-        """Make a launcher's local ``Popen`` the cluster's master: watched, restarted by
-        ``relaunch`` (which returns the new ``Popen``); returns its state."""
-        state = ProcessState(host, f"{self.name}-{MASTER}")
-        self.coordinator.ask("adopt_popen", MASTER, popen, relaunch, state)
-        return state
-
-    def reserve_port(self, port: int) -> bool:
-        """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
-        reserved: bool = self.coordinator.ask("reserve_port", port)
-        return reserved
-
-    def stop_all_processes(self) -> None:
-        """Stop every process of the cluster (workers first, the master last) and wait
-        (bounded) until they are gone: nothing restarts them any more."""
-        self.coordinator.stop_all()
-
-    def next_worker_id(self) -> str:
-        """A fresh worker child id."""
-        return f"worker-{next(self._worker_ids)}"
-
-    def master_ready(self) -> None:
-        """Tell the coordinator the master is up: from now on its exit fails the
-        cluster.
-
-        Raises:
-            MasterLostError: it exited meanwhile.
-        """
-        self.coordinator.ask("master_ready")
-
     def await_master(self, ended: threading.Event) -> MasterEndpoint | None:
         """The master's endpoint once it is known (its process launched and its
         addresses worked out, before it is ready), or None if the start ended first
@@ -274,48 +148,6 @@ class ClusterContext:
         (the one before that start, or None)."""
         with self._master_known:
             self.master = previous
-
-    def wait_listening(
-        self, runtime: Runtime, port: int, state: ProcessState, timeout: float
-    ) -> None:
-        """Wait until ``port`` is taken on ``runtime``'s host (the master listens),
-        ending at once if the master exits.
-
-        Raises:
-            MasterStartError: it exited, or did not listen within ``timeout`` (with its
-                latest output).
-        """
-        deadline = time.monotonic() + timeout
-        client = runtime._handle.client()
-        why = f"port {port} was not listening after {timeout:g} s"
-        for attempt in itertools.count():
-            if state.exited_on_its_own:
-                raise self.master_start_error(runtime.host, port, state, "it exited")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            if not client.ports_free([port]).result(max(1.0, left))[0]:
-                # Taken: by the master, or by another program that took it first (then
-                # the master fails to bind, and exits or keeps trying).
-                group = state.pid
-                if group is None:
-                    return
-                (ours,) = client.ports_listened_by([port], group).result(max(1.0, left))
-                if ours is not False:
-                    return
-                why = f"port {port} is {PORT_TAKEN} (not by the master)"
-            pause = _PROBE_INTERVALS[min(attempt, len(_PROBE_INTERVALS) - 1)]
-            state.wait(lambda: state.exited_on_its_own, min(pause, max(0.0, left)))
-        raise self.master_start_error(runtime.host, port, state, why)
-
-    @staticmethod
-    def master_start_error(host: str, port: int, state: ProcessState, why: str) -> MasterStartError:
-        """The error for a master that did not come up, with its latest output."""
-        codes = state.exit_codes
-        if state.exited_on_its_own and codes:
-            why += f" (exit code {codes[-1]})"
-        output = state.output.text(3000)
-        return MasterStartError(host, port, f"{why}; its output: {output!r}" if output else why)
 
     # --- wiring ---------------------------------------------------------------------
 
@@ -421,7 +253,7 @@ class ClusterContext:
             lambda slot: opened.append(
                 self.expose_from(by_host[slot.host], slot.port, slot.contact_port)
             ),
-            _TUNNEL_TIMEOUT,
+            TUNNEL_TIMEOUT,
             "opening a tunnel",
         ).raise_first()
         apart = [host for host in by_host if not shared.get(host, False)]
@@ -433,63 +265,12 @@ class ClusterContext:
             lambda pair: opened.append(
                 self.expose_to(by_host[pair[0]], pair[1].contact_port, pair[1].contact_port)
             ),
-            _TUNNEL_TIMEOUT,
+            TUNNEL_TIMEOUT,
             "opening a tunnel",
         ).raise_first()
         return opened
 
-    def expose_from(self, runtime: Runtime, runtime_port: int, local_port: int) -> Tunnel:
-        """A local forward: ``local_port`` here reaches ``runtime_port`` on the host."""
-        key = runtime.expose_port_from_runtime(runtime_port, local_port, carrier=CARRIER)
-        tunnel = (runtime, key)
-        with self._lock:
-            self._tunnels.append(tunnel)
-        return tunnel
-
-    def expose_to(self, runtime: Runtime, local_port: int, runtime_port: int) -> Tunnel:
-        """A remote forward: ``runtime_port`` on the host reaches ``local_port`` here."""
-        key = runtime.expose_port_to_runtime(local_port, runtime_port, carrier=CARRIER)
-        tunnel = (runtime, key)
-        with self._lock:
-            self._tunnels.append(tunnel)
-        return tunnel
-
-    def first_time(self, key: tuple[str, str, int]) -> bool:
-        """True the first time ``key`` (a tunnel the cluster opened) is asked for;
-        forgotten when the tunnels are closed."""
-        with self._lock:
-            if key in self._exposed:
-                return False
-            self._exposed.add(key)
-            return True
-
-    def open_all(self, runtimes: dict[str, Runtime], open_one: Callable[[Runtime], Any]) -> None:
-        """Call ``open_one`` for every runtime at once (raising the first failure)."""
-        on_threads(runtimes, open_one, what="opening a tunnel").raise_first()
-
     # --- the end --------------------------------------------------------------------
-
-    def close_tunnels(self) -> None:
-        """Close every tunnel the cluster opened (all at once)."""
-        with self._lock:
-            tunnels, self._tunnels = self._tunnels, []
-            self._exposed.clear()
-        self._close_all(tunnels)
-
-    def drop_tunnels(self, tunnels: Sequence[Tunnel]) -> None:
-        """Close these of the cluster's tunnels (all at once)."""
-        with self._lock:
-            self._tunnels = [item for item in self._tunnels if item not in tunnels]
-        self._close_all(tunnels)
-
-    @staticmethod
-    def _close_all(tunnels: Sequence[Tunnel]) -> None:
-        on_threads(
-            {f"{runtime.host}:{key}": (runtime, key) for runtime, key in tunnels},
-            lambda item: _close(*item),
-            _TUNNEL_TIMEOUT,
-            "closing a tunnel",
-        ).raise_first()
 
     def close(self) -> None:
         """Close the tunnels, stop the coordinator and the runtime started here."""
@@ -500,16 +281,3 @@ class ClusterContext:
         self.coordinator.stop()
         if self._own_local and self._local is not None:
             self._local.cleanup()
-
-
-def _restart_of(child_id: str) -> Any:
-    from actorcluster.supervisors import Restart
-
-    return Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
-
-
-def _close(runtime: Runtime, key: str) -> None:
-    try:
-        runtime.stop_process(key)
-    except ActorClusterError as error:
-        log.info("cluster.tunnel.close_failed", host=runtime.host, key=key, error=str(error))

@@ -1,22 +1,27 @@
-"""The ClusterCoordinator: one supervisor per cluster, owning its ports and processes.
+"""The ClusterCoordinator: one actor per cluster, owning its ports and its processes' roles.
 
 ::
 
     group supervisor (or root)
-    └── ClusterCoordinator[cluster-N]   rest_for_one, the master first
-        ├── ProcessActor | PopenActor(master)   restarted in place, then the workers
-        └── ProcessActor(worker-i)*             permanent: restarted with backoff
+    └── ClusterCoordinator[cluster-N]   the roles: master first, workers after it
+        └── PopenActor(master)          only for a launcher's local ``Popen``
 
-A worker that exits is started again (same command, same ports, so its tunnels stay
-right) after the backoff; past ``max_restarts`` in ``period`` the coordinator gives up
-and the cluster fails. A master that exits (once it was ready) is started again on the
-same port: the same command on its host, or, for a ``Popen`` a launcher's own
-``start()`` stored, that ``start()`` called again for the port
-(:class:`~actorcluster.cluster.local_popen.PopenActor`); then every worker is
-restarted after it (OTP's ``rest_for_one``), unless its launcher says the workers
-reconnect by themselves. The master's restarts have the same intensity; past it the
-cluster fails loudly (``cluster.master.lost`` at error level,
-:class:`~actorcluster.errors.MasterLostError` from the cluster's calls): the
+    RuntimeSupervisor[host] ── ProcessesSupervisor ── ProcessSupervisor[cluster-N-worker-i]
+                                                      (the process service's, per process)
+
+The master and the workers on hosts are run by the process service
+(:func:`~actorcluster.runtimes.supervised.supervise_process`), in their runtimes'
+subtrees, each with the cluster's restart intensity; the coordinator keeps only the role
+logic, from the service's notices (an exit, a process given up on). A worker that exits
+is started again by the service (same command, same ports, so its tunnels stay right)
+after the backoff; past ``max_restarts`` in ``period`` the cluster fails. A master that
+exits (once it was ready) is started again at once on the same port; once it runs, every
+worker is restarted after it (OTP's ``rest_for_one``), unless its launcher says the
+workers reconnect by themselves. For a ``Popen`` a launcher's own ``start()`` stored,
+that ``start()`` is called again for the port
+(:class:`~actorcluster.cluster.local_popen.PopenActor`, the coordinator's one child).
+Past the master's intensity the cluster fails loudly (``cluster.master.lost`` at error
+level, :class:`~actorcluster.errors.MasterLostError` from the cluster's calls): the
 coordinator crashes, which stops every worker. Ports are taken from the coordinator's
 :class:`~actorcluster.cluster.ports.PortPool`, one allocation at a time.
 """
@@ -28,15 +33,22 @@ import contextlib
 import itertools
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actorcluster._logging import get_logger
-from actorcluster.actors.process import ProcessActor
 from actorcluster.cluster.local_popen import PopenActor
 from actorcluster.errors import ActorClusterError, MasterLostError, UsageError
 from actorcluster.messages.supervision import ChildExited
+from actorcluster.runtimes.supervised import (
+    ProcessState,
+    ProcessStatus,
+    RestartPolicy,
+    SupervisedProcess,
+    supervise_process,
+)
 from actorcluster.supervisors import (
     Backoff,
     ChildSpec,
@@ -50,10 +62,9 @@ from actorcluster.supervisors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from actorcluster.actors.process import ProcessSpec
-    from actorcluster.actors.process_state import ProcessState
     from actorcluster.cluster.ports import PortPool
-    from actorcluster.runtimes import Runtime
+    from actorcluster.runtimes.handle import RuntimeHandle
+    from actorcluster.runtimes.supervised import ProcessSpec
 
 __all__ = ["MASTER", "ClusterCoordinator", "ClusterStatus", "Coordinator"]
 
@@ -117,14 +128,43 @@ class ClusterStatus:
         return self._ended.wait(timeout)
 
 
+@dataclass(frozen=True, slots=True)
+class _Exited:
+    """Internal: a run of a supervised process ended by itself (told by the service)."""
+
+    child_id: str
+    process: SupervisedProcess
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """Internal: the service gave up on a process (past its intensity)."""
+
+    child_id: str
+    process: SupervisedProcess
+
+
+@dataclass(frozen=True, slots=True)
+class _MasterRunning:
+    """Internal: the master runs (again)."""
+
+    process: SupervisedProcess
+
+
+def _tell(ref: pykka.ActorRef[Any], message: object) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
 class ClusterCoordinator(Supervisor):
-    """The supervisor of one cluster's processes (see the module docstring).
+    """The role logic of one cluster's processes (see the module docstring).
 
     Args:
         name: the cluster's name.
         pool: the cluster's ports.
         status: where its end is recorded.
-        max_restarts, period, backoff: the workers' restart intensity and backoff.
+        max_restarts, period, backoff: the restart intensity (the workers', the
+            master's) and the workers' backoff.
     """
 
     def __init__(
@@ -143,17 +183,29 @@ class ClusterCoordinator(Supervisor):
         self._cluster = name
         self._pool = pool
         self._status = status
-        self._master: ProcessState | None = None
+        self._max_restarts, self._period, self._backoff = max_restarts, period, backoff
+        self._processes: dict[str, SupervisedProcess] = {}
+        """The service's handles of the remote processes (the master's too)."""
+        self._popen: ProcessState | None = None
+        """The master's state when it is a launcher's local ``Popen`` (a child here)."""
+        self._popen_spec: ChildSpec | None = None
         self._master_ready = False
-        self._master_spec: ChildSpec | None = None
-        self._states: dict[str, ProcessState] = {}
+        self._master_exited = False
+        self._rest_pending = False
+        self._deferred: SupervisedProcess | None = None
+        """A worker given up on while its master was away (decided once it is back)."""
         self._restarts = RestartTimes(max_restarts, period)
         self._workers_reconnect = False
         self._stopping = False
 
     def __repr__(self) -> str:
-        master = "up" if self._master is not None else "none"
-        return f"<ClusterCoordinator {self._cluster} master={master} processes={len(self._states)}>"
+        master = "up" if self._master_state() is not None else "none"
+        count = len(self._processes)
+        return f"<ClusterCoordinator {self._cluster} master={master} processes={count}>"
+
+    def _master_state(self) -> ProcessState | None:
+        master = self._processes.get(MASTER)
+        return master.state if master is not None else self._popen
 
     # --- asked by the cluster (through a proxy) -------------------------------------
 
@@ -170,17 +222,42 @@ class ClusterCoordinator(Supervisor):
         self._pool.release(ports)
 
     def start_process(
-        self, child_id: str, runtime: Runtime, spec: ProcessSpec, state: ProcessState
-    ) -> None:
-        """Start a process: the master (``child_id`` :data:`MASTER`: temporary, its
-        exit fails the cluster) or a worker (permanent).
+        self, child_id: str, handle: RuntimeHandle, spec: ProcessSpec
+    ) -> SupervisedProcess:
+        """Start a process through the process service, in its runtime's subtree: the
+        master (``child_id`` :data:`MASTER`: restarted at once, then its workers) or a
+        worker (restarted with the backoff); both within the intensity, past which the
+        cluster fails. Returns the service's handle.
 
         Raises:
             UsageError: a process with this id runs already, or the cluster failed.
             HostUnreachableError: the runtime's agent is not up.
         """
-        context = runtime._handle.context
-        self._start(child_id, lambda: ProcessActor.start(context, spec, state), state)
+        if child_id in self._processes or (child_id == MASTER and self._popen is not None):
+            raise UsageError(f"{self._cluster} runs a process {child_id!r} already")
+        master = child_id == MASTER
+        policy = RestartPolicy(
+            restart=Restart.PERMANENT,
+            max_restarts=self._max_restarts,
+            period=self._period,
+            backoff=None if master else self._backoff,
+        )
+        label = f"{self._cluster}-{child_id}"
+        process = supervise_process(handle, spec, policy, label=label, wait_for_host=False)
+        ref = self.actor_ref
+        process.on_exit(lambda _info: _tell(ref, _Exited(child_id, process)))
+
+        def changed(state: ProcessState) -> None:
+            if state.status is ProcessStatus.FAILED:
+                _tell(ref, _Failed(child_id, process))
+            elif master and state.status is ProcessStatus.RUNNING:
+                _tell(ref, _MasterRunning(process))
+
+        process.subscribe(changed)
+        self._processes[child_id] = process
+        if master:
+            self._master_ready = self._master_exited = self._rest_pending = False
+        return process
 
     def adopt_popen(
         self,
@@ -191,22 +268,18 @@ class ClusterCoordinator(Supervisor):
     ) -> None:
         """Supervise a launcher's local ``Popen`` (already running): watched, and on
         exit restarted by ``relaunch`` (the launcher's ``start`` again, same port)."""
+        if child_id in self._processes or self._popen is not None:
+            raise UsageError(f"{self._cluster} runs a process {child_id!r} already")
         first = [popen]
 
         def start() -> pykka.ActorRef[Any]:
             return PopenActor.start(first.pop() if first else None, relaunch, state)
 
-        self._start(child_id, start, state)
-
-    def _start(
-        self, child_id: str, start: Callable[[], pykka.ActorRef[Any]], state: ProcessState
-    ) -> None:
-        restart = Restart.TEMPORARY if child_id == MASTER else Restart.PERMANENT
-        child = ChildSpec(id=child_id, start=start, restart=restart, shutdown_timeout=10.0)
+        child = ChildSpec(
+            id=child_id, start=start, restart=Restart.TEMPORARY, shutdown_timeout=10.0
+        )
         self.start_child(child)
-        self._states[child_id] = state
-        if child_id == MASTER:
-            self._master, self._master_ready, self._master_spec = state, False, child
+        self._popen, self._popen_spec, self._master_ready = state, child, False
 
     def reserve_port(self, port: int) -> bool:
         """Reserve ``port`` for a launcher's start (see :meth:`PortPool.reserve`)."""
@@ -221,62 +294,119 @@ class ClusterCoordinator(Supervisor):
         """Stop every process, workers first and the master last; nothing restarts
         them any more. Returns their states, to wait on."""
         self._stopping = True
-        ids = [child_id for child_id in self._states if child_id != MASTER]
+        ids = [child_id for child_id in self._processes if child_id != MASTER]
         return self.stop_processes([*reversed(ids), MASTER])
 
     def master_ready(self) -> None:
         """The master passed its start (it listens and answered): from now on its
-        exit fails the cluster. Before, an exit is its launcher's start error.
+        exit restarts it (and its workers). Before, an exit is its launcher's start
+        error.
 
         Raises:
             MasterLostError: it exited meanwhile (the cluster fails).
         """
         self._master_ready = True
-        master = self._master
-        if master is not None and master.exited_on_its_own:
+        master = self._master_state()
+        if self._popen is not None:
+            exited = self._popen.exited_on_its_own
+        else:
+            exited = self._master_exited or (master is not None and bool(master.exit_codes))
+        if master is not None and exited:
             error = self._master_lost(master)
             self.crash(error)  # raising in an ask fails only the ask
             raise error
 
     def stop_processes(self, child_ids: Sequence[str]) -> list[ProcessState]:
-        """Stop these processes (their groups are killed, all at once); returns their
+        """Stop these processes (all at once: asked for, not waited on); returns their
         states, to wait on until they are gone."""
         stopped: list[ProcessState] = []
         for child_id in child_ids:
-            state = self._states.pop(child_id, None)
-            if state is None:
-                continue
-            with contextlib.suppress(UsageError):
-                self.terminate_child(child_id)
-                self.delete_child(child_id)
-            state.stopped()
-            stopped.append(state)
-            if child_id == MASTER:
-                self._master = None
+            process = self._processes.pop(child_id, None)
+            if process is not None:
+                process.stop_nowait()
+                stopped.append(process.state)
+            elif child_id == MASTER and self._popen is not None:
+                state, self._popen = self._popen, None
+                with contextlib.suppress(UsageError):
+                    self.terminate_child(child_id)
+                    self.delete_child(child_id)
+                state.stopped()
+                stopped.append(state)
         return stopped
 
     # --- supervision ----------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        """Supervision messages; a master that ended by itself fails the cluster."""
+        """The service's notices; the local ``Popen`` master's supervision."""
+        match message:
+            case _Exited(child_id=child_id, process=process):
+                self._on_exited(child_id, process)
+                return None
+            case _Failed(child_id=child_id, process=process):
+                self._on_failed(child_id, process)
+                return None
+            case _MasterRunning(process=process):
+                if self._processes.get(MASTER) is not process:
+                    return None
+                deferred, self._deferred = self._deferred, None
+                if deferred is not None and not self._stopping:
+                    self._worker_failed(deferred)  # the master is back: the worker's fate
+                if self._rest_pending:
+                    self._rest_pending = False
+                    self._restart_workers()
+                return None
         result = super().on_receive(message)
-        master = self._master
+        popen = self._popen
         if (
             isinstance(message, ChildExited)
             and message.child_id == MASTER
-            and master is not None
-            and master.exited_on_its_own
+            and popen is not None
+            and popen.exited_on_its_own
             and self._master_ready
             and not self._stopping
         ):
-            self._master_exited(master, message.reason or "normal")
+            self._popen_exited(popen, message.reason or "normal")
         return result
 
-    def _master_exited(self, master: ProcessState, reason: str) -> None:
-        """OTP's rest_for_one with the master first: restart it (same command, same
-        port) and then the workers after it, unless they reconnect by themselves;
-        past the intensity the cluster fails (its workers stopped)."""
-        spec = self._master_spec
+    def _on_exited(self, child_id: str, process: SupervisedProcess) -> None:
+        if self._stopping or self._processes.get(child_id) is not process:
+            return
+        if child_id != MASTER:
+            return  # the service restarts it (with its backoff)
+        if not self._master_ready:
+            self._master_exited = True  # its launcher's start error
+            return
+        codes = process.exit_codes
+        log.warning(
+            "cluster.master.exited", cluster=self._cluster, code=codes[-1] if codes else None
+        )
+        if not self._workers_reconnect:
+            self._rest_pending = True  # rest_for_one once it runs again
+
+    def _on_failed(self, child_id: str, process: SupervisedProcess) -> None:
+        if self._stopping or self._processes.get(child_id) is not process:
+            return
+        if child_id == MASTER:
+            if self._master_ready:
+                raise self._master_lost(process.state)
+            return  # its launcher's start error
+        master = self._processes.get(MASTER)
+        if master is not None and master.state.status is not ProcessStatus.RUNNING:
+            # Its master went first (its workers end with it): the master's fate decides.
+            self._deferred = process
+            return
+        self._worker_failed(process)
+
+    def _worker_failed(self, process: SupervisedProcess) -> None:
+        error = process.error
+        log.error("cluster.worker.given_up", cluster=self._cluster, process=process.key)
+        raise error if error is not None else ActorClusterError(f"{process.key} failed")
+
+    def _popen_exited(self, master: ProcessState, reason: str) -> None:
+        """OTP's rest_for_one with the local ``Popen`` master first: restart it (its
+        launcher again, same port) and then the workers after it, unless they
+        reconnect by themselves; past the intensity the cluster fails."""
+        spec = self._popen_spec
         if spec is None or not self._restarts.record():
             raise self._master_lost(master)
         codes = master.exit_codes
@@ -289,18 +419,18 @@ class ClusterCoordinator(Supervisor):
             log.error("cluster.master.restart_failed", cluster=self._cluster, error=repr(error))
             raise self._master_lost(master) from error
         log.info("cluster.master.restarted", cluster=self._cluster, restarts=master.restart_count)
-        if self._workers_reconnect:
-            return
-        workers = [child_id for child_id in self._states if child_id != MASTER]
-        for child_id in workers:
-            with contextlib.suppress(UsageError):
-                self.terminate_child(child_id)
-                self.restart_child(child_id)
+        if not self._workers_reconnect:
+            self._restart_workers()
+
+    def _restart_workers(self) -> None:
+        """rest_for_one: every worker killed and started again, after the master."""
+        workers = [p for child_id, p in self._processes.items() if child_id != MASTER]
+        for process in workers:
+            process.restart()
         log.info("cluster.workers.restarted", cluster=self._cluster, count=len(workers))
 
     def _master_lost(self, master: ProcessState) -> MasterLostError:
         """The error failing the cluster: its master ended by itself (logged)."""
-        self._master = None
         codes = master.exit_codes
         code = codes[-1] if codes else None
         output = master.output.text(2000)
@@ -310,9 +440,13 @@ class ClusterCoordinator(Supervisor):
         return MasterLostError(self._cluster, master.host, reason)
 
     def on_exit(self, error: BaseException | None) -> None:
-        """Record how the cluster ended; its processes are stopped by now."""
-        for state in self._states.values():
-            state.stopped()
+        """Stop every process the service runs for the cluster (asked for, not waited
+        on) and record how the cluster ended."""
+        self._stopping = True
+        for process in self._processes.values():
+            process.stop_nowait()
+        if self._popen is not None:
+            self._popen.stopped()
         self._status.end(error if isinstance(error, Exception) else None)
 
 

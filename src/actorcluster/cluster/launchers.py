@@ -196,7 +196,7 @@ class MasterLauncher(_Launcher):
                 self.check_ready(*endpoint.here, max(1.0, float(timeout)))
             except Exception as exc:
                 raise context.master_start_error(runtime.host, port, state, str(exc)) from exc
-            if state.exited_on_its_own:  # what listens there is not ours
+            if state.exit_codes:  # what listens there is not ours
                 raise context.master_start_error(runtime.host, port, state, "it exited")
             context.master_ready()
         except BaseException:

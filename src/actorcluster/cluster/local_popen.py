@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actorcluster._logging import get_logger
+from actorcluster._workers import THREADS
 from actorcluster.errors import ProcessExitedError
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from actorcluster.actors.process_state import ProcessState
+    from actorcluster.runtimes.supervised import ProcessState
 
 __all__ = ["PopenActor", "descendants", "stop_popen"]
 
@@ -139,9 +139,7 @@ class PopenActor(SupervisedActor):
         self._popen = popen
         self._state.began()
         self._state.pid = popen.pid
-        threading.Thread(
-            target=self._watch, args=(popen,), name=f"watch-{self._state.name}", daemon=True
-        ).start()
+        THREADS.start(self._watch, popen, name=f"watch-{self._state.name}")
         log.debug("cluster.popen.watched", process=self._state.name, pid=popen.pid)
 
     def _watch(self, popen: subprocess.Popen[Any]) -> None:

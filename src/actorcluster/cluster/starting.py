@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from actorcluster._workers import THREADS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -15,7 +17,8 @@ __all__ = ["MasterStart"]
 
 
 class MasterStart:
-    """Runs ``start`` (the cluster's ``start_master``) on a new thread at once.
+    """Runs ``start`` (the cluster's ``start_master``) on a thread of the client's
+    :data:`~actorcluster._workers.THREADS` at once.
 
     Args:
         context: the cluster's context (where the master's endpoint appears).
@@ -41,8 +44,7 @@ class MasterStart:
         self._ended = threading.Event()
         self.failure: BaseException | None = None
         """Why the master did not start (None: it started, or is still starting)."""
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._job = THREADS.start(self._run, name=name)
 
     def _run(self) -> None:
         try:
@@ -64,7 +66,7 @@ class MasterStart:
 
     def join(self) -> None:
         """Wait until the start ended (bounded by the master's own start timeout)."""
-        self._thread.join()
+        self._job.wait()
 
     def abandon(self) -> None:
         """The caller gives up (Ctrl-C): the master is stopped as soon as it is up, or

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import itertools
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -53,11 +54,15 @@ __all__ = [
     "DEFAULT_BACKOFF",
     "FOREVER_BACKOFF",
     "PROCESS",
+    "ExitInfo",
     "ProcessSpec",
+    "ProcessState",
+    "ProcessStatus",
     "ProcessSupervisor",
     "RestartPolicy",
     "SupervisedProcess",
     "parse_restart",
+    "stop_many",
     "supervise",
     "supervise_async",
     "supervise_process",
@@ -106,6 +111,7 @@ class SupervisedProcess(PopenLike):
         state: its shared record.
         stop: stops it, waiting until its supervision ended.
         request_stop: asks for the stop without waiting (None: ``stop`` runs on a thread).
+        restart: kills the current run and starts it again at once (None: not offered).
     """
 
     def __init__(
@@ -114,11 +120,13 @@ class SupervisedProcess(PopenLike):
         state: ProcessState,
         stop: Callable[[], None],
         request_stop: Callable[[], None] | None = None,
+        restart: Callable[[], None] | None = None,
     ) -> None:
         self.key = key
         self._state = state
         self._stop = stop
         self._request_stop = request_stop
+        self._restart = restart
 
     def __repr__(self) -> str:
         state = self._state
@@ -133,6 +141,12 @@ class SupervisedProcess(PopenLike):
     def host(self) -> str:
         """The runtime's host."""
         return self._state.host
+
+    @property
+    def state(self) -> ProcessState:
+        """Its shared record (status, pid, exits, output), for an owner that builds on
+        the service (a cluster's coordinator waits on it)."""
+        return self._state
 
     @property
     def status(self) -> str:
@@ -262,6 +276,27 @@ class SupervisedProcess(PopenLike):
         if not await wait_state_async(state, lambda: state.gone, timeout):
             log.warning("process.stop.timeout", process=self.key, seconds=timeout)
 
+    def stop_nowait(self) -> None:
+        """Ask for the stop (nothing restarts it any more) without waiting until the
+        command is gone; :func:`stop_many` stops many and waits once."""
+        if self._request_stop is not None:
+            self._request_stop()
+        else:
+            self._stop()
+        self._state.stopped()
+
+    def restart(self) -> None:
+        """Kill the current run and start the command again at once (its owner's
+        choice: a cluster restarts its workers after their master); not counted
+        toward the restart intensity. Nothing happens once it will not run again.
+
+        Raises:
+            UsageError: this handle offers no restart.
+        """
+        if self._restart is None:
+            raise UsageError(f"{self.key} cannot be restarted through this handle")
+        self._restart()
+
     def terminate(self) -> None:
         """As :meth:`stop`."""
         self.stop()
@@ -334,8 +369,27 @@ def supervise(
     return supervise_process(handle, spec, policy)
 
 
+def stop_many(processes: list[SupervisedProcess], timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop ``processes`` all at once and wait (bounded by ``timeout`` in all) until
+    each is gone from its host; False if one was still there (logged)."""
+    for process in processes:
+        process.stop_nowait()
+    deadline = time.monotonic() + timeout
+    all_gone = True
+    for process in processes:
+        if not process.state.wait_gone(max(0.0, deadline - time.monotonic())):
+            log.warning("process.stop.timeout", process=process.key, seconds=timeout)
+            all_gone = False
+    return all_gone
+
+
 def supervise_process(
-    handle: RuntimeHandle, spec: ProcessSpec, policy: RestartPolicy
+    handle: RuntimeHandle,
+    spec: ProcessSpec,
+    policy: RestartPolicy,
+    *,
+    label: str | None = None,
+    wait_for_host: bool = True,
 ) -> SupervisedProcess:
     """The one process-supervision service: keep ``spec`` running on ``handle``'s
     runtime, in its subtree, restarted by ``policy``; returns the handle at once.
@@ -346,17 +400,20 @@ def supervise_process(
     included, with :attr:`SupervisedProcess.last_exit`), so the coordinator keeps its
     role logic (master first, rest_for_one) above it.
 
+    ``label``: its id among the runtime's processes (default: ``spec.name``; an owner
+    starting many of one name gives each its own). ``wait_for_host=False``: a lost
+    host is an exit like any other (counted by the policy), as a cluster wants.
+
     Raises:
-        UsageError: a process of that name is supervised already on this runtime, or
+        UsageError: a process of that label is supervised already on this runtime, or
             the runtime was stopped.
     """
     handle.check_running()
-    if spec.restart is not policy.restart:
-        spec = dataclasses.replace(spec, restart=policy.restart)
-    if not spec.wait_for_host:
-        spec = dataclasses.replace(spec, wait_for_host=True)
-    registry, context, label = handle.context.processes, handle.context, spec.name
-    state = ProcessState(handle.host, label, host_ready=lambda: context.ready)
+    if spec.restart is not policy.restart or spec.wait_for_host is not wait_for_host:
+        spec = dataclasses.replace(spec, restart=policy.restart, wait_for_host=wait_for_host)
+    registry, context = handle.context.processes, handle.context
+    label = spec.name if label is None else label
+    state = ProcessState(handle.host, spec.name, host_ready=lambda: context.ready)
     entry = ProcessEntry(id=label, spec=spec, policy=policy, state=state)
     sync_processes(registry.add(entry))
 
@@ -370,9 +427,21 @@ def supervise_process(
         with contextlib.suppress(pykka.ActorDeadError, ActorClusterError, pykka.Timeout):
             supervisor_proxy(ref).terminate_child(label).get(timeout=_ASK_TIMEOUT)
 
+    def restart() -> None:
+        parent = registry.supervisor
+        if parent is None or not registry.wants(entry):
+            return  # not running now: its next supervisor starts it afresh anyway
+        with contextlib.suppress(pykka.ActorDeadError, ActorClusterError, pykka.Timeout):
+            children = supervisor_proxy(parent).which_children().get(timeout=_ASK_TIMEOUT)
+            for child in children:
+                if child.id == label and child.ref is not None:
+                    proxy = supervisor_proxy(child.ref)
+                    proxy.terminate_child(label).get(timeout=_ASK_TIMEOUT)
+                    proxy.restart_child(label).get(timeout=_ASK_TIMEOUT)
+
     key = DELIMITER.join((handle.host, PROCESS, label))
     log.info("process.supervised", host=handle.host, process=label, restart=policy.restart.value)
-    return SupervisedProcess(key, state, stop, request_stop)
+    return SupervisedProcess(key, state, stop, request_stop, restart)
 
 
 async def supervise_async(
