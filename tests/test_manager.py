@@ -53,7 +53,11 @@ def config(tmp_path_factory):
         _executable(fake / "special-tool", "true")
         run_with = 'ForceCommand env PATH={} /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
         bed.hosts[1].configure(run_with.format(f"{fake}:$PATH"))  # host-2: a GPU, a tool
-        bed.hosts[4].configure(run_with.format("/nonexistent"))  # host-5: no python3
+        empty_home = root / "empty-home"
+        empty_home.mkdir()
+        # host-5: no python3 on PATH, and a home without pyenv's or uv's installs (the
+        # start command looks there too for one of the client's version)
+        bed.hosts[4].configure(run_with.format(f"/nonexistent HOME={empty_home}"))
         bed.hosts[2].stop()  # host-3: dead
         blocks = _blocks(bed)
         (root / "conf.d").mkdir()
