@@ -156,8 +156,9 @@ def dask(
             cluster = DaskCluster(group, worker_launcher=launcher)
             cluster.start(worker_count=wanted, master_port=port)
             client = cluster.get_client(timeout=_CLIENT_TIMEOUT)
-            _announce(cluster, hosts, wanted, time.monotonic() - started)
+            # Up before it says so: a Ctrl-C once "workers:" is out is a normal stop (0).
             up = True
+            _announce(cluster, hosts, wanted, time.monotonic() - started)
             _watch(cluster, client, wanted)
         except KeyboardInterrupt:
             pass
