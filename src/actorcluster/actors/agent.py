@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ _REATTACH_TIMEOUT = 10.0
 """Seconds (at least) a running agent gets to answer a re-attach."""
 _KILL_TIMEOUT = 5.0
 """Seconds the kill of an agent by pid may take on the host."""
+_DROP_SETTLE = 1.0
+"""Seconds a failed re-attach waits to see whether its connection dropped."""
 _CLOSE_ANSWER = 1.0
 """Seconds an agent told to CLOSE has to end its stream before it is killed by pid."""
 _MODULE_ANSWER_MARGIN = 5.0
@@ -119,6 +122,15 @@ class AgentActor(SupervisedActor):
             try:
                 self._reattach(session)
             except ActorClusterError as exc:
+                if self._connection_dropped():
+                    # The connection dropped again before the agent answered: that says
+                    # nothing of the agent, which waits out the session's grace. Have it
+                    # reconnected and re-attach again (the session's give-up timer, its
+                    # grace, bounds the tries); ending the session here would kill a
+                    # healthy agent and lose what ran.
+                    context.reconnect_failed(exc)
+                    context.connection_lost(f"the connection dropped during a re-attach: {exc}")
+                    raise
                 self._end_session(session, f"its session could not be resumed ({exc})")
                 session = None
         if session is None or session.lost:
@@ -205,6 +217,24 @@ class AgentActor(SupervisedActor):
             raise
         self._context.reattaches += 1
         self._log.info("agent.reattached", pid=session.hello.get("pid"))
+
+    def _connection_dropped(self) -> bool:
+        """Whether the runtime's connection is gone (a local runtime has none to lose).
+
+        Waits a little (:data:`_DROP_SETTLE`) for a connection still counted active:
+        paramiko ends a dead connection's channels before it marks the connection
+        inactive, so a stream may see its end first."""
+        context = self._context
+        if context.options.target is None:
+            return False
+        deadline = time.monotonic() + _DROP_SETTLE
+        while True:
+            connection = context.connection
+            if connection is None or not connection.is_active():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def _end_session(self, session: AgentSession, reason: str) -> None:
         """Give up on a session: kill its agent if it still lives (hung, say: its
