@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +121,7 @@ class AgentActor(SupervisedActor):
             try:
                 self._reattach(session)
             except ActorClusterError as exc:
-                if self._connection_dropped():
+                if self._transport.dropped(_DROP_SETTLE):
                     # The connection dropped again before the agent answered: that says
                     # nothing of the agent, which waits out the session's grace. Have it
                     # reconnected and re-attach again (the session's give-up timer, its
@@ -217,24 +216,6 @@ class AgentActor(SupervisedActor):
             raise
         self._context.reattaches += 1
         self._log.info("agent.reattached", pid=session.hello.get("pid"))
-
-    def _connection_dropped(self) -> bool:
-        """Whether the runtime's connection is gone (a local runtime has none to lose).
-
-        Waits a little (:data:`_DROP_SETTLE`) for a connection still counted active:
-        paramiko ends a dead connection's channels before it marks the connection
-        inactive, so a stream may see its end first."""
-        context = self._context
-        if context.options.target is None:
-            return False
-        deadline = time.monotonic() + _DROP_SETTLE
-        while True:
-            connection = context.connection
-            if connection is None or not connection.is_active():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
 
     def _end_session(self, session: AgentSession, reason: str) -> None:
         """Give up on a session: kill its agent if it still lives (hung, say: its
