@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from latency_relay import LatencyRelay
 from proctree import ProcessTreeError, cmdline, descendants
 from sshbed_net import IsolationUnavailableError, NetBlock, isolation_obstacle
-from sshbed_teardown import kill_sessions_of
+from sshbed_teardown import kill_sessions_of, remove_stale_pyenv_lock
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -425,6 +425,7 @@ class SshBed:
         if self._watchdog is not None:
             return self
         self._sftp_server = _check_prerequisites(self.user)
+        remove_stale_pyenv_lock()  # else every login here waits for it (see there)
         self.sshd_version = _sshd_version()
         if self.sshd_version >= (9, 8):  # else killed sessions and probes get 127.0.0.1 banned
             self._extra_sshd_config = "PerSourcePenalties no\n"

@@ -10,12 +10,18 @@ block's lock until then, so no other bed takes the block first).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 from pathlib import Path
 
 from proctree import ProcessTreeError, cmdline, environ, kill_tree, matching
 
-__all__ = ["kill_sessions_of", "watchdog"]
+__all__ = ["kill_sessions_of", "remove_stale_pyenv_lock", "watchdog"]
+
+STALE_LOCK_AGE = 60.0
+"""Seconds after which a pyenv rehash lock is a leftover: a rehash holds it well under
+a second (and a login waits at most PYENV_REHASH_TIMEOUT for it)."""
 
 
 def _pyenv_locks(pids: list[int]) -> list[Path]:
@@ -44,6 +50,21 @@ def kill_sessions_of(listener: int, *, kill_listener: bool) -> list[int]:
         for lock in set(locks) - set(held):
             lock.unlink(missing_ok=True)
     return killed
+
+
+def remove_stale_pyenv_lock() -> bool:
+    """Remove this user's pyenv rehash lock if it is a leftover (older than
+    :data:`STALE_LOCK_AGE`): a session killed mid-rehash by anyone (another test run, a
+    Ctrl-C) leaves it, and then every login of every bed waits PYENV_REHASH_TIMEOUT
+    (2-3 s here) for it, too slow for tests that drop connections every few seconds.
+    Live rehashes keep waiting on it meanwhile, so "no rehash runs" cannot tell; its age
+    can. Return whether one was removed."""
+    lock = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "shims", ".pyenv-shim")
+    with contextlib.suppress(OSError):
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_AGE:
+            lock.unlink()
+            return True
+    return False
 
 
 def watchdog(root: Path) -> None:

@@ -44,6 +44,8 @@ _REATTACH_TIMEOUT = 10.0
 """Seconds (at least) a running agent gets to answer a re-attach."""
 _KILL_TIMEOUT = 5.0
 """Seconds the kill of an agent by pid may take on the host."""
+_DROP_SETTLE = 1.0
+"""Seconds a failed re-attach waits to see whether its connection dropped."""
 _CLOSE_ANSWER = 1.0
 """Seconds an agent told to CLOSE has to end its stream before it is killed by pid."""
 _MODULE_ANSWER_MARGIN = 5.0
@@ -119,6 +121,15 @@ class AgentActor(SupervisedActor):
             try:
                 self._reattach(session)
             except ActorClusterError as exc:
+                if self._transport.dropped(_DROP_SETTLE):
+                    # The connection dropped again before the agent answered: that says
+                    # nothing of the agent, which waits out the session's grace. Have it
+                    # reconnected and re-attach again (the session's give-up timer, its
+                    # grace, bounds the tries); ending the session here would kill a
+                    # healthy agent and lose what ran.
+                    context.reconnect_failed(exc)
+                    context.connection_lost(f"the connection dropped during a re-attach: {exc}")
+                    raise
                 self._end_session(session, f"its session could not be resumed ({exc})")
                 session = None
         if session is None or session.lost:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from actorcluster.errors import AgentStartError
@@ -56,6 +57,10 @@ class AgentTransport(Protocol):
             AgentStartError: this transport cannot re-attach, or has no connection.
         """
 
+    def dropped(self, settle: float) -> bool:
+        """Whether the connection the streams run through is gone (a stream that ended
+        may have ended with it), waiting up to ``settle`` seconds for it to show."""
+
 
 class LocalTransport:
     """The agent as a child process of this one, over pipes (the runtime "localhost").
@@ -86,6 +91,10 @@ class LocalTransport:
     def reattach(self, socket: str) -> ByteStream:
         """Never possible: the agent ended with its pipes."""
         raise AgentStartError(self._context.host, "a local agent cannot be re-attached")
+
+    def dropped(self, settle: float) -> bool:
+        """Never: pipes have no connection to lose."""
+        return False
 
 
 class SshTransport:
@@ -124,6 +133,19 @@ class SshTransport:
             window_size=CHANNEL_WINDOW,
             timeout=options.heartbeat_timeout,
         )
+
+    def dropped(self, settle: float) -> bool:
+        """Whether the runtime's SSH connection is gone. paramiko ends a dead
+        connection's channels before it marks the connection inactive, so a stream may
+        see its end first: wait up to ``settle`` seconds for that."""
+        deadline = time.monotonic() + settle
+        while True:
+            connection = self._context.connection
+            if connection is None or not connection.is_active():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def _connection(self) -> SshConnection:
         connection = self._context.connection
