@@ -138,9 +138,6 @@ class ClusterTLS:
             if placed is not None:
                 return placed
             local = self._local_files()
-            if runtime._handle.options.is_local:
-                self._placed[runtime.host] = local
-                return local
             folder = f"{runtime.working_dir}/{_FOLDER}"
             runtime._handle.client().mkdir(folder, 0o700).result(timeout=60)
             for name in ("cert.pem", "key.pem"):
