@@ -16,7 +16,7 @@ from agent_harness import SRC
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["CLI", "KEEPER_ENV", "cli", "cli_env", "start_cli"]
+__all__ = ["CLI", "KEEPER_ENV", "cli", "cli_env", "end_started", "start_cli"]
 
 CLI = [sys.executable, "-m", "actorcluster.cli"]
 """How the tests start the command line."""
@@ -63,4 +63,25 @@ def start_cli(
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
     popen.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.Popen([*CLI, *args], env=cli_env(ssh_config), **popen)
+    process: subprocess.Popen[bytes] = subprocess.Popen(
+        [*CLI, *args], env=cli_env(ssh_config), **popen
+    )
+    _started.append(process)
+    return process
+
+
+_started: list[subprocess.Popen[bytes]] = []
+"""The processes ``start_cli`` started that ``end_started`` has not ended yet."""
+
+
+def end_started() -> None:
+    """End what ``start_cli`` started (a test that failed before waiting for its process
+    leaves it running, its pipes open): killed if still running, waited for, pipes
+    closed. Run after every test (conftest), so nothing is left for the garbage
+    collector to warn about in a later test."""
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+        with process:  # closes the pipes, waits
+            pass

@@ -9,6 +9,7 @@ import pykka
 import pytest
 
 from agent_harness import AgentProcess
+from cli_runner import end_started
 from sshbed import IsolationUnavailableError, SshBed
 from sshbed_net import isolation_obstacle
 
@@ -102,6 +103,15 @@ def _stop_leftover_actors() -> Iterator[None]:
             stuck.append(repr(ref))
     if stuck:
         pytest.fail(f"actors still running {ACTOR_STOP_TIMEOUT} s after the test: {stuck}")
+
+
+@pytest.fixture(autouse=True)
+def _end_started_cli() -> Iterator[None]:
+    """After each test, end the command lines it started and did not wait for (one that
+    failed midway): left running, their pipes open, the garbage collector would warn in
+    some later test (ResourceWarning, an error there)."""
+    yield
+    end_started()
 
 
 @pytest.fixture(autouse=True)

@@ -77,6 +77,17 @@ def test_calls_at_once_each_get_their_own_output_and_exit_code(ssh_bed, keepers)
     assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 4
 
 
+def test_calls_one_after_another_on_several_hosts_each_print_every_host(ssh_bed, keepers):
+    # The output of each host's command is delivered on a pool thread that lingers and
+    # then serves the next call's hosts: it must write to that call's streams.
+    for n in range(4):
+        result = cli("run", "--all", "--", f"echo {n}", ssh_config=ssh_bed.ssh_config)
+        assert result.returncode == 0, result.stderr
+        lines = sorted(result.stdout.decode().splitlines())
+        assert lines == [f"[host-{h}] {n}" for h in (1, 2, 3)], result.stderr
+    assert len(keeper_pids(keepers)) == 1 and calls_served(keepers) == 4
+
+
 def test_first_calls_at_once_share_one_new_keeper(ssh_bed, keepers):
     processes = [
         start_cli("run", "host-1", "--", f"echo {n}", ssh_config=ssh_bed.ssh_config)

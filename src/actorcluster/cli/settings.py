@@ -8,8 +8,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actorcluster._workers import THREADS
-
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
@@ -80,6 +78,8 @@ def cleanup_all(runtimes: Iterable[Runtime], timeout: float = CLEANUP_TIMEOUT) -
     removes its temporary folders), waiting up to ``timeout`` seconds in all; a
     keeper's runtimes are left up for its next call."""
     runtimes = [runtime for runtime in runtimes if runtime not in KEPT_RUNTIMES]
+    from actorcluster._workers import THREADS  # lazy: the CLI's entry imports this module
+
     jobs = [THREADS.start(runtime.cleanup, name=f"cleanup-{runtime.host}") for runtime in runtimes]
     deadline = time.monotonic() + timeout
     for job in jobs:
