@@ -52,7 +52,7 @@ def error(message: str) -> None:
 
         _stderr_console().print(f"{PROG}: [bold red]error:[/] {escape(message)}")
     else:
-        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        _line(f"{PROG}: error: {message}")
 
 
 def note(message: str) -> None:
@@ -62,7 +62,7 @@ def note(message: str) -> None:
 
         _stderr_console().print(f"[dim]{PROG}:[/] {escape(message)}")
     else:
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+        _line(f"{PROG}: {message}")
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -95,3 +95,10 @@ def silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def _line(text: str) -> None:
+    """Write ``text`` and its newline to stderr in one write: output lines that other
+    threads write there (``[host] ...``) never land inside it."""
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()

@@ -192,7 +192,13 @@ class AgentSession:
         """
         deadline = time.monotonic() + timeout
         try:
-            stream.sendall(stage_two, timeout)
+            try:
+                stream.sendall(stage_two, timeout)
+            except BrokenPipeError:
+                # The host closed the stream at once (a ForceCommand that refuses a
+                # shell, say): what it printed says why, so read it before failing.
+                _await_marker(stream, deadline, self.host)
+                raise
             rest = _await_marker(stream, deadline, self.host, sources)
             source = _Prefilled(rest, stream)
             reader = FrameReader(source.recv)
