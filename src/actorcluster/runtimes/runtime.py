@@ -895,17 +895,15 @@ class Runtime:
             FutureTimeoutError: it did not run within ``timeout``.
             SupervisorGaveUpError: it failed before it ran.
         """
-        process = supervise(
-            self._handle,
+        process = self.supervise(
             command,
-            env={**self._env, **(env or {})},
-            name=name,
             restart=restart,
             max_restarts=max_restarts,
             period=period,
+            name=name,
+            env=env,
             backoff=backoff,
         )
-        self._processes.add(process)
         try:
             await wait_first_run(process, wait_running=wait_running, timeout=timeout)
         except BaseException:
