@@ -15,6 +15,7 @@ import pytest
 
 from actorcluster import Runtime
 from cli_runner import cli_env
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -90,3 +91,39 @@ def test_a_client_killed_during_get_file_leaves_no_part_file(
     finally:
         rt.cleanup()
     assert _parts(landing) == []
+
+
+TLS_CLIENT = textwrap.dedent(
+    """
+    import os, signal
+    from actorcluster.cluster.security import ClusterTLS
+    tls = ClusterTLS()  # kept: its folder goes with it
+    cert, key = tls.local_files()
+    print(os.path.dirname(cert), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_client_killed_holding_a_cluster_key_leaves_no_key_folder_for_good(
+    tmp_path: Path,
+) -> None:
+    """A cluster's TLS key lives in a private temporary folder here; a client SIGKILLed
+    with a cluster up cannot remove it, so the next client that makes one sweeps it."""
+    env = cli_env(XDG_CACHE_HOME=str(tmp_path / "cache"), TMPDIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", TLS_CLIENT], capture_output=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    killed = done.stdout.decode().strip()
+    assert os.path.isfile(os.path.join(killed, "key.pem"))  # left behind by the kill
+    survivor = subprocess.run(
+        [sys.executable, "-c", TLS_CLIENT.replace("os.kill(os.getpid(), signal.SIGKILL)", "")],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert survivor.returncode == 0, survivor.stderr
+    wait_until(lambda: not os.path.exists(killed), 20, "the dead client's key folder swept")
+    assert not os.path.exists(survivor.stdout.decode().strip())  # its own, removed at exit

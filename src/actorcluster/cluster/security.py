@@ -31,6 +31,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
+from actorcluster.steps import download_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -108,7 +109,9 @@ class ClusterTLS:
         """A private folder here holding ``cert.pem`` and ``key.pem``."""
         if self._local is None:
             security = self._make()
+            download_ledger.sweep_once()  # the folders of clients that were SIGKILLed
             folder = tempfile.mkdtemp(prefix="actorcluster-tls-")  # mode 0700
+            download_ledger.note_folder(folder)
             for name, text in (
                 ("cert.pem", getattr(security, "tls_scheduler_cert", "")),
                 ("key.pem", getattr(security, "tls_scheduler_key", "")),
@@ -118,7 +121,8 @@ class ClusterTLS:
                 with os.fdopen(descriptor, "w") as file:
                     file.write(str(text))
             self._local = folder
-            # Removed at close, or when this object goes (a cluster whose start failed).
+            # Removed at close, or when this object goes (a cluster whose start failed);
+            # a client killed before either leaves it to the next client's sweep.
             self._remove_local = weakref.finalize(self, shutil.rmtree, folder, True)
         return self._local
 

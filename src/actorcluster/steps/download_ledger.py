@@ -8,7 +8,8 @@ agent keeps on a host (:mod:`actorcluster.remote.agent.partials`:
 ``~/.cache/actorcluster/partials/<pid>-<start time>``, private). The next client's
 first download here (and any agent starting on this machine, the localhost runtime's
 included) sweeps the ledgers of processes that no longer run and removes the partial
-paths they list. A process that ends cleanly removes its ledger.
+paths they list. A process that ends cleanly removes its ledger. Private temporary folders of the
+client (a cluster's TLS key) are ledgered the same way (:func:`note_folder`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 
 from actorcluster.remote.agent import partials
 
-__all__ = ["note", "sweep_once"]
+__all__ = ["note", "note_folder", "sweep_once"]
 
 _swept: set[str] = set()
 """The ledger folders swept by this process (once each)."""
@@ -28,6 +29,12 @@ _lock = threading.Lock()
 def note(path: str, started: bool) -> None:
     """A download's temporary path begins to exist (``started``), or is gone."""
     partials.note(path, started)
+
+
+def note_folder(path: str) -> None:
+    """A private temporary folder of this process (0700, ours), such as a cluster's TLS
+    files: removed by the next sweep if this process dies without removing it."""
+    partials.note_temp_dir(path)
 
 
 def sweep_once() -> None:
