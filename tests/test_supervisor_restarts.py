@@ -343,3 +343,29 @@ def test_rest_for_one_crash_during_a_pending_restart_merges_the_restarts(journal
     clock.advance(5.0)
     assert running(sup) == ["a", "b", "c"]
     assert _after(journal.names("start"), 3) == ["a", "b", "c"]
+
+
+def test_a_child_failing_again_with_the_same_error_is_warned_about_once(
+    journal: Journal,
+) -> None:
+    """A retry loop logs its first failure, not every attempt (a host down for minutes
+    gave one warning per restart): the same error again within the child's streak is
+    debug; another error, or a crash after a whole period of running, warns again."""
+    clock = ManualClock()
+    sup = start_supervisor(
+        "s",
+        Strategy.ONE_FOR_ONE,
+        [worker_spec("a", journal)],
+        max_restarts=100,
+        period=10.0,
+        backoff=None,
+        clock=clock,
+    )
+    with capture_logs() as logs:
+        for error in (ValueError("1"), ValueError("2"), ValueError("3"), KeyError("k")):
+            end_child(sup, "a", lambda ref, error=error: crash(ref, error))  # type: ignore[misc]
+        clock.advance(10.0)  # "a" has run a whole period: a new streak
+        end_child(sup, "a", lambda ref: crash(ref, KeyError("k")))
+    levels = [e["log_level"] for e in logs if e["event"] == "supervisor.child.exited"]
+    assert levels == ["warning", "debug", "debug", "warning", "warning"]
+    sup.stop(block=True, timeout=WAIT)

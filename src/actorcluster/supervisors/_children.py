@@ -24,7 +24,16 @@ __all__ = ["Child", "ChildTable", "PendingRestart"]
 class Child:
     """One child spec and its current incarnation, if any."""
 
-    __slots__ = ("link", "pending", "ref", "restart_count", "spec", "started_at", "streak")
+    __slots__ = (
+        "last_crash",
+        "link",
+        "pending",
+        "ref",
+        "restart_count",
+        "spec",
+        "started_at",
+        "streak",
+    )
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
@@ -38,6 +47,9 @@ class Child:
         self.streak = 0
         """Restarts in a row, each after a run shorter than the period (the backoff
         attempt of a supervisor without an intensity limit)."""
+        self.last_crash: str | None = None
+        """The reason of its last crash or failed start in the current streak (a retry
+        loop logs the first failure, not every attempt)."""
 
     def __repr__(self) -> str:
         state = "running" if self.ref is not None else "restarting" if self.pending else "stopped"

@@ -266,18 +266,33 @@ class Supervisor(SupervisedActor):
             return  # an incarnation we stopped ourselves, or one already replaced
         child.ref = child.link = None
         reason = message.reason or "normal"
+        started = child.started_at
+        if started is not None and self._clock.monotonic() - started >= self._window.period:
+            child.streak = 0  # it ran for a whole period: the backoff starts over
+            child.last_crash = None
         # A temporary child (a task) ending normally is routine: debug, not info.
         level = (
-            self.crash_log_level if not message.normal else "debug" if child.temporary else "info"
+            self._crash_level(child, reason)
+            if not message.normal
+            else "debug"
+            if child.temporary
+            else "info"
         )
         self._emit(level, "supervisor.child.exited", child, reason)
         if child.temporary:
             self._table.remove(child)
         elif not (message.normal and child.spec.restart is Restart.TRANSIENT):
-            started = child.started_at
-            if started is not None and self._clock.monotonic() - started >= self._window.period:
-                child.streak = 0  # it ran for a whole period: the backoff starts over
             self._restart(child, reason)
+
+    def _crash_level(self, child: Child, reason: str) -> str:
+        """The level of a child's crash or failed restart: :attr:`crash_log_level` the
+        first time, ``debug`` when it fails again with the same error within its streak
+        (a host down for minutes: one warning, not one per attempt; giving up and the
+        recovery are logged as ever)."""
+        kind = reason.partition("(")[0]  # the error's type: its text may name an attempt
+        repeated = child.streak > 0 and child.last_crash == kind
+        child.last_crash = kind
+        return "debug" if repeated else self.crash_log_level
 
     def _restart(self, child: Child, reason: str) -> None:
         """Restart what the strategy says; stop the siblings involved (reverse order)."""
@@ -350,7 +365,8 @@ class Supervisor(SupervisedActor):
                 self._start_child(child, restart_reason=pending.reason)
             except Exception as exc:
                 reason = repr(exc)
-                self._emit(self.crash_log_level, "supervisor.child.start_failed", child, reason)
+                level = self._crash_level(child, reason)
+                self._emit(level, "supervisor.child.start_failed", child, reason)
                 if self._record_restart(child, reason):
                     self._schedule(child, pending.children[index:], reason, immediate=False)
                 return
