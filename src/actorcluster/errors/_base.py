@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from actorcluster._limits import HOST_TEXT_SHOWN as _HOST_TEXT_SHOWN
+
 __all__ = ["ActorClusterError", "LazyclusterError", "RemoteError"]
-
-
-_HOST_TEXT_SHOWN = 4000
-"""At most this many characters of a host's text go into an error's message."""
 
 
 def _head(text: object, limit: int = _HOST_TEXT_SHOWN) -> str:

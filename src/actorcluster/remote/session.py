@@ -29,6 +29,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Deadline
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster._workers import THREADS
@@ -105,8 +106,8 @@ class AgentSession:
         host: str,
         *,
         on_lost: Callable[[AgentLostError], None] | None = None,
-        heartbeat_interval: float = 2.0,
-        heartbeat_timeout: float = 10.0,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
         grace: float = 0.0,
     ) -> None:
         self.host = host
@@ -190,7 +191,7 @@ class AgentSession:
             AgentStartError: the marker or HELLO did not come in time, or the stream
                 ended first; the error carries what the host printed.
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         try:
             try:
                 stream.sendall(stage_two, timeout)
@@ -225,7 +226,7 @@ class AgentSession:
         Raises:
             AgentStartError: the agent did not take it (gone, or not answering in time).
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         hello = {"secret": self.address.get("secret", ""), "received": self._received}
         try:
             stream.sendall(_encode(Kind.ATTACH, 0, hello), timeout)
@@ -315,7 +316,7 @@ class AgentSession:
                 self._write(stream, data)
 
     def _wait_for_room(self) -> None:
-        deadline = time.monotonic() + self._heartbeat_timeout
+        deadline = Deadline(self._heartbeat_timeout)
         with self._room:
             while self._kept_bytes > WINDOW or self._detached is not None:
                 if self._lost_error is not None:
@@ -323,10 +324,9 @@ class AgentSession:
                 if self._detached is not None:
                     why = f"an upload cannot wait out a reconnect ({self._detached.args[1]})"
                     raise AgentLostError(self.host, why, self._detached.kind)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     break
-                self._room.wait(remaining)
+                self._room.wait(deadline.remaining())
             else:
                 return
         self._lose_stream(f"the agent took no data for {self._heartbeat_timeout:g} s", _SILENT)
@@ -580,7 +580,7 @@ class AgentSession:
 
 
 def _await_marker(
-    stream: ByteStream, deadline: float, host: str, sources: Callable[[], bytes] | None = None
+    stream: ByteStream, deadline: Deadline, host: str, sources: Callable[[], bytes] | None = None
 ) -> bytes:
     """Read up to the agent's ready marker; return what came after it. Answer a request
     for the sources (a host of another Python version) with ``sources()``."""
@@ -588,14 +588,13 @@ def _await_marker(
     while READY_MARKER not in seen:
         if sources is not None and SOURCES_REQUEST in seen:
             seen = seen.replace(SOURCES_REQUEST, b"", 1)
-            stream.sendall(sources(), max(0.01, deadline - time.monotonic()))
+            stream.sendall(sources(), deadline.remaining(0.01))
             sources = None
             continue
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline.expired():
             printed = f"; the host printed {seen[-2000:]!r}" if seen.strip() else ""
             raise TimeoutError(f"the agent's ready marker did not arrive in time{printed}")
-        data = stream.recv(65536, timeout=remaining)
+        data = stream.recv(65536, timeout=deadline.remaining())
         if not data:
             ended = f"the host closed the stream before the agent started: {seen[-2000:]!r}"
             raise OSError(ended)
@@ -608,7 +607,7 @@ def _await_marker(
     return rest
 
 
-def _read_first(reader: FrameReader, source: _Prefilled, deadline: float) -> Frame | None:
+def _read_first(reader: FrameReader, source: _Prefilled, deadline: Deadline) -> Frame | None:
     """The first frame, within the deadline (however it is trickled)."""
     source.deadline = deadline
     try:
@@ -623,7 +622,7 @@ class _Prefilled:
     def __init__(self, leftover: bytes, stream: ByteStream) -> None:
         self._leftover = leftover
         self._stream = stream
-        self.deadline: float | None = None
+        self.deadline: Deadline | None = None
         """While set, every read ends by then (a byte at a time cannot stretch it)."""
 
     def recv(self, size: int) -> bytes:
@@ -632,7 +631,5 @@ class _Prefilled:
             return data
         if self.deadline is None:
             return self._stream.recv(size, timeout=None)
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the agent's first frame did not arrive in time")
-        return self._stream.recv(size, timeout=left)
+        self.deadline.check(lambda: TimeoutError("the agent's first frame did not arrive in time"))
+        return self._stream.recv(size, timeout=self.deadline.remaining())
