@@ -18,10 +18,10 @@ import _thread
 import collections
 import os
 import threading
-import time
 import weakref
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 
 if TYPE_CHECKING:
@@ -148,15 +148,14 @@ class Workers:
     def close(self, timeout: float = 5.0) -> bool:
         """Refuse new jobs, let the queued ones finish, end the idle threads; wait up to
         ``timeout`` seconds for every thread to end (False if some still run)."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:
             self._closed = True
             self._condition.notify_all()
             while self._threads:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     return False
-                self._ended.wait(remaining)
+                self._ended.wait(deadline.remaining())
         return True
 
     def _put(self, task: _Task) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actorcluster import Runtime, RuntimeTask
+from actorcluster._limits import Deadline
 from actorcluster.errors import ActorClusterError
 from actorcluster.logconfig import configure_logging
 
@@ -88,9 +89,9 @@ def _tunnel(runtime: Runtime, said: list[str]) -> None:
     )
     runtime.execute_task(server, execute_async=True)
     try:
-        deadline = time.monotonic() + _SERVER_WAIT
+        deadline = Deadline(_SERVER_WAIT)
         while runtime.has_free_port(port):  # until the server listens
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise TimeoutError(f"the demo's web server did not listen on {port}")
             time.sleep(0.05)
         local_port = _free_local_port()

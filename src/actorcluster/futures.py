@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import pykka
 
+from actorcluster._limits import Deadline
 from actorcluster.errors import (
     ActorClusterError,
     FutureTimeoutError,
@@ -308,7 +308,7 @@ def as_completed(
     pending = set(futures)
     finished: list[ActorFuture[Any]] = []
     condition = threading.Condition()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
 
     def collect(future: ActorFuture[Any]) -> None:
         with condition:
@@ -320,7 +320,7 @@ def as_completed(
     yielded = 0
     while yielded < len(pending):
         with condition:
-            left = None if deadline is None else deadline - time.monotonic()
+            left = deadline.timeout()
             if not condition.wait_for(functools.partial(_more_than, finished, yielded), left):
                 what = f"{len(pending) - yielded} of {len(pending)} futures"
                 raise FutureTimeoutError(what, timeout or 0.0)

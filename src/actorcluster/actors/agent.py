@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import AGENT_KILL_TIMEOUT as _KILL_TIMEOUT
+from actorcluster._limits import REATTACH_TIMEOUT as _REATTACH_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.actors.transports import transport_for
 from actorcluster.errors import (
@@ -40,10 +42,6 @@ __all__ = ["AgentActor", "AgentStatistics", "close_session", "kill_agent"]
 
 log = get_logger(__name__)
 
-_REATTACH_TIMEOUT = 10.0
-"""Seconds (at least) a running agent gets to answer a re-attach."""
-_KILL_TIMEOUT = 5.0
-"""Seconds the kill of an agent by pid may take on the host."""
 _DROP_SETTLE = 1.0
 """Seconds a failed re-attach waits to see whether its connection dropped."""
 _CLOSE_ANSWER = 1.0

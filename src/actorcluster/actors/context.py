@@ -13,13 +13,21 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import (
+    AGENT_START_TIMEOUT,
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TIMEOUT,
+    MAX_MODULE_SIZE,
+    MAX_RETURN_SIZE,
+    RECONNECT_WAIT,
+    SESSION_GRACE,
+)
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster.actors.process_tree import ProcessRegistry
 from actorcluster.errors import AgentLostError, HostUnreachableError
 from actorcluster.futures import ActorFuture
 from actorcluster.observe import hooks as observe
-from actorcluster.remote.module_lookup import DEFAULT_MAX_SIZE
 from actorcluster.supervisors import supervisor_proxy
 
 if TYPE_CHECKING:
@@ -55,15 +63,15 @@ class RuntimeOptions:
     uv install), else python3."""
     shell: str | None = None
     """The shell commands run through; None: the login shell of the host's user."""
-    agent_start_timeout: float = 30.0
+    agent_start_timeout: float = AGENT_START_TIMEOUT
     """Seconds the agent gets to come up after the channel opened."""
-    heartbeat_interval: float = 2.0
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
     """Seconds between pings to the agent."""
-    heartbeat_timeout: float = 10.0
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT
     """Seconds of silence after which the host counts as lost."""
-    reconnect_wait: float = 10.0
+    reconnect_wait: float = RECONNECT_WAIT
     """Seconds a new request waits for a reconnect under way before it fails."""
-    session_grace: float = 15.0
+    session_grace: float = SESSION_GRACE
     """Seconds the agent's session (its processes, its working directory) waits for a
     reconnect after its stream is lost; running tasks go on meanwhile and finish after
     the re-attach. The localhost runtime's session ends with its client."""
@@ -74,12 +82,12 @@ class RuntimeOptions:
     the client on demand (see :mod:`actorcluster.remote.modules`)."""
     ship_modules_exclude: tuple[str, ...] = ()
     """Modules never sent to the host (a name excludes its submodules too)."""
-    ship_modules_max_size: int = DEFAULT_MAX_SIZE
+    ship_modules_max_size: int = MAX_MODULE_SIZE
     """Bytes of source a module sent to the host may have."""
     ship_modules_prefer_client: bool = False
     """Whether the client's pure-Python copy of a module is used even where the host
     has one of its own (by default the host's wins, and a version difference is logged)."""
-    max_return_size: int = 16 * 1024 * 1024
+    max_return_size: int = MAX_RETURN_SIZE
     """Bytes a function's return value may take once unpickled (see
     :mod:`actorcluster.steps.returns`)."""
 

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import PROCESS_TAIL_BYTES as TAIL_BYTES
 from actorcluster.observe import hooks as observe
 from actorcluster.remote.streams import OutputTail
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TAIL_BYTES", "ExitInfo", "ProcessSnapshot", "ProcessState", "ProcessStatus"]
 
-TAIL_BYTES = 256 * 1024
-"""Bytes of a process's latest output kept in memory."""
 _EXITS_KEPT = 20
 _LINES_IN_EXIT = 20
 """Lines of output an :class:`ExitInfo` keeps."""

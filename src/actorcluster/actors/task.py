@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import CANCEL_GRACE
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster.errors import (
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["CANCEL_GRACE", "TaskActor", "TaskRun", "TaskStatistics"]
 
 log = get_logger(__name__)
-
-CANCEL_GRACE = 5.0
-"""Seconds a cancelled task waits for the host to confirm its step stopped."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from actorcluster._limits import Deadline
 from actorcluster.errors import AgentStartError
 from actorcluster.remote import PipeStream, attach_command, first_stage, remote_command
 
@@ -138,12 +139,12 @@ class SshTransport:
         """Whether the runtime's SSH connection is gone. paramiko ends a dead
         connection's channels before it marks the connection inactive, so a stream may
         see its end first: wait up to ``settle`` seconds for that."""
-        deadline = time.monotonic() + settle
+        deadline = Deadline(settle)
         while True:
             connection = self._context.connection
             if connection is None or not connection.is_active():
                 return True
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 return False
             time.sleep(0.02)
 

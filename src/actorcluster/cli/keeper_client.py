@@ -25,6 +25,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import KEEPER_START_TIMEOUT as START_TIMEOUT
+from actorcluster._limits import Deadline
 from actorcluster.cli import keeper_paths as paths
 
 if TYPE_CHECKING:
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ask", "request_lines", "start_keeper", "through_keeper"]
 
-START_TIMEOUT = 30.0
-"""Seconds a new keeper may take to listen (it imports the library first)."""
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -99,14 +99,14 @@ def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket
     if said.startswith(b"ready"):
         return _connect(path)
     if said.startswith(b"taken"):  # another call's keeper is starting: wait for it
-        return _await_listening(path, time.monotonic() + START_TIMEOUT)
+        return _await_listening(path, Deadline(START_TIMEOUT))
     return None
 
 
-def _await_listening(path: str, deadline: float) -> socket.socket | None:
+def _await_listening(path: str, deadline: Deadline) -> socket.socket | None:
     """A connection to the keeper at ``path`` once it listens (polled: it is another
     call's child, with no pipe to us), or None at ``deadline``."""
-    while time.monotonic() < deadline:
+    while not deadline.expired():
         sock = _connect(path)
         if sock is not None:
             return sock

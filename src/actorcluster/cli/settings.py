@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from actorcluster._limits import Deadline
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -81,9 +82,9 @@ def cleanup_all(runtimes: Iterable[Runtime], timeout: float = CLEANUP_TIMEOUT) -
     from actorcluster._workers import THREADS  # lazy: the CLI's entry imports this module
 
     jobs = [THREADS.start(runtime.cleanup, name=f"cleanup-{runtime.host}") for runtime in runtimes]
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     for job in jobs:
-        job.join(max(0.0, deadline - time.monotonic()))
+        job.join(deadline.remaining())
 
 
 @contextlib.contextmanager

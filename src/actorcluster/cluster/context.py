@@ -16,6 +16,7 @@ import itertools
 import threading
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import TUNNEL_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.cluster.coordinator import DEFAULT_BACKOFF
 from actorcluster.cluster.endpoints import ANY_ADDRESS, PORT_TAKEN, MasterEndpoint, WorkerSlot
@@ -24,7 +25,7 @@ from actorcluster.cluster.master_wait import MasterChecks
 from actorcluster.cluster.ports import PortPool
 from actorcluster.cluster.processes import ClusterProcesses
 from actorcluster.cluster.security import direct_bind_address
-from actorcluster.cluster.tunnel_set import CARRIER, TUNNEL_TIMEOUT, ClusterTunnels, Tunnel
+from actorcluster.cluster.tunnel_set import CARRIER, ClusterTunnels, Tunnel
 from actorcluster.errors import UsageError
 from actorcluster.groups.fanout import on_threads
 from actorcluster.runtimes import Runtime

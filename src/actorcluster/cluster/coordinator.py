@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import ASK_TIMEOUT
+from actorcluster._limits import CLUSTER_STOP_TIMEOUT as STOP_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.cluster.local_popen import PopenActor
 from actorcluster.errors import ActorClusterError, MasterLostError, UsageError
@@ -72,10 +74,6 @@ log = get_logger(__name__)
 
 MASTER = "master"
 """The master process's child id."""
-ASK_TIMEOUT = 60.0
-"""Seconds a call waits for the coordinator's answer."""
-STOP_TIMEOUT = 20.0
-"""Seconds the processes of one stop (all workers, say) get to be gone from their hosts."""
 DEFAULT_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 """Delay between restarts of a worker unless the cluster is given another."""
 _ids = itertools.count(1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import REQUEST_TIMEOUT
 from actorcluster.groups.fanout import on_agents
 from actorcluster.tunnels import LOOPBACK
 
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
     from actorcluster.runtimes import Runtime
 
 __all__ = ["Captured", "run_all", "shared_loopback", "ssh_addresses"]
-
-REQUEST_TIMEOUT = 60.0
-"""Seconds these probes may take, all hosts together."""
 
 
 class Captured:

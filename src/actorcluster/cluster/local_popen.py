@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import STOP_GRACE, Deadline
 from actorcluster._logging import get_logger
 from actorcluster._workers import THREADS
 from actorcluster.errors import ProcessExitedError
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["PopenActor", "descendants", "stop_popen"]
 
 log = get_logger(__name__)
-
-STOP_GRACE = 5.0
-"""Seconds a stopped process (and its children) get after SIGTERM before SIGKILL."""
 
 
 def descendants(pid: int) -> list[int]:
@@ -85,11 +83,11 @@ def stop_popen(process: subprocess.Popen[Any], grace: float = STOP_GRACE) -> Non
     if process.poll() is None:
         _signal([process.pid], signal.SIGTERM)
     _signal(tree, signal.SIGTERM)
-    deadline = time.monotonic() + grace
+    deadline = Deadline(grace)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace)
     rest = [pid for pid in tree if _alive(pid)]
-    while rest and time.monotonic() < deadline:
+    while rest and not deadline.expired():
         time.sleep(0.02)
         rest = [pid for pid in rest if _alive(pid)]
     if process.poll() is None:

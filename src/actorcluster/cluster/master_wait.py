@@ -4,9 +4,9 @@ did not come up (:class:`MasterChecks`, a base of the cluster's context)."""
 from __future__ import annotations
 
 import itertools
-import time
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster.cluster.endpoints import PORT_TAKEN
 from actorcluster.errors import MasterStartError
 
@@ -32,15 +32,15 @@ class MasterChecks:
             MasterStartError: it exited, or did not listen within ``timeout`` (with its
                 latest output).
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         client = runtime._handle.client()
         why = f"port {port} was not listening after {timeout:g} s"
         for attempt in itertools.count():
             if state.exit_codes:  # exited (the service may be restarting it already)
                 raise self.master_start_error(runtime.host, port, state, "it exited")
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if deadline.expired():
                 break
+            left = deadline.remaining()
             if not client.ports_free([port]).result(max(1.0, left))[0]:
                 # Taken: by the master, or by another program that took it first (then
                 # the master fails to bind, and exits or keeps trying).

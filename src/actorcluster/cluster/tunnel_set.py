@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import TUNNEL_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError
 from actorcluster.groups.fanout import on_threads
@@ -26,8 +27,6 @@ measured with dask (benchmarks/bench_cluster.py), started the cluster about 0.4 
 and ran its tasks 1.2x faster than an ``ssh -N`` process per tunnel."""
 Tunnel = tuple["Runtime", str]
 """A tunnel the cluster opened: its runtime and process key."""
-TUNNEL_TIMEOUT = 120.0
-"""Seconds the tunnels opened (or closed) at once get in all."""
 
 
 class ClusterTunnels:

@@ -17,12 +17,12 @@ results stand.
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pykka
 
+from actorcluster._limits import REQUEST_TIMEOUT, Deadline
 from actorcluster._workers import Workers
 from actorcluster.errors import (
     ActorClusterError,
@@ -43,8 +43,6 @@ __all__ = ["REQUEST_TIMEOUT", "Outcomes", "on_agents", "on_threads", "wait_all"]
 T = TypeVar("T")
 R = TypeVar("R")
 
-REQUEST_TIMEOUT = 60.0
-"""Seconds a group-wide request may take, all hosts together."""
 _MAX_THREADS = 64
 
 
@@ -63,14 +61,6 @@ class Outcomes(Generic[T]):
             raise error
 
 
-class _Deadline:
-    def __init__(self, timeout: float) -> None:
-        self._end = time.monotonic() + timeout
-
-    def left(self) -> float:
-        return max(0.0, self._end - time.monotonic())
-
-
 def on_agents(
     runtimes: Mapping[str, Runtime],
     request: Callable[[AgentClient], Call[T]],
@@ -81,7 +71,7 @@ def on_agents(
     Hosts whose agent is up get their request first; one reconnecting is waited for
     (within ``timeout``) only after every other request went out.
     """
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     calls: dict[str, Call[T]] = {}
     errors: dict[str, Exception] = {}
     later: list[str] = []
@@ -91,11 +81,11 @@ def on_agents(
         else:
             later.append(host)
     for host in later:
-        _send(host, runtimes[host], request, deadline.left(), calls, errors)
+        _send(host, runtimes[host], request, deadline.remaining(), calls, errors)
     values: dict[str, T] = {}
     for host, call in calls.items():
         try:
-            values[host] = call.result(deadline.left())
+            values[host] = call.result(deadline.remaining())
         except ActorClusterError as error:
             errors[host] = error
     return _ordered(runtimes, values, errors)
@@ -170,12 +160,12 @@ def wait_all(
 ) -> Outcomes[Any]:
     """Wait for every future (each within what is left of ``timeout``; None: as long as
     they take) and collect how each ended."""
-    deadline = None if timeout is None else _Deadline(timeout)
+    deadline = Deadline(timeout)
     values: dict[str, Any] = {}
     errors: dict[str, Exception] = {}
     for host, future in futures.items():
         try:
-            values[host] = future.get(timeout=None if deadline is None else deadline.left())
+            values[host] = future.get(timeout=deadline.timeout())
         except pykka.Timeout:
             errors[host] = RequestTimeoutError(host, "the task", timeout or 0.0)
         except Exception as error:  # each task's own failure, whatever it is

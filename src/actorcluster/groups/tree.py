@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import ASK_TIMEOUT
+from actorcluster._limits import GROUP_STOP_TIMEOUT as STOP_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.errors import ActorClusterError
 from actorcluster.supervisors import (
@@ -39,10 +41,6 @@ __all__ = ["GroupSupervisor", "GroupTree"]
 
 log = get_logger(__name__)
 
-ASK_TIMEOUT = 60.0
-"""Seconds a call waits for a supervisor's answer."""
-STOP_TIMEOUT = 120.0
-"""Seconds a group's runtimes get to stop, all of them (each has its own, shorter, limit)."""
 _ids = itertools.count(1)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 
 if TYPE_CHECKING:
@@ -121,12 +121,12 @@ class Subscription:
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event, waiting up to ``timeout`` seconds; None if none came in
         time or the subscription is closed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._condition:
             while not self._buffer:
                 if self._closed:
                     return None
-                left = None if deadline is None else deadline - time.monotonic()
+                left = deadline.timeout()
                 if left is not None and left <= 0:
                     return None
                 self._readers += 1

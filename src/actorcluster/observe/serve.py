@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import OBSERVER_START_TIMEOUT as START_TIMEOUT
+from actorcluster._limits import Deadline
 from actorcluster._workers import THREADS
 from actorcluster.errors import UsageError
 
@@ -15,9 +17,6 @@ if TYPE_CHECKING:
     from actorcluster._workers import Job
 
 __all__ = ["ObserverServer", "serve"]
-
-START_TIMEOUT = 15.0
-"""Seconds the server gets to listen."""
 
 
 class ObserverServer:
@@ -76,9 +75,9 @@ def serve(
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     job = THREADS.start(server.run, name="observer-view")
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = Deadline(START_TIMEOUT)
     while not server.started:
-        if not job.is_alive() or time.monotonic() > deadline:
+        if not job.is_alive() or deadline.expired():
             server.should_exit = True
             raise UsageError(f"the observer view did not start listening on {host}:{port}")
         time.sleep(0.02)

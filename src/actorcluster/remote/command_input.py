@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster.errors import AgentLostError, RequestTimeoutError
 from actorcluster.remote.agent.frames import Kind
 
@@ -86,26 +86,26 @@ class CommandInput:
         """
         pending = self._pending
         assert pending is not None, "write() before the command was submitted"
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         view = memoryview(bytes(data))
         while view:
             chunk = bytes(view[:INPUT_CHUNK])
-            if not self._wait_for_room(len(chunk), deadline, timeout):
+            if not self._wait_for_room(len(chunk), deadline):
                 return False
             self._session.send(Kind.STDIN, pending.request_id, {"data": chunk})
             view = view[len(chunk) :]
         return True
 
-    def _wait_for_room(self, size: int, deadline: float | None, timeout: float | None) -> bool:
+    def _wait_for_room(self, size: int, deadline: Deadline) -> bool:
         """Count ``size`` bytes as sent once there is room; False if the command ended."""
         with self._condition:
             while not self.ended and self._unanswered + size > INPUT_WINDOW:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise RequestTimeoutError(
-                        self._session.host, "the command taking its input", timeout or 0.0
+                deadline.check(
+                    lambda: RequestTimeoutError(
+                        self._session.host, "the command taking its input", deadline.seconds or 0.0
                     )
-                self._condition.wait(remaining)
+                )
+                self._condition.wait(deadline.timeout())
             if self.ended:
                 return False
             self._unanswered += size

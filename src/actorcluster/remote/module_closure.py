@@ -27,6 +27,7 @@ import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import MODULE_BUNDLE_BYTES as BUNDLE_BYTES
 from actorcluster.remote.module_lookup import answer_for, client_spec, valid_module_name
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ __all__ = ["BUNDLE_BYTES", "BUNDLE_MODULES", "bundle_for"]
 
 BUNDLE_MODULES = 256
 """Modules one answer bundles, at most."""
-BUNDLE_BYTES = 16 * 1024 * 1024
-"""Bytes of source one answer bundles, at most (a frame holds 64 MiB)."""
 
 _STDLIB = frozenset({*getattr(sys, "stdlib_module_names", ()), *sys.builtin_module_names})
 _INSTALLED = ("site-packages", "dist-packages")

@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import MAX_MODULE_SIZE as DEFAULT_MAX_SIZE
 from actorcluster.remote.agent.versions import module_version
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_SIZE", "ModulePolicy", "answer_for", "client_spec", "valid_module_name"]
 
-DEFAULT_MAX_SIZE = 4 * 1024 * 1024
-"""Bytes of source a shipped module may have, unless the runtime says otherwise."""
 NAME_LIMIT = 200
 """Characters a module name may have."""
 

@@ -7,12 +7,13 @@ PONG) ends the request. Heartbeats run on the process's shared timer thread: eve
 interval a PING goes out, and silence past the timeout counts as the stream's loss,
 whether or not data is being sent; a send that makes no progress for the timeout too.
 
-The session outlives its stream (the agent's side is :mod:`.agent.links`). Both ends
-number their data frames (every frame but the stream's own: PING, PONG, ACK, ATTACH,
-ATTACHED, CLOSE, HELLO), keep them until the other end acknowledges them, and after a
-reconnect (:meth:`AgentSession.reattach`) resend what the other end missed: running
+The session outlives its stream (the agent's side is :mod:`.agent.links`). What was
+sent and received is kept in its :class:`~actorcluster.remote.ledger.SessionLedger`,
+so a reconnect (:meth:`AgentSession.reattach`) resends what the agent missed: running
 commands go on, their output and results arrive after the re-attach, nothing is lost
-and nothing runs twice. While detached, pending requests wait; new ones are kept and
+and nothing runs twice. This module is the wire side: the stream, the reader thread,
+heartbeats, losing and re-attaching a stream (the first contact on a new stream is
+:mod:`.handshake`'s). While detached, pending requests wait; new ones are kept and
 sent on re-attach; an upload (which would have to wait for room) fails at once. If no
 re-attach comes within the session's grace period, every pending request fails with
 :class:`~actorcluster.errors.AgentLostError` naming the host: none is left pending.
@@ -22,27 +23,27 @@ This is the only place besides :mod:`actorcluster.remote.client` that builds fra
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import itertools
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Deadline
 from actorcluster._logging import get_logger
 from actorcluster._timers import TIMERS
 from actorcluster._workers import THREADS
 from actorcluster.errors import AgentLostError, AgentStartError
 from actorcluster.remote.agent.frames import (
     CONTROL_KINDS,
-    READY_MARKER,
     Frame,
     FrameError,
     FrameReader,
     Kind,
     encode_frame,
 )
-from actorcluster.remote.bootstrap import SOURCES_REQUEST
+from actorcluster.remote.handshake import Prefilled, await_marker, read_first
+from actorcluster.remote.ledger import SessionLedger
 from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from actorcluster._workers import Job
     from actorcluster.remote.streams import ByteStream
 
-__all__ = ["ACK_EVERY", "AGENT_REQUEST_KINDS", "FINAL_KINDS", "WINDOW", "AgentSession", "Pending"]
+__all__ = ["AGENT_REQUEST_KINDS", "FINAL_KINDS", "AgentSession", "Pending"]
 
 log = get_logger(__name__)
 
@@ -61,12 +62,7 @@ FINAL_KINDS = frozenset({Kind.EXIT, Kind.RESULT, Kind.RAISED, Kind.ERROR, Kind.P
 AGENT_REQUEST_KINDS = frozenset({Kind.MODULE, Kind.MODULE_VERSION})
 """Frames the agent sends of its own accord, with ids of its own: they go to
 :attr:`AgentSession.on_request`, never to a request of the client's."""
-WINDOW = 16 * 1024 * 1024
-"""Bytes of unacknowledged frames past which a sender waits for the agent."""
-ACK_EVERY = 1024 * 1024
-"""Bytes of data frames received between two ACKs to the agent."""
 
-_NOISE_LIMIT = 64 * 1024
 _CLOSE_WAIT = 3.0
 """Seconds :meth:`Session.close` waits for the agent to end what it started (its
 groups' grace, then SIGKILL) before it closes the stream anyway."""
@@ -105,8 +101,8 @@ class AgentSession:
         host: str,
         *,
         on_lost: Callable[[AgentLostError], None] | None = None,
-        heartbeat_interval: float = 2.0,
-        heartbeat_timeout: float = 10.0,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
         grace: float = 0.0,
     ) -> None:
         self.host = host
@@ -121,11 +117,7 @@ class AgentSession:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._kept: collections.deque[tuple[int, bytes]] = collections.deque()
-        self._kept_bytes = 0
-        self._sent = 0
-        self._received = 0
-        self._unacked_bytes = 0
+        self._ledger = SessionLedger()
         self._ack_wanted = False
         self._ping_wanted = False
         self._lost_error: AgentLostError | None = None
@@ -190,19 +182,19 @@ class AgentSession:
             AgentStartError: the marker or HELLO did not come in time, or the stream
                 ended first; the error carries what the host printed.
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         try:
             try:
                 stream.sendall(stage_two, timeout)
             except BrokenPipeError:
                 # The host closed the stream at once (a ForceCommand that refuses a
                 # shell, say): what it printed says why, so read it before failing.
-                _await_marker(stream, deadline, self.host)
+                await_marker(stream, deadline, self.host)
                 raise
-            rest = _await_marker(stream, deadline, self.host, sources)
-            source = _Prefilled(rest, stream)
+            rest = await_marker(stream, deadline, self.host, sources)
+            source = Prefilled(rest, stream)
             reader = FrameReader(source.recv)
-            frame = _read_first(reader, source, deadline)
+            frame = read_first(reader, source, deadline)
             if frame is None or frame.kind != Kind.HELLO:
                 raise FrameError(f"expected HELLO from the agent, got {frame!r}")
         except (OSError, TimeoutError, FrameError) as exc:
@@ -225,13 +217,13 @@ class AgentSession:
         Raises:
             AgentStartError: the agent did not take it (gone, or not answering in time).
         """
-        deadline = time.monotonic() + timeout
-        hello = {"secret": self.address.get("secret", ""), "received": self._received}
+        deadline = Deadline(timeout)
+        hello = {"secret": self.address.get("secret", ""), "received": self._ledger.received}
         try:
             stream.sendall(_encode(Kind.ATTACH, 0, hello), timeout)
-            source = _Prefilled(b"", stream)
+            source = Prefilled(b"", stream)
             reader = FrameReader(source.recv)
-            frame = _read_first(reader, source, deadline)
+            frame = read_first(reader, source, deadline)
         except (OSError, TimeoutError, FrameError) as exc:
             stderr = stream.final_stderr(1.0)
             raise AgentStartError(self.host, f"re-attach failed: {exc}", stderr) from exc
@@ -242,7 +234,7 @@ class AgentSession:
         with self._send_lock:  # nothing is sent between the resending and the switch
             with self._lock:
                 self._forget_acknowledged(received)
-                kept = [data for _, data in self._kept]
+                kept = self._ledger.unacknowledged()
             try:
                 for data in kept:
                     stream.sendall(data, self._heartbeat_timeout)
@@ -307,26 +299,23 @@ class AgentSession:
             with self._lock:
                 if self._lost_error is not None:
                     raise self._lost_error
-                self._sent += 1
-                self._kept.append((self._sent, data))
-                self._kept_bytes += len(data)
+                self._ledger.keep(data)
                 stream = self._stream if self._detached is None else None
             if stream is not None:
                 self._write(stream, data)
 
     def _wait_for_room(self) -> None:
-        deadline = time.monotonic() + self._heartbeat_timeout
+        deadline = Deadline(self._heartbeat_timeout)
         with self._room:
-            while self._kept_bytes > WINDOW or self._detached is not None:
+            while self._ledger.full or self._detached is not None:
                 if self._lost_error is not None:
                     raise self._lost_error
                 if self._detached is not None:
                     why = f"an upload cannot wait out a reconnect ({self._detached.args[1]})"
                     raise AgentLostError(self.host, why, self._detached.kind)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     break
-                self._room.wait(remaining)
+                self._room.wait(deadline.remaining())
             else:
                 return
         self._lose_stream(f"the agent took no data for {self._heartbeat_timeout:g} s", _SILENT)
@@ -337,7 +326,7 @@ class AgentSession:
         try:
             stream.sendall(data, self._heartbeat_timeout)
             if self._ack_wanted:
-                self._send_control_locked(stream, Kind.ACK, {"received": self._received})
+                self._send_control_locked(stream, Kind.ACK, {"received": self._ledger.received})
             if self._ping_wanted:
                 self._send_ping_locked(stream)
         except TimeoutError:
@@ -391,11 +380,8 @@ class AgentSession:
             if kind == Kind.PONG:
                 self._dispatch(frame)
             return
-        self._received += 1
         data = frame.payload.get("data")
-        self._unacked_bytes += (len(data) if isinstance(data, bytes) else 0) + 64
-        if self._unacked_bytes >= ACK_EVERY:
-            self._unacked_bytes = 0
+        if self._ledger.count_received(len(data) if isinstance(data, bytes) else 0):
             self._ack_soon(stream)
         self._dispatch(frame)
 
@@ -403,7 +389,7 @@ class AgentSession:
         """Acknowledge what arrived (now, unless a send is under way: then after it)."""
         if self._send_lock.acquire(blocking=False):
             try:
-                self._send_control_locked(stream, Kind.ACK, {"received": self._received})
+                self._send_control_locked(stream, Kind.ACK, {"received": self._ledger.received})
             except (OSError, TimeoutError):
                 pass  # the stream's loss is the reader's or the heartbeat's to see
             finally:
@@ -413,9 +399,7 @@ class AgentSession:
 
     def _forget_acknowledged(self, received: int) -> None:
         """The agent has the first ``received`` data frames (with the lock held)."""
-        kept = self._kept
-        while kept and kept[0][0] <= received:
-            self._kept_bytes -= len(kept.popleft()[1])
+        self._ledger.forget_acknowledged(received)
         self._room.notify_all()
 
     def _dispatch(self, frame: Frame) -> None:
@@ -475,7 +459,7 @@ class AgentSession:
             if not self.alive:
                 return
             self._pending[pending.request_id] = pending
-        payload = {"received": self._received}
+        payload = {"received": self._ledger.received}
         self._send_control_locked(stream, Kind.PING, payload, pending.request_id)
 
     def _send_control_locked(
@@ -540,7 +524,7 @@ class AgentSession:
                 self._give_up.cancel()
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
-            self._kept.clear()
+            self._ledger.clear()
             self._room.notify_all()
         for request in pending.values():
             request.finish(None, error)
@@ -577,62 +561,3 @@ class AgentSession:
         if stream is not None:
             stream.release()
         return ended
-
-
-def _await_marker(
-    stream: ByteStream, deadline: float, host: str, sources: Callable[[], bytes] | None = None
-) -> bytes:
-    """Read up to the agent's ready marker; return what came after it. Answer a request
-    for the sources (a host of another Python version) with ``sources()``."""
-    seen = b""
-    while READY_MARKER not in seen:
-        if sources is not None and SOURCES_REQUEST in seen:
-            seen = seen.replace(SOURCES_REQUEST, b"", 1)
-            stream.sendall(sources(), max(0.01, deadline - time.monotonic()))
-            sources = None
-            continue
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            printed = f"; the host printed {seen[-2000:]!r}" if seen.strip() else ""
-            raise TimeoutError(f"the agent's ready marker did not arrive in time{printed}")
-        data = stream.recv(65536, timeout=remaining)
-        if not data:
-            ended = f"the host closed the stream before the agent started: {seen[-2000:]!r}"
-            raise OSError(ended)
-        seen += data
-        if len(seen) > _NOISE_LIMIT and READY_MARKER not in seen:
-            seen = seen[-len(READY_MARKER) - 4096 :]
-    noise, _, rest = seen.partition(READY_MARKER)
-    if noise.strip():
-        log.info("agent.noise", host=host, noise=noise[-500:].decode("utf-8", "replace"))
-    return rest
-
-
-def _read_first(reader: FrameReader, source: _Prefilled, deadline: float) -> Frame | None:
-    """The first frame, within the deadline (however it is trickled)."""
-    source.deadline = deadline
-    try:
-        return reader.read_frame()
-    finally:
-        source.deadline = None
-
-
-class _Prefilled:
-    """A recv function that first returns bytes already read past the ready marker."""
-
-    def __init__(self, leftover: bytes, stream: ByteStream) -> None:
-        self._leftover = leftover
-        self._stream = stream
-        self.deadline: float | None = None
-        """While set, every read ends by then (a byte at a time cannot stretch it)."""
-
-    def recv(self, size: int) -> bytes:
-        if self._leftover:
-            data, self._leftover = self._leftover[:size], self._leftover[size:]
-            return data
-        if self.deadline is None:
-            return self._stream.recv(size, timeout=None)
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the agent's first frame did not arrive in time")
-        return self._stream.recv(size, timeout=left)

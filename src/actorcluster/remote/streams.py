@@ -16,8 +16,9 @@ import os
 import select
 import subprocess
 import threading
-import time
 from typing import Protocol
+
+from actorcluster._limits import Deadline
 
 __all__ = ["ByteStream", "OutputTail", "PipeStream"]
 
@@ -91,9 +92,9 @@ class PipeStream:
 
     def recv(self, size: int, timeout: float | None = None) -> bytes:
         """See :class:`ByteStream`; drains stderr on the way."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = deadline.timeout()
             watched = [self._out] if self._err is None else [self._out, self._err]
             ready, _, _ = select.select(watched, [], [], wait)
             if not ready:
@@ -151,9 +152,9 @@ class PipeStream:
 
     def final_stderr(self, timeout: float) -> str:
         """See :class:`ByteStream`."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while self._err is not None:
-            wait = deadline - time.monotonic()
+            wait = deadline.remaining()
             if wait <= 0 or not select.select([self._err], [], [], wait)[0]:
                 break
             self._drain_stderr()

@@ -12,14 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from actorcluster._limits import MAX_ENV_TOTAL as MAX_TOTAL
+from actorcluster._limits import MAX_ENV_VARIABLE as MAX_VARIABLE
 from actorcluster.errors import UsageError
 
 __all__ = ["MAX_TOTAL", "MAX_VARIABLE", "checked_env"]
-
-MAX_VARIABLE = 128 * 1024
-"""Bytes one ``NAME=value`` may take (Linux's ``MAX_ARG_STRLEN``)."""
-MAX_TOTAL = 4 * 1024 * 1024
-"""Bytes all of a task's variables may take together."""
 
 
 def checked_env(env_variables: Mapping[Any, Any]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import ASK_TIMEOUT, START_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.actors import (
     RuntimeContext,
@@ -53,10 +54,6 @@ __all__ = ["ASK_TIMEOUT", "START_TIMEOUT", "RuntimeHandle"]
 
 log = get_logger(__name__)
 
-ASK_TIMEOUT = 60.0
-"""Seconds a call waits for a supervisor's answer."""
-START_TIMEOUT = 120.0
-"""Seconds a runtime may take to come up (each phase has its own, shorter, limit)."""
 _ids = itertools.count(1)
 
 

@@ -15,6 +15,7 @@ import shlex
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import REQUEST_TIMEOUT
 from actorcluster.errors import (
     NoPortsLeftError,
     PathCreationError,
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from actorcluster.runtimes.handle import RuntimeHandle
 
 __all__ = ["REQUEST_TIMEOUT", "HostInfo"]
-
-REQUEST_TIMEOUT = 60.0
-"""Seconds a host request may take."""
 
 
 def _as_list(value: str | list[str] | tuple[str, ...] | None, name: str) -> list[str]:

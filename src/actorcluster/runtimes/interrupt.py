@@ -10,9 +10,9 @@ that, then lets the ``KeyboardInterrupt`` go on.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import Deadline
 from actorcluster.actors.task import CANCEL_GRACE
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def stop_all(futures: Iterable[ActorFuture[Any]]) -> None:
     futures = list(futures)
     for future in futures:
         future.cancel()
-    deadline = time.monotonic() + CANCEL_GRACE + 1.0
+    deadline = Deadline(CANCEL_GRACE + 1.0)
     for future in futures:
         with contextlib.suppress(Exception):  # each end is the cancellation asked for
-            future.get(timeout=max(0.0, deadline - time.monotonic()))
+            future.get(timeout=deadline.remaining())

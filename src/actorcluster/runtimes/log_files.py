@@ -34,6 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 from actorcluster._workers import Workers
 from actorcluster.runtimes.log_retention import (
@@ -204,13 +205,12 @@ class _Writer:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued is written; False if ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._condition:
             while self._queue or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     return False
-                self._condition.wait(min(remaining, 0.05))
+                self._condition.wait(min(deadline.remaining(), 0.05))
         return True
 
     def _run(self) -> None:

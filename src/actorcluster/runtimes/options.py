@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from actorcluster._limits import MAX_MODULE_SIZE_ALLOWED as _MAX_MODULE_SIZE
 from actorcluster.actors.context import LOCALHOST, RuntimeOptions
 from actorcluster.errors import ConfigurationError, UsageError
 from actorcluster.remote.module_lookup import valid_module_name
@@ -42,8 +43,6 @@ _FLAGS = ("ship_modules", "ship_modules_prefer_client")
 _MAX_SECONDS = 86400.0
 _MAX_HOST = 1025
 """The longest host name or alias (a DNS name is at most 253 characters)."""
-_MAX_MODULE_SIZE = 32 * 1024 * 1024
-"""The largest ``ship_modules_max_size`` (a module travels in one frame)."""
 
 
 def _module_names(value: Any) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster.errors import FutureTimeoutError
 
 if TYPE_CHECKING:
@@ -31,13 +32,13 @@ async def wait_state_async(
             loop.call_soon_threadsafe(changed.set)
 
     unsubscribe = state.subscribe(wake)
-    deadline = None if timeout is None else loop.time() + timeout
+    deadline = Deadline(timeout, clock=loop.time)
     try:
         while True:
             changed.clear()
             if condition():
                 return True
-            left = None if deadline is None else deadline - loop.time()
+            left = deadline.timeout()
             if left is not None and left <= 0:
                 return False
             with contextlib.suppress(TimeoutError):

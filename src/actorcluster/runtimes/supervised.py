@@ -25,11 +25,13 @@ import contextlib
 import dataclasses
 import itertools
 import signal
-import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import ASK_TIMEOUT as _ASK_TIMEOUT
+from actorcluster._limits import PROCESS_STOP_TIMEOUT as STOP_TIMEOUT
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 from actorcluster.actors.process import ProcessSpec
 from actorcluster.actors.process_state import ExitInfo, ProcessSnapshot, ProcessState, ProcessStatus
@@ -78,9 +80,6 @@ DEFAULT_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 FOREVER_BACKOFF = Backoff(initial=0.5, maximum=60.0, multiplier=2.0, jitter=0.2)
 """Delay between restarts with ``max_restarts=None`` unless another is given (also in
 place of ``backoff=None``: restarting forever at once would be a hot loop)."""
-STOP_TIMEOUT = 15.0
-"""Seconds :meth:`SupervisedProcess.stop` waits for the command to be gone."""
-_ASK_TIMEOUT = 60.0
 _ids = itertools.count(1)
 
 
@@ -374,10 +373,10 @@ def stop_many(processes: list[SupervisedProcess], timeout: float = STOP_TIMEOUT)
     each is gone from its host; False if one was still there (logged)."""
     for process in processes:
         process.stop_nowait()
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     all_gone = True
     for process in processes:
-        if not process.state.wait_gone(max(0.0, deadline - time.monotonic())):
+        if not process.state.wait_gone(deadline.remaining()):
             log.warning("process.stop.timeout", process=process.key, seconds=timeout)
             all_gone = False
     return all_gone

@@ -11,6 +11,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
+from actorcluster._limits import REQUEST_TIMEOUT as _REQUEST_TIMEOUT
 from actorcluster.errors import PortInUseError, RemoteError, UsageError
 from actorcluster.runtimes.ports import check_port
 from actorcluster.runtimes.processes import ProcessFace
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from actorcluster.runtimes.handle import RuntimeHandle
 
 __all__ = ["TunnelProcess", "expose", "listen_port_free"]
-
-_REQUEST_TIMEOUT = 60.0
 
 
 class TunnelProcess(ProcessFace):

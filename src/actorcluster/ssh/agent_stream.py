@@ -22,6 +22,7 @@ import time
 
 import paramiko
 
+from actorcluster._limits import Deadline
 from actorcluster._workers import THREADS
 from actorcluster.ssh.channel_io import install_fast_pipe, send_all
 
@@ -104,9 +105,9 @@ class ChannelStream:
 
     def final_stderr(self, timeout: float) -> str:
         """The stderr tail, read until it ends or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         channel = self._channel
-        while time.monotonic() < deadline:
+        while not deadline.expired():
             if channel.recv_stderr_ready():
                 self._take_stderr()
             elif channel.exit_status_ready() or channel.closed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import MAX_RETURN_SIZE
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -35,5 +37,5 @@ class StepContext:
     """Where the step's events go (called on the task actor's thread)."""
     working_dir: str
     """The runtime's working directory on the host."""
-    max_return_size: int = 16 * 1024 * 1024
+    max_return_size: int = MAX_RETURN_SIZE
     """Bytes a function's return value may take once unpickled."""

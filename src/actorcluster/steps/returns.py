@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import pickletools
 
+from actorcluster._limits import MAX_RETURN_SIZE as DEFAULT_MAX_RETURN_SIZE
 from actorcluster.errors import ReturnValueTooLargeError
 
 __all__ = ["DEFAULT_MAX_RETURN_SIZE", "check_return", "estimated_size"]
 
-DEFAULT_MAX_RETURN_SIZE = 16 * 1024 * 1024
-"""The default budget for one return value (the frame limit is 64 MiB)."""
 
 _WORST_OPCODE = 232
 """The most one opcode without data can build (an empty set with its memo entry)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pykka
 from pykka.messages import ProxyCall
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger, quiet_expected_actor_failures
 from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
@@ -148,11 +149,8 @@ def join_actor(ref: pykka.ActorRef[Any], timeout: float | None = None) -> bool:
     Returns:
         True if it ended within ``timeout`` seconds.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
-
-    def left() -> float | None:
-        return None if deadline is None else max(0.0, deadline - time.monotonic())
-
+    deadline = Deadline(timeout)
+    left = deadline.timeout
     link = _links.get(ref.actor_urn)
     if not ref.actor_stopped.wait(left()):
         return False

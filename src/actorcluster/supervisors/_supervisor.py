@@ -4,11 +4,11 @@ reverse order; gives up (and fails to its own parent) past its restart intensity
 from __future__ import annotations
 
 import random
-import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 from actorcluster.errors import SupervisorGaveUpError, UsageError
 from actorcluster.messages.supervision import AdoptChild, ChildExited, _RestartDue, _StartChildren
@@ -409,7 +409,7 @@ class Supervisor(SupervisedActor):
         if ref is None:
             return
         timeout = child.spec.shutdown_timeout
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         try:
             ref.stop(block=True, timeout=timeout)
         except pykka.Timeout:
@@ -417,7 +417,7 @@ class Supervisor(SupervisedActor):
             reason = f"not stopped within {timeout} s"
             self._emit("warning", "supervisor.child.kill_timeout", child, reason)
             return
-        join_actor(ref, timeout=max(0.1, deadline - time.monotonic()))
+        join_actor(ref, timeout=deadline.remaining(0.1))
 
     def _shutdown(self) -> None:
         """Cancel pending restarts; stop every child, last started first."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 from actorcluster.errors import UsageError
 from actorcluster.supervisors._actor import _Link, join_actor, start_linked
@@ -144,13 +144,13 @@ class SupervisionTree:
         if ref is None:
             return
         timeout = self._shutdown_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         try:
             ref.stop(block=True, timeout=timeout)
         except pykka.Timeout:
             log.warning("supervisor.tree.stop_timeout", supervisor=self._name, timeout=timeout)
             return
-        join_actor(ref, timeout=max(0.1, deadline - time.monotonic()))
+        join_actor(ref, timeout=deadline.remaining(0.1))
 
     @property
     def ref(self) -> pykka.ActorRef[RootSupervisor]:

@@ -22,6 +22,7 @@ import errno
 import socket
 from typing import TYPE_CHECKING, Protocol
 
+from actorcluster._limits import TUNNEL_CONNECT_TIMEOUT as _CONNECT_TIMEOUT
 from actorcluster.errors import HostUnreachableError, PortInUseError, RemoteError, UsageError
 from actorcluster.ssh.forwarding import open_channel_end
 from actorcluster.tunnels.carrier import (
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Forwarder", "TunnelHost", "TunnelHostOptions", "open_forwarder"]
 
-_CONNECT_TIMEOUT = 10.0
 _OPENSSH_SETUP_SECONDS = 20.0  # beyond connect_timeout: login, then the forward
 
 

@@ -46,6 +46,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import Deadline
 from actorcluster._workers import THREADS
 from actorcluster.errors import RemoteError
 from actorcluster.tunnels.carrier import OPENSSH
@@ -259,7 +260,7 @@ class OpenSshForwarder:
             RemoteError: ssh exited or did not set the forward up in time (the message
                 carries ssh's last words).
         """
-        deadline = time.monotonic() + self._timeout
+        deadline = Deadline(self._timeout)
         THREADS.start(self._watch, name=f"{self.name}-ssh")
         if self._listen_port is not None:
             up = self._listening(deadline)
@@ -274,7 +275,7 @@ class OpenSshForwarder:
                 f"{self._host}: ssh could not forward {self._what}{waited}: {self._last_words()}"
             )
 
-    def _listening(self, deadline: float) -> bool:
+    def _listening(self, deadline: Deadline) -> bool:
         """Whether ssh's listener here (``-L``) came up before ``deadline``."""
         assert self._listen_port is not None
         while not self._ended.is_set():
@@ -284,7 +285,7 @@ class OpenSshForwarder:
                 return True
             if up:
                 return True
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 return False
             if self._logged_in.is_set():
                 time.sleep(_LISTEN_POLL)

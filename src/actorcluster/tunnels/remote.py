@@ -10,6 +10,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+from actorcluster._limits import TUNNEL_CONNECT_TIMEOUT as _CONNECT_TIMEOUT
 from actorcluster._logging import get_logger
 from actorcluster.ssh.forwarding import RemoteListener
 from actorcluster.tunnels.relay import RelaySet, SocketEnd, spawn
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["RemoteForwarder"]
 
 log = get_logger(__name__)
-
-_CONNECT_TIMEOUT = 10.0
 
 
 class RemoteForwarder:
