@@ -11,6 +11,7 @@ from actorcluster.runtimes import RuntimeHandle
 from actorcluster.runtimes.handle import START_TIMEOUT
 from actorcluster.runtimes.options import build_options
 from actorcluster.runtimes.supervised import ProcessSpec, RestartPolicy
+from actorcluster.runtimes.task_ops import isolate_last_step, not_started, with_steps
 from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -78,3 +79,16 @@ def test_a_handle_started_alone_becomes_a_runtime(tmp_path):
     assert {RuntimeReady, RuntimeGone} <= kinds
     with pytest.raises(UsageError):
         handle.client(0)
+
+
+def test_what_groups_and_clusters_do_to_a_task():
+    task = RuntimeTask("parts").run_command("echo a").run_function(len, obj=[1])
+    isolate_last_step(task)
+    steps = task.build().steps
+    assert steps[-1].isolated
+    first = with_steps(task, steps[:1])
+    assert [type(s) for s in first.build().steps] == [type(steps[0])]
+    assert len(task.build().steps) == 2  # the task itself keeps its steps
+    error = UsageError("no runtime")
+    not_started(task, "host-x", error)
+    assert task.future is not None and task.future.exception(0) is error
