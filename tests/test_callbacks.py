@@ -32,7 +32,7 @@ def test_a_callback_slower_than_the_heartbeat_timeout_does_not_drop_the_runtime(
         threads.append(threading.current_thread().name)
         time.sleep(1.0)  # the callback itself is what is slow: nothing to wait for
 
-    agent_pid = runtime._handle.client().hello["pid"]
+    agent_pid = runtime.handle.client().hello["pid"]
     other = runtime.execute_task(RuntimeTask("other").run_command("sleep 1; echo other"))
     runtime.send_file(str(source), "copy.bin", progress=slow_progress)
     runtime.get_file("copy.bin", str(tmp_path / "back.bin"), progress=slow_progress)
@@ -40,7 +40,7 @@ def test_a_callback_slower_than_the_heartbeat_timeout_does_not_drop_the_runtime(
     assert other is not None
     other.get(timeout=10)
     assert runtime.is_connected
-    assert runtime._handle.client().hello["pid"] == agent_pid  # the same agent: no reconnect
+    assert runtime.handle.client().hello["pid"] == agent_pid  # the same agent: no reconnect
     assert threads and not any(name.startswith(IO_THREADS) for name in threads)
 
 

@@ -148,13 +148,13 @@ def test_the_python_connection_kwarg_names_the_interpreter_and_it_re_attaches(ol
         assert runtime.python_version.startswith(python3.split("/")[-3][:3])
         with pytest.raises(PythonVersionMismatchError):
             runtime.execute_function(lambda: 1)
-        agent = runtime._handle.client().hello["pid"]
+        agent = runtime.handle.client().hello["pid"]
         assert bed.hosts[0].kill_sshd_sessions()  # the attach stub runs on that Python too
         wait_until(lambda: runtime._handle.context.reattaches >= 1, 20, "re-attached")
         task = RuntimeTask("after").run_command("echo back")
         runtime.execute_task(task, execute_async=False)
         assert task.execution_log == ["back\n"]
-        assert runtime._handle.client().hello["pid"] == agent
+        assert runtime.handle.client().hello["pid"] == agent
     finally:
         runtime.cleanup()
 

@@ -243,6 +243,6 @@ def test_a_flood_of_module_requests_is_bounded_and_the_runtime_stays_responsive(
             lambda: server.taken == 2 * flood and server.waiting == 0, 30, "the flood handled"
         )
         assert server.asked + server.dropped <= 2 * flood
-        runtime._handle.client().ping().result(5)  # the session still answers at once
+        runtime.handle.client().ping().result(5)  # the session still answers at once
     finally:
         runtime.cleanup()

@@ -7,12 +7,7 @@ from __future__ import annotations
 import pytest
 
 from actorcluster import Runtime
-from actorcluster.runtimes.supervised import (
-    ProcessSpec,
-    RestartPolicy,
-    stop_many,
-    supervise_process,
-)
+from actorcluster.runtimes.supervised import ProcessSpec, RestartPolicy, stop_many
 from proctree import kill_tree, matching
 from waiting import wait_until
 
@@ -27,8 +22,7 @@ def runtime(ssh_bed):
 
 def _start(runtime: Runtime, label: str, command: str, **policy: object):
     spec = ProcessSpec(name="same-name", command=command)
-    handle = runtime._handle
-    return supervise_process(handle, spec, RestartPolicy(**policy), label=label)
+    return runtime.handle.start_process(spec, RestartPolicy(**policy), label=label)
 
 
 def test_an_owner_restarts_a_run_and_stops_many_at_once(runtime):

@@ -35,13 +35,13 @@ def test_a_file_in_the_temporary_working_dir_survives_a_dropped_connection(host)
     with _runtime(bed) as rt:
         working_dir = rt.working_dir
         rt.execute_task(RuntimeTask("put").run_command("echo kept > file.txt"), False)
-        agent = rt._handle.client().hello["pid"]
+        agent = rt.handle.client().hello["pid"]
         assert sshd.kill_sshd_sessions()
         wait_until(lambda: rt._handle.context.reattaches >= 1, 20, "the session was re-attached")
         task = RuntimeTask("read").run_command("cat file.txt; pwd")
         rt.execute_task(task, execute_async=False)
         assert task.execution_log == [f"kept\n{working_dir}\n"]
-        assert rt._handle.client().hello["pid"] == agent  # the same agent: nothing re-ran
+        assert rt.handle.client().hello["pid"] == agent  # the same agent: nothing re-ran
 
 
 @pytest.mark.parametrize("fault", ["dropped", "partition"])
@@ -94,7 +94,7 @@ def test_a_partition_with_defaults_fails_typed_within_thirty_seconds(host):
 def test_a_stopped_agent_is_gone_from_the_host_after_cleanup(host):
     bed, _ = host
     rt = _runtime(bed)
-    agent = rt._handle.client().hello["pid"]
+    agent = rt.handle.client().hello["pid"]
     assert b"actorcluster.remote.agent" in cmdline(agent)
     os.kill(agent, signal.SIGSTOP)
     wait_until(lambda: not rt.is_connected, 15, "the hung agent was noticed")
@@ -105,10 +105,10 @@ def test_a_stopped_agent_is_gone_from_the_host_after_cleanup(host):
 def test_a_hung_agent_is_replaced_and_killed_by_the_next_connection(host):
     bed, _ = host
     with _runtime(bed) as rt:
-        agent = rt._handle.client().hello["pid"]
+        agent = rt.handle.client().hello["pid"]
         os.kill(agent, signal.SIGSTOP)
         wait_until(
-            lambda: rt.is_connected and rt._handle.client().hello["pid"] != agent,
+            lambda: rt.is_connected and rt.handle.client().hello["pid"] != agent,
             30,
             "a new agent came up",
         )

@@ -207,7 +207,7 @@ def get(settings: Settings, sources: tuple[str, ...], target: str | None) -> int
 def _remote_size(runtime: Runtime, path: str) -> int | None:
     """The size of a file on the host, for its bar's total (None: a folder, or not known)."""
     try:
-        info = runtime._handle.client().stat(path).result(_STAT_TIMEOUT)
+        info = runtime.handle.client().stat(path).result(_STAT_TIMEOUT)
     except ActorClusterError:
         return None  # the transfer itself says what is wrong
     return info.size if info is not None and not info.is_dir else None

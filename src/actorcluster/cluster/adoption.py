@@ -20,7 +20,6 @@ A local ``subprocess.Popen`` the launcher stores in ``_process`` is adopted afte
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +30,7 @@ from actorcluster.cluster.exposure import expose_here_to, expose_to_group
 from actorcluster.cluster.local_popen import stop_popen
 from actorcluster.errors import MasterStartError, NoPortsLeftError
 from actorcluster.messages.steps import RunCommand
+from actorcluster.runtimes.task_ops import with_steps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -55,10 +55,7 @@ def task_command(task: RuntimeTask) -> tuple[RuntimeTask | None, str | None]:
     while tail > 0 and isinstance(steps[tail - 1], RunCommand):
         tail -= 1
     commands = [step.command for step in steps[tail:] if isinstance(step, RunCommand)]
-    prefix: RuntimeTask | None = None
-    if tail > 0:
-        prefix = copy.deepcopy(task)
-        prefix._steps = steps[:tail]
+    prefix = with_steps(task, steps[:tail]) if tail > 0 else None
     if not commands:
         return prefix, None
     if len(commands) == 1:

@@ -168,7 +168,7 @@ class ClusterContext(ClusterProcesses, ClusterTunnels, MasterChecks):
         """
         hosts = self.group.hosts
         here_host = runtime.host
-        on_here = runtime._handle.options.is_local
+        on_here = runtime.handle.is_local
         per_host: dict[str, tuple[str, int]] = {}
         opened: list[Tunnel] = []
         with self._master_known:

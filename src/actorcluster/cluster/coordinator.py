@@ -10,9 +10,10 @@
                                                       (the process service's, per process)
 
 The master and the workers on hosts are run by the process service
-(:func:`~actorcluster.runtimes.supervised.supervise_process`), in their runtimes'
-subtrees, each with the cluster's restart intensity; the coordinator keeps only the role
-logic, from the service's notices (an exit, a process given up on). A worker that exits
+(:meth:`RuntimeHandle.start_process <actorcluster.runtimes.RuntimeHandle.start_process>`),
+in their runtimes' subtrees, each with the cluster's restart intensity; the coordinator
+keeps only the role logic, from the service's notices (an exit, a process given up on).
+A worker that exits
 is started again by the service (same command, same ports, so its tunnels stay right)
 after the backoff; past ``max_restarts`` in ``period`` the cluster fails. A master that
 exits (once it was ready) is started again at once on the same port; once it runs, every
@@ -49,7 +50,6 @@ from actorcluster.runtimes.supervised import (
     ProcessStatus,
     RestartPolicy,
     SupervisedProcess,
-    supervise_process,
 )
 from actorcluster.supervisors import (
     Backoff,
@@ -241,7 +241,7 @@ class ClusterCoordinator(Supervisor):
             backoff=None if master else self._backoff,
         )
         label = f"{self._cluster}-{child_id}"
-        process = supervise_process(handle, spec, policy, label=label, wait_for_host=False)
+        process = handle.start_process(spec, policy, label=label, wait_for_host=False)
         ref = self.actor_ref
         process.on_exit(lambda _info: _tell(ref, _Exited(child_id, process)))
 

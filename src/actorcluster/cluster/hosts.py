@@ -69,7 +69,7 @@ def shared_loopback(runtimes: Mapping[str, Runtime]) -> dict[str, bool]:
         outcomes = on_agents(runtimes, lambda client: client.ports_free([port], LOOPBACK))
     outcomes.raise_first()
     return {
-        host: runtime._handle.options.is_local or not outcomes.values[host][0]
+        host: runtime.handle.is_local or not outcomes.values[host][0]
         for host, runtime in runtimes.items()
     }
 
@@ -77,7 +77,7 @@ def shared_loopback(runtimes: Mapping[str, Runtime]) -> dict[str, bool]:
 def ssh_addresses(runtimes: Mapping[str, Runtime]) -> dict[str, tuple[str, str]]:
     """Each host's ``(this machine's address as the host sees it, the host's own
     address as we reached it)``; loopback for the ``localhost`` runtime."""
-    remote = {host: rt for host, rt in runtimes.items() if not rt._handle.options.is_local}
+    remote = {host: rt for host, rt in runtimes.items() if not rt.handle.is_local}
     found = {host: (LOOPBACK, LOOPBACK) for host in runtimes if host not in remote}
     if remote:
         captured, errors = run_all(remote, "printf '%s' \"$SSH_CONNECTION\"")
@@ -88,6 +88,5 @@ def ssh_addresses(runtimes: Mapping[str, Runtime]) -> dict[str, tuple[str, str]]
             if len(parts) == 4:
                 found[host] = (parts[0], parts[2])
             else:  # no SSH_CONNECTION (a login that dropped it): the address we dialled
-                target = runtimes[host]._handle.options.target
-                found[host] = (LOOPBACK, getattr(target, "hostname", host) or host)
+                found[host] = (LOOPBACK, runtimes[host].handle.address)
     return found

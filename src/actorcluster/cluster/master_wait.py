@@ -33,7 +33,7 @@ class MasterChecks:
                 latest output).
         """
         deadline = Deadline(timeout)
-        client = runtime._handle.client()
+        client = runtime.handle.client()
         why = f"port {port} was not listening after {timeout:g} s"
         for attempt in itertools.count():
             if state.exit_codes:  # exited (the service may be restarting it already)

@@ -86,7 +86,7 @@ class ClusterProcesses:
             echo=debug,
         )
         process: SupervisedProcess = self.coordinator.ask(
-            "start_process", child_id, runtime._handle, spec
+            "start_process", child_id, runtime.handle, spec
         )
         state = process.state
         # Its command sent before this returns, as a start of the cluster's expects (a

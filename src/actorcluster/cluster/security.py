@@ -143,7 +143,7 @@ class ClusterTLS:
                 return placed
             local = self._local_files()
             folder = f"{runtime.working_dir}/{_FOLDER}"
-            runtime._handle.client().mkdir(folder, 0o700).result(timeout=60)
+            runtime.handle.client().mkdir(folder, 0o700).result(timeout=60)
             for name in ("cert.pem", "key.pem"):
                 runtime.send_file(os.path.join(local, name), f"{folder}/{name}")
             self._placed[runtime.host] = folder

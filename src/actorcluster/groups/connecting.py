@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from actorcluster.errors import ActorClusterError, InvalidRuntimeError, UsageError
 from actorcluster.runtimes.handle import START_TIMEOUT, RuntimeHandle
-from actorcluster.runtimes.ledger import TaskLedger
 from actorcluster.runtimes.options import build_options
 from actorcluster.runtimes.paths import needs_expansion
 
@@ -92,13 +91,12 @@ def finish_start(
     """
     from actorcluster.runtimes import Runtime
 
-    if not handle.context.startup.done():
+    if not handle.startup.done():
         handle.stop()
         raise InvalidRuntimeError(handle.host, f"it did not come up within {timeout:g} s")
     handle.wait_started(0)
-    runtime = Runtime._over(handle, TaskLedger(retain_tasks))
-    runtime._move_to(split_working_dir(working_dir)[1])
-    return runtime
+    move_to = split_working_dir(working_dir)[1]
+    return Runtime.from_handle(handle, retain_tasks=retain_tasks, working_dir=move_to)
 
 
 def connect_once(

@@ -76,7 +76,7 @@ def on_agents(
     errors: dict[str, Exception] = {}
     later: list[str] = []
     for host, runtime in runtimes.items():
-        if runtime._handle.context.ready:
+        if runtime.handle.ready:
             _send(host, runtime, request, 0.0, calls, errors)
         else:
             later.append(host)
@@ -100,7 +100,7 @@ def _send(  # noqa: PLR0917 (a private helper of on_agents, called twice)
     errors: dict[str, Exception],
 ) -> None:
     try:
-        calls[host] = request(runtime._handle.client(wait))
+        calls[host] = request(runtime.handle.client(wait))
     except ActorClusterError as error:
         errors[host] = error
 

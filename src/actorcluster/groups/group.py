@@ -379,7 +379,7 @@ class RuntimeGroup(GroupStart, GroupTasks):
     def print_hosts(self) -> None:
         """Print the group's hosts, their state and working directory."""
         rows = [
-            (host, runtime._state(), runtime.working_dir)
+            (host, runtime.handle.state, runtime.working_dir)
             for host, runtime in self._members.all().items()
         ]
         print_table(f"{self.runtime_count} runtime(s)", ("host", "state", "working dir"), rows)

@@ -35,8 +35,7 @@ def as_hosts(value: str | Sequence[str] | None, name: str) -> list[str]:
 
 def _reachable(runtime: Runtime) -> bool:
     """Whether the runtime's agent is up now (not stopped, not reconnecting)."""
-    handle = runtime._handle
-    return not handle.stopped and handle.context.ready
+    return runtime.handle.ready
 
 
 class Members:
@@ -139,7 +138,7 @@ class Members:
     def busy(self, runtime: Runtime) -> int:
         """How many tasks run on the runtime now (those the group just started count at
         once, before they have begun)."""
-        running = runtime._handle.context.running_task_count
+        running = runtime.handle.running_task_count
         return max(running, self._in_flight[runtime.host])
 
     def task_started(self, host: str) -> None:

@@ -115,7 +115,7 @@ def _without_local_loop(
     return {
         host: runtime
         for host, runtime in runtimes.items()
-        if not (runtime._handle.options.is_local and local_port == port)
+        if not (runtime.handle.is_local and local_port == port)
     }
 
 

@@ -10,7 +10,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from actorcluster.groups.fanout import on_threads
-from actorcluster.runtimes.reprs import FACTS_WAIT
+from actorcluster.runtimes.reprs import FACTS_WAIT, running_count, summary_facts
 
 if TYPE_CHECKING:
     from actorcluster.groups.group import RuntimeGroup
@@ -21,19 +21,12 @@ __all__ = ["group_html"]
 _COLUMNS = ("host", "state", "tasks running", "cpu cores", "memory", "gpus", "working dir")
 
 
-def _facts(runtime: Runtime) -> dict[str, Any]:
-    if not runtime.is_connected:
-        return {}
-    return runtime._host_info.facts(FACTS_WAIT)
-
-
 def _row(runtime: Runtime, facts: dict[str, Any]) -> tuple[object, ...]:
-    running = sum(1 for task in runtime._tasks.tasks() if task.is_running)
     memory = facts.get("memory")
     return (
         runtime.host,
-        runtime._state(),
-        running,
+        runtime.handle.state,
+        running_count(runtime),
         facts.get("cpu_cores", "-"),
         f"{int(memory) / 2**30:.1f} GiB" if isinstance(memory, int) else "-",
         ", ".join(facts.get("gpus") or []) or ("none" if facts else "-"),
@@ -44,7 +37,9 @@ def _row(runtime: Runtime, facts: dict[str, Any]) -> tuple[object, ...]:
 def group_html(group: RuntimeGroup) -> str:
     """The group's name and a table of its hosts, as HTML."""
     members = group._members.all()
-    found = on_threads(members, _facts, timeout=FACTS_WAIT + 1.0, what="reading facts").values
+    found = on_threads(
+        members, summary_facts, timeout=FACTS_WAIT + 1.0, what="reading facts"
+    ).values
     rows = [_row(runtime, found.get(host) or {}) for host, runtime in members.items()]
     head = "".join(f"<th style='text-align:left'>{html.escape(name)}</th>" for name in _COLUMNS)
     body = "".join(

@@ -79,7 +79,7 @@ class GroupStart:
         """:meth:`_connect` from asyncio: each blocking step on a thread, through
         :func:`settle` (a cancel waits for the step, then the caller abandons)."""
         handles, errors = await settle(asyncio.to_thread(self._start_all, hosts))
-        waits = [asyncio.ensure_future(outcome(h.context.startup)) for h in handles.values()]
+        waits = [asyncio.ensure_future(outcome(h.startup)) for h in handles.values()]
         try:
             if waits:
                 await asyncio.wait(waits, timeout=timeout)

@@ -23,6 +23,7 @@ from actorcluster.errors import ActorClusterError, FileTransferError, UsageError
 from actorcluster.groups.fanout import wait_all
 from actorcluster.runtimes import RuntimeTask, log_files
 from actorcluster.runtimes.interrupt import stop_all
+from actorcluster.runtimes.task_ops import isolate_last_step, not_started
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -157,7 +158,7 @@ class GroupTasks:
                     runtimes[host], task, execute_async, debug, on_output, prefixed=True
                 )
             except ActorClusterError as error:
-                task._not_started(host, error)
+                not_started(task, host, error)
                 self._ledger.add(task)
                 assert task.future is not None
                 futures[host] = task.future
@@ -180,8 +181,13 @@ class GroupTasks:
         output = None
         if on_output is not None or (debug and prefixed):
             output = HostOutput(host, on_output, echo=debug and prefixed)
-        future = runtime._submit(
-            task, execute_async, task.omit_on_join, debug and not prefixed, output, choose=choose
+        future = runtime.submit(
+            task,
+            as_process=execute_async,
+            omit_on_join=task.omit_on_join,
+            debug=debug and not prefixed,
+            on_output=output,
+            choose=choose,
         )
         self._ledger.add(task)
         self._members.task_started(host)
@@ -229,7 +235,7 @@ class GroupTasks:
         task = RuntimeTask(f"execute-function-{name}-{next(_names)}")
         task.run_function(function, **func_kwargs)
         if isolated:  # in a child process of each agent (see Runtime.execute_function)
-            task._isolate_last_step()
+            isolate_last_step(task)
         return self.execute_task(task, host, broadcast, execute_async, debug=debug)
 
     def send_file(

@@ -2,10 +2,16 @@
 
 A handle starts the runtime's supervision subtree (connection, agent, tasks, tunnels)
 under a parent supervisor, and offers what the facades need of one runtime: start a
-task, open or close a tunnel, and reach the typed agent client for host requests. The
-races with supervisor restarts (a reconnect replaces the task and tunnel supervisors)
-are handled here, once, so ``Runtime``, ``RuntimeGroup`` and the cluster coordinators
-fan out over handles without knowing about them.
+task, open or close a tunnel, start a supervised process, read its state and events,
+and reach the typed agent client for host requests. The races with supervisor restarts
+(a reconnect replaces the task and tunnel supervisors) are handled here, once, so
+``Runtime``, ``RuntimeGroup`` and the cluster coordinators fan out over handles without
+knowing about them.
+
+It is the one way into a runtime for the rest of the library: groups, clusters, the
+CLI and the benchmarks reach it as ``runtime.handle`` and use only its public methods
+(``tests/test_private_access.py`` checks that no module outside ``runtimes/`` touches a
+private member of a runtime).
 
 The hot path stays off actor inboxes: a task's actor reaches the agent client directly
 through the runtime's :class:`~actorcluster.actors.context.RuntimeContext`, and starting
@@ -36,6 +42,8 @@ from actorcluster.errors import (
     InvalidRuntimeError,
     UsageError,
 )
+from actorcluster.observe import bus as observe
+from actorcluster.runtimes.supervised import supervise_process
 from actorcluster.supervisors import (
     ChildSpec,
     Restart,
@@ -46,8 +54,12 @@ from actorcluster.supervisors import (
 
 if TYPE_CHECKING:
     from actorcluster.actors import RuntimeOptions, TaskRun
+    from actorcluster.actors.process import ProcessSpec
+    from actorcluster.actors.process_tree import RestartPolicy
     from actorcluster.futures import ActorFuture
+    from actorcluster.observe.bus import Subscription
     from actorcluster.remote import AgentClient
+    from actorcluster.runtimes.supervised import SupervisedProcess
     from actorcluster.tunnels import TunnelSpec
 
 __all__ = ["ASK_TIMEOUT", "START_TIMEOUT", "RuntimeHandle"]
@@ -263,3 +275,69 @@ class RuntimeHandle:
         except (HostUnreachableError, UsageError, pykka.ActorDeadError):
             return  # not running now; a supervisor starting meanwhile drops it
         log.debug("tunnel.stopped", host=self.host, key=key)
+
+    # --- what groups, clusters and the CLI read and start ----------------------------
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the agent runs as a local subprocess (the ``localhost`` runtime: no
+        SSH, this machine's loopback and files)."""
+        return self.options.is_local
+
+    @property
+    def address(self) -> str:
+        """The address its connection dials (the SSH target's host name, after
+        ``~/.ssh/config``); the host as named for the ``localhost`` runtime."""
+        target = self.options.target
+        return target.hostname if target is not None and target.hostname else self.host
+
+    @property
+    def ready(self) -> bool:
+        """Whether the agent is up right now: not stopped, not reconnecting. Never waits."""
+        return not self._stopped and self.context.ready
+
+    @property
+    def state(self) -> str:
+        """``"ready"``, ``"reconnecting"`` or ``"stopped"`` (by :meth:`stop`, or with
+        the supervision tree above it)."""
+        if self._stopped or self.context.stopping:
+            return "stopped"
+        return "ready" if self.context.ready else "reconnecting"
+
+    @property
+    def running_task_count(self) -> int:
+        """How many tasks run on the runtime now (whoever started them)."""
+        return self.context.running_task_count
+
+    @property
+    def startup(self) -> ActorFuture[None]:
+        """The outcome of the start: done once the agent is up and the working directory
+        exists, failed with why it did not come up (see :meth:`wait_started`)."""
+        return self.context.startup
+
+    def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> Subscription:
+        """A subscription to this runtime's events (see :mod:`actorcluster.observe`)."""
+        return observe.subscribe(hosts=[self.host], maxsize=maxsize)
+
+    def start_process(
+        self,
+        spec: ProcessSpec,
+        policy: RestartPolicy,
+        *,
+        label: str | None = None,
+        wait_for_host: bool = True,
+    ) -> SupervisedProcess:
+        """Keep ``spec`` running on this runtime, in its subtree, restarted by
+        ``policy``; returns its Popen-like handle at once. The one process-supervision
+        service (:func:`~actorcluster.runtimes.supervised.supervise_process`), used by
+        ``Runtime.supervise`` and by the cluster coordinators.
+
+        ``label``: its id among the runtime's processes (default: ``spec.name``).
+        ``wait_for_host=False``: a lost host is an exit like any other (counted by the
+        policy), as a cluster wants.
+
+        Raises:
+            UsageError: a process of that label is supervised already, or the runtime
+                was stopped.
+        """
+        return supervise_process(self, spec, policy, label=label, wait_for_host=wait_for_host)

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from actorcluster.runtimes.runtime import Runtime
     from actorcluster.runtimes.task import RuntimeTask
 
-__all__ = ["FACTS_WAIT", "returns_text", "runtime_html", "task_html", "task_state"]
+__all__ = [
+    "FACTS_WAIT",
+    "returns_text",
+    "running_count",
+    "runtime_html",
+    "summary_facts",
+    "task_html",
+    "task_state",
+]
 
 FACTS_WAIT = 2.0
 """Seconds a summary waits for a runtime's facts the first time."""
@@ -53,11 +61,29 @@ def returns_text(returns: list[bytes]) -> str:
     return text if len(text) <= _RETURNS_SHOWN else text[: _RETURNS_SHOWN - 4] + "...]"
 
 
+def summary_facts(runtime: Runtime) -> dict[str, Any]:
+    """The host's facts for a summary (a runtime's, a group's row): read within
+    :data:`FACTS_WAIT` the first time, from the cache after; empty while it is not
+    connected.
+
+    Raises:
+        ActorClusterError: the host did not answer in time.
+    """
+    if not runtime.is_connected:
+        return {}
+    return runtime._host_info.facts(FACTS_WAIT)
+
+
+def running_count(runtime: Runtime) -> int:
+    """How many of the tasks run through this runtime's facade are running now."""
+    return sum(1 for task in runtime._tasks.tasks() if task.is_running)
+
+
 def _facts_rows(runtime: Runtime) -> list[tuple[str, object]]:
     if not runtime.is_connected:
         return []
     try:
-        facts: dict[str, Any] = runtime._host_info.facts(FACTS_WAIT)
+        facts = summary_facts(runtime)
     except ActorClusterError:
         return [("facts", "not available now")]
     memory = facts.get("memory")

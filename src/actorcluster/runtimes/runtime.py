@@ -164,6 +164,31 @@ class Runtime:
         return runtime
 
     @classmethod
+    def from_handle(
+        cls,
+        handle: RuntimeHandle,
+        *,
+        retain_tasks: int | None = None,
+        working_dir: str | None = None,
+    ) -> Runtime:
+        """The facade over a runtime whose handle has started (a group connects its
+        hosts as handles, then wraps each one that came up).
+
+        Args:
+            handle: a started handle (:meth:`RuntimeHandle.wait_started` returned).
+            retain_tasks: as ``Runtime(...)``'s.
+            working_dir: a directory to enter now (a ``$VAR`` one is expanded on the
+                host); None: stay in the handle's.
+
+        Raises:
+            PathCreationError: ``working_dir`` could not be created (the runtime is
+                cleaned up first).
+        """
+        runtime = cls._over(handle, TaskLedger(retain_tasks))
+        runtime._move_to(working_dir)
+        return runtime
+
+    @classmethod
     async def connect(
         cls,
         host: str,
@@ -232,8 +257,7 @@ class Runtime:
         for host, handle in started.items():
             try:
                 handle.wait_started(max(0.0, deadline - time.monotonic()))
-                runtime = cls._over(handle, TaskLedger(retain_tasks))
-                runtime._move_to(move_to)
+                runtime = cls.from_handle(handle, retain_tasks=retain_tasks, working_dir=move_to)
             except ActorClusterError as error:
                 errors[host] = error
             else:
@@ -244,9 +268,7 @@ class Runtime:
         return f"<Runtime {self.host} {self._state()}>"
 
     def _state(self) -> str:
-        if self._handle.stopped or self._handle.context.stopping:  # by cleanup or its tree
-            return "stopped"
-        return "ready" if self._handle.context.ready else "reconnecting"
+        return self._handle.state
 
     def __str__(self) -> str:
         return f"{self.class_name}: {self.host}"
@@ -270,9 +292,17 @@ class Runtime:
         """The host of the runtime."""
         return self._handle.host
 
+    @property
+    def handle(self) -> RuntimeHandle:
+        """The runtime's engine: what groups, clusters and tools use to reach it (start
+        a task message, open a tunnel, start a supervised process, read its state and
+        events, ask the host through the agent client). See
+        :class:`~actorcluster.runtimes.RuntimeHandle`."""
+        return self._handle
+
     def events(self, maxsize: int = observe.DEFAULT_BUFFER) -> observe.Subscription:
         """A subscription to this runtime's events (see :mod:`actorcluster.observe`)."""
-        return observe.subscribe(hosts=[self.host], maxsize=maxsize)
+        return self._handle.events(maxsize)
 
     @property
     def class_name(self) -> str:
@@ -378,26 +408,46 @@ class Runtime:
             TaskExecutionError: (synchronous) a step failed; names the step.
             HostUnreachableError: the host is down and did not come back in time.
         """
-        future = self._submit(task, bool(execute_async), omit_on_join, debug, on_output)
+        future = self.submit(
+            task,
+            as_process=bool(execute_async),
+            omit_on_join=omit_on_join,
+            debug=debug,
+            on_output=on_output,
+        )
         if execute_async:
             return future
         wait_interruptibly(future, task)
         log_files.flush()  # a synchronous run returns with its log file written
         return task
 
-    def _submit(
+    def submit(
         self,
         task: RuntimeTask,
-        as_process: bool,
-        omit_on_join: bool,
-        debug: bool,
-        on_output: Callable[[str], None] | None,
         *,
+        as_process: bool = True,
+        omit_on_join: bool = False,
+        debug: bool = False,
+        on_output: Callable[[str], None] | None = None,
         choose: Callable[[Runtime], Runtime] | None = None,
     ) -> ActorFuture[RuntimeTask]:
-        """Start ``task`` without waiting and record it (as a "process" too when
-        ``as_process``: lazycluster's asynchronous tasks). Groups start tasks this way
-        (``choose`` picks the runtime of a retry: failover)."""
+        """Start ``task`` without waiting and record it; its future tells how it ended.
+        What :meth:`execute_task` does before it waits, and how a group starts tasks.
+
+        Args:
+            task: the task to run.
+            as_process: list it among the runtime's processes too (lazycluster's
+                asynchronous tasks are).
+            omit_on_join: as :meth:`execute_task`'s.
+            debug: print its output here as it arrives.
+            on_output: called with each piece of its output (on the task's actor).
+            choose: where each retry (``task.retries``) runs, given the runtime of the
+                failed attempt (a group's failover); None: here.
+
+        Raises:
+            UsageError: a bad argument, or the runtime was cleaned up.
+            HostUnreachableError: the runtime kept reconnecting.
+        """
         if not isinstance(task, RuntimeTask):
             raise UsageError(f"task must be a RuntimeTask, not {type(task).__name__}")
         if on_output is not None and not callable(on_output):
