@@ -17,6 +17,7 @@ from actorcluster.errors import (
     TaskExecutionError,
 )
 from actorcluster.messages.events import StepFinished, StepStarted, TaskFinished
+from actorcluster.messages.steps import RunCommand, RunFunction
 from actorcluster.steps import StepContext, step_run
 from actorcluster.supervisors import SupervisedActor
 
@@ -37,6 +38,8 @@ log = get_logger(__name__)
 
 CANCEL_GRACE = 5.0
 """Seconds a cancelled task waits for the host to confirm its step stopped."""
+_QUICK_STARTS = (RunCommand, RunFunction)
+"""Steps whose start only sends a request (a file upload streams: not these)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +139,9 @@ class TaskActor(SupervisedActor):
 
     def __init__(self, context: RuntimeContext, run: TaskRun) -> None:
         super().__init__()
+        steps = run.task.steps
+        self.start_here = not steps or isinstance(steps[0], _QUICK_STARTS)
+        """A first step whose request is only sent starts on the submitting thread."""
         self._context = context
         self._run = run
         self._index = -1
