@@ -14,7 +14,10 @@ Once the application configures structlog (``structlog.is_configured()``, which
 application's structlog pipeline instead, which decides what is shown (and may render
 into ``logging`` itself: ``structlog.stdlib.LoggerFactory``).
 
-A level that is off costs one check: the event's fields are not even formatted.
+A level that is off costs one check: the event's fields are not even formatted, and
+under a structlog configuration whose wrapper filters by level
+(``structlog.make_filtering_bound_logger``, whose methods for the levels it drops do
+nothing) no logger is made or bound either.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ _LEVELS = {
     "exception": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+_DROPPED = structlog.make_filtering_bound_logger(logging.CRITICAL).debug
+"""What a filtering structlog wrapper has for each level it drops (a no-op)."""
 
 
 class LibraryLogger:
@@ -54,6 +59,9 @@ class LibraryLogger:
 
     def _emit(self, method: str, event: str, values: dict[str, Any]) -> None:
         if structlog.is_configured():
+            wrapper = structlog.get_config()["wrapper_class"]
+            if getattr(wrapper, method, None) is _DROPPED:
+                return  # the application's wrapper drops this level: nothing to build
             fields = {**self._bound, **values}
             getattr(structlog.get_logger(self._name), method)(event, **fields)
             return

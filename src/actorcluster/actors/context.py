@@ -401,6 +401,9 @@ class RuntimeContext:
 
     def task_supervisor(self, timeout: float | None = None) -> SupervisorProxy:
         """A proxy to the current task supervisor, waiting like :meth:`agent`."""
+        proxy = self._task_supervisor_proxy
+        if proxy is not None and proxy.actor_ref.is_alive() and not self._closed:
+            return proxy  # the usual case, once per task: no lock, no wait
         wait = self.options.reconnect_wait if timeout is None else timeout
         self._wait_for(lambda: self._task_supervisor, wait, "task supervisor")
         proxy = self._task_supervisor_proxy

@@ -18,6 +18,7 @@ from actorcluster.errors import (
     TaskExecutionError,
 )
 from actorcluster.messages.events import StepFinished, StepStarted, TaskFinished
+from actorcluster.messages.steps import RunCommand, RunFunction
 from actorcluster.steps import StepContext, step_run
 from actorcluster.supervisors import SupervisedActor
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["CANCEL_GRACE", "TaskActor", "TaskRun", "TaskStatistics"]
 
 log = get_logger(__name__)
+
+_QUICK_STARTS = (RunCommand, RunFunction)
+"""Steps whose start only sends a request (a file upload streams: not these)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +138,9 @@ class TaskActor(SupervisedActor):
 
     def __init__(self, context: RuntimeContext, run: TaskRun) -> None:
         super().__init__()
+        steps = run.task.steps
+        self.start_here = not steps or isinstance(steps[0], _QUICK_STARTS)
+        """A first step whose request is only sent starts on the submitting thread."""
         self._context = context
         self._run = run
         self._index = -1

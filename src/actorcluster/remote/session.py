@@ -47,13 +47,13 @@ from actorcluster.remote.ledger import SessionLedger
 from actorcluster.remote.pending import Pending
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from actorcluster._timers import TimerHandle
     from actorcluster._workers import Job
     from actorcluster.remote.streams import ByteStream
 
-__all__ = ["AGENT_REQUEST_KINDS", "FINAL_KINDS", "AgentSession", "Pending"]
+__all__ = ["AGENT_REQUEST_KINDS", "BATCH_BYTES", "FINAL_KINDS", "AgentSession", "Pending"]
 
 log = get_logger(__name__)
 
@@ -71,6 +71,28 @@ groups' grace, then SIGKILL) before it closes the stream anyway."""
 def _encode(kind: Kind, request_id: int, payload: dict[str, Any]) -> bytes:
     """A frame the client built itself (plain data by construction: not checked)."""
     return encode_frame(kind, request_id, payload, check=False)
+
+
+BATCH_BYTES = 64 * 1024
+"""Most bytes of queued frames joined into one write (a larger frame goes alone)."""
+
+
+def _batches(frames: list[bytes]) -> Iterator[bytes]:
+    """``frames`` in order, small neighbours joined (up to :data:`BATCH_BYTES`): one
+    SSH packet for many requests sent at once, and no copy of a large frame."""
+    if len(frames) == 1:
+        yield frames[0]
+        return
+    group: list[bytes] = []
+    size = 0
+    for data in frames:
+        if group and size + len(data) > BATCH_BYTES:
+            yield group[0] if len(group) == 1 else b"".join(group)
+            group, size = [], 0
+        group.append(data)
+        size += len(data)
+    if group:
+        yield group[0] if len(group) == 1 else b"".join(group)
 
 
 _SILENT, _ENDED, _BROKEN, _CLOSED = (
@@ -118,6 +140,9 @@ class AgentSession:
         self._send_lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._ledger = SessionLedger()
+        self._outbox: list[bytes] = []
+        """Data frames numbered and kept but not yet written (under ``_lock``): whoever
+        holds the send lock writes them, so a sender never waits on another's write."""
         self._ack_wanted = False
         self._ping_wanted = False
         self._lost_error: AgentLostError | None = None
@@ -206,6 +231,7 @@ class AgentSession:
         self.hello = frame.payload
         with self._send_lock:
             self._switch_to(stream)
+        self._flush()  # what was queued while this thread held the lock
         self._read_on(stream, reader)
         return self.hello
 
@@ -241,6 +267,7 @@ class AgentSession:
             except (OSError, TimeoutError) as exc:
                 raise AgentStartError(self.host, f"re-attach failed: {exc}") from exc
             self._switch_to(stream)
+        self._flush()
         self._read_on(stream, reader)
         log.debug("agent.reattached", host=self.host, resent=len(kept))
 
@@ -249,6 +276,7 @@ class AgentSession:
         with self._lock:
             self._stream = stream
             self._detached = None
+            self._outbox = []  # all kept: what the agent lacks was resent
             self._last_seen = time.monotonic()
             if self._give_up is not None:
                 self._give_up.cancel()
@@ -295,14 +323,36 @@ class AgentSession:
         data = _encode(kind, request_id, payload)
         if kind == Kind.PUT_CHUNK:
             self._wait_for_room()
-        with self._send_lock:
-            with self._lock:
-                if self._lost_error is not None:
-                    raise self._lost_error
-                self._ledger.keep(data)
-                stream = self._stream if self._detached is None else None
-            if stream is not None:
-                self._write(stream, data)
+        with self._lock:
+            if self._lost_error is not None:
+                raise self._lost_error
+            self._ledger.keep(data)
+            if self._detached is None:
+                self._outbox.append(data)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the outbox, unless another thread is writing: that one writes what was
+        queued meanwhile too (in one write when small), before it lets go of the lock;
+        whoever queued after it looked takes the lock once it is free."""
+        while self._outbox and self._send_lock.acquire(blocking=False):
+            try:
+                while True:
+                    with self._lock:
+                        frames, self._outbox = self._outbox, []
+                        stream = self._stream if self._detached is None else None
+                    if not frames or stream is None:
+                        break  # frames of a lost stream are kept: resent on re-attach
+                    for data in _batches(frames):
+                        self._write(stream, data)
+            finally:
+                self._send_lock.release()
+
+    def _flush_elsewhere(self) -> None:
+        """After the reader or the timer thread held the send lock: frames queued
+        meanwhile are written on a worker (neither thread may block on a write)."""
+        if self._outbox:
+            THREADS.start(self._flush, name="actorcluster-agent-flush")
 
     def _wait_for_room(self) -> None:
         deadline = Deadline(self._heartbeat_timeout)
@@ -394,6 +444,7 @@ class AgentSession:
                 pass  # the stream's loss is the reader's or the heartbeat's to see
             finally:
                 self._send_lock.release()
+            self._flush_elsewhere()
         else:
             self._ack_wanted = True
 
@@ -448,6 +499,7 @@ class AgentSession:
                 pass  # the sender's failure is the sender's to report; silence decides
             finally:
                 self._send_lock.release()
+            self._flush_elsewhere()
         else:
             self._ping_wanted = True  # a frame is being sent: ping right after it
         self._schedule_heartbeat()
@@ -542,6 +594,10 @@ class AgentSession:
             stream = self._stream if self._detached is None else None
         if stream is not None:
             with contextlib.suppress(OSError, TimeoutError), self._send_lock:
+                with self._lock:
+                    frames, self._outbox = self._outbox, []
+                for data in _batches(frames):  # what was sent before the close goes first
+                    stream.sendall(data, 1.0)
                 stream.sendall(_encode(Kind.CLOSE, 0, {}), 1.0)
         self.give_up(AgentLostError(self.host, reason, _CLOSED))
         reader = self._reader_job

@@ -133,11 +133,26 @@ def log_file_path(host: str, task: str) -> str | None:
     turned off (``configure_execution_logs(execution_log_dir=None)``)."""
     if _settings["dir"] is None:
         return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = _stamp()
     safe_host = host.replace(os.sep, "_") or "_"
     safe_task = task.replace(os.sep, "_") or "_"
     name = f"{safe_task}_{stamp}-{next(_numbers)}.log"
     return os.path.join(execution_log_dir(), safe_host, name)
+
+
+_stamps: tuple[int, str] = (-1, "")
+"""The latest second a path was made in, and its stamp (formatted once a second)."""
+
+
+def _stamp() -> str:
+    """``time.strftime("%Y%m%d-%H%M%S")`` of now."""
+    global _stamps  # noqa: PLW0603 - one tuple, replaced whole (thread-safe)
+    second = int(time.time())
+    cached, stamp = _stamps
+    if second != cached:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(second))
+        _stamps = (second, stamp)
+    return stamp
 
 
 def _private_dir(path: str) -> None:

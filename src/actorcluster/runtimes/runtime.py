@@ -453,11 +453,12 @@ class Runtime:
         if on_output is not None and not callable(on_output):
             raise UsageError(f"on_output must be callable, not {type(on_output).__name__}")
         future = self._start_task(task, debug, on_output, choose)
-        self._tasks.add(task)
         if as_process:  # lazycluster's "processes" are the asynchronous tasks
             task.omit_on_join = omit_on_join
             task._process = TaskProcess(task_key(self.host, task.name), task)
             self._processes.add(task._process)
+        # After its process: a task that ended already (retain_tasks) drops it with it.
+        self._tasks.add(task)
         return future
 
     def _start_task(

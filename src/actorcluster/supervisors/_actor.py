@@ -33,6 +33,7 @@ from actorcluster.errors import ConfigurationError
 from actorcluster.messages.supervision import ChildExited
 from actorcluster.supervisors._flag import Flag
 from actorcluster.supervisors._pool import PooledActor
+from actorcluster.supervisors._registry import unregister
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -256,7 +257,7 @@ class SupervisedActor(PooledActor):
 
     def _stop(self) -> None:
         """Stop now (pykka's, with the exit told to the parent after ``on_stop``)."""
-        pykka.ActorRegistry.unregister(self.actor_ref)
+        unregister(self.actor_ref)
         self.actor_stopped.set()
         try:
             self.on_stop()

@@ -11,10 +11,14 @@ again), and goes on to the next actor. An actor is never handled by two workers 
 
 The pool is elastic, since a handler may block (a supervisor waiting for a child's
 ``on_start``, a task sending a file): a queued actor gets an idle worker, else a new
-one while there are fewer than :data:`BUSY_WORKERS`; past that, a monitor adds a
-worker for each queued actor whenever the queue made no progress for
-:data:`STALL_SECONDS`, so blocked handlers can never starve the others. Workers end
-after :data:`IDLE_SECONDS` without work: an idle process holds no pool thread.
+one while there are fewer than :data:`BUSY_WORKERS`; past that, a monitor adds
+workers whenever the queue made no progress for :data:`STALL_SECONDS` while every
+worker was busy, so blocked handlers can never starve the others. It adds as many as
+are busy (at most one per queued actor): a burst of blocking starts gets its threads
+within a few periods, while a process that is merely short of CPU (a loaded machine:
+no worker ran, none is blocked) does not get hundreds of threads that would only
+compete for it. Workers end after :data:`IDLE_SECONDS` without work: an idle process
+holds no pool thread.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -34,6 +39,7 @@ from pykka import messages as pykka_messages
 from actorcluster._workers import Job, Workers
 from actorcluster.supervisors._flag import Flag
 from actorcluster.supervisors._registry import install as _install_registry
+from actorcluster.supervisors._registry import register as _register
 
 if TYPE_CHECKING:
     from pykka._envelope import Envelope
@@ -54,6 +60,11 @@ FAIR_SHARE = 64
 _pykka_log = logging.getLogger("pykka")
 _install_registry()  # an actor's start and stop in constant time, however many live
 
+_URN_PREFIX = uuid.uuid4().urn[:-12]
+"""Actor URNs are this process's random UUID with a counter for its last 48 bits:
+unique as pykka's ``uuid4()`` per actor, without making a UUID object each time."""
+_urn_numbers = itertools.count(1)
+
 _THREADS = Workers("actorcluster-actor", linger=0.0)
 """The pool's workers and monitor end on their own (after :data:`IDLE_SECONDS`)."""
 
@@ -68,7 +79,8 @@ class ActorPool:
         self._workers = 0
         self._idle = 0
         self._taken = 0
-        """Actors taken off the queue so far: the monitor's measure of progress."""
+        """Actors taken off the queue, and turns ended, so far: the monitor's measure
+        of progress (a worker that handles messages is not blocked)."""
         self._monitor: Job | None = None
         self._numbers = itertools.count(1)
 
@@ -119,6 +131,7 @@ class ActorPool:
     def _work(self) -> None:
         while (actor := self._take()) is not None:
             actor._run_turn()
+            self._taken += 1  # (without the lock: the monitor only compares it)
 
     def _watch(self) -> None:
         """Add a worker whenever queued actors made no progress for a while."""
@@ -130,8 +143,8 @@ class ActorPool:
                 taken = self._taken
             time.sleep(STALL_SECONDS)  # not on the condition: a notify is for workers
             with self._condition:
-                if self._ready and self._taken == taken:  # stalled: a worker for each
-                    for _ in range(min(len(self._ready), STALL_BURST)):
+                if self._ready and self._taken == taken and not self._idle:  # stalled
+                    for _ in range(min(len(self._ready), STALL_BURST, max(1, self._workers))):
                         self._spawn()
 
 
@@ -175,11 +188,19 @@ class PooledActor(pykka.Actor):
 
     pool: ActorPool = POOL
     """The pool this class's actors run on."""
+    start_here = False
+    """Run ``on_start`` on the thread that starts the actor, within ``start()``, instead
+    of on a pool worker: for an actor whose ``on_start`` never blocks and which is
+    started where a thread hop would cost more than ``on_start`` itself (a task's
+    actor sending its first request). Its messages still run on the pool."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # pykka's stopped Event, a dozen objects lighter; its ref holds the same one
-        self.actor_stopped = self._actor_ref.actor_stopped = Flag()
+        # pykka's Actor.__init__ sets these four: here with a cheaper URN, and a Flag
+        # for its stopped Event (a dozen objects lighter; the ref holds the same one)
+        self.actor_urn = f"{_URN_PREFIX}{next(_urn_numbers):012x}"
+        self.actor_inbox = self._create_actor_inbox()
+        self.actor_stopped = Flag()
+        self._actor_ref = pykka.ActorRef(self)
         self._turn_lock = threading.Lock()
         self._queued = False
         self._set_up = False
@@ -188,6 +209,18 @@ class PooledActor(pykka.Actor):
         inbox = self.actor_inbox
         assert isinstance(inbox, _Inbox)
         inbox.bind(self)
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:
+        """Create, register and start the actor, as pykka's ``start`` does (without
+        formatting its debug lines while pykka's logger drops them)."""
+        if _pykka_log.isEnabledFor(logging.DEBUG):
+            return super().start(*args, **kwargs)
+        actor = cls(*args, **kwargs)
+        ref = actor.actor_ref
+        _register(ref)
+        actor._start_actor_loop()
+        return ref
 
     @staticmethod
     def _create_actor_inbox() -> _Inbox:
@@ -199,8 +232,15 @@ class PooledActor(pykka.Actor):
 
     def _start_actor_loop(self) -> None:
         with self._turn_lock:
-            self._queued = True
-        self.pool.schedule(self)
+            self._queued = True  # marked running: messages told meanwhile wait
+        if self.start_here:
+            self._set_up = True
+            self._actor_loop_setup()
+            with self._turn_lock:
+                if self.actor_inbox.empty() and not self.actor_stopped.is_set():
+                    self._queued = False
+                    return
+        self.pool.schedule(self)  # messages came, or it stopped: a worker takes over
 
     def _wake(self) -> None:
         """A message arrived: queue the actor unless it is queued or running."""

@@ -7,10 +7,15 @@ a task's cost on the client. :func:`install` swaps that list for a :class:`RefTa
 (an insertion-ordered dict by identity with the list operations pykka uses), so the
 registry's API (``get_all`` in start order, ``get_by_urn``, ``stop_all``) is unchanged.
 If pykka ever stops keeping a list there, nothing is swapped.
+
+:func:`register` and :func:`unregister` are pykka's, without formatting the debug line
+each writes ("Registered <ref>") while pykka's logger drops debug records: an actor per
+task starts and stops thousands of times a second.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -18,7 +23,10 @@ import pykka
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["RefTable", "install"]
+__all__ = ["RefTable", "install", "register", "unregister"]
+
+_pykka_log = logging.getLogger("pykka")
+_REGISTRY: Any = pykka.ActorRegistry
 
 
 class RefTable:
@@ -67,3 +75,32 @@ def install() -> None:
         refs = registry._actor_refs
         if isinstance(refs, list):
             registry._actor_refs = RefTable(refs)
+
+
+def _table() -> RefTable | None:
+    """The installed table, if pykka's debug lines are off (else pykka's own calls)."""
+    refs = _REGISTRY._actor_refs
+    if isinstance(refs, RefTable) and not _pykka_log.isEnabledFor(logging.DEBUG):
+        return refs
+    return None
+
+
+def register(ref: pykka.ActorRef[Any]) -> None:
+    """``pykka.ActorRegistry.register(ref)``."""
+    table = _table()
+    if table is None:
+        pykka.ActorRegistry.register(ref)
+        return
+    with _REGISTRY._actor_refs_lock:
+        table.append(ref)
+
+
+def unregister(ref: pykka.ActorRef[Any]) -> None:
+    """``pykka.ActorRegistry.unregister(ref)``."""
+    table = _table()
+    if table is None:
+        pykka.ActorRegistry.unregister(ref)
+        return
+    with _REGISTRY._actor_refs_lock:
+        if ref in table:
+            table.remove(ref)
