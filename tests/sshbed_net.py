@@ -45,6 +45,8 @@ LOCK_DIR = Path("/tmp/sshbed-net")
 BLOCKS = range(64, 251)
 """Second octets a bed may take: 10.64.0.0/16 to 10.250.0.0/16."""
 _IP_TIMEOUT = 10.0
+IP = shutil.which("ip") or "ip"
+"""The ``ip`` command, found once (a test may empty ``PATH`` for what it starts)."""
 NETNS_ETC = Path("/etc/netns")
 """``ip netns exec NAME`` mounts ``/etc/netns/NAME/resolv.conf`` over ``/etc/resolv.conf``."""
 RESOLV_CONF = "# sshbed: nothing answers DNS on the host's own loopback\nnameserver 127.0.0.1\n"
@@ -60,7 +62,7 @@ class IsolationUnavailableError(RuntimeError):
 
 def _ip(*argv: str, netns: str | None = None, check: bool = True) -> str:
     """Run ``ip ARGV`` (inside ``netns`` if given); its stdout."""
-    command = ["ip", *(["-n", netns] if netns else []), *argv]
+    command = [IP, *(["-n", netns] if netns else []), *argv]
     done = subprocess.run(command, capture_output=True, text=True, timeout=_IP_TIMEOUT, check=False)
     if check and done.returncode != 0:
         raise IsolationUnavailableError(f"{' '.join(command)} failed: {done.stderr.strip()}")
@@ -76,7 +78,7 @@ def isolation_obstacle() -> str | None:
     if _obstacle:
         return _obstacle[0]
     why: str | None = None
-    if shutil.which("ip") is None:
+    if shutil.which(IP) is None:
         why = "the `ip` command (iproute2) is not installed: apt-get install iproute2"
     elif os.geteuid() != 0:
         why = "network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN): run as root"
@@ -209,7 +211,7 @@ class NetHost:
 
     def exec_argv(self, argv: list[str]) -> list[str]:
         """``argv`` run inside the namespace."""
-        return ["ip", "netns", "exec", self.netns, *argv]
+        return [IP, "netns", "exec", self.netns, *argv]
 
     def pids(self) -> list[int]:
         """Every process in the namespace."""
