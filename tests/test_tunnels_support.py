@@ -30,6 +30,7 @@ __all__ = [
     "free_ports",
     "listening",
     "port_free",
+    "read_all",
     "ssh_pids_forwarding",
 ]
 
@@ -213,6 +214,18 @@ def ssh_pids_forwarding(port: int) -> list[int]:
     return pids
 
 
+def read_all(port: int, on: SshHost | None = None, timeout: float = 10.0) -> bytes:
+    """Connect to 127.0.0.1:port (from here, or ``on`` a host) and read until the other
+    end closes; what came."""
+    if host := _elsewhere(on):
+        return bytes.fromhex(_on_host(host, "read", port, timeout, timeout=timeout + 20))
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        while data := sock.recv(65536):
+            received += data
+    return received
+
+
 class HeldConnection:
     """A connection to 127.0.0.1:port that has echoed a ping, held open (here, or ``on``
     a host) until :meth:`closed_by_peer` asks whether the other end closed it."""
@@ -291,6 +304,8 @@ def _main(what: str, port: str, *rest: str) -> None:
         _hold(int(port))
     elif what == "round-trip":
         echo_round_trip(int(port), int(rest[0]), float(rest[1]))
+    elif what == "read":
+        print(read_all(int(port), timeout=float(rest[0])).hex())
     elif what == "listening":
         print(listening(int(port)))
     elif what == "free":
