@@ -14,7 +14,11 @@ same run:
 - a new connection through a tunnel (``expose_port_from_runtime``) and through ``ssh -L``;
 - ``send_file``/``get_file`` of 200 MB against ``scp`` (MB/s), and of a folder of 2,000
   files of 2-8 KB against ``scp -r`` (files/s);
-- a group of 10 hosts connecting (``RuntimeGroup``) against one host's connect.
+- a group of 10 hosts connecting (``RuntimeGroup``) against one host's connect, with
+  the CPU each connect took here and on the host (on the bed, every host's sshd, shell
+  and agent share this machine's CPUs: what that alone costs the group is printed),
+  and ``ssh host python3 -c pass`` on every host at once against one host (the bed's
+  own ratio for like work, in the same run).
 
 Then the issue's budgets as met or MISSED. PARTS for ``--skip``: connect, calls,
 modules, tunnel, transfer, tree, group. ``--quick`` (``BENCH_QUICK=1``): one sample each,
@@ -24,6 +28,7 @@ modules, tunnel, transfer, tree, group. ``--quick`` (``BENCH_QUICK=1``): one sam
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import statistics
 import subprocess
@@ -235,38 +240,113 @@ def tunnel(bed: SshBed, rows: list[Measured]) -> None:
 
 
 def group(report: Report) -> None:
+    """A group of GROUP_HOSTS against one host: times, round trips of its slowest host,
+    and where the CPU went (this process's; the hosts' sshd, shells and agents, which on
+    the bed share this machine's cores); ``ssh host python3`` on every host at once
+    against one host, the bed's own ratio for like work, in the same run."""
     with ssh_bed(GROUP_HOSTS) as bed:
         names = [host.name for host in bed.hosts]
         kwargs = runtime_kwargs(bed)
         Runtime("host-1", connection_kwargs=kwargs).cleanup()
-        one, many = [], []
+        one, many, peer_one, peer_many = [], [], [], []
+        cpu_one, cpu_many, host_one, host_many = [], [], [], []
         relays = [relay_of(bed, index) for index in range(len(names))]
         trips_one: list[float] = []
         trips_many: list[float] = []
         for _ in range(SAMPLES):
-            began = time.perf_counter()
-            trips_one.append(
-                relays[0].count(lambda: Runtime("host-1", connection_kwargs=kwargs).cleanup())
-            )
-            one.append((time.perf_counter() - began) * 1000)
+            with Cpu(bed) as cpu:
+                trips_one.append(
+                    relays[0].count(lambda: Runtime("host-1", connection_kwargs=kwargs).cleanup())
+                )
+            one.append(cpu.wall_ms)
+            cpu_one.append(cpu.client_ms)
+            host_one.append(cpu.hosts_ms)
             befores = [relay.settled() for relay in relays]
-            began = time.perf_counter()
-            RuntimeGroup(hosts=names, connection_kwargs=kwargs).cleanup()
-            many.append((time.perf_counter() - began) * 1000)
+            with Cpu(bed) as cpu:
+                RuntimeGroup(hosts=names, connection_kwargs=kwargs).cleanup()
+            many.append(cpu.wall_ms)
+            cpu_many.append(cpu.client_ms / len(names))
+            host_many.append(cpu.hosts_ms / len(names))
             afters = [relay.settled() for relay in relays]
             gains = [(a["depth"] - b["depth"]) / 2 for a, b in zip(afters, befores, strict=True)]
             trips_many.append(max(gains))
-        slowest = statistics.median(trips_many)
-        report.notes.append(
-            f"group of {GROUP_HOSTS}: round trips of its slowest host {slowest:g}"
-            f", one host alone {statistics.median(trips_one):g} (the connects overlap: what is "
-            "left of the time is CPU, the hosts' sshd and agents sharing this machine's cores)"
-        )
+            peer_one.append(_timed(lambda: _ssh_python(bed, names[:1])))
+            peer_many.append(_timed(lambda: _ssh_python(bed, names)))
     section = report.section(f"connect at {bed.rtt_ms:g} ms RTT", "ms", higher_is_better=False)
     section.add("one Runtime() + cleanup", one, ours=True, label="one")
     section.add(f"RuntimeGroup of {GROUP_HOSTS} + cleanup", many, ours=True, label="group")
-    ratio = statistics.median(many) / statistics.median(one)
+    section.add("ssh host python3 -c pass, one host", peer_one, reference=True)
+    section.add(f"ssh host python3 -c pass, {GROUP_HOSTS} hosts at once", peer_many, reference=True)
+    median = statistics.median
+    ratio = median(many) / median(one)
+    bed_ratio = median(peer_many) / median(peer_one)
+    floor = GROUP_HOSTS * median(host_many) / (os.cpu_count() or 1) / median(one)
+    report.notes.append(
+        f"group of {GROUP_HOSTS}: round trips of its slowest host {median(trips_many):g}, one "
+        f"host alone {median(trips_one):g} (the connects overlap). CPU per connect: this "
+        f"process {median(cpu_one):.0f} ms alone, {median(cpu_many):.0f} ms in the group; "
+        f"the host's sshd, shell and agent {median(host_one):.0f} ms alone, "
+        f"{median(host_many):.0f} ms in the group. On the bed every host's share runs on "
+        f"this machine's {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}): the group "
+        f"cannot take less than {floor:.2f}x one connect; `ssh host python3` on "
+        f"{GROUP_HOSTS} hosts at once takes {bed_ratio:.2f}x one host here"
+    )
     report.target(f"group of {GROUP_HOSTS} / one host's connect", ratio, "<= 1.2x", ratio <= 1.2)
+    report.target(
+        f"group of {GROUP_HOSTS} / one, against ssh's ratio on the same bed",
+        ratio / bed_ratio,
+        "<= 1.2x",
+        ratio <= 1.2 * bed_ratio,
+    )
+
+
+class Cpu:
+    """Wall time, this process's CPU time, and the bed's hosts' CPU time (their sshd
+    listeners' reaped children: sessions, shells, agents) over a ``with`` block."""
+
+    def __init__(self, bed: SshBed) -> None:
+        self._bed = bed
+
+    def __enter__(self) -> Cpu:
+        self._hosts = _hosts_cpu(self._bed)
+        self._client = time.process_time()
+        self._began = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall_ms = (time.perf_counter() - self._began) * 1000
+        self.client_ms = (time.process_time() - self._client) * 1000
+        deadline = time.monotonic() + 10  # the sessions end just after cleanup
+        while time.monotonic() < deadline and any(h.session_pids() for h in self._bed.hosts):
+            time.sleep(0.05)
+        self.hosts_ms = (_hosts_cpu(self._bed) - self._hosts) * 1000
+
+
+def _hosts_cpu(bed: SshBed) -> float:
+    """CPU seconds the bed's sshd listeners' reaped children used so far."""
+    total = 0.0
+    for host in bed.hosts:
+        if host.pid is not None:
+            fields = Path(f"/proc/{host.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _ssh_python(bed: SshBed, hosts: list[str]) -> None:
+    """``ssh host python3 -c pass`` on ``hosts`` at once (each must succeed)."""
+    procs = [
+        subprocess.Popen(ssh_argv(bed, host, "python3 -c pass"), stdout=subprocess.DEVNULL)
+        for host in hosts
+    ]
+    for proc in procs:
+        if proc.wait(120) != 0:
+            raise RuntimeError(f"ssh python3 failed: {proc.args}")
+
+
+def _timed(action: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    action()
+    return (time.perf_counter() - began) * 1000
 
 
 # --- main --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from latency_relay import LatencyRelay
 from proctree import ProcessTreeError, cmdline, descendants
-from sshbed_net import IsolationUnavailableError, NetBlock, isolation_obstacle
+from sshbed_net import IsolationUnavailableError, NetBlock, isolation_obstacle, link
 from sshbed_teardown import kill_sessions_of, remove_stale_pyenv_lock
 
 if TYPE_CHECKING:
@@ -173,7 +173,16 @@ class SshHost:
     @property
     def known_hosts_line(self) -> str:
         """This host's line in ``known_hosts``: ``[127.0.0.X]:port ssh-ed25519 AAAA...``."""
-        where = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return self._key_line(self.address, self.port)
+
+    def known_hosts_lines(self) -> str:
+        """Every line of this host in ``known_hosts``: behind a relay, one for sshd's own
+        address too (where a bastion reaches it, :meth:`SshBed.behind`)."""
+        places = dict.fromkeys([(self.address, self.port), (self.sshd_address, self.sshd_port)])
+        return "".join(self._key_line(address, port) + "\n" for address, port in places)
+
+    def _key_line(self, address: str, port: int) -> str:
+        where = address if port == 22 else f"[{address}]:{port}"
         return f"{where} {self._trusted_key}"  # port 22 goes without brackets (OpenSSH's way)
 
     def start(self) -> None:
@@ -498,15 +507,27 @@ class SshBed:
             "    BatchMode yes\n"
             for h in self._hosts
         ]
-        _write_atomic(self.known_hosts, "".join(h.known_hosts_line + "\n" for h in self._hosts))
+        _write_atomic(self.known_hosts, "".join(h.known_hosts_lines() for h in self._hosts))
         _write_atomic(self.ssh_config, "\n".join(blocks))
+
+    def behind(self, bastion: SshHost, host: SshHost) -> tuple[str, int]:
+        """Put ``host`` behind ``bastion``: the address and port at which the bastion
+        reaches ``host``'s sshd (a ``ProxyJump`` target's ``HostName`` and ``Port``).
+
+        Isolated hosts do not reach each other, so this gives the two a private link of
+        their own first, as a bastion has a leg in the network of the hosts behind it
+        (``sshbed_net.link``); on loopback they share this machine's addresses already.
+        """
+        if bastion.net is not None and host.net is not None:
+            link(bastion.net, host.net)
+        return host.sshd_address, host.sshd_port
 
     def write_jump_config(self, path: Path, name: str = "behind-the-jump") -> Path:
         """An ssh_config at ``path``: the bed's, and ``name`` reaching host-2 through
-        host-1 (``ProxyJump``)."""
-        target = self._hosts[1]
+        host-1 (``ProxyJump``; see :meth:`behind`)."""
+        address, port = self.behind(self._hosts[0], self._hosts[1])
         path.write_text(
-            f"Host {name}\n    HostName {target.address}\n    Port {target.port}\n"
+            f"Host {name}\n    HostName {address}\n    Port {port}\n"
             f"    User {self.user}\n    IdentityFile {self.client_key}\n"
             f"    UserKnownHostsFile {self.known_hosts}\n    ProxyJump host-1\n\n"
             + self.ssh_config.read_text()

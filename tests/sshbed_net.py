@@ -7,7 +7,9 @@ block, claimed by an exclusive lock on ``/tmp/sshbed-net/B.lock`` (and not in us
 route here), so beds of engineers running tests at once never share names or subnets;
 ``N`` is the host's number. Hosts do not reach each other (no forwarding here): what
 crosses between hosts goes through this machine, as with a real fleet and a client
-outside it.
+outside it. A bastion setup is the exception: :func:`link` gives two hosts a private
+link of their own (a veth pair between their namespaces), over which each reaches the
+other's own address, and nothing else, as a bastion reaches the hosts behind it.
 
 A partition takes the host's end of the link down. Both ends have permanent neighbour
 entries, so this side keeps sending onto the veth, where the packets are dropped:
@@ -22,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +36,7 @@ __all__ = [
     "NetBlock",
     "NetHost",
     "isolation_obstacle",
+    "link",
     "remove_block",
 ]
 
@@ -41,6 +45,15 @@ LOCK_DIR = Path("/tmp/sshbed-net")
 BLOCKS = range(64, 251)
 """Second octets a bed may take: 10.64.0.0/16 to 10.250.0.0/16."""
 _IP_TIMEOUT = 10.0
+IP = shutil.which("ip") or "ip"
+"""The ``ip`` command, found once (a test may empty ``PATH`` for what it starts)."""
+NETNS_ETC = Path("/etc/netns")
+"""``ip netns exec NAME`` mounts ``/etc/netns/NAME/resolv.conf`` over ``/etc/resolv.conf``."""
+RESOLV_CONF = "# sshbed: nothing answers DNS on the host's own loopback\nnameserver 127.0.0.1\n"
+"""Each host's resolver. This machine's nameserver is beyond the host's reach (no
+forwarding here): a lookup of a name not in ``/etc/hosts`` would wait 10 s for silence.
+On the host's own loopback it is refused at once, and the lookup fails at once ("Temporary
+failure in name resolution"), as it does on a real host whose resolver answers."""
 
 
 class IsolationUnavailableError(RuntimeError):
@@ -49,7 +62,7 @@ class IsolationUnavailableError(RuntimeError):
 
 def _ip(*argv: str, netns: str | None = None, check: bool = True) -> str:
     """Run ``ip ARGV`` (inside ``netns`` if given); its stdout."""
-    command = ["ip", *(["-n", netns] if netns else []), *argv]
+    command = [IP, *(["-n", netns] if netns else []), *argv]
     done = subprocess.run(command, capture_output=True, text=True, timeout=_IP_TIMEOUT, check=False)
     if check and done.returncode != 0:
         raise IsolationUnavailableError(f"{' '.join(command)} failed: {done.stderr.strip()}")
@@ -65,7 +78,7 @@ def isolation_obstacle() -> str | None:
     if _obstacle:
         return _obstacle[0]
     why: str | None = None
-    if shutil.which("ip") is None:
+    if shutil.which(IP) is None:
         why = "the `ip` command (iproute2) is not installed: apt-get install iproute2"
     elif os.geteuid() != 0:
         why = "network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN): run as root"
@@ -132,6 +145,8 @@ class NetHost:
         """Names and addresses of host ``index`` in block ``block``."""
         if not 1 <= index <= 253:
             raise ValueError(f"an isolated bed has hosts 1 to 253, not {index}")
+        self.block = block
+        self.index = index
         self.netns = f"sshbed-{block}-{index}"
         self.address = f"10.{block}.{index}.2"
         """The host's own address (its sshd listens there)."""
@@ -148,6 +163,8 @@ class NetHost:
         self.destroy()
         staged = f"sb{self.netns.split('-')[1]}h{self.netns.split('-')[2]}"
         _ip("netns", "add", self.netns)
+        self._resolver_conf().parent.mkdir(parents=True, exist_ok=True)
+        self._resolver_conf().write_text(RESOLV_CONF)
         _ip("link", "add", self.outer, "type", "veth", "peer", "name", staged)
         _ip("link", "set", staged, "netns", self.netns)
         _ip("link", "set", staged, "name", self.inner, netns=self.netns)
@@ -194,7 +211,7 @@ class NetHost:
 
     def exec_argv(self, argv: list[str]) -> list[str]:
         """``argv`` run inside the namespace."""
-        return ["ip", "netns", "exec", self.netns, *argv]
+        return [IP, "netns", "exec", self.netns, *argv]
 
     def pids(self) -> list[int]:
         """Every process in the namespace."""
@@ -214,11 +231,38 @@ class NetHost:
             self.kill_all()
         _ip("link", "del", self.outer, check=False)
         _ip("netns", "del", self.netns, check=False)
+        shutil.rmtree(self._resolver_conf().parent, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            NETNS_ETC.rmdir()  # if no other namespace has one
+
+    def _resolver_conf(self) -> Path:
+        return NETNS_ETC / self.netns / "resolv.conf"
 
 
 def _mac(device: str, netns: str | None = None) -> str:
     words = _ip("-o", "link", "show", device, netns=netns).split()
     return words[words.index("link/ether") + 1]
+
+
+def link(first: NetHost, second: NetHost) -> None:
+    """A private link between two hosts' namespaces (idempotent): each reaches the
+    other's own address over it, by a route for that address alone, with its own
+    address as the source (the bastion of a private network and a host in it). Their
+    links to this machine, and :meth:`NetHost.partition`, are untouched."""
+    if first.block != second.block or first.index == second.index:
+        raise ValueError(f"cannot link {first.netns} and {second.netns}")
+    inner = {first: f"p{second.index}", second: f"p{first.index}"}
+    if f" {inner[first]}@" in _ip("-o", "link", "show", netns=first.netns):
+        return
+    staged = {host: f"sb{host.block}l{host.index}x{other.index}"
+              for host, other in ((first, second), (second, first))}  # fmt: skip
+    _ip("link", "add", staged[first], "type", "veth", "peer", "name", staged[second])
+    for host, other in ((first, second), (second, first)):
+        _ip("link", "set", staged[host], "netns", host.netns)
+        _ip("link", "set", staged[host], "name", inner[host], netns=host.netns)
+        _ip("link", "set", inner[host], "up", netns=host.netns)
+        _ip("route", "replace", f"{other.address}/32", "dev", inner[host], "src", host.address,
+            netns=host.netns)  # fmt: skip
 
 
 def remove_block(block: int) -> list[str]:
@@ -227,10 +271,10 @@ def remove_block(block: int) -> list[str]:
     removed = []
     for line in _ip("-o", "link", "show", check=False).splitlines():
         words = line.split()
-        link = words[1].partition("@")[0] if len(words) > 1 else ""
-        if link.startswith(f"sb{block}r") and link[len(f"sb{block}r") :].isdigit():
-            _ip("link", "del", link, check=False)
-            removed.append(link)
+        name = words[1].partition("@")[0] if len(words) > 1 else ""
+        if re.fullmatch(rf"sb{block}(r\d+|l\d+x\d+)", name):  # to a host; a staged link
+            _ip("link", "del", name, check=False)
+            removed.append(name)
     prefix = f"sshbed-{block}-"
     for entry in (
         sorted(Path("/run/netns").glob(prefix + "*")) if Path("/run/netns").is_dir() else []

@@ -131,12 +131,13 @@ def test_run_runs_in_the_login_home(ssh_bed):
 
 
 def test_run_on_several_hosts_prefixes_lines_and_returns_the_highest_code(ssh_bed):
+    host_2 = ssh_bed.hosts[1].sshd_address  # its sshd's address: in $SSH_CONNECTION there
     result = cli(
         "run",
         "host-1,host-2",
         "host-3",
         "--",
-        'printf "one\\ntwo"; echo problem >&2; case $SSH_CONNECTION in *127.0.0.3*) exit 5;; esac',
+        f'printf "one\\ntwo"; echo problem >&2; case $SSH_CONNECTION in *{host_2}*) exit 5;; esac',
         ssh_config=ssh_bed.ssh_config,
     )
     assert result.returncode == 5

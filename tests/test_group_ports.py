@@ -1,16 +1,21 @@
 """Ports across a group of five real hosts: free-port probes in one request per host,
 the law of ``get_free_port``, and the hub-and-spoke exposures, end to end.
 
-The bed's hosts share this machine's kernel, so a port taken on one host's address is
-taken for every host's probe (which binds every address): the hosts' busy sets below
-are real listeners on each host's own address, and the law is checked against their
-union, which is what "free on every host" means here."""
+On the loopback bed the hosts share this machine's kernel, so a port taken on one
+host's address is taken for every host's probe (which binds every address): the hosts'
+busy sets below are real listeners on each host's own address, and the law is checked
+against their union, which is what "free on every host" means. On an isolated bed each
+host's listeners are its own (held by a process in its namespace); the union is still
+what "free on every host" means."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +26,9 @@ from actorcluster.groups.ports import first_free_port
 from port_blocks import free_block
 from sshbed import SshBed
 from waiting import wait_until
+
+if TYPE_CHECKING:
+    from sshbed import SshHost
 
 HOSTS = [f"host-{n}" for n in range(1, 6)]
 
@@ -42,13 +50,33 @@ def _free_ports(count: int, start: int = 21000) -> list[int]:
     return free_block(count, start, stop=32000)
 
 
+_HOLD = (
+    "import socket,sys\nheld=[socket.socket() for _ in sys.argv[2:]]\n"
+    "for s,p in zip(held,sys.argv[2:]): s.bind((sys.argv[1],int(p))); s.listen()\n"
+    "print('ready',flush=True); sys.stdin.read()"
+)
+
+
 @contextlib.contextmanager
-def _listening(address: str, ports: list[int]):
+def _listening(host: SshHost, ports: list[int]):
+    """Listeners on ``ports`` of ``host``'s own address, while the block runs."""
+    if host.net is not None and ports:  # a separate machine: held by a process there
+        argv = [sys.executable, "-c", _HOLD, host.sshd_address, *map(str, ports)]
+        holder = host.run(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert holder.stdout is not None and holder.stdin is not None
+        try:
+            assert holder.stdout.readline() == b"ready\n", f"ports {ports} not held"
+            yield
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+        return
     sockets = []
     try:
         for port in ports:
             sock = socket.socket()
-            sock.bind((address, port))
+            sock.bind((host.sshd_address, port))
             sock.listen()
             sockets.append(sock)
         yield
@@ -89,13 +117,13 @@ def candidates():
 def test_get_free_port_on_real_hosts_is_the_first_port_no_host_holds(group, bed, candidates, data):
     order = data.draw(st.permutations(candidates))
     busy = {
-        host.address: data.draw(st.sets(st.sampled_from(candidates), max_size=3), label=host.name)
+        host: data.draw(st.sets(st.sampled_from(candidates), max_size=3), label=host.name)
         for host in bed.hosts
     }
     taken = set().union(*busy.values())
     with contextlib.ExitStack() as stack:
-        for address, ports in busy.items():
-            stack.enter_context(_listening(address, sorted(ports)))
+        for host, ports in busy.items():
+            stack.enter_context(_listening(host, sorted(ports)))
         expected = next((port for port in order if port not in taken), None)
         if expected is None:
             with pytest.raises(NoPortsLeftError):
@@ -147,13 +175,13 @@ _CLIENT = textwrap.dedent(
 ).strip()
 
 
-def test_a_local_port_is_exposed_to_the_runtimes_at_the_first_free_port(group, candidates):
+def test_a_local_port_is_exposed_to_the_runtimes_at_the_first_free_port(group, bed, candidates):
     import threading
 
     local = candidates[0]
     server = EchoServer(local)
     try:
-        with _listening("127.0.0.3", [candidates[1]]):  # taken "on host-2"
+        with _listening(bed.hosts[1], [candidates[1]]):  # taken on host-2
             port = group.expose_port_to_runtimes(
                 local,
                 runtime_port=candidates[1:4],
@@ -191,7 +219,7 @@ def test_a_service_on_one_runtime_is_reached_from_another_through_the_hub(ssh_be
     ) as pair:
         serving = pair.execute_task(RuntimeTask("serve").run_command(server), host="host-1")
         wait_until(lambda: serving.execution_log == ["ready\n"], what="the service listening")
-        with _listening("127.0.0.3", group_ports[:1]):
+        with _listening(ssh_bed.hosts[1], group_ports[:1]):  # taken on host-2
             port = pair.expose_port_from_runtime_to_group("host-1", service, group_ports)
         assert port == group_ports[1]
         client = RuntimeTask("client").run_command(_CLIENT.format(port=port))

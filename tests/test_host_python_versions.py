@@ -108,7 +108,7 @@ def test_an_older_python3_runs_commands_files_and_tunnels_but_no_functions(old_h
         assert process.status == "stopped"
 
         service, local = free_ports(2)
-        with EchoServer(service):
+        with EchoServer(service, on=bed.hosts[0]):  # on the host's own loopback
             key = runtime.expose_port_from_runtime(service, local)
             try:
                 echo_round_trip(local)

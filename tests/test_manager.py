@@ -118,7 +118,10 @@ def test_a_group_of_all_detected_runtimes_runs_a_broadcast(manager):
         ({"filter_commands": "echo true"}, ACTIVE),  # "true\n": the newline is no obstacle
         ({"filter_commands": ["printf 'TRUE\\r\\n'", "echo true"]}, ACTIVE),
         (
-            {"filter_commands": 'case "$SSH_CONNECTION" in *" 127.0.0.2 "*) echo true;; esac'},
+            {  # host-1's sshd address: 127.0.0.2 on loopback, 10.B.1.2 isolated
+                "filter_commands": 'case "$SSH_CONNECTION" in *" 127.0.0.2 "*|*" 10."*".1.2 "*) '
+                "echo true;; esac"
+            },
             ["host-1"],
         ),
         (

@@ -34,7 +34,7 @@ def test_a_paramiko_tunnel_shows_its_bytes_and_connections(ssh_bed):
     metrics = TreeMetrics()
     runtime = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
     try:
-        with runtime, EchoServer(service):
+        with runtime, EchoServer(service, on=ssh_bed.hosts[0]):  # host-1's own loopback
             key = runtime.expose_port_from_runtime(service, local, carrier="paramiko")
             echo_round_trip(local, size=100_000)
 

@@ -198,3 +198,28 @@ def test_a_group_connects_its_hosts_in_as_many_round_trips_as_one_host(
         group.cleanup()
     each = [(a["depth"] - b["depth"]) / 2 for a, b in zip(afters, befores, strict=True)]
     assert max(each) <= alone + 1, (each, alone)
+
+
+def test_a_groups_hosts_all_start_connecting_before_any_is_connected(
+    make_ssh_bed: Callable[..., SshBed],
+) -> None:
+    """The connects of a group's hosts overlap from their start: every host's SSH
+    connect begins before the first one is through (no lock, no single thread, no start
+    order holds one up behind another). Counted in the order of events, not in time: at
+    100 ms RTT an SSH connect waits several round trips, starting one takes milliseconds."""
+    from structlog.testing import capture_logs
+
+    from actorcluster import RuntimeGroup
+
+    bed = make_ssh_bed(4, rtt_ms=100)
+    hosts = [host.name for host in bed.hosts]
+    with capture_logs() as logs:
+        RuntimeGroup(hosts=hosts, connection_kwargs={**bed.connection_kwargs, **QUIET}).cleanup()
+    order = [
+        (entry["event"], entry["host"])
+        for entry in logs
+        if entry["event"] in ("ssh.connect.started", "ssh.connect.succeeded")
+    ]
+    first_through = next(i for i, (event, _) in enumerate(order) if event.endswith("succeeded"))
+    begun = [host for event, host in order[:first_through] if event.endswith("started")]
+    assert sorted(begun) == sorted(hosts), order

@@ -272,28 +272,34 @@ def test_empty_paths_are_value_errors(runtime):
 # --- ports and validity ---------------------------------------------------------------
 
 
-def test_a_busy_port_is_not_free_and_a_released_one_is(runtime):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        assert not runtime.has_free_port(port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            unused = probe.getsockname()[1]
-        assert runtime.get_free_port([port, unused]) == unused
-    assert runtime.has_free_port(port)
+def test_a_busy_port_is_not_free_and_a_released_one_is():
+    # The test's sockets are this machine's, so the runtime is too (the check is the
+    # agent's, the same on every host; an isolated host's ports are its own).
+    with Runtime("localhost") as runtime:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            assert not runtime.has_free_port(port)
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                unused = probe.getsockname()[1]
+            assert runtime.get_free_port([port, unused]) == unused
+        assert runtime.has_free_port(port)
 
 
-def test_get_free_port_with_no_free_port_is_no_ports_left(runtime):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+def test_get_free_port_with_no_free_port_is_no_ports_left():
+    # The test's sockets are this machine's, so the runtime is too (the check is the
+    # agent's, the same on every host; an isolated host's ports are its own).
+    with Runtime("localhost") as runtime:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            with pytest.raises(NoPortsLeftError):
+                runtime.get_free_port([port])
         with pytest.raises(NoPortsLeftError):
-            runtime.get_free_port([port])
-    with pytest.raises(NoPortsLeftError):
-        runtime.get_free_port([])
+            runtime.get_free_port([])
 
 
 @pytest.mark.parametrize("port", [0, -1, 65536, "eighty", "8 0", "", 1.5, True])

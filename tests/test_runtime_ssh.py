@@ -163,7 +163,7 @@ def test_a_host_behind_a_proxy_jump_is_a_runtime_like_any_other(ssh_bed, tmp_pat
     with Runtime("behind-the-jump", connection_kwargs={"ssh_config_path": str(config)}) as rt:
         task = RuntimeTask("jumped").run_command("echo $SSH_CONNECTION")
         rt.execute_task(task, execute_async=False)
-        assert task.execution_log[0].split()[2] == ssh_bed.hosts[1].address  # it is host-2
+        assert task.execution_log[0].split()[2] == ssh_bed.hosts[1].sshd_address  # host-2
         # ... reached through a login on host-1:
         assert jump_log.read_text().count("Accepted publickey") == logins_before + 1
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from structlog.testing import capture_logs
 
 from actorcluster import errors
 from actorcluster.ssh import SshConnection, connect, resolve_target
+from actorcluster.ssh.translate import translate_error
 from sshbed import write_ed25519_key
 
 if TYPE_CHECKING:
@@ -64,6 +67,24 @@ def silent_listener() -> Iterator[tuple[str, int]]:
     server.listen(8)
     yield server.getsockname()
     server.close()
+
+
+@pytest.fixture
+def silent_listener_behind_host_1(ssh_bed: SshBed) -> Iterator[tuple[str, int]]:
+    """A port that host-1 (a bastion) reaches, whose kernel accepts TCP connections that
+    nobody ever answers: on host-1's own loopback (its machine, isolated or not)."""
+    program = (
+        "import socket,time;s=socket.socket();s.bind(('127.0.0.1',0));s.listen(8);"
+        "print(s.getsockname()[1],flush=True);time.sleep(600)"
+    )
+    proc = ssh_bed.hosts[0].run([sys.executable, "-c", program], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        yield "127.0.0.1", int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
 
 
 @pytest.fixture
@@ -148,10 +169,11 @@ def test_many_sessions_run_at_once_on_one_connection(ssh_bed: SshBed) -> None:
 
 
 def test_proxy_jump_via_host_1_reaches_host_2(ssh_bed: SshBed, tmp_path: Path) -> None:
-    host2 = ssh_bed.hosts[1]
+    host1, host2 = ssh_bed.hosts[:2]
+    address, port = ssh_bed.behind(host1, host2)  # where host-1 reaches host-2
     config = tmp_path / "ssh_config"
     config.write_text(
-        f"Host jumped-2\n  HostName {host2.address}\n  Port {host2.port}\n  ProxyJump host-1\n"
+        f"Host jumped-2\n  HostName {address}\n  Port {port}\n  ProxyJump host-1\n"
         f"  IdentityFile {ssh_bed.client_key}\n  UserKnownHostsFile {ssh_bed.known_hosts}\n\n"
         + ssh_bed.ssh_config.read_text()
     )
@@ -161,7 +183,10 @@ def test_proxy_jump_via_host_1_reaches_host_2(ssh_bed: SshBed, tmp_path: Path) -
     jump_channel = connection.transport.sock
     assert isinstance(jump_channel, paramiko.Channel)
     jump_transport = jump_channel.get_transport()
-    assert run(connection, "echo $SSH_CONNECTION")[0].split()[2] == host2.address.encode()
+    came_from, _, reached, _ = run(connection, "echo $SSH_CONNECTION")[0].decode().split()
+    assert reached == address
+    if ssh_bed.isolated:  # separate machines: host-2 saw the login come from host-1
+        assert came_from == host1.sshd_address
     assert [e["host"] for e in logs if e["event"] == "ssh.connect.succeeded"] == [
         "host-1",
         "jumped-2",
@@ -171,6 +196,7 @@ def test_proxy_jump_via_host_1_reaches_host_2(ssh_bed: SshBed, tmp_path: Path) -
 
 
 def test_the_gateway_kwarg_jumps_like_proxy_jump(ssh_bed: SshBed) -> None:
+    ssh_bed.behind(ssh_bed.hosts[0], ssh_bed.hosts[2])  # host-1 reaches host-3 (isolated too)
     target = resolve_target("host-3", {**ssh_bed.connection_kwargs, "gateway": "host-1"})
     with connect(target) as connection:
         assert run(connection, "echo ok") == (b"ok\n", 0)
@@ -191,7 +217,22 @@ def test_an_unknown_host_name_behind_a_jump_raises_unknown_host_error(ssh_bed: S
     target = resolve_target("no-such-host.invalid", kwargs)
     with translated(errors.UnknownHostError, "no-such-host.invalid") as e:
         connect(target)
-    assert "not known" in str(e[0]) or "resolve" in str(e[0])
+    assert "not known" in str(e[0]) or "resol" in str(e[0])  # resolve, resolution
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["Name or service not known", "Temporary failure in name resolution", "No address"],
+)
+def test_a_name_the_jump_host_cannot_look_up_is_an_unknown_host(words: str, tmp_path: Path) -> None:
+    """A jump host's resolver fails in its own words (getaddrinfo's, in sshd's refusal of
+    the channel): each is an unknown host, as every gaierror of a direct connect is."""
+    exc = paramiko.ChannelException(2, words)
+    kwargs = {"ssh_config_path": no_config(tmp_path), "gateway": "host-1"}
+    target = resolve_target("far.example", kwargs)
+    error = translate_error(exc, target, "tunnel through host-1 to far.example:22", 5.0)
+    assert type(error) is errors.UnknownHostError
+    assert words in str(error)
 
 
 def test_a_refused_port_raises_connection_refused(
@@ -357,9 +398,9 @@ def test_a_server_speaking_ssh_1_is_an_ssh_protocol_error(
 
 
 def test_a_silent_host_behind_a_jump_times_out_and_closes_the_jump(
-    ssh_bed: SshBed, silent_listener: tuple[str, int]
+    silent_listener_behind_host_1: tuple[str, int], ssh_bed: SshBed
 ) -> None:
-    address, port = silent_listener
+    address, port = silent_listener_behind_host_1
     kwargs = {**ssh_bed.connection_kwargs, "gateway": "host-1", "port": port}
     started = time.monotonic()
     with translated(errors.HostUnreachableError, address) as e:

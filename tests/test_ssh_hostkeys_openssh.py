@@ -304,10 +304,19 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def ssh_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshBed]:
+    """Three hosts on loopback whatever ``ACTORCLUSTER_TEST_ISOLATED`` says: the rows'
+    known_hosts patterns name loopback addresses and ``[address]:port`` forms (what they
+    test is how a known_hosts line matches, not the network)."""
+    with SshBed(tmp_path_factory.mktemp("loopback_bed"), count=3, isolated=False) as bed:
+        yield bed
+
+
+@pytest.fixture(scope="module")
 def cert_bed(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[SshBed]:
     """Two hosts with host certificates signed by ``keys_dir/ca``: host-1's valid for
     127.0.0.2, host-2's expired."""
-    with SshBed(tmp_path_factory.mktemp("cert_bed"), count=2) as bed:
+    with SshBed(tmp_path_factory.mktemp("cert_bed"), count=2, isolated=False) as bed:
         for host, validity in zip(bed.hosts, ("always:forever", "20000101:20010101"), strict=True):
             subprocess.run(
                 ["ssh-keygen", "-q", "-s", str(keys_dir / "ca"), "-h", "-I", host.name,

@@ -1,12 +1,13 @@
 """Port exposure over real SSH: both directions, process keys, stopping, bad input.
 
 Behaviour that both carriers must share runs with the default carrier (``ssh -N`` on
-this machine) and with the paramiko relay.
+this machine) and with the paramiko relay. What is on the runtime's side (a service
+exposed from it, a client of a port exposed to it) runs ``on=`` the host: on its own
+loopback when the bed is isolated (``ACTORCLUSTER_TEST_ISOLATED=1``), as on a real host.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -14,7 +15,14 @@ from structlog.testing import capture_logs
 
 from actorcluster import PortInUseError, Runtime, UsageError
 from actorcluster.tunnels import port_is_free
-from test_tunnels_support import EchoServer, echo_round_trip, free_ports, listening
+from test_tunnels_support import (
+    EchoServer,
+    HeldConnection,
+    echo_round_trip,
+    free_ports,
+    listening,
+    port_free,
+)
 from waiting import wait_until
 
 
@@ -23,6 +31,12 @@ def runtime(ssh_bed):
     rt = Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs)
     yield rt
     rt.cleanup()
+
+
+@pytest.fixture(scope="module")
+def host(ssh_bed):
+    """The runtime's host (where its side of a tunnel is)."""
+    return ssh_bed.hosts[0]
 
 
 @pytest.fixture
@@ -39,9 +53,9 @@ def _tunnel_children(runtime):
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
-def test_a_local_forward_carries_data_both_ways(runtime, ports, carrier):
+def test_a_local_forward_carries_data_both_ways(runtime, host, ports, carrier):
     service, local = ports[:2]
-    with EchoServer(service):
+    with EchoServer(service, on=host):
         key = runtime.expose_port_from_runtime(service, local, carrier=carrier)
         try:
             echo_round_trip(local, size=4 * 2**20)
@@ -51,13 +65,13 @@ def test_a_local_forward_carries_data_both_ways(runtime, ports, carrier):
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
-def test_a_remote_forward_carries_data_both_ways(runtime, ports, carrier):
+def test_a_remote_forward_carries_data_both_ways(runtime, host, ports, carrier):
     service, remote = ports[:2]
     with EchoServer(service):
         key = runtime.expose_port_to_runtime(service, remote, carrier=carrier)
         try:
-            echo_round_trip(remote, size=4 * 2**20)
-            echo_round_trip(remote)
+            echo_round_trip(remote, size=4 * 2**20, on=host)
+            echo_round_trip(remote, on=host)
         finally:
             runtime.stop_process(key)
 
@@ -84,7 +98,7 @@ def test_process_keys_keep_lazyclusters_format_and_are_listed(runtime, ports):
     assert not {from_key, to_key} & set(_tunnel_children(runtime))
 
 
-def test_the_listening_port_defaults_to_the_other_port(runtime, ports):
+def test_the_listening_port_defaults_to_the_other_port(runtime, host, ports):
     a, b = ports[:2]
     from_key = runtime.expose_port_from_runtime(a)
     to_key = runtime.expose_port_to_runtime(b)
@@ -92,7 +106,7 @@ def test_the_listening_port_defaults_to_the_other_port(runtime, ports):
         assert from_key == f"host-1::-L::{a}::{a}"
         assert to_key == f"host-1::-R::{b}::{b}"
         assert listening(a)
-        assert listening(b)
+        assert listening(b, on=host)
     finally:
         runtime.stop_process(from_key)
         runtime.stop_process(to_key)
@@ -101,20 +115,19 @@ def test_the_listening_port_defaults_to_the_other_port(runtime, ports):
 @pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("direction", ["from", "to"])
 def test_stop_process_closes_the_listener_and_its_connections_at_once(
-    runtime, ports, direction, carrier
+    runtime, host, ports, direction, carrier
 ):
     service, listen = ports[:2]
-    with EchoServer(service):
+    service_on, client_on = (host, None) if direction == "from" else (None, host)
+    with EchoServer(service, on=service_on):
         if direction == "from":
             key = runtime.expose_port_from_runtime(service, listen, carrier=carrier)
         else:
             key = runtime.expose_port_to_runtime(service, listen, carrier=carrier)
-        with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
-            client.sendall(b"ping")
-            assert client.recv(4) == b"ping"
-            runtime.stop_process(key)
-            assert client.recv(4) == b""  # closed by the stop, not by a timeout
-        assert port_is_free("127.0.0.1", listen)
+        client = HeldConnection(listen, on=client_on)  # a ping echoed through the tunnel
+        runtime.stop_process(key)
+        assert client.closed_by_peer()  # closed by the stop, not by a timeout
+        assert port_free(listen, on=client_on)
         assert not runtime.get_process(key).is_alive()
         accepting = [t for t in threading.enumerate() if t.name.endswith(f"{listen}-accept")]
         for thread in accepting:
@@ -152,9 +165,9 @@ def test_a_local_port_in_use_raises_before_anything_is_opened(runtime, ports):
     assert f"host-1::-L::{taken}::{service}" not in _tunnel_children(runtime)
 
 
-def test_a_runtime_port_in_use_raises_naming_the_host(runtime, ports):
+def test_a_runtime_port_in_use_raises_naming_the_host(runtime, host, ports):
     service, taken = ports[:2]
-    with EchoServer(taken), pytest.raises(PortInUseError) as caught:
+    with EchoServer(taken, on=host), pytest.raises(PortInUseError) as caught:
         runtime.expose_port_to_runtime(service, taken)
     assert caught.value.port == taken
     assert caught.value.args[1] == "host-1"
@@ -183,19 +196,20 @@ def test_tunnels_log_up_and_down(runtime, ports):
 
 
 @pytest.mark.parametrize("direction", ["from", "to"])
-def test_the_openssh_carrier_carries_data_both_ways(runtime, ports, direction):
+def test_the_openssh_carrier_carries_data_both_ways(runtime, host, ports, direction):
     service, listen = ports[:2]
-    with EchoServer(service):
+    service_on, client_on = (host, None) if direction == "from" else (None, host)
+    with EchoServer(service, on=service_on):
         if direction == "from":
             key = runtime.expose_port_from_runtime(service, listen, carrier="openssh")
         else:
             key = runtime.expose_port_to_runtime(service, listen, carrier="openssh")
         try:
-            echo_round_trip(listen, size=2**20)
+            echo_round_trip(listen, size=2**20, on=client_on)
         finally:
             runtime.stop_process(key)
         # ssh exits at once; the host's sshd closes its listener when it notices.
-        wait_until(lambda: port_is_free("127.0.0.1", listen), 5, "the port freed")
+        wait_until(lambda: port_free(listen, on=client_on), 5, "the port freed")
 
 
 def test_the_localhost_runtime_exposes_ports_both_ways():

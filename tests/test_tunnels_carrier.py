@@ -1,5 +1,8 @@
 """Which carrier a tunnel gets, and what the ``ssh`` carrier promises: the same login as
-the runtime's, a fallback to the paramiko relay that is logged once, no process left."""
+the runtime's, a fallback to the paramiko relay that is logged once, no process left.
+
+A service exposed from a host, and a client of a port exposed to it, run ``on=`` the
+host (its own loopback on an isolated bed, see ``test_tunnels_support``)."""
 
 from __future__ import annotations
 
@@ -34,6 +37,12 @@ def runtime(ssh_bed):
     rt.cleanup()
 
 
+@pytest.fixture(scope="module")
+def host(ssh_bed):
+    """host-1, the runtime's host."""
+    return ssh_bed.hosts[0]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_notices():
     """Each test sees the fallback notices (and the ssh lookups) as a new process would."""
@@ -54,16 +63,17 @@ def _fallbacks(logs):
     return [entry for entry in logs if entry["event"] == "tunnel.carrier.fallback"]
 
 
-def test_tunnels_of_a_host_ssh_can_log_in_to_are_carried_by_ssh(runtime):
-    service, local, remote = free_ports(3)
-    with EchoServer(service), capture_logs() as logs:
+def test_tunnels_of_a_host_ssh_can_log_in_to_are_carried_by_ssh(runtime, host):
+    there, here, local, remote = free_ports(4)
+    with EchoServer(there, on=host), EchoServer(here), capture_logs() as logs:
         keys = [
-            runtime.expose_port_from_runtime(service, local),
-            runtime.expose_port_to_runtime(service, remote),
+            runtime.expose_port_from_runtime(there, local),
+            runtime.expose_port_to_runtime(here, remote),
         ]
         try:
+            echo_round_trip(local)
+            echo_round_trip(remote, on=host)
             for port in (local, remote):
-                echo_round_trip(port)
                 (pid,) = ssh_pids_forwarding(port)
                 assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1] == b"-N"
         finally:
@@ -73,17 +83,17 @@ def test_tunnels_of_a_host_ssh_can_log_in_to_are_carried_by_ssh(runtime):
     wait_until(lambda: not ssh_pids_forwarding(local) + ssh_pids_forwarding(remote), 5, "ssh gone")
 
 
-def test_without_an_ssh_client_tunnels_use_the_relay_and_say_so_once(runtime, no_ssh_on_path):
-    service, *listen = free_ports(4)
-    with EchoServer(service), capture_logs() as logs:
+def test_without_an_ssh_client_tunnels_use_the_relay_and_say_so_once(runtime, host, no_ssh_on_path):
+    there, here, *listen = free_ports(5)
+    with EchoServer(there, on=host), EchoServer(here), capture_logs() as logs:
         keys = [
-            runtime.expose_port_from_runtime(service, listen[0]),
-            runtime.expose_port_to_runtime(service, listen[1]),
-            runtime.expose_port_from_runtime(service, listen[2]),
+            runtime.expose_port_from_runtime(there, listen[0]),
+            runtime.expose_port_to_runtime(here, listen[1]),
+            runtime.expose_port_from_runtime(there, listen[2]),
         ]
         try:
-            for port in listen:
-                echo_round_trip(port)
+            for port, on in zip(listen, (None, host, None), strict=True):
+                echo_round_trip(port, on=on)
                 assert not ssh_pids_forwarding(port)
         finally:
             for key in keys:
@@ -128,19 +138,20 @@ def test_a_login_ssh_refuses_falls_back_to_the_relay_and_says_so_once(ssh_bed, t
         "    IdentitiesOnly yes\n"
     )
     kwargs = {"ssh_config_path": str(config), "connect_kwargs": {"key_filename": str(key)}}
-    service, local, remote = free_ports(3)
+    there, here, local, remote = free_ports(4)
     with (
         Runtime("readable-key", connection_kwargs=kwargs) as rt,
-        EchoServer(service),
+        EchoServer(there, on=host),
+        EchoServer(here),
         capture_logs() as logs,
     ):
-        rt.expose_port_from_runtime(service, local)
-        rt.expose_port_to_runtime(service, remote)
+        rt.expose_port_from_runtime(there, local)
+        rt.expose_port_to_runtime(here, remote)
         echo_round_trip(local)
-        echo_round_trip(remote)
+        echo_round_trip(remote, on=host)
         assert not ssh_pids_forwarding(local) + ssh_pids_forwarding(remote)
         with pytest.raises(RemoteError, match="Permission denied"):
-            rt.expose_port_from_runtime(service, free_ports(1)[0], carrier="openssh")
+            rt.expose_port_from_runtime(there, free_ports(1)[0], carrier="openssh")
     (notice,) = _fallbacks(logs)
     assert notice["host"] == "readable-key"
     assert notice["log_level"] == "warning"
@@ -150,14 +161,19 @@ def test_a_login_ssh_refuses_falls_back_to_the_relay_and_says_so_once(ssh_bed, t
 def test_a_host_behind_a_jump_gets_ssh_through_a_proxy_command(ssh_bed, tmp_path):
     config = ssh_bed.write_jump_config(tmp_path / "ssh_config")
     jump_log = ssh_bed.hosts[0].log_path
-    service, local, remote = free_ports(3)
+    behind = ssh_bed.hosts[1]
+    there, here, local, remote = free_ports(4)
     kwargs = {"ssh_config_path": str(config)}
-    with Runtime("behind-the-jump", connection_kwargs=kwargs) as rt, EchoServer(service):
+    with (
+        Runtime("behind-the-jump", connection_kwargs=kwargs) as rt,
+        EchoServer(there, on=behind),
+        EchoServer(here),
+    ):
         logins_before = jump_log.read_text().count("Accepted publickey")
-        rt.expose_port_from_runtime(service, local)
-        rt.expose_port_to_runtime(service, remote)
+        rt.expose_port_from_runtime(there, local)
+        rt.expose_port_to_runtime(here, remote)
         echo_round_trip(local)
-        echo_round_trip(remote)
+        echo_round_trip(remote, on=behind)
         for port in (local, remote):
             (pid,) = ssh_pids_forwarding(port)
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
@@ -221,10 +237,10 @@ def test_ssh_logs_nothing_per_connection_where_its_version_allows(version, direc
     assert command[-3:] == [direction, f"127.0.0.1:{listen}:127.0.0.1:{target_port}", "10.0.0.9"]
 
 
-def test_open_forwarder_needs_only_what_a_tunnel_host_offers(ssh_bed):
+def test_open_forwarder_needs_only_what_a_tunnel_host_offers(ssh_bed, host):
     target = resolve_target("host-1", ssh_bed.connection_kwargs)
     service, listen = free_ports(2)
-    with connect(target) as connection, EchoServer(service):
+    with connect(target) as connection, EchoServer(service, on=host):
         host = types.SimpleNamespace(
             host="host-1",
             options=types.SimpleNamespace(target=target, is_local=False),

@@ -126,11 +126,12 @@ def _timeout_limit(exc: BaseException, target: SshTarget, timeout: float) -> flo
 
 
 def _channel_error(exc: paramiko.ChannelException, host: str, reason: str) -> HostUnreachableError:
-    """A refused channel, by the server's reason (a ProxyJump tunnel's says why)."""
+    """A refused channel, by the server's reason (a ProxyJump tunnel's says why: for a
+    name it could not look up, its resolver's words, as a direct connect's gaierror)."""
     lowered = exc.text.lower()
     if "refused" in lowered:
         return ConnectionRefusedHostError(host, reason)
-    if "not known" in lowered or "resolve" in lowered or "no address" in lowered:
+    if any(words in lowered for words in ("not known", "resolve", "name resolution", "no address")):
         return UnknownHostError(host, reason)
     return HostUnreachableError(host, reason)
 
