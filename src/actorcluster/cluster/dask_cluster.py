@@ -22,6 +22,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
+from actorcluster.cluster.dask_client import connect
 from actorcluster.cluster.dask_deps import PIP_INSTALL_COMMAND, check_dask, python_candidates
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
@@ -123,12 +124,10 @@ class LocalMasterLauncher(MasterLauncher):
 
     def check_ready(self, address: str, port: int, timeout: float) -> None:
         """A client talks to the scheduler (an identity round trip)."""
-        from distributed import Client
-
         tls = self.tls
         address = f"{tls.scheme if tls else 'tcp'}://{address}:{port}"
         security = tls.client_security() if tls else None
-        with Client(address, timeout=timeout, set_as_default=False, security=security) as client:  # type: ignore[no-untyped-call]
+        with connect(address, timeout, set_as_default=False, security=security) as client:
             client.scheduler_info()
 
 
@@ -367,8 +366,6 @@ class DaskCluster(MasterWorkerCluster):
         return self._client(timeout, set_as_default=True)
 
     def _client(self, timeout: int, *, set_as_default: bool) -> Client:
-        from distributed import Client
-
         self.check()
         address = self.scheduler_address
         launcher = self._master_launcher
@@ -378,9 +375,7 @@ class DaskCluster(MasterWorkerCluster):
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
         security = tls.client_security() if tls else None
-        return Client(  # type: ignore[no-untyped-call]
-            address, timeout=timeout, set_as_default=set_as_default, security=security
-        )
+        return connect(address, timeout, set_as_default=set_as_default, security=security)
 
     def cleanup(self) -> None:
         """Stop the cluster (see :meth:`MasterWorkerCluster.cleanup`), then remove the
