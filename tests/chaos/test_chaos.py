@@ -13,7 +13,7 @@ mid-run and a second client checks the hosts.
 
 Sizes. The full version (``ACTORCLUSTER_CHAOS=full``, 30 minutes) runs 10 runtimes on
 10 hosts (and the hostile one on an 11th), 20 tasks in flight on each. The CI version
-runs :data:`DURATION` seconds (``ACTORCLUSTER_CHAOS_SECONDS``, default 100) on 3 hosts,
+runs :data:`DURATION` seconds (``ACTORCLUSTER_CHAOS_SECONDS``, default 90) on 3 hosts,
 8 tasks in flight on each: every fault kind and every check of the full version, about
 3 minutes with set-up on 2 shared cores (each host more costs an sshd, an agent, a
 worker and a driver thread; 10 hosts with Dask take the whole of 2 cores).
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from sshbed import SshBed
 
 FULL = os.environ.get("ACTORCLUSTER_CHAOS") == "full"
-DURATION = float(os.environ.get("ACTORCLUSTER_CHAOS_SECONDS") or (1800 if FULL else 100))
+DURATION = float(os.environ.get("ACTORCLUSTER_CHAOS_SECONDS") or (1800 if FULL else 90))
 HOSTS = int(os.environ.get("ACTORCLUSTER_CHAOS_HOSTS") or (10 if FULL else 3))
 WINDOW = 20 if FULL else 8
 RUNTIME_KWARGS = {"heartbeat_timeout": 3, "heartbeat_interval": 0.5, "session_grace": 5}
@@ -265,6 +265,7 @@ def test_a_seeded_chaos_run_keeps_every_promise(
         scene.cluster, scene.workers = cluster, len(names)
         kinds = [name for name, kind in FAULTS.items() if kind.available(scene)]
         faults = schedule(seed, DURATION, names, kinds)
+        print(f"fault kinds {kinds}; {len(faults)} faults drawn")
         server = runtimes[names[0]].supervise(
             f"exec python3 -c {shlex.quote(ECHO_SERVER.format(port=port))}",
             name="echo",
