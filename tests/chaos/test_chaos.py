@@ -44,7 +44,7 @@ from actorcluster import ActorClusterError, Runtime, RuntimeGroup, RuntimeTask
 from chaos.dask_load import DaskLoad
 from chaos.faults import FAULTS, Fault, Scene, run_schedule, schedule
 from chaos.report import recover_times, report
-from chaos.usage import TOLERANCE, Usage, back_to, describe_threads
+from chaos.usage import TOLERANCE, Usage, back_to, describe_threads, grown, object_counts
 from chaos.workload import Workload
 from cli_runner import cli_env
 from proctree import alive, environ
@@ -248,6 +248,7 @@ def test_a_seeded_chaos_run_keeps_every_promise(
     kwargs = {**bed.connection_kwargs, **RUNTIME_KWARGS}
     baseline = _warm_up(names, kwargs, tmp_path / "warm", seed)
     print(f"baseline after warm-up: {baseline}")
+    objects = object_counts()
     remote_dir, local_dir = tmp_path / "remote", tmp_path / "local"
     remote_dir.mkdir()
     local_dir.mkdir()
@@ -343,7 +344,7 @@ def test_a_seeded_chaos_run_keeps_every_promise(
     if over:
         problems.append(
             f"not back at baseline after cleanup: over by {over} (now {usage}, baseline "
-            f"{baseline}; threads {describe_threads()})"
+            f"{baseline}; threads {describe_threads()}; objects grown {grown(objects)})"
         )
     assert not problems, f"chaos seed {seed}: " + "; ".join(problems[:20])
 

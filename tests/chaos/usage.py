@@ -23,6 +23,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import gc
@@ -31,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["SETTLE_TIMEOUT", "TOLERANCE", "Usage", "back_to"]
+__all__ = ["SETTLE_TIMEOUT", "TOLERANCE", "Usage", "back_to", "grown", "object_counts"]
 
 TOLERANCE = {"fds": 0, "threads": 0, "rss_mb": 64.0}
 """How far above the baseline each count may stay after a run (see the module doc)."""
@@ -89,3 +90,16 @@ def back_to(baseline: Usage, timeout: float = SETTLE_TIMEOUT) -> tuple[Usage, di
 def describe_threads() -> list[str]:
     """Names of the live threads (for a failure message)."""
     return sorted(thread.name for thread in threading.enumerate())
+
+
+def object_counts() -> collections.Counter[str]:
+    """Live objects per type name (for a failure message: what grew)."""
+    gc.collect()
+    return collections.Counter(type(o).__name__ for o in gc.get_objects())
+
+
+def grown(before: collections.Counter[str], top: int = 12) -> list[tuple[str, int]]:
+    """The types that grew most since ``before``."""
+    now = object_counts()
+    now.subtract(before)
+    return [(name, count) for name, count in now.most_common(top) if count > 0]

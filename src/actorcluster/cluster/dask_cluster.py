@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from actorcluster.cluster.context import WorkerSlot
     from actorcluster.groups import RuntimeGroup
+    from actorcluster.runtimes import Runtime
     from actorcluster.supervisors import Backoff
 
 __all__ = ["DaskCluster", "LocalMasterLauncher", "RoundRobinLauncher"]
@@ -120,7 +121,13 @@ class LocalMasterLauncher(MasterLauncher):
             options.update(self.tls.flags(context.runtime(self._host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
-        return f"exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
+        runtime = self.cluster_context().runtime(self._host)
+        placing = self.tls.placing(runtime) if self.tls else ""
+        return f"{placing}exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
+
+    def get_launch_env(self, runtime: Runtime) -> Mapping[str, str] | None:
+        """The cluster's certificate and key, for the command to write (secure clusters)."""
+        return self.tls.env() if self.tls else None
 
     def check_ready(self, address: str, port: int, timeout: float) -> None:
         """A client talks to the scheduler (an identity round trip)."""
@@ -212,7 +219,16 @@ class RoundRobinLauncher(WorkerLauncher):
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
         scheduler = f"{scheme}://{slot.master_address}:{slot.master_port}"
         python = self._interpreters.get(slot.host) or python_candidates(self._python).split()[-1]
-        return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
+        runtime = self.cluster_context().runtime(slot.host)
+        placing = self.tls.placing(runtime) if self.tls else ""
+        return (
+            f"{placing}exec {python} -m distributed.cli.dask_worker "
+            f"{shlex.quote(scheduler)} {flags}"
+        )
+
+    def get_launch_env(self, runtime: Runtime) -> Mapping[str, str] | None:
+        """The cluster's certificate and key, for the command to write (secure clusters)."""
+        return self.tls.env() if self.tls else None
 
 
 class DaskCluster(MasterWorkerCluster):
