@@ -62,6 +62,10 @@ DURATION = float(os.environ.get("ACTORCLUSTER_CHAOS_SECONDS") or (1800 if FULL e
 HOSTS = int(os.environ.get("ACTORCLUSTER_CHAOS_HOSTS") or (10 if FULL else 3))
 WINDOW = 20 if FULL else 8
 RUNTIME_KWARGS = {"heartbeat_timeout": 3, "heartbeat_interval": 0.5, "session_grace": 5}
+RETAIN_TASKS = 100
+"""Finished tasks each runtime keeps (``retain_tasks``): a service running thousands of
+tasks bounds its ledger so (lazycluster's default keeps every task until
+``clear_tasks()``, which a leak check would count)."""
 DASK_RESTARTS = 1000
 """The chaos cluster's restart intensity per minute: faults come every few seconds and
 each host fault may end that host's worker (its scheduler stream drops)."""
@@ -190,7 +194,9 @@ def _warm_up(names: list[str], kwargs: dict[str, Any], folder: Path, seed: int) 
     before = Usage.now()
     for sub in ("remote", "local"):
         (folder / sub).mkdir(parents=True)
-    runtimes = {name: Runtime(name, connection_kwargs=kwargs) for name in names}
+    runtimes = {
+        name: Runtime(name, connection_kwargs=kwargs, retain_tasks=RETAIN_TASKS) for name in names
+    }
     try:
         port, local_port = _free_port(), _free_port()
         runtimes[names[0]].supervise(
@@ -252,7 +258,9 @@ def test_a_seeded_chaos_run_keeps_every_promise(
     remote_dir, local_dir = tmp_path / "remote", tmp_path / "local"
     remote_dir.mkdir()
     local_dir.mkdir()
-    runtimes = {name: Runtime(name, connection_kwargs=kwargs) for name in names}
+    runtimes = {
+        name: Runtime(name, connection_kwargs=kwargs, retain_tasks=RETAIN_TASKS) for name in names
+    }
     hostile_kwargs = {**kwargs, "python": str(_fake(tmp_path, first=""))}
     hostile = Runtime(bed.hosts[HOSTS].name, connection_kwargs=hostile_kwargs)
     scene = Scene({host.name: host for host in bed.hosts[:HOSTS]}, runtimes)
@@ -339,6 +347,10 @@ def test_a_seeded_chaos_run_keeps_every_promise(
     problems += workload.partial_files()
     assert figures["succeeded"] > 0, f"nothing succeeded (seed {seed})"
     workload.outcomes.clear()  # the run's bookkeeping, not the library's
+    runtimes.clear()
+    scene.runtimes.clear()
+    scene.cluster = cluster = None
+    del hostile, dask
     usage, over = back_to(baseline)
     print(f"after the run: {usage} (baseline {baseline}, tolerance {TOLERANCE})")
     if over:
