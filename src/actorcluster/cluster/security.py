@@ -138,8 +138,10 @@ class ClusterTLS:
     def files_on(self, runtime: Runtime) -> str:
         """The folder on ``runtime`` that holds the cluster's ``cert.pem`` and
         ``key.pem`` while a process of the cluster runs there (:meth:`placing` writes
-        them at each start)."""
-        return f"{runtime.working_dir}/{_FOLDER}"
+        them at each start): relative to the process's working directory, which is the
+        runtime's working directory of the agent that starts it (a host back with a
+        new agent may have another, or the same one emptied)."""
+        return _FOLDER
 
     def flags(self, runtime: Runtime) -> dict[str, Any]:
         """The ``dask scheduler``/``dask worker`` options that make a process on
