@@ -79,7 +79,8 @@ def direct_bind_address(
 
 
 class ClusterTLS:
-    """The TLS credentials of one cluster: made on first use, placed on each host once.
+    """The TLS credentials of one cluster: made on first use, written on a host by each
+    start of a process there (:meth:`placing`).
 
     Attributes:
         scheme: the address scheme its processes listen with (``tls``).
@@ -92,10 +93,9 @@ class ClusterTLS:
         self._security: Security | None = None
         self._local: str | None = None
         self._remove_local: weakref.finalize[Any, Any] | None = None
-        self._placed: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"<ClusterTLS placed on {sorted(self._placed)}>"
+        return f"<ClusterTLS {'made' if self._security is not None else 'not made yet'}>"
 
     def client_security(self) -> Security:
         """The ``distributed.security.Security`` a client connects with."""
@@ -182,4 +182,3 @@ class ClusterTLS:
                 self._remove_local()
                 self._remove_local = None
                 self._local = None
-            self._placed.clear()
