@@ -41,7 +41,7 @@ def test_a_refused_connect_leaves_no_loop_thread_and_no_fd() -> None:
     port = _refused_port()
     for _ in range(3):
         with pytest.raises(OSError, match="connect"):
-            connect(f"tcp://127.0.0.1:{port}", 1, set_as_default=False, security=None)
+            connect(f"tcp://127.0.0.1:{port}", 3, set_as_default=False, security=None)
     deadline = time.monotonic() + 10  # other tests' threads may end meanwhile: at most
     while (len(_loop_threads()), _fds()) > (loops, fds) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -2,11 +2,12 @@
 
 A synchronous ``distributed.Client`` starts a thread running its event loop (``IO
 loop``, with an epoll fd and a self-pipe) before it connects, and stops it only at the
-end of a :meth:`close` that succeeds. A connect that fails (the scheduler restarting, a
-refused port) or a close that times out (the scheduler gone) leaves the thread and its
-three fds for the life of the process: each readiness probe of a restarting scheduler,
-each ``get_client()`` while it is down, leaked one. :func:`connect` hands back a client
-that stops its loop thread whatever happens.
+end of a ``close()`` that succeeds. A connect that fails (the scheduler restarting, a
+refused port) leaves the thread and its three fds for the life of the process: each
+readiness probe of a restarting scheduler, each ``get_client()`` while it is down,
+leaked one. :func:`connect` hands back a client that stops its loop thread when its
+start fails. (A ``close()`` that times out, the scheduler gone, still leaves it:
+stopping the loop there can deadlock when ``close`` runs from ``__del__``.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _class() -> type[Client]:
     from distributed import Client
 
     class OwnLoopClient(Client):
-        """A Client whose failed start or close stops its loop thread."""
+        """A Client whose failed start stops its loop thread."""
 
         def start(self, **kwargs: Any) -> None:
             try:
@@ -36,13 +37,6 @@ def _class() -> type[Client]:
             except BaseException:
                 self._loop_runner.stop()  # type: ignore[no-untyped-call]
                 raise
-
-        def close(self, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return super().close(*args, **kwargs)  # type: ignore[no-untyped-call]
-            finally:
-                if not self.asynchronous:
-                    self._loop_runner.stop()  # type: ignore[no-untyped-call]
 
     _client_class.append(OwnLoopClient)
     return OwnLoopClient
