@@ -170,7 +170,8 @@ def test_a_dask_cluster_is_closed_to_other_clients_and_other_users(
 
         outcome = _attack_as(other_user, host, int(port))
         assert outcome.startswith("tls-refused,tcp-refused"), outcome
-        tls_folder = cluster._tls._placed["host-1"]  # type: ignore[union-attr]
+        tls_folder = f"{group.get_runtime('host-1').working_dir}/.actorcluster-tls"
+        assert os.path.isfile(f"{tls_folder}/key.pem")
         read = subprocess.run(
             ["runuser", "-u", other_user, "--", "cat", f"{tls_folder}/key.pem"],
             check=False,

@@ -1,54 +1,76 @@
-"""The seeded chaos suite: three runtimes on real sshd hosts kept busy with commands,
-functions and transfers (tasks in flight on each), a supervised echo server carrying
-traffic through a tunnel, a hostile host sending frames that would unpickle to
-gigabytes; meanwhile faults at random moments drawn from the seed (sshd killed, the
-agent SIGSTOPped or SIGKILLed). After the run: every future resolved (a verified result
-or a typed error naming its host), no success ran twice, the tunnel carries data,
-nothing of ours left on the hosts, no partial file anywhere. A second test SIGKILLs the
-client mid-run and a second client checks the hosts.
+"""The seeded chaos suite: runtimes on real sshd hosts, each in a network namespace of its
+own, kept busy with commands, functions and transfers (tasks in flight on each), a
+supervised echo server carrying traffic through a tunnel, a Dask cluster computing (the
+scheduler here, a worker on each host), a hostile host sending frames that would
+unpickle to gigabytes; meanwhile faults at random moments drawn from the seed (sshd
+killed, the link cut and healed, the agent SIGSTOPped or SIGKILLed, a Dask worker or the
+scheduler SIGKILLed). After the run: every future resolved (a verified result or a typed
+error naming its host), no success ran twice, the tunnel carries data, the supervised
+process runs, the Dask cluster is back at full strength, nothing of ours left on the
+hosts, no partial file anywhere, and this process's fds, threads and RSS back at the
+baseline taken after a warm-up (``usage.py``). A second test SIGKILLs the client
+mid-run and a second client checks the hosts.
 
-CI runs :data:`DURATION` seconds (``ACTORCLUSTER_CHAOS_SECONDS``, default 120: about 3
-minutes with set-up); ``ACTORCLUSTER_CHAOS=full`` runs 30 minutes. Every failure
-prints the seed; ``ACTORCLUSTER_CHAOS_SEED=<seed>`` replays its fault schedule and task
-mix. Figures (tasks/s, p50/p99 latency, time to recover per fault kind) go to
-``benchmarks/results/chaos.json``.
+Sizes. The full version (``ACTORCLUSTER_CHAOS=full``, 30 minutes) runs 10 runtimes on
+10 hosts (and the hostile one on an 11th), 20 tasks in flight on each. The CI version
+runs :data:`DURATION` seconds (``ACTORCLUSTER_CHAOS_SECONDS``, default 90) on 3 hosts,
+8 tasks in flight on each: every fault kind and every check of the full version, about
+3 minutes with set-up on 2 shared cores (each host more costs an sshd, an agent, a
+worker and a driver thread; 10 hosts with Dask take the whole of 2 cores).
+``ACTORCLUSTER_CHAOS_HOSTS`` overrides the count. Every failure prints the seed;
+``ACTORCLUSTER_CHAOS_SEED=<seed>`` replays its fault schedule and task mix. Figures
+(tasks/s, p50/p99 latency, time to recover per fault kind) go to
+``benchmarks/results/chaos.json`` and are printed as a table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import shlex
 import socket
-import statistics
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actorcluster import ActorClusterError, Runtime, RuntimeTask
-from chaos.faults import FAULTS, Fault, run_schedule, schedule
+from actorcluster import ActorClusterError, Runtime, RuntimeGroup, RuntimeTask
+from chaos.dask_load import DaskLoad
+from chaos.faults import FAULTS, Fault, Scene, run_schedule, schedule
+from chaos.report import recover_times, report
+from chaos.usage import TOLERANCE, Usage, back_to, describe_threads, grown, object_counts
 from chaos.workload import Workload
 from cli_runner import cli_env
 from proctree import alive, environ
+from sshbed_net import isolation_obstacle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
+    from actorcluster.cluster.dask_cluster import DaskCluster
     from sshbed import SshBed
 
 FULL = os.environ.get("ACTORCLUSTER_CHAOS") == "full"
-DURATION = float(os.environ.get("ACTORCLUSTER_CHAOS_SECONDS") or (1800 if FULL else 120))
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "chaos.json"
+DURATION = float(os.environ.get("ACTORCLUSTER_CHAOS_SECONDS") or (1800 if FULL else 90))
+HOSTS = int(os.environ.get("ACTORCLUSTER_CHAOS_HOSTS") or (10 if FULL else 3))
+WINDOW = 20 if FULL else 8
 RUNTIME_KWARGS = {"heartbeat_timeout": 3, "heartbeat_interval": 0.5, "session_grace": 5}
+RETAIN_TASKS = 100
+"""Finished tasks each runtime keeps (``retain_tasks``): a service running thousands of
+tasks bounds its ledger so (lazycluster's default keeps every task until
+``clear_tasks()``, which a leak check would count)."""
+DASK_RESTARTS = 1000
+"""The chaos cluster's restart intensity per minute: faults come every few seconds and
+each host fault may end that host's worker (its scheduler stream drops)."""
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(int(DURATION) + 600)]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(int(DURATION) + 900)]
 
 ECHO_SERVER = (
     "import socket\n"
@@ -152,110 +174,190 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def _recover_times(faults: list[tuple[Fault, float]], workload: Workload) -> dict[str, list[float]]:
-    """Per fault kind: seconds from each heal to the first task that started after it on
-    that host and succeeded."""
-    times: dict[str, list[float]] = {}
-    for fault, healed in faults:
-        after = [
-            o.ended - healed
-            for o in workload.outcomes
-            if o.ok and o.host == fault.host and o.started >= healed
-        ]
-        if after:
-            times.setdefault(fault.kind, []).append(round(min(after), 3))
-    return times
+def _bed(make_ssh_bed: Callable[..., SshBed], count: int) -> SshBed:
+    """Hosts in network namespaces of their own where this machine allows it (the
+    partition fault needs them; without, it is left out of the draw and said so)."""
+    obstacle = isolation_obstacle()
+    if obstacle is not None:
+        print(f"hosts not isolated, no partition fault: {obstacle}")
+    return make_ssh_bed(count, isolated=obstacle is None)
 
 
-def _report(
-    seed: int, workload: Workload, took: float, recover: dict[str, list[float]]
-) -> dict[str, Any]:
-    latencies = sorted(o.ended - o.started for o in workload.outcomes if o.ok)
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    report = {
-        "seed": seed,
-        "mode": "full" if FULL else "ci",
-        "seconds": round(took, 1),
-        "tasks": len(workload.outcomes),
-        "succeeded": sum(o.ok for o in workload.outcomes),
-        "failed_typed": sum(not o.ok and not o.problem for o in workload.outcomes),
-        "tasks_per_second": round(len(workload.outcomes) / took, 1),
-        "latency_p50_ms": round(quantiles[49] * 1000, 1),
-        "latency_p99_ms": round(quantiles[98] * 1000, 1),
-        "recover_seconds": {
-            kind: {"count": len(values), "median": statistics.median(values), "max": max(values)}
-            for kind, values in recover.items()
-        },
+def _warm_up(names: list[str], kwargs: dict[str, Any], folder: Path, seed: int) -> Usage:
+    """Use every part (a few seconds of the workload on each host, a tunnel, a
+    supervised process, a Dask client), clean up: this process's counts after it are
+    the baseline a run must come back to (see ``usage.py``)."""
+    import distributed  # noqa: F401  (the run's cluster imports it: a one-time cost)
+
+    from actorcluster.cluster.dask_client import connect
+
+    before = Usage.now()
+    for sub in ("remote", "local"):
+        (folder / sub).mkdir(parents=True)
+    runtimes = {
+        name: Runtime(name, connection_kwargs=kwargs, retain_tasks=RETAIN_TASKS) for name in names
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    previous[report["mode"]] = report
-    RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(report, indent=2))
-    return report
+    try:
+        port, local_port = _free_port(), _free_port()
+        runtimes[names[0]].supervise(
+            f"exec python3 -c {shlex.quote(ECHO_SERVER.format(port=port))}", name="warm"
+        ).wait_running(30)
+        runtimes[names[0]].expose_port_from_runtime(port, local_port, carrier="paramiko")
+        _wait(lambda: _echo_once(local_port, b"warm"), 30)
+        warm = Workload(runtimes, seed, folder / "remote", folder / "local", window=WINDOW)
+        warm.run(time.monotonic() + 5)
+        with contextlib.suppress(OSError):  # distributed's first client sets up its loop
+            connect(f"tcp://127.0.0.1:{_free_port()}", 1, set_as_default=False, security=None)
+    finally:
+        for runtime in runtimes.values():
+            runtime.cleanup()
+    return _settled(before.threads)
+
+
+def _settled(threads: int, timeout: float = 60.0) -> Usage:
+    """The counts once the warm-up's threads ended (at most ``threads`` left: those of
+    before it; a cleanup's threads end after it returns) and fds stopped falling."""
+    deadline = time.monotonic() + timeout
+    last = Usage.now()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        usage = Usage.now()
+        if usage.threads <= threads and usage.fds == last.fds:
+            return usage
+        last = usage
+    return last
+
+
+def _start_cluster(names: list[str], kwargs: dict[str, Any]) -> DaskCluster:
+    from actorcluster.cluster.dask_cluster import DaskCluster
+
+    group = RuntimeGroup(hosts=names, connection_kwargs=kwargs)
+    cluster = DaskCluster(
+        group, worker_options={"nthreads": 1}, max_restarts=DASK_RESTARTS, period=60.0
+    )
+    try:
+        cluster.start(worker_count=len(names))
+    except BaseException:
+        cluster.cleanup()
+        group.cleanup()
+        raise
+    return cluster
 
 
 def test_a_seeded_chaos_run_keeps_every_promise(
-    make_ssh_bed: Callable[[int], SshBed], tmp_path: Path, seed: int
+    make_ssh_bed: Callable[..., SshBed], tmp_path: Path, seed: int
 ) -> None:
     from test_hostile_decoding import _fake
 
-    bed = make_ssh_bed(3)
-    hosts = {host.name: host for host in bed.hosts}
+    bed = _bed(make_ssh_bed, HOSTS + 1)  # the last host answers as a hostile agent
+    names = [host.name for host in bed.hosts[:HOSTS]]
     kwargs = {**bed.connection_kwargs, **RUNTIME_KWARGS}
+    baseline = _warm_up(names, kwargs, tmp_path / "warm", seed)
+    print(f"baseline after warm-up: {baseline}")
+    objects = object_counts()
     remote_dir, local_dir = tmp_path / "remote", tmp_path / "local"
     remote_dir.mkdir()
     local_dir.mkdir()
-    runtimes = {name: Runtime(name, connection_kwargs=kwargs) for name in hosts}
+    runtimes = {
+        name: Runtime(name, connection_kwargs=kwargs, retain_tasks=RETAIN_TASKS) for name in names
+    }
     hostile_kwargs = {**kwargs, "python": str(_fake(tmp_path, first=""))}
-    hostile = Runtime("host-3", connection_kwargs=hostile_kwargs)
+    hostile = Runtime(bed.hosts[HOSTS].name, connection_kwargs=hostile_kwargs)
+    scene = Scene({host.name: host for host in bed.hosts[:HOSTS]}, runtimes)
     problems: list[str] = []
-    healed: list[tuple[Fault, float]] = []
-    kinds = [name for name, kind in FAULTS.items() if kind.available(bed)]
-    faults = schedule(seed, DURATION, sorted(hosts), kinds)
-    workload = Workload(runtimes, seed, remote_dir, local_dir, window=40 if FULL else 8)
+    healed: list[tuple[Fault, float, float]] = []
+    workload = Workload(runtimes, seed, remote_dir, local_dir, window=WINDOW)
     port, local_port = _free_port(), _free_port()
+    cluster = None
     try:
-        server = runtimes["host-1"].supervise(
+        cluster = _start_cluster(names, kwargs)
+        scene.cluster, scene.workers = cluster, len(names)
+        kinds = [name for name, kind in FAULTS.items() if kind.available(scene)]
+        faults = schedule(seed, DURATION, names, kinds)
+        print(f"fault kinds {kinds}; {len(faults)} faults drawn")
+        server = runtimes[names[0]].supervise(
             f"exec python3 -c {shlex.quote(ECHO_SERVER.format(port=port))}",
             name="echo",
-            max_restarts=10_000,  # an outage is waiting, not failing (the default gives up
-            period=60.0,  # after 5 failed starts while the host is away: see the report)
+            max_restarts=10_000,  # an outage is waiting, not failing; agent kills are not
+            period=60.0,
         )
-        runtimes["host-1"].expose_port_from_runtime(port, local_port, carrier="paramiko")
+        runtimes[names[0]].expose_port_from_runtime(port, local_port, carrier="paramiko")
         assert _wait(lambda: _echo_once(local_port, b"up"), 30), f"no echo (seed {seed})"
         started = time.monotonic()
         deadline = started + DURATION
         injector = threading.Thread(
             target=run_schedule,
-            args=(faults, started, hosts, runtimes, lambda f, t: healed.append((f, t))),
+            args=(faults, started, scene, lambda *fault: healed.append(fault)),
+            kwargs={"stop": lambda: time.monotonic() > started + DURATION * 0.8},
             daemon=True,
         )
         bombs = threading.Thread(target=_hostile, args=(hostile, deadline, problems), daemon=True)
-        with Traffic(local_port) as traffic:
+        with Traffic(local_port) as traffic, DaskLoad(cluster) as dask:
             injector.start()
             bombs.start()
             workload.run(deadline)
-            injector.join(timeout=60)
+            took = time.monotonic() - started  # the workload's time: in flight drained
+            phases = {"workload": took}
+            injector.join(timeout=300)
+            phases["faults_healed"] = time.monotonic() - started
             bombs.join(timeout=120)
+            phases["hostile_done"] = time.monotonic() - started
             carried = _wait(lambda: _echo_once(local_port, b"after"), 60)
-        took = time.monotonic() - started
+            whole = scene.full_strength(180)
+            phases["checked"] = time.monotonic() - started
+        print("phases (s after start): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+        if injector.is_alive():
+            problems.append("the fault injector did not end (a heal hangs)")
         if not carried:
             problems.append("the tunnel carries no data after the run")
+        if not whole:
+            problems.append(f"the Dask cluster is not back at full strength: {scene.state}")
         if not _wait(lambda: server.status == "running", 30):
             problems.append(f"the supervised process is {server.status} after the run")
-        print(f"tunnel: {traffic.ok} echoes, {traffic.failed} failed during faults")
-        recover = _recover_times(healed, workload)
-        report = _report(seed, workload, took, recover)
+        problems += scene.problems + dask.wrong
+        recover = recover_times(healed, workload)
+        dask_quantiles = sorted(dask.latencies) or [0.0]
+        figures = report(
+            "full" if FULL else "ci",
+            workload,
+            took,
+            recover,
+            seed=seed,
+            hosts=HOSTS,
+            runtimes=len(runtimes),
+            in_flight=WINDOW * len(runtimes),
+            faults=len(healed),
+            tunnel={"echoes": traffic.ok, "failed_during_faults": traffic.failed},
+            dask={
+                "workers": scene.workers,
+                "computed": dask.ok,
+                "failed_during_faults": dask.failed,
+                "latency_p50_ms": round(dask_quantiles[len(dask_quantiles) // 2] * 1000, 1),
+            },
+        )
         problems += [f"{o.task_id}: {o.problem}" for o in workload.outcomes if o.problem]
         problems += workload.counted_twice()
     finally:
+        if cluster is not None:
+            cluster.cleanup()
         for runtime in [*runtimes.values(), hostile]:
             runtime.cleanup()
     if not _wait(lambda: not _left_on(bed), 30):
         problems.append(f"left running on the hosts after cleanup: {_left_on(bed)}")
     problems += workload.partial_files()
-    assert report["succeeded"] > 0, f"nothing succeeded (seed {seed})"
+    assert figures["succeeded"] > 0, f"nothing succeeded (seed {seed})"
+    workload.outcomes.clear()  # the run's bookkeeping, not the library's
+    runtimes.clear()
+    scene.runtimes.clear()
+    scene.cluster = cluster = None
+    del hostile, dask
+    usage, over = back_to(baseline)
+    print(f"after the run: {usage} (baseline {baseline}, tolerance {TOLERANCE})")
+    if over:
+        problems.append(
+            f"not back at baseline after cleanup: over by {over} (now {usage}, baseline "
+            f"{baseline}; threads {describe_threads()}; objects grown {grown(objects)})"
+        )
     assert not problems, f"chaos seed {seed}: " + "; ".join(problems[:20])
 
 

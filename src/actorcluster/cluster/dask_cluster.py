@@ -22,6 +22,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._logging import get_logger
+from actorcluster.cluster.dask_client import connect
 from actorcluster.cluster.dask_deps import PIP_INSTALL_COMMAND, check_dask, python_candidates
 from actorcluster.cluster.launchers import MasterLauncher, WorkerLauncher
 from actorcluster.cluster.runtime_cluster import MasterWorkerCluster
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from actorcluster.cluster.context import WorkerSlot
     from actorcluster.groups import RuntimeGroup
+    from actorcluster.runtimes import Runtime
     from actorcluster.supervisors import Backoff
 
 __all__ = ["DaskCluster", "LocalMasterLauncher", "RoundRobinLauncher"]
@@ -119,16 +121,20 @@ class LocalMasterLauncher(MasterLauncher):
             options.update(self.tls.flags(context.runtime(self._host)))
         options.update(self._options)
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
-        return f"exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
+        runtime = self.cluster_context().runtime(self._host)
+        placing = self.tls.placing(runtime) if self.tls else ""
+        return f"{placing}exec {self._interpreter()} -m distributed.cli.dask_scheduler {flags}"
+
+    def get_launch_env(self, runtime: Runtime) -> Mapping[str, str] | None:
+        """The cluster's certificate and key, for the command to write (secure clusters)."""
+        return self.tls.env() if self.tls else None
 
     def check_ready(self, address: str, port: int, timeout: float) -> None:
         """A client talks to the scheduler (an identity round trip)."""
-        from distributed import Client
-
         tls = self.tls
         address = f"{tls.scheme if tls else 'tcp'}://{address}:{port}"
         security = tls.client_security() if tls else None
-        with Client(address, timeout=timeout, set_as_default=False, security=security) as client:  # type: ignore[no-untyped-call]
+        with connect(address, timeout, set_as_default=False, security=security) as client:
             client.scheduler_info()
 
 
@@ -213,7 +219,16 @@ class RoundRobinLauncher(WorkerLauncher):
         flags = " ".join(shlex.quote(flag) for flag in cli_options(options))
         scheduler = f"{scheme}://{slot.master_address}:{slot.master_port}"
         python = self._interpreters.get(slot.host) or python_candidates(self._python).split()[-1]
-        return f"exec {python} -m distributed.cli.dask_worker {shlex.quote(scheduler)} {flags}"
+        runtime = self.cluster_context().runtime(slot.host)
+        placing = self.tls.placing(runtime) if self.tls else ""
+        return (
+            f"{placing}exec {python} -m distributed.cli.dask_worker "
+            f"{shlex.quote(scheduler)} {flags}"
+        )
+
+    def get_launch_env(self, runtime: Runtime) -> Mapping[str, str] | None:
+        """The cluster's certificate and key, for the command to write (secure clusters)."""
+        return self.tls.env() if self.tls else None
 
 
 class DaskCluster(MasterWorkerCluster):
@@ -367,8 +382,6 @@ class DaskCluster(MasterWorkerCluster):
         return self._client(timeout, set_as_default=True)
 
     def _client(self, timeout: int, *, set_as_default: bool) -> Client:
-        from distributed import Client
-
         self.check()
         address = self.scheduler_address
         launcher = self._master_launcher
@@ -378,9 +391,7 @@ class DaskCluster(MasterWorkerCluster):
         if address is None:
             raise UsageError("start the cluster first (start() or start_master())")
         security = tls.client_security() if tls else None
-        return Client(  # type: ignore[no-untyped-call]
-            address, timeout=timeout, set_as_default=set_as_default, security=security
-        )
+        return connect(address, timeout, set_as_default=set_as_default, security=security)
 
     def cleanup(self) -> None:
         """Stop the cluster (see :meth:`MasterWorkerCluster.cleanup`), then remove the

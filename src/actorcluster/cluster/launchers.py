@@ -26,8 +26,11 @@ from actorcluster.cluster.local_popen import stop_popen
 from actorcluster.errors import MasterStartError, NoPortsLeftError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from actorcluster.cluster.context import ClusterContext, Tunnel, WorkerSlot
     from actorcluster.groups import RuntimeGroup
+    from actorcluster.runtimes import Runtime
     from actorcluster.runtimes.supervised import SupervisedProcess
 
 __all__ = ["MasterLauncher", "WorkerLauncher"]
@@ -66,6 +69,11 @@ class _Launcher:
         if self._context is None:
             raise UsageError(f"{type(self).__name__} is not part of a cluster: pass it to one")
         return self._context
+
+    def get_launch_env(self, runtime: Runtime) -> Mapping[str, str] | None:
+        """Environment variables the launch command needs on ``runtime``, on top of the
+        runtime's (secrets kept out of the command line); None: none."""
+        return None
 
 
 class MasterLauncher(_Launcher):
@@ -184,7 +192,8 @@ class MasterLauncher(_Launcher):
         """
         runtime = context.runtime(self._host)
         command = self.get_launch_command(port, context.master_bind_address(self._host))
-        process, state = context.start_process(MASTER, runtime, command, debug=debug)
+        env = _with_launch_env(runtime, self.get_launch_env(runtime))
+        process, state = context.start_process(MASTER, runtime, command, debug=debug, env=env)
         self._process = process
         spare = candidates or [*context.ports, *_spare_ports(context)]
         try:
@@ -217,6 +226,11 @@ class MasterLauncher(_Launcher):
                 stop_popen(process)
         elif process is not None:
             process.stop()
+
+
+def _with_launch_env(runtime: Runtime, extra: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The runtime's environment with a launcher's additions (None: the runtime's)."""
+    return None if not extra else {**runtime.env_variables, **extra}
 
 
 def _spare_ports(context: ClusterContext) -> list[int]:
@@ -328,7 +342,8 @@ class WorkerLauncher(_Launcher):
             command = self.get_launch_command(slot)
             child_id = context.next_worker_id()
             runtime = self._group.get_runtime(slot.host)
-            process, _ = context.start_process(child_id, runtime, command, debug=debug)
+            env = _with_launch_env(runtime, self.get_launch_env(runtime))
+            process, _ = context.start_process(child_id, runtime, command, debug=debug, env=env)
             self._processes[child_id] = process
             self._ports_per_host.setdefault(slot.host, []).append(slot.port)
         self._slots += slots

@@ -8,7 +8,9 @@ dask's scheduler and workers accept any client that can reach them.
 :class:`ClusterTLS` makes one key and self-signed certificate per cluster
 (``distributed.security.Security.temporary()``), in memory here. Each host that runs a
 scheduler or worker gets them as files in a folder of its own (mode 0700, the files
-0600) under the runtime's working directory, removed with it; the processes are
+0600) under the runtime's working directory, removed with it, written by the process's
+own command at each start from its environment (:meth:`ClusterTLS.placing`: a host
+back with a new agent has an empty working directory); the processes are
 started with ``--tls-ca-file/--tls-cert/--tls-key`` and ``tls://`` addresses. dask's
 TLS requires a certificate from both sides, signed by that CA: a client without the
 key is refused at the handshake. :meth:`ClusterTLS.client_security` is what
@@ -24,6 +26,7 @@ the cluster to whoever reaches its ports. See ``docs/security.md``.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import threading
@@ -45,6 +48,8 @@ __all__ = ["ClusterTLS", "direct_bind_address", "http_address"]
 log = get_logger(__name__)
 
 _FOLDER = ".actorcluster-tls"
+_CERT_ENV = "ACTORCLUSTER_TLS_CERT"
+_KEY_ENV = "ACTORCLUSTER_TLS_KEY"
 
 
 def http_address(bind_address: str) -> str:
@@ -75,7 +80,8 @@ def direct_bind_address(
 
 
 class ClusterTLS:
-    """The TLS credentials of one cluster: made on first use, placed on each host once.
+    """The TLS credentials of one cluster: made on first use, written on a host by each
+    start of a process there (:meth:`placing`).
 
     Attributes:
         scheme: the address scheme its processes listen with (``tls``).
@@ -88,10 +94,9 @@ class ClusterTLS:
         self._security: Security | None = None
         self._local: str | None = None
         self._remove_local: weakref.finalize[Any, Any] | None = None
-        self._placed: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"<ClusterTLS placed on {sorted(self._placed)}>"
+        return f"<ClusterTLS {'made' if self._security is not None else 'not made yet'}>"
 
     def client_security(self) -> Security:
         """The ``distributed.security.Security`` a client connects with."""
@@ -135,20 +140,12 @@ class ClusterTLS:
         return os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
 
     def files_on(self, runtime: Runtime) -> str:
-        """The folder on ``runtime`` holding the cluster's ``cert.pem`` and ``key.pem``
-        (sent once, into a 0700 folder under its working directory)."""
-        with self._lock:
-            placed = self._placed.get(runtime.host)
-            if placed is not None:
-                return placed
-            local = self._local_files()
-            folder = f"{runtime.working_dir}/{_FOLDER}"
-            runtime.handle.client().mkdir(folder, 0o700).result(timeout=60)
-            for name in ("cert.pem", "key.pem"):
-                runtime.send_file(os.path.join(local, name), f"{folder}/{name}")
-            self._placed[runtime.host] = folder
-            log.debug("cluster.tls.placed", host=runtime.host)
-            return folder
+        """The folder on ``runtime`` that holds the cluster's ``cert.pem`` and
+        ``key.pem`` while a process of the cluster runs there (:meth:`placing` writes
+        them at each start): relative to the process's working directory, which is the
+        runtime's working directory of the agent that starts it (a host back with a
+        new agent may have another, or the same one emptied)."""
+        return _FOLDER
 
     def flags(self, runtime: Runtime) -> dict[str, Any]:
         """The ``dask scheduler``/``dask worker`` options that make a process on
@@ -157,6 +154,31 @@ class ClusterTLS:
         cert = f"{folder}/cert.pem"
         return {"tls_ca_file": cert, "tls_cert": cert, "tls_key": f"{folder}/key.pem"}
 
+    def env(self) -> dict[str, str]:
+        """The environment that carries the certificate and key to :meth:`placing`
+        (readable on the host only by the process's user and root, as the files)."""
+        with self._lock:
+            security = self._make()
+        return {
+            _CERT_ENV: str(getattr(security, "tls_scheduler_cert", "")),
+            _KEY_ENV: str(getattr(security, "tls_scheduler_key", "")),
+        }
+
+    def placing(self, runtime: Runtime) -> str:
+        """A shell prefix for a process's command on ``runtime``: (re)writes the files
+        from :meth:`env` into :meth:`files_on` (a 0700 folder, 0600 files), then drops
+        the variables. At every start, not once: a host back with a new agent has a
+        new, empty working directory, and the restarted process must find its files
+        (a worker restarted after its host's sshd was killed failed on the missing
+        ``cert.pem`` for good)."""
+        folder = shlex.quote(self.files_on(runtime))
+        writes = " && ".join(
+            f'printf %s "${variable}" > {folder}/{name}.$$ && mv -f {folder}/{name}.$$ '
+            f"{folder}/{name}"
+            for variable, name in ((_CERT_ENV, "cert.pem"), (_KEY_ENV, "key.pem"))
+        )
+        return f"umask 077 && mkdir -p {folder} && {writes} && unset {_CERT_ENV} {_KEY_ENV} && "
+
     def close(self) -> None:
         """Remove the local copy (the hosts' copies go with their working directories)."""
         with self._lock:
@@ -164,4 +186,3 @@ class ClusterTLS:
                 self._remove_local()
                 self._remove_local = None
                 self._local = None
-            self._placed.clear()
