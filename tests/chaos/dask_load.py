@@ -35,7 +35,8 @@ square.__module__ = "__main__"
 class DaskLoad:
     """Computations submitted to ``cluster`` until stopped; what came back counted."""
 
-    cluster: DaskCluster
+    cluster: DaskCluster | None
+    """None: no cluster in this run (nothing computed, nothing counted)."""
     ok: int = 0
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -44,6 +45,8 @@ class DaskLoad:
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> DaskLoad:
+        if self.cluster is None:
+            return self
         self._thread = threading.Thread(target=self._run, name="chaos-dask", daemon=True)
         self._thread.start()
         return self
@@ -61,6 +64,7 @@ class DaskLoad:
             started = time.monotonic()
             try:
                 if client is None:
+                    assert self.cluster is not None
                     client = self.cluster._client(5, set_as_default=False)
                 value = client.submit(square, number, pure=False).result(timeout=COMPUTE_TIMEOUT)
             except Exception:  # a worker or the scheduler down: counted; a fresh client
