@@ -51,3 +51,18 @@ def test_clearing_forgets_everything_kept() -> None:
     ledger.clear()
     assert ledger.unacknowledged() == [] and ledger.kept_bytes == 0 and not ledger.full
     assert "sent=1" in repr(ledger)
+
+
+def test_frames_kept_after_a_resend_began_are_told_apart_from_those_it_resent() -> None:
+    """A re-attach resends what was kept when it began; senders do not wait for it, so
+    what they kept meanwhile must still go out after it (else it waits, unsent, for the
+    next re-attach)."""
+    ledger = SessionLedger()
+    for data in (b"a", b"b"):
+        ledger.keep(data)
+    ledger.forget_acknowledged(1)
+    resent, began = ledger.unacknowledged(), ledger.sent
+    ledger.keep(b"c")  # a sender, during the resend
+    assert resent == [b"b"]
+    assert ledger.after(began) == [b"c"]
+    assert ledger.after(0) == [b"b", b"c"]

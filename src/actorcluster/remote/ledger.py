@@ -71,6 +71,10 @@ class SessionLedger:
         """The frames kept, in order: what a re-attach sends again."""
         return [data for _, data in self._kept]
 
+    def after(self, number: int) -> list[bytes]:
+        """The frames kept that were numbered after ``number``, in order."""
+        return [data for sent, data in self._kept if sent > number]
+
     def count_received(self, data_bytes: int) -> bool:
         """Count a data frame received (``data_bytes`` of data in it); whether an ACK is
         due now (every :data:`ACK_EVERY` bytes)."""

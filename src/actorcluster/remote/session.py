@@ -257,26 +257,29 @@ class AgentSession:
         if frame is None or frame.kind != Kind.ATTACHED or not isinstance(received, int):
             detail = f"re-attach failed: expected ATTACHED, got {frame!r}"
             raise AgentStartError(self.host, detail, stream.final_stderr(1.0))
-        with self._send_lock:  # nothing is sent between the resending and the switch
+        with self._send_lock:  # no other write between the resending and the switch
             with self._lock:
                 self._forget_acknowledged(received)
                 kept = self._ledger.unacknowledged()
+                resent = self._ledger.sent
             try:
                 for data in kept:
                     stream.sendall(data, self._heartbeat_timeout)
             except (OSError, TimeoutError) as exc:
                 raise AgentStartError(self.host, f"re-attach failed: {exc}") from exc
-            self._switch_to(stream)
+            self._switch_to(stream, resent)
         self._flush()
         self._read_on(stream, reader)
         log.debug("agent.reattached", host=self.host, resent=len(kept))
 
-    def _switch_to(self, stream: ByteStream) -> None:
-        """Make ``stream`` the session's (with the send lock held)."""
+    def _switch_to(self, stream: ByteStream, resent: int | None = None) -> None:
+        """Make ``stream`` the session's (with the send lock held). ``resent``: the
+        last frame a re-attach resent; those kept after it were sent while it resent
+        (senders do not wait for the send lock) and go out next, in order."""
         with self._lock:
             self._stream = stream
             self._detached = None
-            self._outbox = []  # all kept: what the agent lacks was resent
+            self._outbox = [] if resent is None else self._ledger.after(resent)
             self._last_seen = time.monotonic()
             if self._give_up is not None:
                 self._give_up.cancel()
