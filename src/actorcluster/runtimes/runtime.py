@@ -782,7 +782,7 @@ class Runtime:
         """
         runtime_port = check_port(runtime_port, "runtime_port")
         local = runtime_port if local_port is None else check_port(local_port, "local_port")
-        if self._handle.options.is_local and local == runtime_port:
+        if self._exposed_to_itself(local, runtime_port):
             return ""
         process = expose(
             self._handle,
@@ -795,6 +795,11 @@ class Runtime:
         )
         self._processes.add(process)
         return process.key
+
+    def _exposed_to_itself(self, here: int, there: int) -> bool:
+        """Whether a port would be exposed to itself (``localhost``, the same port):
+        nothing to do."""
+        return here == there and self._handle.is_local
 
     def expose_port_to_runtime(
         self,
@@ -826,7 +831,7 @@ class Runtime:
         """
         local_port = check_port(local_port, "local_port")
         remote = local_port if runtime_port is None else check_port(runtime_port, "runtime_port")
-        if self._handle.options.is_local and local_port == remote:
+        if self._exposed_to_itself(local_port, remote):
             return ""
         process = expose(
             self._handle,
