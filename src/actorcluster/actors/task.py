@@ -326,6 +326,10 @@ class TaskActor(SupervisedActor):
 
     def _finish(self, error: BaseException | None) -> None:
         run = self._run
+        if isinstance(error, HostUnreachableError) and self._context.cleanup_requested:
+            # The session closed by cleanup() may fail the step before the cancel that
+            # cleanup() sent reaches this actor: the task was stopped, not its host lost.
+            error = TaskCancelledError(run.task.name, "its runtime stopped", self._context.host)
         if self._grace is not None:
             self._grace.cancel()
         self._context.task_ended(run.control)
