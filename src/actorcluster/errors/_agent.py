@@ -62,10 +62,6 @@ class AgentLostError(HostUnreachableError):
         """How it was lost (one of the class constants)."""
         return str(self.args[2])
 
-    def __str__(self) -> str:
-        host, reason, _ = self.args
-        return f"host {host} is unreachable" + (f": {reason}" if reason else "")
-
 
 class RequestTimeoutError(RemoteError, TimeoutError):
     """The agent did not answer a request in time (the request is cancelled).

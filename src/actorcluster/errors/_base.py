@@ -87,3 +87,22 @@ LazyclusterError = ActorClusterError
 
 class RemoteError(ActorClusterError):
     """Something on or on the way to a host went wrong."""
+
+
+class _HostReasonError(ActorClusterError):
+    """An error about one host, with a reason in words: ``(host, reason, *more)``.
+
+    Subclasses say what happened to the host in :attr:`_happened` (``{host}`` is
+    replaced); the reason, when given, follows it after a colon.
+    """
+
+    _happened = "{host} failed"
+
+    @property
+    def host(self) -> str:
+        """The host it happened to."""
+        return str(self.args[0])
+
+    def __str__(self) -> str:
+        host, reason = self.args[:2]
+        return self._happened.format(host=host) + (f": {reason}" if reason else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actorcluster.errors._base import ActorClusterError, RemoteError
+from actorcluster.errors._base import ActorClusterError, RemoteError, _HostReasonError
 
 __all__ = [
     "AuthenticationError",
@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-class InvalidRuntimeError(ActorClusterError):
+class InvalidRuntimeError(_HostReasonError):
     """The host is not usable as a runtime (unreachable, or no usable python3).
 
     Args:
@@ -25,20 +25,13 @@ class InvalidRuntimeError(ActorClusterError):
         reason: why, in words.
     """
 
+    _happened = "{host} is not a valid runtime"
+
     def __init__(self, host: str, reason: str = "") -> None:
         super().__init__(host, reason)
 
-    @property
-    def host(self) -> str:
-        """The host that cannot be used."""
-        return str(self.args[0])
 
-    def __str__(self) -> str:
-        host, reason = self.args
-        return f"{host} is not a valid runtime" + (f": {reason}" if reason else "")
-
-
-class HostUnreachableError(RemoteError, ConnectionError):
+class HostUnreachableError(RemoteError, _HostReasonError, ConnectionError):
     """A host could not be reached or was lost.
 
     Args:
@@ -46,17 +39,10 @@ class HostUnreachableError(RemoteError, ConnectionError):
         reason: what happened, in words.
     """
 
+    _happened = "host {host} is unreachable"
+
     def __init__(self, host: str, reason: str = "") -> None:
         super().__init__(host, reason)
-
-    @property
-    def host(self) -> str:
-        """The host that could not be reached."""
-        return str(self.args[0])
-
-    def __str__(self) -> str:
-        host, reason = self.args
-        return f"host {host} is unreachable" + (f": {reason}" if reason else "")
 
 
 class UnknownHostError(HostUnreachableError, InvalidRuntimeError, ValueError):
