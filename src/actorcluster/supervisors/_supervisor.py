@@ -252,8 +252,15 @@ class Supervisor(SupervisedActor):
         self._table.remove(self._table.get_stopped(child_id))
 
     def which_children(self) -> list[ChildInfo]:
-        """Every child, in start order."""
-        return [child.info() for child in self._table.children]
+        """Every child, in start order (read from another thread, as an observer does:
+        also the temporary ones started but not yet taken in, see ``_adoptions``)."""
+        infos = [child.info() for child in self._table.children]
+        for adopt in tuple(self._adoptions):  # empty when called through a message
+            if not adopt.link.exit_handled and adopt.ref.is_alive():
+                child = Child(adopt.spec)
+                child.ref = adopt.ref
+                infos.append(child.info())
+        return infos
 
     def count_children(self) -> ChildCounts:
         """How many children there are, running, supervisors and workers (OTP's)."""
