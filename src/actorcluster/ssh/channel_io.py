@@ -48,8 +48,12 @@ def send_all(channel: paramiko.Channel, data: bytes) -> None:
     """
     send = channel.send
     step = max(1, channel.out_max_packet_size - _PACKET_OVERHEAD)
-    view = memoryview(data)
     offset, size = 0, len(data)
+    if 0 < size <= step:  # one packet (a request, mostly): bytes, which paramiko takes as is
+        offset = send(data)  # (a memoryview costs it two exceptions per packet)
+        if not offset:
+            raise BrokenPipeError("the channel was closed")
+    view = memoryview(data)
     while offset < size:
         sent = send(view[offset : offset + step])  # type: ignore[arg-type]  # any buffer works
         if not sent:

@@ -54,6 +54,7 @@ class _Link:
         "actor_urn",
         "child_id",
         "exit_error",
+        "exit_handled",
         "finished",
         "parent",
         "report_start_failure",
@@ -67,6 +68,8 @@ class _Link:
         self.started: threading.Event = Flag()
         self.start_error: Exception | None = None
         self.exit_error: Exception | None = None
+        self.exit_handled = False
+        """Its parent handled its exit before it knew the child (see ``_on_adopt``)."""
         self.actor_urn: str | None = None
         self.actor_class: type[Any] | None = None
         self.finished: threading.Event | None = None

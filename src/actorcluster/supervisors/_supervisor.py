@@ -3,7 +3,9 @@ reverse order; gives up (and fails to its own parent) past its restart intensity
 
 from __future__ import annotations
 
+import collections
 import random
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -12,7 +14,13 @@ from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 from actorcluster.errors import SupervisorGaveUpError, UsageError
 from actorcluster.messages.supervision import AdoptChild, ChildExited, _RestartDue, _StartChildren
-from actorcluster.supervisors._actor import SupervisedActor, _Link, join_actor, start_linked
+from actorcluster.supervisors._actor import (
+    SupervisedActor,
+    _Link,
+    _links,
+    join_actor,
+    start_linked,
+)
 from actorcluster.supervisors._children import Child, ChildTable, PendingRestart
 from actorcluster.supervisors._clock import SystemClock
 from actorcluster.supervisors._spec import (
@@ -35,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["Supervisor", "start_temporary"]
 
 log = get_logger(__name__)
+
+_by_urn: weakref.WeakValueDictionary[str, Supervisor] = weakref.WeakValueDictionary()
+"""Every supervisor by its URN: :func:`start_temporary` hands it children directly."""
 
 
 class Supervisor(SupervisedActor):
@@ -98,6 +109,11 @@ class Supervisor(SupervisedActor):
         self._rng = random.Random()
         self._restarts_total = 0
         self._gave_up = False
+        self._adoptions: collections.deque[AdoptChild] = collections.deque()
+        """Temporary children started by :func:`start_temporary`, not yet in the table:
+        taken in before any message is handled, and before the children are stopped
+        (one per task: a message each would cost a turn of the supervisor each)."""
+        _by_urn[self.actor_urn] = self
 
     def __repr__(self) -> str:
         return f"<Supervisor {self._name} {self._strategy.name} children={len(self._table)}>"
@@ -158,6 +174,10 @@ class Supervisor(SupervisedActor):
         """Stop every child in reverse start order."""
         self._shutdown()
         super().on_failure(exception_type, exception_value, traceback)
+
+    def _handle_receive(self, message: Any) -> Any:
+        self._take_adoptions()  # before anything: a child it names may be among them
+        return super()._handle_receive(message)
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch supervision messages; log unknown ones."""
@@ -232,8 +252,15 @@ class Supervisor(SupervisedActor):
         self._table.remove(self._table.get_stopped(child_id))
 
     def which_children(self) -> list[ChildInfo]:
-        """Every child, in start order."""
-        return [child.info() for child in self._table.children]
+        """Every child, in start order (read from another thread, as an observer does:
+        also the temporary ones started but not yet taken in, see ``_adoptions``)."""
+        infos = [child.info() for child in self._table.children]
+        for adopt in tuple(self._adoptions):  # empty when called through a message
+            if not adopt.link.exit_handled and adopt.ref.is_alive():
+                child = Child(adopt.spec)
+                child.ref = adopt.ref
+                infos.append(child.info())
+        return infos
 
     def count_children(self) -> ChildCounts:
         """How many children there are, running, supervisors and workers (OTP's)."""
@@ -250,10 +277,18 @@ class Supervisor(SupervisedActor):
             children=tuple(self.which_children()),
         )
 
+    def _take_adoptions(self) -> None:
+        adoptions = self._adoptions
+        while adoptions:
+            adopt = adoptions.popleft()
+            self._on_adopt(adopt.spec, adopt.ref, adopt.link)
+
     def _on_adopt(self, spec: ChildSpec, ref: pykka.ActorRef[Any], link: _Link) -> None:
-        """Keep a temporary child started by :func:`start_temporary`, unless it is gone."""
-        if not ref.is_alive() or self._table.find(spec.id) is not None:
-            return  # ended already (its exit came or comes as a stranger's), or a clash
+        """Keep a temporary child started by :func:`start_temporary`, unless its exit
+        was handled already (it came as a stranger's): one that ended since is kept
+        until its exit, which is on its way, is handled."""
+        if link.exit_handled or self._table.find(spec.id) is not None:
+            return  # its exit came before it was known, or a clash
         child = Child(spec)
         child.ref, child.link = ref, link
         self._table.add(child)  # not logged: there is one per task, on the hot path
@@ -263,6 +298,9 @@ class Supervisor(SupervisedActor):
     def _on_child_exited(self, message: ChildExited) -> None:
         child = self._table.find(message.child_id)
         if child is None or child.ref is None or child.ref.actor_urn != message.actor_urn:
+            link = _links.get(message.actor_urn)
+            if link is not None:  # a temporary child to be adopted must not be kept
+                link.exit_handled = True
             return  # an incarnation we stopped ourselves, or one already replaced
         child.ref = child.link = None
         reason = message.reason or "normal"
@@ -421,6 +459,7 @@ class Supervisor(SupervisedActor):
 
     def _shutdown(self) -> None:
         """Cancel pending restarts; stop every child, last started first."""
+        self._take_adoptions()
         self._table.cancel_all()
         for child in reversed(self._table.children):
             self._terminate(child)
@@ -487,9 +526,27 @@ def start_temporary(supervisor: pykka.ActorRef[Supervisor], spec: ChildSpec) -> 
     if spec.restart is not Restart.TEMPORARY:
         raise UsageError(f"start_temporary needs a temporary child, not {spec.restart.name}")
     ref, link = start_linked(spec.start, parent=supervisor, child_id=spec.id, wait=False)
+    adopt = AdoptChild(spec=spec, ref=ref, link=link)
+    actor = _by_urn.get(supervisor.actor_urn)
     try:
-        supervisor.tell(AdoptChild(spec=spec, ref=ref, link=link))
+        if actor is None:
+            supervisor.tell(adopt)  # not a Supervisor of this process: as a message
+        elif supervisor.is_alive():
+            actor._adoptions.append(adopt)
+            if not supervisor.is_alive() and _withdraw(actor, adopt):
+                raise pykka.ActorDeadError(f"{supervisor} stopped")  # before taking it in
+        else:
+            raise pykka.ActorDeadError(f"{supervisor} not found")
     except pykka.ActorDeadError:
         ref.stop(block=False)
         raise
     return ref
+
+
+def _withdraw(actor: Supervisor, adopt: AdoptChild) -> bool:
+    """Take ``adopt`` back, unless the supervisor took it in already."""
+    try:
+        actor._adoptions.remove(adopt)
+    except ValueError:
+        return False
+    return True

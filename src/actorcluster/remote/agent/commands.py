@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import pwd
+import select
 import selectors
 import subprocess
 import time
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from . import frames, kills, strays
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .hub import Hub
     from .inputs import Inputs
 
@@ -84,35 +87,44 @@ def _run(hub: Hub, request_id: int, payload: dict[str, Any], inputs: Inputs | No
     if not isinstance(cmd, str):
         raise TypeError(f"RUN needs a string 'cmd', got {type(cmd).__name__}")
     cwd = payload.get("cwd")
-    output = subprocess.PIPE if payload.get("stream", True) else subprocess.DEVNULL
     command_input = inputs.get(request_id) if inputs is not None else None
     env = hub.environment(payload.get("env"))
     run_mark = env[strays.RUN_MARK_VARIABLE] = f"{hub.mark}.{request_id}"
-    with hub.starting():  # the agent's exit waits until the group is tracked
-        proc = subprocess.Popen(
-            shell_argv(hub.shell or login_shell(), cmd),
-            stdin=subprocess.DEVNULL if command_input is None else subprocess.PIPE,
-            stdout=output,
-            stderr=output,
-            cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
-            env=env,
-            start_new_session=True,
-        )
-        hub.track(proc)
+    # Plain pipes, read with os.read: no file objects around them (Popen's cost more).
+    pipes = [os.pipe(), os.pipe()] if payload.get("stream", True) else []
+    try:
+        with hub.starting():  # the agent's exit waits until the group is tracked
+            proc = subprocess.Popen(
+                shell_argv(hub.shell or login_shell(), cmd),
+                stdin=subprocess.DEVNULL if command_input is None else subprocess.PIPE,
+                stdout=pipes[0][1] if pipes else subprocess.DEVNULL,
+                stderr=pipes[1][1] if pipes else subprocess.DEVNULL,
+                cwd=hub.working_dir if cwd is None else hub.resolve(cwd),
+                env=env,
+                start_new_session=True,
+            )
+            hub.track(proc)
+    except BaseException:
+        _close(fd for pipe in pipes for fd in pipe)
+        raise
+    _close(write for _, write in pipes)  # the command's ends: EOF once it (and all) exit
     if command_input is not None and proc.stdin is not None:
         command_input.attach(os.dup(proc.stdin.fileno()))
         proc.stdin.close()
     if not hub.set_abort(request_id, lambda: kills.kill_run_later(proc, run_mark)):
         kills.kill_run_later(proc, run_mark)  # cancelled while starting
     try:
-        _pump(hub, request_id, proc)
+        _pump(hub, request_id, proc, [read for read, _ in pipes])
     finally:
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _close(read for read, _ in pipes)
     code = proc.wait()
     hub.untrack(proc)
     hub.finish(request_id, Kind.EXIT, {"code": code})
+
+
+def _close(fds: Iterable[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -127,40 +139,73 @@ def _pidfd(pid: int) -> int | None:
     return fd
 
 
-def _pump(hub: Hub, request_id: int, proc: subprocess.Popen[bytes]) -> None:
-    """Send the command's output as it arrives until both pipes end or it exited."""
-    selector = selectors.DefaultSelector()
+def _pump(hub: Hub, request_id: int, proc: subprocess.Popen[bytes], pipes: list[int]) -> None:
+    """Send the command's output (``pipes``: its stdout's and stderr's read ends) as it
+    arrives until both pipes end or it exited."""
+    watched = dict(zip(pipes, (1, 2)))  # fd -> the command's fd it reads
     pidfd = _pidfd(proc.pid)
+    if pidfd is not None:
+        watched[pidfd] = 0
+    poller = _Poller(watched)
     try:
-        open_pipes = 0
-        for fd_number, stream in ((1, proc.stdout), (2, proc.stderr)):
-            if stream is not None:
-                selector.register(stream.fileno(), selectors.EVENT_READ, fd_number)
-                open_pipes += 1
-        if pidfd is not None:
-            selector.register(pidfd, selectors.EVENT_READ, 0)
+        open_pipes = len(pipes)
         exited_at: float | None = None
         while open_pipes or exited_at is None:
             timeout = _select_timeout(exited_at, pidfd is not None)
-            for key, _ in selector.select(timeout):
-                if key.data == 0:
-                    selector.unregister(key.fd)
+            for fd in poller.ready(timeout):
+                if watched[fd] == 0:
+                    poller.forget(fd)
                     exited_at = time.monotonic()
                     continue
-                data = os.read(key.fd, READ_SIZE)
+                data = os.read(fd, READ_SIZE)
                 if data:
-                    hub.emit(request_id, Kind.OUTPUT, {"fd": key.data, "data": data})
+                    hub.emit(request_id, Kind.OUTPUT, {"fd": watched[fd], "data": data})
                 else:
-                    selector.unregister(key.fd)
+                    poller.forget(fd)
                     open_pipes -= 1
             if exited_at is None and pidfd is None and proc.poll() is not None:
                 exited_at = time.monotonic()
             if exited_at is not None and time.monotonic() - exited_at >= DRAIN_GRACE:
                 break
     finally:
-        selector.close()
+        poller.close()
         if pidfd is not None:
             os.close(pidfd)
+
+
+class _Poller:
+    """``select.poll`` where there is one (a plain call, no objects per event), else a
+    selector: which of some file descriptors are readable."""
+
+    def __init__(self, fds: Iterable[int]) -> None:
+        poll = getattr(select, "poll", None)
+        self._poll = poll() if poll is not None else None
+        self._selector = selectors.DefaultSelector() if poll is None else None
+        for fd in fds:
+            if self._poll is not None:
+                self._poll.register(fd, select.POLLIN)
+            elif self._selector is not None:
+                self._selector.register(fd, selectors.EVENT_READ)
+
+    def ready(self, timeout: float | None) -> list[int]:
+        """The readable (or ended) descriptors, waiting up to ``timeout`` seconds."""
+        if self._poll is not None:
+            wait = None if timeout is None else int(timeout * 1000 + 0.999)  # ms, rounded up
+            return [fd for fd, _ in self._poll.poll(wait)]
+        assert self._selector is not None
+        return [key.fd for key, _ in self._selector.select(timeout)]
+
+    def forget(self, fd: int) -> None:
+        """Stop watching ``fd``."""
+        if self._poll is not None:
+            self._poll.unregister(fd)
+        elif self._selector is not None:
+            self._selector.unregister(fd)
+
+    def close(self) -> None:
+        """Release the selector, if there is one."""
+        if self._selector is not None:
+            self._selector.close()
 
 
 def _select_timeout(exited_at: float | None, have_pidfd: bool) -> float | None:

@@ -44,11 +44,9 @@ class _Child:
     """A forked child, looking enough like a ``subprocess.Popen`` for the agent's
     process bookkeeping (:meth:`Hub.track`, :mod:`kills`, :func:`commands._pump`)."""
 
-    def __init__(self, pid: int, stdout: int, stderr: int) -> None:
+    def __init__(self, pid: int) -> None:
         self.pid = pid
         self.returncode: int | None = None
-        self.stdout: io.FileIO | None = io.FileIO(stdout, "rb")
-        self.stderr: io.FileIO | None = io.FileIO(stderr, "rb")
         self._lock = threading.Lock()
 
     def poll(self) -> int | None:
@@ -105,7 +103,7 @@ def call_isolated(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
             os.close(fd)
         with contextlib.suppress(OSError):  # the child did it already, or is gone
             os.setpgid(pid, pid)  # also done by the child: no window without a group
-        child = _Child(pid, out_r, err_r)
+        child = _Child(pid)
         proc = cast("subprocess.Popen[bytes]", child)
         hub.track(proc)
     answer: list[bytes] = []
@@ -114,11 +112,10 @@ def call_isolated(hub: Hub, request_id: int, payload: dict[str, Any]) -> None:
     if not hub.set_abort(request_id, lambda: kills.kill_run_later(proc, run_mark)):
         kills.kill_run_later(proc, run_mark)  # cancelled while starting
     try:
-        commands._pump(hub, request_id, proc)
+        commands._pump(hub, request_id, proc, [out_r, err_r])
     finally:
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+        os.close(out_r)
+        os.close(err_r)
     code = child.wait()
     reader.join()
     hub.untrack(proc)
