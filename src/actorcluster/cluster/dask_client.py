@@ -10,8 +10,9 @@ and the client's stream to it is full, or the machine is too slow for its timeou
 leaves them too. :func:`connect` hands back a client that stops its loop thread when
 its start fails, and, when its close fails, aborts its connections to the scheduler
 and stops its loop thread before raising (each step bounded): nothing is left but the
-error. Not from the loop's own thread (a ``close()`` run by ``__del__`` there) nor at
-interpreter exit: stopping the loop from there would wait on itself.
+error. Not from ``__del__`` (the garbage collector may run it on a thread holding
+distributed's loop-runner lock, which stopping the loop takes: a deadlock), nor from
+the loop's own thread, nor at interpreter exit.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _class() -> type[Client]:
                     _abandon(self)
                 raise
 
+        def __del__(self) -> None:
+            self._collected = True
+            super().__del__()  # type: ignore[no-untyped-call]
+
     _client_class.append(OwnLoopClient)
     return OwnLoopClient
 
@@ -68,9 +73,9 @@ def connect(address: str, timeout: float, *, set_as_default: bool, security: Any
 
 
 def _may_stop_loop(client: Any) -> bool:
-    """Whether this thread may stop the client's loop: not the loop's own thread, not
-    at interpreter exit."""
-    if client._is_finalizing():
+    """Whether this thread may stop the client's loop: not in ``__del__``, not the
+    loop's own thread, not at interpreter exit."""
+    if getattr(client, "_collected", False) or client._is_finalizing():
         return False
     try:
         running = asyncio.get_running_loop()
