@@ -1,17 +1,23 @@
-"""A failed connect of the library's Dask client leaves no thread and no fd behind.
+"""A failed connect or a failed close of the library's Dask client leaves no thread and
+no fd behind.
 
 A plain ``distributed.Client`` that cannot connect keeps its ``IO loop`` thread and
 three fds for the life of the process; the chaos suite found one left after each
 readiness probe of a restarting scheduler (``LocalMasterLauncher.check_ready``) and
 each client made while the scheduler was down (issue 26: fds/threads back at baseline
-after a run)."""
+after a run). A ``close()`` that times out (the scheduler stopped reading, the client's
+stream to it full) left the same, and its socket to the scheduler."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -47,3 +53,43 @@ def test_a_refused_connect_leaves_no_loop_thread_and_no_fd() -> None:
         time.sleep(0.05)
     assert len(_loop_threads()) <= loops, f"left: {_loop_threads()}"
     assert _fds() <= fds
+
+
+def _wait_listening(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the scheduler never listened"
+            time.sleep(0.1)
+
+
+def test_a_close_that_times_out_leaves_no_loop_thread_and_no_fd() -> None:
+    port = _refused_port()
+    where = ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", *where],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, 30)
+        loops, fds = len(_loop_threads()), _fds()
+        client = connect(f"tcp://127.0.0.1:{port}", 10, set_as_default=False, security=None)
+        os.kill(scheduler.pid, signal.SIGSTOP)  # it reads nothing more: the stream fills
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Sending large graph": that is the point
+            client.submit(len, b"x" * (64 << 20), pure=False)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.close(timeout=2)
+        assert time.monotonic() - started < 15  # bounded: the timeout, then the abort
+        assert len(_loop_threads()) <= loops, f"left: {_loop_threads()}"
+        assert _fds() <= fds, os.listdir("/proc/self/fd")
+        client.close(timeout=2)  # closed now: a second close (and __del__) does nothing
+    finally:
+        scheduler.kill()
+        os.kill(scheduler.pid, signal.SIGCONT)
+        scheduler.wait(timeout=30)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chaos.dump import dump_state
 from proctree import kill_tree
 
 if TYPE_CHECKING:
@@ -177,9 +178,10 @@ def _kill_scheduler(scene: Scene, host: str) -> int | None:
 
 def _whole_again(scene: Scene, host: str, killed: int | None) -> None:
     if not scene.full_strength(FULL_STRENGTH_TIMEOUT):
+        dumped = dump_state(scene.state)
         scene.problems.append(
             f"the Dask cluster was not back at full strength {FULL_STRENGTH_TIMEOUT:.0f} s "
-            f"after a kill of pid {killed}: {scene.state}"
+            f"after a kill of pid {killed}: {scene.state} (tree and threads: {dumped})"
         )
 
 

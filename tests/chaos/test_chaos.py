@@ -43,6 +43,7 @@ import pytest
 
 from actorcluster import ActorClusterError, Runtime, RuntimeGroup, RuntimeTask
 from chaos.dask_load import DaskLoad
+from chaos.dump import dump_state
 from chaos.faults import FAULTS, Fault, Scene, run_schedule, schedule
 from chaos.report import recover_times, report
 from chaos.usage import TOLERANCE, Usage, back_to, describe_threads, grown, object_counts
@@ -319,7 +320,11 @@ def test_a_seeded_chaos_run_keeps_every_promise(
         if not carried:
             problems.append("the tunnel carries no data after the run")
         if not whole:
-            problems.append(f"the Dask cluster is not back at full strength: {scene.state}")
+            dumped = dump_state(scene.state)
+            problems.append(
+                f"the Dask cluster is not back at full strength: {scene.state} "
+                f"(tree and threads: {dumped})"
+            )
         if not _wait(lambda: server.status == "running", 30):
             problems.append(f"the supervised process is {server.status} after the run")
         problems += scene.problems + dask.wrong

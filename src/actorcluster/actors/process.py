@@ -11,12 +11,20 @@ code 0 is a normal exit, anything else (a signal, a lost agent) a crash with
 :class:`~actorcluster.errors.ProcessExitedError`; its supervisor then restarts it (with
 its backoff and intensity) or not.
 
+No actor waits for an agent in ``on_start``: one that finds none up waits without a
+thread (``waiting for host``) until the runtime has an agent again, then starts the
+command at once. Blocking there would deadlock a runtime whose whole subtree starts
+again (its supervisor gave up on a long outage and its parent restarted it): the
+processes start before the connection and the agent, each start waiting for the one
+before it, so a process waiting for the agent held the agent's start up for the whole
+wait, failed, and the next try did the same, for good.
+
 With :attr:`ProcessSpec.wait_for_host` (``runtime.supervise``), the host being away is
-not the process's fault: the actor never waits for an agent in ``on_start`` and never
-crashes for a lost host. It waits (``waiting for host``, no thread held) until the
-runtime has an agent again, then starts the command at once; a command that lived
-through the outage (the session was re-attached) simply goes on. Neither counts toward
-its supervisor's intensity; each start after an outage counts as a restart.
+not the process's fault: the actor never crashes for a lost host and waits as long as
+it takes; a command that lived through the outage (the session was re-attached) simply
+goes on. Neither counts toward its supervisor's intensity; each start after an outage
+counts as a restart. Without it (a cluster's processes), a lost host is a crash, and so
+is a wait for the agent longer than the runtime's ``reconnect_wait``.
 """
 
 from __future__ import annotations
@@ -99,6 +107,8 @@ class _HostBack:
     """Internal: the runtime has an agent again (None: the wait timed out)."""
 
     client: AgentClient | None
+    reason: str = ""
+    """Why there is none (with ``client`` None)."""
 
 
 class ProcessActor(SupervisedActor):
@@ -138,16 +148,13 @@ class ProcessActor(SupervisedActor):
         )
 
     def on_start(self) -> None:
-        """Send the command to the host; while the host is away, wait for it (with
-        :attr:`ProcessSpec.wait_for_host`) or for a reconnect under way (bounded)."""
+        """Send the command to the host; while the host is away, wait for it without a
+        thread (see the module docstring)."""
         super().on_start()
-        if self._spec.wait_for_host:
-            client = self._context.current_agent()
-            if client is None:
-                self._await_host()
-                return
-        else:
-            client = self._context.current_agent() or self._context.agent()
+        client = self._context.current_agent()
+        if client is None:
+            self._await_host()
+            return
         self._launch(client)
 
     def _launch(self, client: AgentClient) -> None:
@@ -182,9 +189,9 @@ class ProcessActor(SupervisedActor):
         self._awaiting_host = True
         ref = self.actor_ref
 
-        def host_back(client: AgentClient | None, _error: BaseException | None) -> None:
+        def host_back(client: AgentClient | None, error: BaseException | None) -> None:
             try:
-                ref.tell(_HostBack(client))
+                ref.tell(_HostBack(client, _reason(error)))
             except pykka.ActorDeadError:
                 return  # stopped meanwhile
 
@@ -223,19 +230,22 @@ class ProcessActor(SupervisedActor):
         match message:
             case _Exited():
                 self._on_exited(message)
-            case _HostBack(client=client):
-                self._on_host_back(client)
+            case _HostBack(client=client, reason=reason):
+                self._on_host_back(client, reason)
             case _:
                 return super().on_receive(message)
         return None
 
-    def _on_host_back(self, client: AgentClient | None) -> None:
+    def _on_host_back(self, client: AgentClient | None, reason: str) -> None:
         self._awaiting_host = False
         if self._call is not None and not self._call.done():
             return  # it lived through the outage
         if client is None:
-            if not self._context.closed:
-                self._await_host()  # still away: wait on (this never counts as a restart)
+            if self._context.closed:
+                return
+            if not self._spec.wait_for_host:  # a crash, as a lost host is for it
+                raise HostUnreachableError(self._context.host, reason or "no agent")
+            self._await_host()  # still away: wait on (this never counts as a restart)
             return
         self._log.info("process.host_back", incarnation=self._incarnation)
         self._launch(client)
@@ -275,6 +285,13 @@ class ProcessActor(SupervisedActor):
             self._state.ended()  # the session is over: its agent killed the group
             return
         watch.add_done_callback(lambda _: self._state.ended())
+
+
+def _reason(error: BaseException | None) -> str:
+    """Why no agent came, without the "host X is unreachable" a raise adds again."""
+    if isinstance(error, HostUnreachableError) and len(error.args) == 2:
+        return str(error.args[1])
+    return "" if error is None else str(error)
 
 
 _WAIT_GONE = (

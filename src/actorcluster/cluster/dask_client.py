@@ -5,19 +5,31 @@ loop``, with an epoll fd and a self-pipe) before it connects, and stops it only 
 end of a ``close()`` that succeeds. A connect that fails (the scheduler restarting, a
 refused port) leaves the thread and its three fds for the life of the process: each
 readiness probe of a restarting scheduler, each ``get_client()`` while it is down,
-leaked one. :func:`connect` hands back a client that stops its loop thread when its
-start fails. (A ``close()`` that times out, the scheduler gone, still leaves it:
-stopping the loop there can deadlock when ``close`` runs from ``__del__``.)
+leaked one. A ``close()`` that fails (it times out when the scheduler stopped reading
+and the client's stream to it is full, or the machine is too slow for its timeout)
+leaves them too. :func:`connect` hands back a client that stops its loop thread when
+its start fails, and, when its close fails, aborts its connections to the scheduler
+and stops its loop thread before raising (each step bounded): nothing is left but the
+error. Not from ``__del__`` (the garbage collector may run it on a thread holding
+distributed's loop-runner lock, which stopping the loop takes: a deadlock), nor from
+the loop's own thread, nor at interpreter exit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = ["connect"]
+
+ABANDON_TIMEOUT = 5.0
+"""Seconds a failed close waits for its connections to be aborted, then for its loop
+thread to end."""
 
 _client_class: list[type[Client]] = []
 
@@ -29,7 +41,7 @@ def _class() -> type[Client]:
     from distributed import Client
 
     class OwnLoopClient(Client):
-        """A Client whose failed start stops its loop thread."""
+        """A Client whose failed start or failed close stops its loop thread."""
 
         def start(self, **kwargs: Any) -> None:
             try:
@@ -37,6 +49,18 @@ def _class() -> type[Client]:
             except BaseException:
                 self._loop_runner.stop()  # type: ignore[no-untyped-call]
                 raise
+
+        def close(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().close(*args, **kwargs)  # type: ignore[no-untyped-call]
+            except BaseException:
+                if not self.asynchronous and _may_stop_loop(self):
+                    _abandon(self)
+                raise
+
+        def __del__(self) -> None:
+            self._collected = True
+            super().__del__()  # type: ignore[no-untyped-call]
 
     _client_class.append(OwnLoopClient)
     return OwnLoopClient
@@ -46,3 +70,66 @@ def connect(address: str, timeout: float, *, set_as_default: bool, security: Any
     """A connected synchronous client of the scheduler at ``address``; on failure, the
     error of ``distributed.Client`` with nothing left running."""
     return _class()(address, timeout=timeout, set_as_default=set_as_default, security=security)
+
+
+def _may_stop_loop(client: Any) -> bool:
+    """Whether this thread may stop the client's loop: not in ``__del__``, not the
+    loop's own thread, not at interpreter exit."""
+    if getattr(client, "_collected", False) or client._is_finalizing():
+        return False
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return running is not getattr(client.loop, "asyncio_loop", None)
+
+
+def _abandon(client: Any) -> None:
+    """After a failed close: abort the client's connections on its loop (no flush, no
+    goodbye: the scheduler is gone or not reading), then stop its loop thread; the
+    client reads ``closed`` from now on (a later ``close()``, its ``__del__``, does
+    nothing)."""
+    aborted = threading.Event()
+
+    def abort() -> None:
+        try:
+            _abort_comms(client)
+        finally:
+            aborted.set()
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed already
+        client.loop.add_callback(abort)
+        aborted.wait(ABANDON_TIMEOUT)
+    with contextlib.suppress(Exception):  # a loop thread that would not end: left as is
+        client._loop_runner.stop(timeout=ABANDON_TIMEOUT)
+    client.status = "closed"
+
+
+def _abort_comms(client: Any) -> None:
+    """On the client's loop: abort its stream to the scheduler and its pooled
+    connections."""
+    comms = []
+    stream = getattr(client, "scheduler_comm", None)
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            stream.abort()
+        comms.append(getattr(stream, "comm", None))
+    pool = getattr(client, "rpc", None)
+    for held in (getattr(pool, "available", {}), getattr(pool, "occupied", {})):
+        for pooled in list(held.values()):
+            comms += list(pooled)
+    for comm in comms:
+        if comm is not None:
+            _abort_comm(comm)
+
+
+def _abort_comm(comm: Any) -> None:
+    """Close ``comm``'s socket now. A close under way (waiting to flush to a peer that
+    does not read: the timeout's cause) has taken the stream off the comm already; the
+    comm's finalizer still holds it and closes it."""
+    with contextlib.suppress(Exception):
+        comm.abort()
+    finalizer = getattr(comm, "_finalizer", None)
+    if finalizer is not None and finalizer.alive:
+        with contextlib.suppress(Exception):
+            finalizer()
