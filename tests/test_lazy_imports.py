@@ -111,3 +111,50 @@ def test_the_help_lists_each_commands_own_short_help():
         assert command is not None, name
         assert command.get_short_help_str(200) == short_help, name
         assert module == command.callback.__module__, name
+
+
+THIN_ALLOWED = frozenset(
+    {
+        "__future__",
+        "actorcluster",
+        "actorcluster.cli",
+        "actorcluster.cli.keeper_client",
+        "actorcluster.cli.keeper_paths",
+        "_socket",
+        "json",
+        "json.decoder",
+        "json.encoder",
+        "json.scanner",
+        "_json",
+        "_sha2",
+        "_sha256",
+    }
+)
+"""What a call through the keeper may import beyond what the interpreter's start did:
+no ``socket`` or ``signal`` wrapper (their enum conversions), no ``hashlib`` (it loads
+OpenSSL), no ``typing``, ``subprocess``, ``select`` or limits module (starting a keeper
+needs those, not using one)."""
+
+
+def test_a_call_through_the_keeper_imports_only_what_it_sends_with():
+    probe = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "from actorcluster.cli import main\n"
+        "from actorcluster.cli.keeper_paths import identity, keeper_dir\n"
+        "from actorcluster.cli.keeper_paths import keeper_wanted, parse_call\n"
+        "from actorcluster.cli.keeper_client import through_keeper\n"
+        "keeper_wanted(parse_call(['run', 'host-1', '--', 'true']))\n"
+        "identity(None)\n"
+        "keeper_dir(create=False)\n"
+        "import json\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    env = cli_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=env, timeout=30, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert loaded - THIN_ALLOWED == set()
+

@@ -15,14 +15,14 @@ imports neither click nor the library); otherwise the call runs here
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
-from actorcluster.cli.exits import ExitCode
-
+TYPE_CHECKING = False  # typing itself is not imported: a call the keeper serves needs it not
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from actorcluster.cli.app import cli
+    from actorcluster.cli.exits import ExitCode
 
 __all__ = ["ExitCode", "cli", "main"]
 
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = through_keeper(args)
         except KeyboardInterrupt:  # while the keeper started: nothing ran yet
             from actorcluster.cli.console import note
+            from actorcluster.cli.exits import ExitCode
 
             note("interrupted; everything started was stopped")
             return int(ExitCode.INTERRUPTED)
@@ -51,9 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def __getattr__(name: str) -> Any:
-    """``cli`` (the click group), imported on first use."""
+    """``cli`` (the click group) and ``ExitCode``, imported on first use."""
     if name == "cli":
         from actorcluster.cli.app import cli
 
         return cli
+    if name == "ExitCode":
+        from actorcluster.cli.exits import ExitCode
+
+        return ExitCode
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
