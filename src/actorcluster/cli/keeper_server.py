@@ -33,7 +33,7 @@ import time
 from typing import Any
 
 from actorcluster._logging import get_logger
-from actorcluster._workers import THREADS, Job
+from actorcluster._workers import THREADS
 from actorcluster.cli import keeper_paths as paths
 from actorcluster.cli import keeper_streams as streams
 from actorcluster.cli.app import main as run_here
@@ -59,7 +59,8 @@ class _Request:
         self.sock = sock
         self.binding = binding
         self.lease = Lease()
-        self.job: Job | None = None
+        self.done = threading.Event()
+        """Set once the call ended (its exit code sent)."""
         self.ident: int | None = None
         """The thread serving the call, once it began (set under the binding's lock)."""
         self.interrupted = False
@@ -147,8 +148,9 @@ class Keeper:
             return
         sock.settimeout(None)
         op = request.get("op")
-        if op == "run" and len(fds) == 3 and request.get("key") == self.key:
-            self._start_call(sock, fds, request)
+        serves = op == "run" and len(fds) == 3 and request.get("key") == self.key
+        if serves and not self.stopping.is_set():  # stopping: the caller runs it itself
+            self._serve_call(sock, fds, request)
             return
         for fd in fds:
             os.close(fd)
@@ -163,15 +165,17 @@ class Keeper:
             with contextlib.suppress(OSError):
                 sock.sendall(json.dumps(answer).encode() + b"\n")
 
-    def _start_call(self, sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    def _serve_call(self, sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+        """Serve a call on the thread that read it (one hand-over fewer); its signals
+        are read on another."""
         sizes = request.get("terminal_sizes")
         binding = streams.Binding(fds, list(sizes) if isinstance(sizes, list) else [])
         call = _Request(sock, binding)
         with self.lock:
             self.requests.add(call)
             self.served += 1
-        call.job = THREADS.start(self._serve, call, request, name="keeper-call")
         THREADS.start(self._listen, call, name="keeper-signals")
+        self._serve(call, request)
 
     def _serve(self, call: _Request, request: dict[str, Any]) -> None:
         argv = [str(word) for word in request.get("argv", [])]
@@ -228,6 +232,7 @@ class Keeper:
         with self.lock:
             self.requests.discard(call)
             self.last_used = time.monotonic()
+        call.done.set()
 
     def _listen(self, call: _Request) -> None:
         """The caller's signals; its going away counts as SIGHUP."""
@@ -261,11 +266,7 @@ class Keeper:
         for future in list(binding.futures):
             with contextlib.suppress(Exception):
                 future.cancel()
-        job = call.job
-        if job is None:  # being started: it sees ``interrupted`` as it begins
-            return
-        job.join(_INTERRUPT_GRACE)
-        if job.is_alive():
+        if not call.done.wait(_INTERRUPT_GRACE):
             log.warning("keeper.call.stuck", hosts=[r.host for _, r in call.lease.borrowed])
             self.pool.give_back(call.lease, keep=False)
 
@@ -287,6 +288,20 @@ class Keeper:
         for job in jobs:
             job.join(_INTERRUPT_GRACE + 1)
         self.pool.close()
+
+
+def _turn_away(server: socket.socket) -> None:
+    """Close the listening socket (its name already removed): the connections that
+    arrived meanwhile are told to run their calls themselves, not reset."""
+    server.setblocking(False)
+    while True:
+        try:
+            sock, _ = server.accept()
+        except OSError:
+            break
+        with sock, contextlib.suppress(OSError):
+            sock.sendall(b'{"run_here": true}\n')
+    server.close()
 
 
 def serve(socket_path: str, key: str, ready_fd: int) -> int:
@@ -328,7 +343,8 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
-        server.close()
+        _turn_away(server)
+        lock_file.close()  # a new keeper of this name may start while this one cleans up
         keeper.close()
         log.info("keeper.stopped", pid=os.getpid())
     return 0
