@@ -158,3 +158,20 @@ def test_a_call_through_the_keeper_imports_only_what_it_sends_with():
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert loaded - THIN_ALLOWED == set()
 
+
+def test_the_ssh_layer_imports_paramiko_without_invoke_until_a_match_exec_line(tmp_path):
+    config = tmp_path / "ssh_config"
+    config.write_text('Match exec "true"\n    User matched\nHost box\n    HostName 127.0.0.9\n')
+    probe = (
+        "import sys\n"
+        "import actorcluster.ssh\n"
+        "import paramiko\n"
+        "print('invoke' in sys.modules)\n"
+        "from actorcluster.ssh.config_files import load_config\n"
+        f"config = load_config({str(config)!r})\n"
+        "print(config.lookup('box').get('user'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
+    )
+    assert result.stdout.decode().split() == ["False", "matched"]
