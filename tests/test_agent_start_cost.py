@@ -5,6 +5,8 @@ the interpreter it would run."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -67,3 +69,46 @@ def test_the_second_stage_is_the_same_read_from_the_cache(cache_home):
     finally:
         bootstrap.stage_two.cache_clear()
 
+
+def _python_named(folder, name):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).symlink_to(sys.executable)
+    return folder / name
+
+
+def _shim(folder, name, log):
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / name
+    shim.write_text(f'#!/bin/sh\necho shim >> {log}\nexec {sys.executable} "$@"\n')
+    shim.chmod(0o755)
+    return shim
+
+
+def _chosen(tmp_path, path_dirs):
+    """Run the host's interpreter choice with only ``path_dirs`` on PATH, home here."""
+    env = {"PATH": os.pathsep.join(map(str, path_dirs)), "HOME": str(tmp_path)}
+    probe = bootstrap._python_exec(None, "import sys; print(sys.executable)")
+    return subprocess.run(
+        ["/bin/sh", "-c", probe], env=env, capture_output=True, timeout=30, check=True
+    )
+
+
+def test_a_shim_on_path_is_passed_over_for_the_install_it_would_run(tmp_path):
+    name = "python{}.{}".format(*sys.version_info[:2])
+    log = tmp_path / "shim.log"
+    shims = tmp_path / ".pyenv" / "shims"
+    _shim(shims, name, log)
+    version = "{}.{}.99".format(*sys.version_info[:2])
+    real = _python_named(tmp_path / ".pyenv" / "versions" / version / "bin", name)
+    result = _chosen(tmp_path, [shims])
+    assert not log.exists()
+    assert result.stdout.decode().strip() == str(real)
+
+
+def test_a_shim_is_used_when_no_real_interpreter_of_the_version_is_found(tmp_path):
+    name = "python{}.{}".format(*sys.version_info[:2])
+    log = tmp_path / "shim.log"
+    shims = tmp_path / "asdf" / "shims"
+    _shim(shims, name, log)
+    _chosen(tmp_path, [shims])
+    assert log.read_text() == "shim\n"

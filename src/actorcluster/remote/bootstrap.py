@@ -217,14 +217,20 @@ def _candidates() -> list[str]:
 
 def _python_exec(python: str | None, program: str, *args: str) -> str:
     """``exec PYTHON -c PROGRAM ARGS``: the given interpreter, else one of the client's
-    minor version when the host has one (:func:`_candidates`), else ``python3``."""
+    minor version when the host has one (:func:`_candidates`), else ``python3``.
+
+    A version manager's shim (a path with ``/shims/``: pyenv, asdf) is taken only when
+    no candidate is a real interpreter: a pyenv shim is a shell script that runs
+    ``pyenv exec``, ~100 ms of every connect, while the interpreter it would run is
+    usually the pyenv install the next candidate names."""
     tail = " ".join(shlex.quote(arg) for arg in (program, *args))
     if python:
         return f"exec {shlex.quote(python)} -c {tail}"
     return (
-        f"for p in {' '.join(_candidates())}; do "
-        'if command -v "$p" >/dev/null 2>&1; then break; fi; p=python3; done; '
-        f'exec "$p" -c {tail}'
+        f"s=; p=; for c in {' '.join(_candidates())}; do "
+        'q=$(command -v "$c" 2>/dev/null) || continue; '
+        "case $q in */shims/*) s=${s:-$q};; *) p=$q; break;; esac; done; "
+        f'exec "${{p:-${{s:-python3}}}}" -c {tail}'
     )
 
 
