@@ -48,7 +48,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     from actorcluster.cli.app import main as run_here
 
-    return run_here(args)
+    code = run_here(args)
+    if argv is None:  # the program itself (the ``actorcluster`` script), not a caller's call
+        _exit_at_once(code)
+    return code
+
+
+def _exit_at_once(code: int) -> None:
+    """End the process with ``code`` without the interpreter's teardown of the ~600
+    modules a command loaded (~50 ms of CPU, a tenth of a cold ``run``): the exit hooks
+    run first, as at any exit (the supervision tree stops, cleaning every runtime up),
+    then stdout and stderr are flushed. Returns instead (the exit goes the usual way)
+    where it could not end alike: a thread the exit would wait for still runs, this
+    Python has no runner for the hooks, or the output cannot be flushed."""
+    import atexit
+    import os
+    import threading
+
+    run_exit_hooks = getattr(atexit, "_run_exitfuncs", None)
+    main_thread = threading.main_thread()
+    waited = [t for t in threading.enumerate() if t is not main_thread and not t.daemon]
+    if run_exit_hooks is None or waited:
+        return
+    run_exit_hooks()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def __getattr__(name: str) -> Any:
