@@ -33,7 +33,7 @@ import time
 from typing import Any
 
 from actorcluster._logging import get_logger
-from actorcluster._workers import THREADS
+from actorcluster._workers import THREADS, Job
 from actorcluster.cli import keeper_paths as paths
 from actorcluster.cli import keeper_streams as streams
 from actorcluster.cli.app import main as run_here
@@ -48,6 +48,8 @@ log = get_logger(__name__)
 _INTERRUPT_GRACE = 5.0
 """Seconds an interrupted call may take to end before its runtimes are cleaned up
 under it (which ends whatever it still waits for)."""
+_READ_TIMEOUT = 10.0
+"""Seconds a connection may take to send its request."""
 _CHECK_EVERY = 1.0
 """Seconds between looks at the idle time and the ssh_config."""
 
@@ -101,6 +103,8 @@ class Keeper:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.served = 0
+        self.readers: list[Job] = []
+        """The jobs reading (then serving) a connection: the keeper exits after them."""
         self.cwd_lock = threading.Lock()
         self.config = paths.config_file(None)
         self.digest = paths.config_digest(self.config)
@@ -131,10 +135,11 @@ class Keeper:
             return
         with self.lock:
             self.last_used = time.monotonic()  # not idle while the request is read
-        THREADS.start(self._answer, sock, name="keeper-read")
+            self.readers = [job for job in self.readers if job.is_alive()]
+            self.readers.append(THREADS.start(self._answer, sock, name="keeper-read"))
 
     def _answer(self, sock: socket.socket) -> None:
-        sock.settimeout(10.0)
+        sock.settimeout(_READ_TIMEOUT)
         try:
             message, fds, _, _ = socket.recv_fds(sock, 65536, 3)
             while not message.endswith(b"\n") and message:
@@ -287,6 +292,10 @@ class Keeper:
         jobs = [THREADS.start(self.interrupt, call, name="keeper-interrupt") for call in calls]
         for job in jobs:
             job.join(_INTERRUPT_GRACE + 1)
+        with self.lock:
+            readers = list(self.readers)
+        for job in readers:  # each answers (run_here, or its interrupted call's exit) first
+            job.join(_READ_TIMEOUT + _INTERRUPT_GRACE + 1)
         self.pool.close()
 
 
