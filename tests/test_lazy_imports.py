@@ -175,3 +175,46 @@ def test_the_ssh_layer_imports_paramiko_without_invoke_until_a_match_exec_line(t
         [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
     )
     assert result.stdout.decode().split() == ["False", "matched"]
+
+
+def test_a_cold_run_imports_neither_asyncio_nor_structlog_nor_invoke(ssh_bed):
+    probe = (
+        "import atexit, json, sys\n"
+        "unwanted = ('asyncio', 'structlog', 'rich', 'invoke')\n"
+        "atexit.register(lambda: print(json.dumps([m for m in unwanted if m in sys.modules])))\n"
+        "sys.argv = ['actorcluster', 'run', 'host-1', '--', 'echo ran']\n"
+        "from actorcluster.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    env = cli_env(ssh_bed.ssh_config, ACTORCLUSTER_KEEPER="0")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=env, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == b"ran"
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_the_command_lines_logging_imports_structlog_at_its_first_shown_event():
+    probe = (
+        "import sys\n"
+        "from actorcluster.logconfig import configure_logging\n"
+        "from actorcluster._logging import get_logger\n"
+        "configure_logging('warning', json=True, on_first_event=True)\n"
+        "log = get_logger('actorcluster.probe')\n"
+        "log.info('not.shown', a=1)\n"
+        "print('structlog' in sys.modules)\n"
+        "log.warning('first.shown', host='h', n=2)\n"
+        "log.warning('second.shown', n=3)\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, env=cli_env(), timeout=30, check=True
+    )
+    assert result.stdout.split() == [b"False", b"True"]
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["event"], line["level"], line.get("n")) for line in lines] == [
+        ("first.shown", "warning", 2),
+        ("second.shown", "warning", 3),
+    ]
+    assert lines[0]["host"] == "h" and "timestamp" in lines[0]
