@@ -180,7 +180,7 @@ def test_the_ssh_layer_imports_paramiko_without_invoke_until_a_match_exec_line(t
 def test_a_cold_run_imports_neither_asyncio_nor_structlog_nor_invoke(ssh_bed):
     probe = (
         "import atexit, json, sys\n"
-        "unwanted = ('asyncio', 'structlog', 'rich', 'invoke')\n"
+        "unwanted = ('asyncio', 'structlog', 'rich', 'invoke', 'cloudpickle')\n"
         "atexit.register(lambda: print(json.dumps([m for m in unwanted if m in sys.modules])))\n"
         "sys.argv = ['actorcluster', 'run', 'host-1', '--', 'echo ran']\n"
         "from actorcluster.cli import main\n"

@@ -121,9 +121,14 @@ def _agent_sources() -> dict[str, tuple[bool, str]]:
 
 
 def _cloudpickle_sources() -> dict[str, tuple[bool, str]]:
-    import cloudpickle
+    """cloudpickle's modules, found without importing it (a command line that calls no
+    function remotely does not need it)."""
+    import importlib.util
 
-    return _package_sources(Path(cloudpickle.__file__).parent, "cloudpickle")
+    spec = importlib.util.find_spec("cloudpickle")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("cloudpickle is not installed", name="cloudpickle")
+    return _package_sources(Path(spec.origin).parent, "cloudpickle")
 
 
 class StageTwo:
