@@ -112,3 +112,12 @@ def test_a_shim_is_used_when_no_real_interpreter_of_the_version_is_found(tmp_pat
     _shim(shims, name, log)
     _chosen(tmp_path, [shims])
     assert log.read_text() == "shim\n"
+
+
+def test_a_file_others_may_write_is_not_used(cache_home):
+    stage_cache.cached(b"key", lambda: b"compiled")
+    (path,) = cache_home.iterdir()
+    path.chmod(0o622)
+    assert stage_cache.cached(b"key", lambda: b"rebuilt") == b"rebuilt"
+    cache_home.chmod(0o777)
+    assert stage_cache.cached(b"key", lambda: b"again") == b"again"

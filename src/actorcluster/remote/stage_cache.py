@@ -8,7 +8,9 @@ user's own (0700), one file per key: a hash of the sources and the interpreter's
 version, so an upgrade or an edit writes a new one (the oldest beyond
 :data:`KEPT` are removed then). A file is written whole under another name and renamed,
 and carries the hash of its content, checked on reading; anything amiss (no home, a
-read-only disk, a damaged file) means building it here, as without a cache.
+read-only disk, a damaged file) means building it here, as without a cache. What hosts
+run comes from there, so a file is used only where the folder and the file are the
+user's own and nobody else may write them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import sys
 from typing import TYPE_CHECKING
 
@@ -50,9 +53,18 @@ def cached(key: bytes, build: Callable[[], bytes]) -> bytes:
     return data
 
 
+def _ours(info: os.stat_result) -> bool:
+    """Owned by this user and writable by nobody else."""
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _read(path: str) -> bytes | None:
     try:
+        if not _ours(os.lstat(os.path.dirname(path))):
+            return None
         with open(path, "rb") as file:
+            if not _ours(os.fstat(file.fileno())):
+                return None
             raw = file.read()
     except OSError:
         return None
