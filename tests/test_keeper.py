@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from actorcluster.cli.keeper_client import ask
 from cli_runner import CLI, cli, cli_env, start_cli
 from keepers import calls_served, keeper_pids, private_keepers
 from proctree import cmdline, matching, wait_gone
@@ -316,3 +317,15 @@ def test_an_idle_keeper_exits_and_stop_ends_one(ssh_bed):
         assert wait_gone(pids, 20) == []
         with contextlib.suppress(FileNotFoundError):
             assert _sockets(folder) == []
+
+
+def test_a_call_made_as_the_keeper_stops_is_served_all_the_same(ssh_bed, keepers):
+    assert cli("run", "host-1", "--", "true", ssh_config=ssh_bed.ssh_config).returncode == 0
+    pids = keeper_pids(keepers)
+    for path in _sockets(keepers):  # answered at once: the keeper stops after
+        assert ask(path, {"op": "stop"}) is not None
+    # Accepted by the stopping keeper, waiting in its backlog, or finding its lock still
+    # held: each runs here or in a new keeper, never interrupted, never kept waiting.
+    done = cli("run", "host-1", "--", "echo served", ssh_config=ssh_bed.ssh_config, timeout=25)
+    assert (done.returncode, done.stdout) == (0, b"served\n"), done.stderr
+    assert wait_gone(pids, 30) == []

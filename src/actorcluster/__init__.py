@@ -12,10 +12,10 @@ starts fast. ``from actorcluster import Runtime`` and every lazycluster import p
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # neither typing nor importlib: a call the keeper serves needs them not
 if TYPE_CHECKING:
+    from typing import Any
+
     from actorcluster.errors import (
         ActorClusterError,
         AgentLostError,
@@ -126,6 +126,8 @@ def __getattr__(name: str) -> Any:
     Raises:
         AttributeError: no such name or submodule.
     """
+    import importlib
+
     home = _HOMES.get(name)
     if home is not None:
         value = getattr(importlib.import_module(home), name)

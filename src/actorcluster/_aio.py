@@ -8,10 +8,10 @@ undo what the step made. :func:`settle` does that; :func:`outcome` waits for an
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable
 
     from actorcluster.futures import ActorFuture
@@ -24,6 +24,8 @@ T = TypeVar("T")
 async def outcome(future: ActorFuture[Any]) -> None:
     """Wait until ``future`` is done, without blocking the loop and without cancelling
     the work when the awaiting coroutine is cancelled (its value is not read)."""
+    import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[None] = loop.create_future()
 
@@ -48,6 +50,8 @@ async def settle(work: Awaitable[T], undo: Callable[[T], None] | None = None) ->
         asyncio.CancelledError: the awaiting coroutine was cancelled (after the work ended).
         Whatever the work raised, when not cancelled.
     """
+    import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
     task = asyncio.ensure_future(work)
     cancelled = False
     while not task.done():

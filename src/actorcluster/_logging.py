@@ -18,14 +18,17 @@ A level that is off costs one check: the event's fields are not even formatted, 
 under a structlog configuration whose wrapper filters by level
 (``structlog.make_filtering_bound_logger``, whose methods for the levels it drops do
 nothing) no logger is made or bound either.
+
+structlog itself is not imported here: an application that configured it has imported
+it, so one that has not imported it has not configured it either (importing structlog
+costs a program ~30 ms: it imports asyncio, and rich where installed).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
-
-import structlog
 
 from actorcluster.errors import ActorClusterError
 
@@ -39,8 +42,20 @@ _LEVELS = {
     "exception": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-_DROPPED = structlog.make_filtering_bound_logger(logging.CRITICAL).debug
-"""What a filtering structlog wrapper has for each level it drops (a no-op)."""
+_dropped: list[Any] = []
+"""What a filtering structlog wrapper has for each level it drops (a no-op), once
+structlog is configured."""
+
+
+def _configured_structlog() -> Any:
+    """The structlog module, if the application configured it; else None."""
+    module = sys.modules.get("structlog")
+    is_configured = getattr(module, "is_configured", None)  # None: not (fully) imported
+    if is_configured is None or not is_configured():
+        return None
+    if not _dropped:
+        _dropped.append(module.make_filtering_bound_logger(logging.CRITICAL).debug)  # type: ignore[union-attr]
+    return module
 
 
 class LibraryLogger:
@@ -58,9 +73,10 @@ class LibraryLogger:
         return LibraryLogger(self._name, {**self._bound, **values})
 
     def _emit(self, method: str, event: str, values: dict[str, Any]) -> None:
-        if structlog.is_configured():
+        structlog = _configured_structlog()
+        if structlog is not None:
             wrapper = structlog.get_config()["wrapper_class"]
-            if getattr(wrapper, method, None) is _DROPPED:
+            if getattr(wrapper, method, None) is _dropped[0]:
                 return  # the application's wrapper drops this level: nothing to build
             fields = {**self._bound, **values}
             getattr(structlog.get_logger(self._name), method)(event, **fields)

@@ -18,7 +18,6 @@ futures of tasks that is the task's actor, never an I/O thread.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -34,6 +33,7 @@ from actorcluster.errors import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Generator, Iterable, Iterator
 
     from pykka._types import OptExcInfo
@@ -230,6 +230,8 @@ class ActorFuture(pykka.ThreadingFuture[T], Generic[T]):
             callback(self)
 
     def __await__(self) -> Generator[Any, None, T]:
+        import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
 

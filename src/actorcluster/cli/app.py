@@ -173,7 +173,8 @@ def cli(
     settings.connect_timeout = connect_timeout
     settings.debug = debug
     level = "debug" if debug else _LEVELS.get(verbose, "debug")
-    configure_logging(level, json=log_format == "json")
+    # At the default level most calls log nothing: structlog waits for a first event.
+    configure_logging(level, json=log_format == "json", on_first_event=level == "warning")
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:

@@ -11,30 +11,39 @@ private folder, or a keeper that would not start.
 The protocol is JSON lines over the stream socket: the request (with the three
 descriptors), then ``{"signal": N}`` lines; the keeper answers ``{"exit": N}``, or
 ``{"run_here": true}`` (before any output) for a call it does not serve (``localhost``).
+
+A call it serves is a whole process whose every millisecond counts (the keeper answers
+in a few): it imports only what it uses, and of ``socket`` and ``signal`` only the C
+modules under them (``_socket``, ``_signal``), whose Python wrappers would cost more
+(enum conversions) than the rest of the call's own work. Starting a keeper, the rare
+case, imports more.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import json
 import os
-import select
-import signal
-import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
-from actorcluster._limits import KEEPER_START_TIMEOUT as START_TIMEOUT
-from actorcluster._limits import Deadline
 from actorcluster.cli import keeper_paths as paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    import _signal
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from typing import Any
+
+    from actorcluster._limits import Deadline
 
 __all__ = ["ask", "request_lines", "start_keeper", "through_keeper"]
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 
 
 def _absolute_config(argv: Sequence[str]) -> list[str]:
@@ -50,8 +59,8 @@ def _absolute_config(argv: Sequence[str]) -> list[str]:
     return args
 
 
-def _connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect(path: str) -> _socket.socket | None:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
@@ -60,10 +69,14 @@ def _connect(path: str) -> socket.socket | None:
     return sock
 
 
-def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket | None:
+def start_keeper(folder: str, key: str, ssh_config: str | None) -> _socket.socket | None:
     """Start the keeper named ``key`` (or find the one another call just started);
     its connected socket, or None when it did not come up in time."""
+    import select
     import subprocess
+
+    from actorcluster._limits import KEEPER_START_TIMEOUT as START_TIMEOUT
+    from actorcluster._limits import Deadline
 
     path = paths.socket_path(folder, key)
     ready_read, ready_write = os.pipe()
@@ -103,7 +116,7 @@ def start_keeper(folder: str, key: str, ssh_config: str | None) -> socket.socket
     return None
 
 
-def _await_listening(path: str, deadline: Deadline) -> socket.socket | None:
+def _await_listening(path: str, deadline: Deadline) -> _socket.socket | None:
     """A connection to the keeper at ``path`` once it listens (polled: it is another
     call's child, with no pipe to us), or None at ``deadline``."""
     while not deadline.expired():
@@ -114,7 +127,7 @@ def _await_listening(path: str, deadline: Deadline) -> socket.socket | None:
     return None
 
 
-def request_lines(sock: socket.socket) -> Iterator[dict[str, Any]]:
+def request_lines(sock: _socket.socket) -> Iterator[dict[str, Any]]:
     """The JSON lines the keeper sends, until it closes the connection."""
     pending = b""
     while True:
@@ -136,17 +149,18 @@ def ask(path: str, request: dict[str, Any], timeout: float = 10.0) -> dict[str, 
     sock = _connect(path)
     if sock is None:
         return None
-    with sock:
+    try:
         sock.settimeout(timeout)
-        try:
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            return next(request_lines(sock), None)
-        except (OSError, ValueError):
-            return None
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        return next(request_lines(sock), None)
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
-def _forwarding(sock: socket.socket) -> Iterator[None]:
+def _forwarding(sock: _socket.socket) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP go to the keeper (which stops the command) while
     the block runs."""
 
@@ -154,15 +168,15 @@ def _forwarding(sock: socket.socket) -> Iterator[None]:
         with contextlib.suppress(OSError):
             sock.sendall(json.dumps({"signal": number}).encode() + b"\n")
 
-    previous = {number: signal.signal(number, forward) for number in _FORWARDED}
+    previous = {number: _signal.signal(number, forward) for number in _FORWARDED}
     try:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            _signal.signal(number, handler)
 
 
-def _send_request(sock: socket.socket, key: str, argv: Sequence[str]) -> None:
+def _send_request(sock: _socket.socket, key: str, argv: Sequence[str]) -> None:
     sizes: list[list[int] | None] = []
     for fd in (0, 1, 2):
         try:
@@ -177,7 +191,8 @@ def _send_request(sock: socket.socket, key: str, argv: Sequence[str]) -> None:
         "terminal_sizes": sizes,
     }
     payload = json.dumps(request).encode() + b"\n"
-    socket.send_fds(sock, [payload], [0, 1, 2])
+    fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # C ints
+    sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
 
 
 def _std_fds_open() -> bool:
@@ -189,7 +204,7 @@ def _std_fds_open() -> bool:
     return True
 
 
-def _keeper_for(ssh_config: str | None) -> tuple[socket.socket, str] | None:
+def _keeper_for(ssh_config: str | None) -> tuple[_socket.socket, str] | None:
     """A connection to the keeper for ``ssh_config`` (started if there is none), and
     its name; None when there is no private folder or it would not start."""
     folder = paths.keeper_dir()
@@ -213,18 +228,21 @@ def through_keeper(argv: Sequence[str] | None = None) -> int | None:
     if found is None:
         return None
     sock, key = found
-    with sock, _forwarding(sock):
-        try:
-            _send_request(sock, key, args)
-        except OSError:
-            return None
-        try:
-            for message in request_lines(sock):
-                if "exit" in message:
-                    return int(message["exit"])
-                if message.get("run_here"):
-                    return None
-        except (OSError, ValueError):
-            pass
+    try:
+        with _forwarding(sock):
+            try:
+                _send_request(sock, key, args)
+            except OSError:
+                return None
+            try:
+                for message in request_lines(sock):
+                    if "exit" in message:
+                        return int(message["exit"])
+                    if message.get("run_here"):
+                        return None
+            except (OSError, ValueError):
+                pass
+    finally:
+        sock.close()
     print("actorcluster: error: the keeper went away during the command", file=sys.stderr)
     return 1

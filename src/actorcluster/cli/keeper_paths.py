@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import TYPE_CHECKING, NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 __all__ = [
     "KEEPER_COMMANDS",
@@ -68,17 +69,39 @@ _OWN_KEYS = (DIR_ENV, ENABLE_ENV, IDLE_ENV)
 _GLOBAL_VALUE_OPTIONS = ("--ssh-config", "--connect-timeout")
 
 
-class Call(NamedTuple):
-    """A command line call as the keeper client sees it."""
+class Call:
+    """A command line call as the keeper client sees it (a plain class: a named tuple
+    would cost every call through the keeper more than the rest of this module)."""
 
-    command: str | None
-    """The command's name (None: none given)."""
-    ssh_config: str | None
-    """``--ssh-config``'s value, if given."""
-    no_keeper: bool
-    """``--no-keeper`` was given."""
-    direct_only: bool
-    """An option the keeper does not serve (logging, help, version, an unknown one)."""
+    __slots__ = ("command", "direct_only", "no_keeper", "ssh_config")
+
+    def __init__(
+        self, command: str | None, ssh_config: str | None, no_keeper: bool, direct_only: bool
+    ) -> None:
+        self.command = command
+        """The command's name (None: none given)."""
+        self.ssh_config = ssh_config
+        """``--ssh-config``'s value, if given."""
+        self.no_keeper = no_keeper
+        """``--no-keeper`` was given."""
+        self.direct_only = direct_only
+        """An option the keeper does not serve (logging, help, version, an unknown one)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Call):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Call(command={!r}, ssh_config={!r}, no_keeper={!r}, direct_only={!r})".format(
+            *self._fields()
+        )
+
+    def _fields(self) -> tuple[str | None, str | None, bool, bool]:
+        return (self.command, self.ssh_config, self.no_keeper, self.direct_only)
 
 
 def parse_call(argv: Sequence[str]) -> Call:
@@ -187,16 +210,15 @@ def config_digest(path: str) -> str:
     enough to notice an edit) and the known_hosts files it (or OpenSSH's default) names:
     a host key added or revoked means another keeper too. A missing file hashes as
     missing."""
-    import glob
-    import hashlib
-
-    digest = hashlib.sha256()
+    digest = _sha256()
     text = _read(path)
     digest.update(text)
     texts = [text]
     for keyword, words in _settings(text):
         if keyword != "include":
             continue
+        import glob  # an Include line: rare
+
         for word in words:
             pattern = os.path.expanduser(word)
             if not os.path.isabs(pattern):
@@ -215,12 +237,11 @@ def config_digest(path: str) -> str:
         ]
     for name in dict.fromkeys(os.path.expanduser(name) for name in known):
         digest.update(name.encode() + b"\0" + _read(name))
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def identity(ssh_config: str | None, environ: dict[str, str] | None = None) -> str:
     """The hash naming the keeper that may serve a call with this ssh_config here."""
-    import hashlib
     import json
 
     env = dict(os.environ if environ is None else environ)
@@ -243,7 +264,24 @@ def identity(ssh_config: str | None, environ: dict[str, str] | None = None) -> s
         "umask": _umask(),
     }
     encoded = json.dumps(facts, sort_keys=True).encode()
-    return hashlib.sha256(encoded).hexdigest()[:24]
+    digest = _sha256()
+    digest.update(encoded)
+    return str(digest.hexdigest())[:24]
+
+
+def _sha256() -> Any:
+    """A SHA-256 hash object, from the interpreter's own module when it has one:
+    ``hashlib`` loads OpenSSL, which costs a call through the keeper more than all of
+    its own work."""
+    new: Callable[[], Any]
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256 as new  # type: ignore[import-not-found,unused-ignore]
+        else:
+            from _sha256 import sha256 as new  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:  # an interpreter built without them
+        from hashlib import sha256 as new  # type: ignore[no-redef,unused-ignore]
+    return new()
 
 
 def _umask() -> int:

@@ -48,6 +48,8 @@ log = get_logger(__name__)
 _INTERRUPT_GRACE = 5.0
 """Seconds an interrupted call may take to end before its runtimes are cleaned up
 under it (which ends whatever it still waits for)."""
+_READ_TIMEOUT = 10.0
+"""Seconds a connection may take to send its request."""
 _CHECK_EVERY = 1.0
 """Seconds between looks at the idle time and the ssh_config."""
 
@@ -59,7 +61,8 @@ class _Request:
         self.sock = sock
         self.binding = binding
         self.lease = Lease()
-        self.job: Job | None = None
+        self.done = threading.Event()
+        """Set once the call ended (its exit code sent)."""
         self.ident: int | None = None
         """The thread serving the call, once it began (set under the binding's lock)."""
         self.interrupted = False
@@ -100,6 +103,8 @@ class Keeper:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.served = 0
+        self.readers: list[Job] = []
+        """The jobs reading (then serving) a connection: the keeper exits after them."""
         self.cwd_lock = threading.Lock()
         self.config = paths.config_file(None)
         self.digest = paths.config_digest(self.config)
@@ -130,10 +135,11 @@ class Keeper:
             return
         with self.lock:
             self.last_used = time.monotonic()  # not idle while the request is read
-        THREADS.start(self._answer, sock, name="keeper-read")
+            self.readers = [job for job in self.readers if job.is_alive()]
+            self.readers.append(THREADS.start(self._answer, sock, name="keeper-read"))
 
     def _answer(self, sock: socket.socket) -> None:
-        sock.settimeout(10.0)
+        sock.settimeout(_READ_TIMEOUT)
         try:
             message, fds, _, _ = socket.recv_fds(sock, 65536, 3)
             while not message.endswith(b"\n") and message:
@@ -147,8 +153,9 @@ class Keeper:
             return
         sock.settimeout(None)
         op = request.get("op")
-        if op == "run" and len(fds) == 3 and request.get("key") == self.key:
-            self._start_call(sock, fds, request)
+        serves = op == "run" and len(fds) == 3 and request.get("key") == self.key
+        if serves and not self.stopping.is_set():  # stopping: the caller runs it itself
+            self._serve_call(sock, fds, request)
             return
         for fd in fds:
             os.close(fd)
@@ -163,15 +170,17 @@ class Keeper:
             with contextlib.suppress(OSError):
                 sock.sendall(json.dumps(answer).encode() + b"\n")
 
-    def _start_call(self, sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    def _serve_call(self, sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+        """Serve a call on the thread that read it (one hand-over fewer); its signals
+        are read on another."""
         sizes = request.get("terminal_sizes")
         binding = streams.Binding(fds, list(sizes) if isinstance(sizes, list) else [])
         call = _Request(sock, binding)
         with self.lock:
             self.requests.add(call)
             self.served += 1
-        call.job = THREADS.start(self._serve, call, request, name="keeper-call")
         THREADS.start(self._listen, call, name="keeper-signals")
+        self._serve(call, request)
 
     def _serve(self, call: _Request, request: dict[str, Any]) -> None:
         argv = [str(word) for word in request.get("argv", [])]
@@ -228,6 +237,7 @@ class Keeper:
         with self.lock:
             self.requests.discard(call)
             self.last_used = time.monotonic()
+        call.done.set()
 
     def _listen(self, call: _Request) -> None:
         """The caller's signals; its going away counts as SIGHUP."""
@@ -261,11 +271,7 @@ class Keeper:
         for future in list(binding.futures):
             with contextlib.suppress(Exception):
                 future.cancel()
-        job = call.job
-        if job is None:  # being started: it sees ``interrupted`` as it begins
-            return
-        job.join(_INTERRUPT_GRACE)
-        if job.is_alive():
+        if not call.done.wait(_INTERRUPT_GRACE):
             log.warning("keeper.call.stuck", hosts=[r.host for _, r in call.lease.borrowed])
             self.pool.give_back(call.lease, keep=False)
 
@@ -286,7 +292,25 @@ class Keeper:
         jobs = [THREADS.start(self.interrupt, call, name="keeper-interrupt") for call in calls]
         for job in jobs:
             job.join(_INTERRUPT_GRACE + 1)
+        with self.lock:
+            readers = list(self.readers)
+        for job in readers:  # each answers (run_here, or its interrupted call's exit) first
+            job.join(_READ_TIMEOUT + _INTERRUPT_GRACE + 1)
         self.pool.close()
+
+
+def _turn_away(server: socket.socket) -> None:
+    """Close the listening socket (its name already removed): the connections that
+    arrived meanwhile are told to run their calls themselves, not reset."""
+    server.setblocking(False)
+    while True:
+        try:
+            sock, _ = server.accept()
+        except OSError:
+            break
+        with sock, contextlib.suppress(OSError):
+            sock.sendall(b'{"run_here": true}\n')
+    server.close()
 
 
 def serve(socket_path: str, key: str, ready_fd: int) -> int:
@@ -328,7 +352,8 @@ def serve(socket_path: str, key: str, ready_fd: int) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
-        server.close()
+        _turn_away(server)
+        lock_file.close()  # a new keeper of this name may start while this one cleans up
         keeper.close()
         log.info("keeper.stopped", pid=os.getpid())
     return 0

@@ -7,7 +7,6 @@ those that came up, and hands the others (``require`` allowing) to the
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import pykka
@@ -78,6 +77,8 @@ class GroupStart:
     async def _connect_async(self, hosts: list[str], timeout: float, minimum: int) -> None:
         """:meth:`_connect` from asyncio: each blocking step on a thread, through
         :func:`settle` (a cancel waits for the step, then the caller abandons)."""
+        import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
         handles, errors = await settle(asyncio.to_thread(self._start_all, hosts))
         waits = [asyncio.ensure_future(outcome(h.startup)) for h in handles.values()]
         try:
@@ -191,6 +192,8 @@ async def connect_group(
     """:meth:`RuntimeGroup.connect <actorcluster.groups.RuntimeGroup.connect>`: each
     blocking step on a thread, through :func:`settle`; on a cancel or a failure,
     everything started for the group is stopped before the error is raised."""
+    import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
     if runtimes or not hosts:
         return await settle(
             asyncio.to_thread(cls, runtimes, hosts, working_dir, **kwargs), undo=cls._abandon

@@ -10,7 +10,6 @@ quick.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import threading
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from actorcluster._limits import Deadline
 from actorcluster._logging import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Collection, Iterator
     from types import TracebackType
 
@@ -175,6 +175,8 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
         loop = asyncio.get_running_loop()
         while True:
             with self._condition:

@@ -58,7 +58,6 @@ it then reads the modules' sources (:func:`source_stage`) instead of marshalled 
 
 _SECOND_STAGE_TEMPLATE = """
 import sys, importlib.abc, importlib.util, marshal, zlib
-_CODE = {sources!r}
 _WANT = {version!r}
 _HAVE = tuple(sys.version_info[:2])
 if _HAVE < {minimum!r}:
@@ -66,7 +65,10 @@ if _HAVE < {minimum!r}:
                      % ({minimum!r} + (sys.version.split()[0], sys.executable)))
     sys.stderr.flush()
     raise SystemExit(3)
-if _HAVE != _WANT:
+_CODE = sys.stdin.buffer.read(int(sys.stdin.buffer.readline()))
+if _HAVE == _WANT:
+    _CODE = marshal.loads(zlib.decompress(_CODE))
+else:
     sys.stdout.buffer.write({request!r})
     sys.stdout.buffer.flush()
     _n = int(sys.stdin.buffer.readline())
@@ -92,6 +94,10 @@ sys.meta_path.insert(0, _InMemoryFinder())
 import {package}.main
 {package}.main.main()
 """
+"""The second stage's source: it reads the modules, a length line and a zlib-compressed
+marshalled dict {name: (is_package, marshalled code)}, from stdin right after itself
+(not as a literal in its source, which the host would decompress and compile: ~20 ms of
+every connect), or their sources on another Python version."""
 
 
 def _package_sources(
@@ -115,21 +121,34 @@ def _agent_sources() -> dict[str, tuple[bool, str]]:
 
 
 def _cloudpickle_sources() -> dict[str, tuple[bool, str]]:
-    import cloudpickle
+    """cloudpickle's modules, found without importing it (a command line that calls no
+    function remotely does not need it)."""
+    import importlib.util
 
-    return _package_sources(Path(cloudpickle.__file__).parent, "cloudpickle")
+    spec = importlib.util.find_spec("cloudpickle")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("cloudpickle is not installed", name="cloudpickle")
+    return _package_sources(Path(spec.origin).parent, "cloudpickle")
 
 
 class StageTwo:
-    """The compressed second stage, ready to be written after the first stage starts."""
+    """The compressed second stage and its modules, ready to be written after the first
+    stage starts."""
 
-    def __init__(self, code: bytes) -> None:
+    def __init__(self, code: bytes, modules: bytes) -> None:
         self.code = code
-        """The zlib-compressed Python source."""
+        """The zlib-compressed Python source of the second stage."""
+        self.modules = modules
+        """The zlib-compressed marshalled modules it reads next."""
 
     def wire_bytes(self) -> bytes:
-        """What the client writes to the first stage's stdin."""
-        return b"%d\n" % len(self.code) + self.code
+        """What the client writes to the first stage's stdin (all at once: no round
+        trip waits between the stages)."""
+        return b"%d\n%s%d\n%s" % (len(self.code), self.code, len(self.modules), self.modules)
+
+
+_COMPILED_FORMAT = 1
+"""Changes with what :func:`_compiled` makes of the sources (a key of its cached result)."""
 
 
 def _compiled(sources: dict[str, tuple[bool, str]]) -> dict[str, tuple[bool, bytes]]:
@@ -143,16 +162,26 @@ def _compiled(sources: dict[str, tuple[bool, str]]) -> dict[str, tuple[bool, byt
 
 @cache
 def stage_two() -> StageTwo:
-    """Build (once per process) the second stage for this client's Python version."""
-    sources = _compiled({**_cloudpickle_sources(), **_agent_sources()})
+    """Build (once per process) the second stage for this client's Python version:
+    compiling and compressing its modules costs ~60 ms, so the result is kept in the
+    user's cache folder (:mod:`~actorcluster.remote.stage_cache`) under a hash of the
+    sources and the interpreter, and the next process reads it from there."""
+    from actorcluster.remote import stage_cache
+
+    sources = {**_cloudpickle_sources(), **_agent_sources()}
     source = _SECOND_STAGE_TEMPLATE.format(
-        sources=sources,
         version=tuple(sys.version_info[:2]),
         minimum=MIN_PYTHON,
         request=SOURCES_REQUEST,
         package=AGENT_PACKAGE,
     )
-    return StageTwo(zlib.compress(source.encode("utf-8"), 6))
+    code = zlib.compress(source.encode("utf-8"), 6)
+
+    def build() -> bytes:
+        return zlib.compress(marshal.dumps(_compiled(sources)), 6)
+
+    key = repr((_COMPILED_FORMAT, sorted(sources.items()))).encode()
+    return StageTwo(code, stage_cache.cached(key, build))
 
 
 @cache
@@ -193,14 +222,20 @@ def _candidates() -> list[str]:
 
 def _python_exec(python: str | None, program: str, *args: str) -> str:
     """``exec PYTHON -c PROGRAM ARGS``: the given interpreter, else one of the client's
-    minor version when the host has one (:func:`_candidates`), else ``python3``."""
+    minor version when the host has one (:func:`_candidates`), else ``python3``.
+
+    A version manager's shim (a path with ``/shims/``: pyenv, asdf) is taken only when
+    no candidate is a real interpreter: a pyenv shim is a shell script that runs
+    ``pyenv exec``, ~100 ms of every connect, while the interpreter it would run is
+    usually the pyenv install the next candidate names."""
     tail = " ".join(shlex.quote(arg) for arg in (program, *args))
     if python:
         return f"exec {shlex.quote(python)} -c {tail}"
     return (
-        f"for p in {' '.join(_candidates())}; do "
-        'if command -v "$p" >/dev/null 2>&1; then break; fi; p=python3; done; '
-        f'exec "$p" -c {tail}'
+        f"s=; p=; for c in {' '.join(_candidates())}; do "
+        'q=$(command -v "$c" 2>/dev/null) || continue; '
+        "case $q in */shims/*) s=${s:-$q};; *) p=$q; break;; esac; done; "
+        f'exec "${{p:-${{s:-python3}}}}" -c {tail}'
     )
 
 

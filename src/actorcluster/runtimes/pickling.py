@@ -16,8 +16,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -64,6 +62,8 @@ def _modules_of(function: Any) -> set[ModuleType]:
 
 def dumps_call(function: Any, kwargs: dict[str, Any]) -> bytes:
     """``cloudpickle.dumps((function, kwargs))``, with the user's own modules by value."""
+    import cloudpickle  # here: a program that calls no function remotely is spared it
+
     modules = _modules_of(function)
     with _lock:
         for module in modules:

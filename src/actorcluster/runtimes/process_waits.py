@@ -3,7 +3,6 @@ state's change notifications, and leaving nothing subscribed when cancelled."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,8 @@ async def wait_state_async(
 ) -> bool:
     """Wait until ``condition()`` holds, on the event loop, woken by the state's
     changes; False on timeout. Cancelling it leaves nothing subscribed."""
+    import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()
 
@@ -58,6 +59,8 @@ async def wait_first_run(
         FutureTimeoutError: it did not run within ``timeout``.
         SupervisorGaveUpError: it failed (too many restarts) before it ran.
     """
+    import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
     if not wait_running:
         return
     try:

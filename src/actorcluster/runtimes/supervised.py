@@ -20,7 +20,6 @@ host is back, and none of that counts toward the intensity (see
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import itertools
@@ -265,6 +264,8 @@ class SupervisedProcess(PopenLike):
         """:meth:`stop` without blocking the event loop. The stop is asked for at once
         and always happens; cancelling this only stops the wait for the process to be
         gone."""
+        import asyncio  # here: a program that never awaits is spared it (~10 ms)
+
         if self._request_stop is not None:
             self._request_stop()
             self._state.stopped()

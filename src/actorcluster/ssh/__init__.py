@@ -6,6 +6,7 @@ The only package that sees paramiko and socket errors; it raises
 
 from __future__ import annotations
 
+import actorcluster.ssh._paramiko  # noqa: F401 - first: it imports paramiko without invoke
 from actorcluster.ssh.agent_stream import ChannelStream
 from actorcluster.ssh.config import SshTarget, resolve_target
 from actorcluster.ssh.config_files import CONFIG_ENV_VAR, config_hosts, config_path

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from actorcluster.errors import ConfigurationError
+from actorcluster.ssh._paramiko import enable_match_exec
 
 __all__ = ["CONFIG_ENV_VAR", "config_hosts", "config_path", "load_config"]
 
@@ -32,6 +33,8 @@ CONFIG_ENV_VAR = "ACTORCLUSTER_SSH_CONFIG"
 _DEFAULT_CONFIG = "~/.ssh/config"
 _MAX_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
 _LINE = re.compile(r"(\w+)(?:\s*=\s*|\s+)(.+)")  # paramiko's SETTINGS_REGEX
+_MATCH_EXEC = re.compile(r"\s*match\b.*\bexec\b", re.IGNORECASE)
+"""A ``Match exec`` line (paramiko runs those with ``invoke``, imported only then)."""
 _WILDCARDS = frozenset("*?!")
 
 
@@ -80,6 +83,8 @@ def _read(path: str | None) -> tuple[paramiko.SSHConfig, list[str]]:
     try:
         expansion.file(chosen, depth=0, outer=None)
         config.parse(iter(expansion.lines))
+        if any(_MATCH_EXEC.match(line) for line in expansion.lines):
+            enable_match_exec()
     except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
         raise ConfigurationError(f"cannot read ssh_config {chosen!r} ({source}): {exc}") from exc
     return config, list(dict.fromkeys(expansion.hosts))

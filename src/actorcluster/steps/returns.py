@@ -16,8 +16,6 @@ the host (see ``docs/security.md``).
 
 from __future__ import annotations
 
-import pickletools
-
 from actorcluster._limits import MAX_RETURN_SIZE as DEFAULT_MAX_RETURN_SIZE
 from actorcluster.errors import ReturnValueTooLargeError
 
@@ -49,6 +47,8 @@ def estimated_size(value: bytes, budget: int) -> int:
     see the module docstring); the scan stops once past ``budget``."""
     if len(value) * _WORST_OPCODE <= budget:
         return len(value) * _WORST_OPCODE
+    import pickletools  # here: only a large return value is scanned
+
     total = 0
     try:
         for opcode, argument, _ in pickletools.genops(value):
