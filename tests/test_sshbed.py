@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from proctree import cmdline, matching, wait_gone
 from sshbed import SshBed
+from sshbed_home import pyenv_shims
 from waiting import wait_until
 
 if TYPE_CHECKING:
@@ -173,6 +175,24 @@ def test_killing_a_session_in_pyenv_rehash_removes_the_lock_it_held(
     bed.hosts[0].kill_sessions()
     assert ended(session) == 255
     assert not lock.exists()
+
+
+def test_each_host_rehashes_pyenv_shims_of_its_own(
+    make_ssh_bed: Callable[[int], SshBed],
+) -> None:
+    # Separate machines do not wait on one another's pyenv rehash lock (sshbed_home.py).
+    shims = pyenv_shims()
+    if shims is None or os.getuid() != 0:
+        pytest.skip("needs pyenv's shims folder and root (to mount a host's own over it)")
+    bed = make_ssh_bed(2)
+    probe = shims / f".probe-{os.getpid()}"  # a dot: pyenv rehash clears the rest
+    try:
+        assert ssh(bed, "host-1", f"touch {probe}").returncode == 0
+        assert ssh(bed, "host-1", f"test -e {probe}").returncode == 0
+        assert ssh(bed, "host-2", f"test -e {probe}").returncode == 1
+        assert not probe.exists()
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def test_no_sshd_of_the_bed_remains_after_the_bed_stops(
