@@ -12,18 +12,24 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from sshbed import SshHost
+
 __all__ = ["mounted_tmpfs"]
 
 
 @contextlib.contextmanager
-def mounted_tmpfs(mount: Path, size: str = "1m") -> Iterator[Path]:
+def mounted_tmpfs(mount: Path, size: str = "1m", *, host: SshHost | None = None) -> Iterator[Path]:
     """Mount a tmpfs of ``size`` at ``mount`` (created), unmount it after.
 
-    Skips the calling test where mounting is not allowed.
+    ``host``: the disk is that bed host's, mounted where its sshd and its sessions see it.
+    An isolated host is a separate machine with disks of its own (its sshd runs in a mount
+    namespace of its own), so this machine does not see the tmpfs there: look at it
+    through the host. Skips the calling test where mounting is not allowed.
     """
     mount.mkdir(parents=True, exist_ok=True)
+    enter = ["nsenter", f"--mount=/proc/{host.pid}/ns/mnt", "--"] if host is not None else []
     made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        [*enter, "mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
         capture_output=True,
         check=False,
     )
@@ -32,4 +38,4 @@ def mounted_tmpfs(mount: Path, size: str = "1m") -> Iterator[Path]:
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run([*enter, "umount", str(mount)], check=True)

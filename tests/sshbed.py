@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from latency_relay import LatencyRelay
 from proctree import ProcessTreeError, cmdline, descendants
+from sshbed_home import LOCK_NAME, own_shims_argv
 from sshbed_net import IsolationUnavailableError, NetBlock, isolation_obstacle, link
 from sshbed_teardown import kill_sessions_of, remove_stale_pyenv_lock
 
@@ -138,6 +139,7 @@ class SshHost:
         self._bed = bed
         self._config_path = self.directory / "sshd_config"
         self._pid_file = self.directory / "sshd.pid"
+        self._shims = self.directory / "pyenv-shims"  # the host's own (sshbed_home.py)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -203,6 +205,7 @@ class SshHost:
         finally:  # the listener got SIGKILL even if a session would not die
             proc.wait(timeout=STOP_TIMEOUT)
             self._pid_file.unlink(missing_ok=True)
+            self._drop_rehash_lock()
         address = (self.sshd_address, self.sshd_port)
         with contextlib.suppress(OSError), socket.create_connection(address, 1):
             raise SshBedError(f"{self.name}: port {self.sshd_port} accepts after sshd stopped")
@@ -215,7 +218,14 @@ class SshHost:
         """Kill every session (connections drop) but keep the listener; return the pids."""
         if not (self._proc and self.alive):
             return []
-        return kill_sessions_of(self._proc.pid, kill_listener=False)
+        killed = kill_sessions_of(self._proc.pid, kill_listener=False)
+        self._drop_rehash_lock()
+        return killed
+
+    def _drop_rehash_lock(self) -> None:
+        """Every session of the host is dead: a rehash lock in its own shims is a leftover
+        of one killed mid-rehash (else every later login waits for it)."""
+        (self._shims / LOCK_NAME).unlink(missing_ok=True)
 
     def sshd_session_pids(self) -> list[int]:
         """Pids of the sshd processes serving connections (``sshd: user [priv]``,
@@ -325,6 +335,7 @@ class SshHost:
             reservation.close()
         with self.log_path.open("ab") as log:
             argv = [SSHD_PATH, "-D", "-e", "-f", str(self._config_path)]
+            argv = own_shims_argv(argv, self._shims, own_mounts=self.net is not None)
             self._proc = subprocess.Popen(
                 self.net.exec_argv(argv) if self.net else argv,
                 stdin=subprocess.DEVNULL,

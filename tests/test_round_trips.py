@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from actorcluster import Runtime, RuntimeTask
 from client_modules import client_path, write_tree
 from port_blocks import free_block
+from test_tunnels_support import EchoServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -112,23 +112,6 @@ def test_a_function_needing_a_client_only_package_of_20_modules_costs_one_more(
     assert shipped <= plain + 2, f"{shipped} round trips with the package, {plain} without"
 
 
-def _echo_server() -> socket.socket:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                while data := conn.recv(1000):
-                    conn.sendall(data)
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server
-
-
 def _one_exchange(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), 10) as sock:
         sock.sendall(b"ping")
@@ -140,9 +123,8 @@ def test_a_new_connection_through_a_tunnel_costs_what_ssh_l_costs(
 ) -> None:
     """A channel open (a round trip), the exchange, the close: as ``ssh -L``."""
     relay = relay_of(far)
-    server = _echo_server()
-    target = server.getsockname()[1]
-    ours_port, theirs_port = free_block(2, 28000, stop=32000)
+    target, ours_port, theirs_port = free_block(3, 28000, stop=32000)
+    server = EchoServer(target, on=far.hosts[0]).start()  # on the host's own loopback
     try:
         runtime.expose_port_from_runtime(target, ours_port)
         _one_exchange(ours_port)  # the first one may still wait for the carrier's login
@@ -159,7 +141,7 @@ def test_a_new_connection_through_a_tunnel_costs_what_ssh_l_costs(
             ssh.kill()
             ssh.wait(timeout=10)
     finally:
-        server.close()
+        server.stop()
     assert ours <= theirs <= 3, (ours, theirs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from proctree import cmdline, matching, wait_gone
 from sshbed import SshBed
+from sshbed_home import pyenv_shims
 from waiting import wait_until
 
 if TYPE_CHECKING:
@@ -59,6 +61,13 @@ def ended(session: subprocess.Popen[str]) -> int:
     return status
 
 
+def own_address(bed: SshBed, index: int) -> str:
+    """Host ``index``'s own address: ``127.0.0.(N+1)`` on loopback, ``10.B.N.2`` in a
+    network namespace of its own (isolated beds)."""
+    block = bed.net_block.block if bed.net_block is not None else None
+    return f"10.{block}.{index}.2" if bed.isolated else f"127.0.0.{index + 1}"
+
+
 def refuses(host: SshHost) -> bool:
     """Whether the host's port refuses TCP connections."""
     try:
@@ -81,7 +90,7 @@ def test_every_host_accepts_a_key_login_with_the_openssh_client(ssh_bed: SshBed)
     # stdout only: root's rc files here may complain on stderr (pyenv's rehash lock)
     outputs = [client.communicate(timeout=20)[0] for client in clients]
     assert outputs == [f"ok {ssh_bed.user}\n"] * 3
-    assert [h.address for h in ssh_bed.hosts] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    assert [h.address for h in ssh_bed.hosts] == [own_address(ssh_bed, n) for n in (1, 2, 3)]
 
 
 def test_paramiko_logs_in_with_the_bed_ssh_config_key_and_known_hosts(ssh_bed: SshBed) -> None:
@@ -168,6 +177,24 @@ def test_killing_a_session_in_pyenv_rehash_removes_the_lock_it_held(
     assert not lock.exists()
 
 
+def test_each_host_rehashes_pyenv_shims_of_its_own(
+    make_ssh_bed: Callable[[int], SshBed],
+) -> None:
+    # Separate machines do not wait on one another's pyenv rehash lock (sshbed_home.py).
+    shims = pyenv_shims()
+    if shims is None or os.getuid() != 0:
+        pytest.skip("needs pyenv's shims folder and root (to mount a host's own over it)")
+    bed = make_ssh_bed(2)
+    probe = shims / f".probe-{os.getpid()}"  # a dot: pyenv rehash clears the rest
+    try:
+        assert ssh(bed, "host-1", f"touch {probe}").returncode == 0
+        assert ssh(bed, "host-1", f"test -e {probe}").returncode == 0
+        assert ssh(bed, "host-2", f"test -e {probe}").returncode == 1
+        assert not probe.exists()
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def test_no_sshd_of_the_bed_remains_after_the_bed_stops(
     make_ssh_bed: Callable[[int], SshBed],
 ) -> None:
@@ -204,9 +231,10 @@ def test_add_host_grows_the_bed_by_one_reachable_host(
 ) -> None:
     bed = make_ssh_bed(1)
     added = bed.add_host()
-    assert (added.name, added.address) == ("host-2", "127.0.0.3")
+    assert (added.name, added.address) == ("host-2", own_address(bed, 2))
     assert [h.name for h in bed.hosts] == ["host-1", "host-2"]
-    assert f"[127.0.0.3]:{added.port} ssh-ed25519 " in bed.known_hosts.read_text()
+    where = added.address if added.port == 22 else f"[{added.address}]:{added.port}"
+    assert f"\n{where} ssh-ed25519 " in "\n" + bed.known_hosts.read_text()
     assert ssh(bed, "host-2", "echo two").stdout == "two\n"
 
 

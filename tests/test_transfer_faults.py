@@ -44,6 +44,13 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+def _listing_on(rt: Runtime, folder: Path) -> list[str]:
+    """``folder``'s entries as the runtime's host sees them (on a separate machine, its
+    disk is not this machine's)."""
+    (listing,) = rt.execute_function(os.listdir, path=str(folder)).function_returns
+    return listing
+
+
 def _sparse(path: Path, size: int) -> Path:
     with path.open("wb") as file:
         file.truncate(size)
@@ -118,19 +125,20 @@ def test_a_full_disk_on_a_folder_upload_is_enospc_and_leaves_nothing(
     source.mkdir()
     for index in range(4):
         (source / f"part-{index}").write_bytes(os.urandom(400 * 1024))
+    host = ssh_bed.hosts[2]
     with (
-        mounted_tmpfs(tmp_path / "small") as disk,
+        mounted_tmpfs(tmp_path / "small", host=host) as disk,  # host-3's disk, not ours
         Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs) as rt,
     ):
         with pytest.raises(FileTransferError) as caught:
             rt.send_file(str(source), str(disk / "tree"))
         assert caught.value.errno == errno.ENOSPC
         assert "No space left on device" in str(caught.value)
-        assert os.listdir(disk) == []
+        assert _listing_on(rt, disk) == []
         with pytest.raises(FileTransferError) as caught:
             rt.send_file(str(_sparse(tmp_path / "big.bin", 2 * MIB)), str(disk / "big.bin"))
         assert caught.value.errno == errno.ENOSPC
-        assert os.listdir(disk) == []
+        assert _listing_on(rt, disk) == []
 
 
 # --- modes and links -----------------------------------------------------------------

@@ -1,20 +1,32 @@
-"""Tunnels under real faults: the host goes down and back, the service goes away, load."""
+"""Tunnels under real faults: the host goes down and back, the service goes away, load.
+
+What is on the runtime's side (a service exposed from it, a client of a port exposed to
+it) runs ``on=`` the host: on its own loopback when the bed is isolated
+(``ACTORCLUSTER_TEST_ISOLATED=1``), as on a real host.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import signal
-import socket
 import time
 
 import pytest
 from structlog.testing import capture_logs
 
 from actorcluster import Runtime
-from actorcluster.tunnels import port_is_free
-from test_tunnels_support import EchoServer, echo_round_trip, free_ports, ssh_pids_forwarding
+from test_tunnels_support import (
+    EchoServer,
+    HeldConnection,
+    echo_round_trip,
+    echo_round_trips,
+    free_ports,
+    ports_free,
+    ports_listening,
+    read_all,
+    ssh_pids_forwarding,
+)
 from waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -22,9 +34,9 @@ pytestmark = pytest.mark.slow
 CARRIERS = [pytest.param(None, id="default"), pytest.param("paramiko", id="paramiko")]
 
 
-def _works(port: int) -> bool:
+def _works(port: int, on=None) -> bool:
     try:
-        echo_round_trip(port, size=4096, timeout=2.0)
+        echo_round_trip(port, size=4096, timeout=2.0, on=on)
     except (AssertionError, OSError):
         return False
     return True
@@ -42,19 +54,19 @@ def test_tunnels_work_again_soon_after_the_host_comes_back(make_ssh_bed, carrier
     with (
         Runtime("host-1", connection_kwargs=bed.connection_kwargs) as rt,
         EchoServer(service_here),
-        EchoServer(service_there),
+        EchoServer(service_there, on=host),
     ):
         from_key = rt.expose_port_from_runtime(service_there, local, carrier=carrier)
         to_key = rt.expose_port_to_runtime(service_here, remote, carrier=carrier)
         echo_round_trip(local)
-        echo_round_trip(remote)
+        echo_round_trip(remote, on=host)
         with capture_logs() as logs:
             host.stop()
             wait_until(lambda: {from_key, to_key} <= _events(logs, "tunnel.down"), 15, "down")
             assert not _works(local)
             host.start()
             back = time.monotonic()
-            wait_until(lambda: _works(local) and _works(remote), 15, "tunnels back")
+            wait_until(lambda: _works(local) and _works(remote, on=host), 15, "tunnels back")
             assert time.monotonic() - back < 10
         assert {from_key, to_key} <= _events(logs, "tunnel.up")
         down = next(e for e in logs if e["event"] == "tunnel.down" and e["key"] == to_key)
@@ -66,7 +78,7 @@ def test_tunnels_work_again_soon_after_the_host_comes_back(make_ssh_bed, carrier
         )
         assert rt.get_process(from_key).is_alive()
         echo_round_trip(local, size=2**20)
-        echo_round_trip(remote, size=2**20)
+        echo_round_trip(remote, size=2**20, on=host)
 
 
 @pytest.fixture(scope="module")
@@ -76,35 +88,31 @@ def runtime(ssh_bed):
     rt.cleanup()
 
 
-def _closed_by_peer(sock: socket.socket) -> bool:
-    sock.settimeout(5)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
+@pytest.fixture(scope="module")
+def host(ssh_bed):
+    """The runtime's host (where its side of a tunnel is)."""
+    return ssh_bed.hosts[1]
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("direction", ["from", "to"])
 def test_a_vanished_service_closes_the_clients_and_the_tunnel_serves_it_again(
-    runtime, direction, carrier
+    runtime, host, direction, carrier
 ):
     service, listen = free_ports(2)
-    echo = EchoServer(service).start()
+    service_on, client_on = (host, None) if direction == "from" else (None, host)
+    echo = EchoServer(service, on=service_on).start()
     expose = (
         runtime.expose_port_from_runtime if direction == "from" else runtime.expose_port_to_runtime
     )
     key = expose(service, listen, carrier=carrier)
     try:
-        with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
-            client.sendall(b"ping")
-            assert client.recv(4) == b"ping"
-            echo.stop()
-            assert _closed_by_peer(client)
-        with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
-            assert _closed_by_peer(client)  # no service: refused through the tunnel
+        client = HeldConnection(listen, on=client_on)  # a ping echoed through the tunnel
+        echo.stop()
+        assert client.closed_by_peer(timeout=5)
+        assert read_all(listen, on=client_on) == b""  # no service: refused through the tunnel
         echo.start()
-        echo_round_trip(listen)
+        echo_round_trip(listen, on=client_on)
         assert runtime.get_process(key).is_alive()
     finally:
         echo.stop()
@@ -112,22 +120,30 @@ def test_a_vanished_service_closes_the_clients_and_the_tunnel_serves_it_again(
 
 
 def test_fifty_tunnels_carry_data_at_once_and_cleanup_frees_every_port(ssh_bed):
+    host = ssh_bed.hosts[2]
     service_here, service_there, *listen = free_ports(52)
+    here, there = listen[:25], listen[25:]  # from-tunnels listen here, to-tunnels there
     rt = Runtime("host-3", connection_kwargs=ssh_bed.connection_kwargs)
-    with EchoServer(service_here), EchoServer(service_there):
+    with EchoServer(service_here), EchoServer(service_there, on=host):
         try:
-            keys = [rt.expose_port_from_runtime(service_there, port) for port in listen[:25]]
-            keys += [rt.expose_port_to_runtime(service_here, port) for port in listen[25:]]
+            for port in here:
+                rt.expose_port_from_runtime(service_there, port)
+            for port in there:
+                rt.expose_port_to_runtime(service_here, port)
             assert len(rt.get_processes(only_alive=True)) == 50
-            with concurrent.futures.ThreadPoolExecutor(50) as pool:
-                list(pool.map(lambda port: echo_round_trip(port, size=2**19), listen, timeout=60))
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                both = [
+                    pool.submit(echo_round_trips, here, size=2**19),
+                    pool.submit(echo_round_trips, there, size=2**19, on=host),
+                ]
+                for done in both:
+                    done.result(timeout=90)
         finally:
             rt.cleanup()
     assert rt.alive_process_count == 0
-    assert all(port_is_free("127.0.0.1", port) for port in listen)
-    for port in listen:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            pytest.fail(f"port {port} still accepts after cleanup")
+    assert all(ports_free(here)), "a port here is still bound after cleanup"
+    assert all(ports_free(there, on=host)), "a port on the host is still bound after cleanup"
+    assert not any(ports_listening(here) + ports_listening(there, on=host)), "one still accepts"
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
@@ -139,17 +155,19 @@ def test_a_runtime_port_taken_while_the_host_was_down_is_retried_until_free(make
         key = rt.expose_port_to_runtime(service, remote, carrier=carrier)
         with capture_logs() as logs:
             host.stop()
-            squatter = EchoServer(remote).start()  # the host's loopback is ours
+            squatter = EchoServer(remote, on=host).start()  # on the host's own loopback
             host.start()
             wait_until(lambda: key in _events(logs, "tunnel.open_failed"), 15, "a failed open")
             squatter.stop()
-            wait_until(lambda: _works(remote) and key in _events(logs, "tunnel.up"), 15, "up")
+            wait_until(
+                lambda: _works(remote, on=host) and key in _events(logs, "tunnel.up"), 15, "up"
+            )
         assert squatter.connections == 0
 
 
-def test_a_killed_ssh_of_a_default_tunnel_is_restarted_by_its_supervisor(runtime):
+def test_a_killed_ssh_of_a_default_tunnel_is_restarted_by_its_supervisor(runtime, host):
     service, listen = free_ports(2)
-    with EchoServer(service):
+    with EchoServer(service, on=host):
         key = runtime.expose_port_from_runtime(service, listen)
         try:
             (pid,) = ssh_pids_forwarding(listen)

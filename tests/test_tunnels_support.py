@@ -10,6 +10,7 @@ its namespace (``host.run``), as a real fleet's service or client would run ther
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import os
@@ -27,9 +28,12 @@ __all__ = [
     "EchoServer",
     "HeldConnection",
     "echo_round_trip",
+    "echo_round_trips",
     "free_ports",
     "listening",
     "port_free",
+    "ports_free",
+    "ports_listening",
     "read_all",
     "ssh_pids_forwarding",
 ]
@@ -170,6 +174,35 @@ class EchoServer:
         client.close()
 
 
+def echo_round_trips(
+    ports: list[int], size: int = 256 * 1024, timeout: float = 60.0, on: SshHost | None = None
+) -> None:
+    """:func:`echo_round_trip` through every port at once (here, or ``on`` a host: one
+    program there for them all)."""
+    if host := _elsewhere(on):
+        joined = ",".join(map(str, ports))
+        _on_host(host, "round-trips", joined, size, timeout, timeout=timeout + 20)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(ports))) as pool:
+        list(pool.map(lambda port: echo_round_trip(port, size, timeout), ports, timeout=timeout))
+
+
+def ports_free(ports: list[int], on: SshHost | None = None) -> list[bool]:
+    """:func:`port_free` for each port (``on`` a host: one program there for them all)."""
+    if host := _elsewhere(on):
+        out = _on_host(host, "free", ",".join(map(str, ports)))
+        return [line == "True" for line in out.split()]
+    return [port_free(port) for port in ports]
+
+
+def ports_listening(ports: list[int], on: SshHost | None = None) -> list[bool]:
+    """:func:`listening` for each port (``on`` a host: one program there for them all)."""
+    if host := _elsewhere(on):
+        out = _on_host(host, "listening", ",".join(map(str, ports)))
+        return [line == "True" for line in out.split()]
+    return [listening(port) for port in ports]
+
+
 def echo_round_trip(
     port: int, size: int = 256 * 1024, timeout: float = 10.0, on: SshHost | None = None
 ) -> None:
@@ -306,17 +339,21 @@ def _main(what: str, port: str, *rest: str) -> None:
         echo_round_trip(int(port), int(rest[0]), float(rest[1]))
     elif what == "read":
         print(read_all(int(port), timeout=float(rest[0])).hex())
+    elif what == "round-trips":
+        echo_round_trips([int(p) for p in port.split(",")], int(rest[0]), float(rest[1]))
     elif what == "listening":
-        print(listening(int(port)))
+        for each in port.split(","):
+            print(listening(int(each)))
     elif what == "free":
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as port_is_free
-            try:
-                sock.bind(("127.0.0.1", int(port)))
-            except OSError:
-                print(False)
-            else:
-                print(True)
+        for each in port.split(","):
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as port_is_free
+                try:
+                    sock.bind(("127.0.0.1", int(each)))
+                except OSError:
+                    print(False)
+                else:
+                    print(True)
 
 
 if __name__ == "__main__":
