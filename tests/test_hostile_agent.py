@@ -33,7 +33,8 @@ FAKE_AGENT = textwrap.dedent(
     from actorcluster.remote.agent.frames import HEADER, MAGIC, VERSION, Kind
 
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
-    stdin.read(int(stdin.readline()))  # the real agent's code: ignored
+    for _ in range(2):  # the real agent's second stage and its modules: ignored
+        stdin.read(int(stdin.readline()))
 
     def raw(kind, rid, body, length=None):
         size = len(body) if length is None else length

@@ -40,7 +40,8 @@ FAKE_AGENT = textwrap.dedent(
     from actorcluster.remote.agent.frames import HEADER, MAGIC, VERSION, Kind
 
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
-    stdin.read(int(stdin.readline()))  # the real agent's code: ignored
+    for _ in range(2):  # the real agent's second stage and its modules: ignored
+        stdin.read(int(stdin.readline()))
     BOMBS = {{
         "set bomb": b"\\x80\\x04" + b"\\x8f" * (16 << 20) + b".",
         "list bomb": b"\\x80\\x04(" + b"]" * (16 << 20) + b"l.",

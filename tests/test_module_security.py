@@ -146,7 +146,8 @@ FAKE_AGENT = textwrap.dedent(
     NAMES = {names!r}
     FLOOD = {flood}
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
-    stdin.read(int(stdin.readline()))  # the real agent's code: ignored
+    for _ in range(2):  # the real agent's second stage and its modules: ignored
+        stdin.read(int(stdin.readline()))
 
     def send(kind, rid, payload):
         out.write(frames.encode_frame(kind, rid, payload))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import contextlib
 import functools
+import hmac
 import os
 import select
 import socket
@@ -303,12 +304,15 @@ class Links:
 
 
 def _attach_count(frame: frames.Frame | None, secret: str) -> int | None:
-    """The client's count of data frames received, if ``frame`` is a valid ATTACH."""
+    """The client's count of data frames received, if ``frame`` is a valid ATTACH.
+
+    ``hmac`` is imported with the module, not here: while a function's import waits for
+    the client's answer (over the very session this attach restores), the agent's
+    importer holds Python's import lock, and an import here would wait for it forever.
+    """
     if frame is None or frame.kind != Kind.ATTACH:
         return None
     given, received = frame.payload.get("secret"), frame.payload.get("received")
-    import hmac  # here: it loads OpenSSL, 3 ms of every agent's start
-
     if not isinstance(given, str) or not hmac.compare_digest(given, secret):
         return None
     return received if isinstance(received, int) and received >= 0 else None
