@@ -60,7 +60,9 @@ def _outage(make_ssh_bed, seconds: float, marker: str) -> None:
         log = StatusLog(process)
         host.stop()
         assert not matching(f"sleep\x00{marker}".encode()), "the outage left it running"
-        wait_until(lambda: process.status == "waiting for host", 15, "waiting for host")
+        # The log, not just the status: its listener appends a moment after the status
+        # reads so (a mark taken in between would point at "running").
+        wait_until(lambda: log.since(len(log) - 1) == ["waiting for host"], 15, "waiting")
         assert process.pid is None
         agent_back: list[float] = []
         runtime._handle.context.when_agent(
