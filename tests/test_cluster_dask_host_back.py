@@ -26,6 +26,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from actorcluster import RuntimeGroup
+from actorcluster.actors import runtime_tree
 from actorcluster.cluster.dask_cluster import DaskCluster
 from logcapture import captured_logs
 from sshbed_net import isolation_obstacle
@@ -46,6 +47,18 @@ def _square(x: int) -> int:  # travels by value
 
 
 _square.__module__ = "__main__"
+
+
+def _back_and_computing(cluster: DaskCluster, worker: Any, first: int | None, value: int) -> None:
+    """The worker runs again (a new pid), the scheduler lists it, and it computes."""
+    wait_until(
+        lambda: worker.status == "running" and worker.pid not in (None, first),
+        90,
+        "the worker running again",
+    )
+    wait_until(lambda: _listed(cluster) == 1, 90, "the scheduler listing the worker")
+    with cluster.get_client(timeout=10) as client:
+        assert client.submit(_square, value).result(timeout=60) == value * value
 
 
 def _listed(cluster: DaskCluster) -> int:
@@ -76,21 +89,16 @@ def test_a_worker_restarted_on_a_host_back_with_a_new_agent_finds_its_tls_files(
         # at once, so the restart always finds the directory empty.
         shutil.rmtree(folder)
         bed.hosts[0].start()
-        wait_until(
-            lambda: worker.status == "running" and worker.pid not in (None, first),
-            90,
-            "the worker running again",
-        )
-        wait_until(lambda: _listed(cluster) == 1, 90, "the scheduler listing the worker")
-        with cluster.get_client(timeout=10) as client:
-            assert client.submit(_square, 7).result(timeout=60) == 49
+        _back_and_computing(cluster, worker, first, 7)
         assert stat.S_IMODE(os.stat(f"{folder}/key.pem").st_mode) == 0o600
         assert worker.exit_codes.count(2) == 0, worker.output(2000)
 
 
 def test_a_worker_comes_back_after_an_outage_long_enough_that_its_runtime_gave_up(
-    make_ssh_bed: Callable[..., SshBed],
+    make_ssh_bed: Callable[..., SshBed], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The runtime gives up after 3 restarts instead of 30 (about a minute): same path.
+    monkeypatch.setattr(runtime_tree, "MAX_RESTARTS", 3)
     bed = make_ssh_bed(1, isolated=isolation_obstacle() is None)
     kwargs: dict[str, Any] = {**bed.connection_kwargs, **KWARGS}
     group = RuntimeGroup(hosts=["host-1"], connection_kwargs=kwargs)
@@ -105,14 +113,7 @@ def test_a_worker_comes_back_after_an_outage_long_enough_that_its_runtime_gave_u
                 for e in list(logs)
             )
 
-        bed.hosts[0].stop()  # refused at once: the reconnects use up the intensity (~1 min)
-        wait_until(gave_up, 150, "the runtime's supervisor giving up on the host")
+        bed.hosts[0].stop()  # refused at once: the reconnects use up the intensity
+        wait_until(gave_up, 60, "the runtime's supervisor giving up on the host")
         bed.hosts[0].start()
-        wait_until(
-            lambda: worker.status == "running" and worker.pid not in (None, first),
-            60,
-            "the worker running again",
-        )
-        wait_until(lambda: _listed(cluster) == 1, 60, "the scheduler listing the worker")
-        with cluster.get_client(timeout=10) as client:
-            assert client.submit(_square, 9).result(timeout=60) == 81
+        _back_and_computing(cluster, worker, first, 9)
