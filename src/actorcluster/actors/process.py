@@ -289,7 +289,7 @@ class ProcessActor(SupervisedActor):
 
 def _reason(error: BaseException | None) -> str:
     """Why no agent came, without the "host X is unreachable" a raise adds again."""
-    if isinstance(error, HostUnreachableError) and len(error.args) == 2:
+    if isinstance(error, HostUnreachableError):  # (host, reason, ...)
         return str(error.args[1])
     return "" if error is None else str(error)
 
