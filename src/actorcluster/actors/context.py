@@ -90,6 +90,12 @@ class RuntimeOptions:
     max_return_size: int = MAX_RETURN_SIZE
     """Bytes a function's return value may take once unpickled (see
     :mod:`actorcluster.steps.returns`)."""
+    keeper: bool = False
+    """Whether the connection is the user's keeper's (``Runtime(host, keeper=True)``):
+    channels opened through it, no connect of this process's own."""
+    keeper_kwargs: str | None = None
+    """The SSH connection settings as JSON, for the keeper to connect with; None: they
+    cannot be sent (a key object), so the connection is direct."""
 
     @property
     def is_local(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,10 +99,27 @@ def _runtime_value(key: str, value: Any) -> Any:
     return value
 
 
+def _keeper_kwargs(ssh_kwargs: dict[str, Any]) -> str | None:
+    """``ssh_kwargs`` as the keeper gets them (JSON, the ssh_config's path made
+    absolute: the keeper works elsewhere); None when they are not plain data."""
+    given = dict(ssh_kwargs)
+    if isinstance(given.get("ssh_config_path"), str):
+        given["ssh_config_path"] = os.path.abspath(os.path.expanduser(given["ssh_config_path"]))
+    try:
+        return json.dumps(given, sort_keys=True)
+    except (TypeError, ValueError):  # a key object, bytes: they stay here
+        return None
+
+
 def build_options(
-    host: str, working_dir: str | None, connection_kwargs: Mapping[str, Any] | None
+    host: str,
+    working_dir: str | None,
+    connection_kwargs: Mapping[str, Any] | None,
+    *,
+    keeper: bool = False,
 ) -> RuntimeOptions:
-    """Validate the constructor's arguments and resolve the host.
+    """Validate the constructor's arguments and resolve the host (``keeper``: the
+    connection is to be the user's keeper's; ignored for ``localhost``).
 
     Raises:
         UsageError: ``host`` or ``working_dir`` is not a non-empty string.
@@ -128,4 +147,9 @@ def build_options(
     # Unknown keys and bad values first, the error naming every accepted key.
     parse_ssh_kwargs(given, also_accepted=RUNTIME_KWARGS)
     target = None if host == LOCALHOST else resolve_target(host, given)
+    if not isinstance(keeper, bool):
+        raise UsageError(f"keeper must be True or False, not {keeper!r}")
+    if keeper and target is not None:
+        runtime["keeper"] = True
+        runtime["keeper_kwargs"] = _keeper_kwargs(given)
     return RuntimeOptions(host=host, target=target, working_dir=working_dir, **runtime)

@@ -1,0 +1,188 @@
+"""``Runtime(host, keeper=True)``: the library's runtimes use the command line's
+connection keeper, for real (sshd hosts): commands, functions, transfers and tunnels
+through it; a second script in a fresh process makes no new SSH connection; a keeper
+killed with SIGKILL under a runtime (the runtime comes back); a second local user
+refused at the channel request; the same typed errors as a direct connect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from actorcluster import HostUnreachableError, InvalidRuntimeError, Runtime, RuntimeTask
+from actorcluster.keeper.finder import ask
+from agent_harness import SRC
+from keepers import keeper_pids, private_keepers
+from test_keeper import _PROBE, other_user  # noqa: F401 - a fixture, used by name
+from test_tunnels_support import EchoServer, echo_round_trip, free_ports
+from waiting import wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def keepers(monkeypatch):
+    """A private keeper folder, for this process's runtimes too."""
+    with private_keepers() as folder:
+        monkeypatch.setenv("ACTORCLUSTER_KEEPER_DIR", folder)
+        monkeypatch.setenv("ACTORCLUSTER_KEEPER_IDLE", "120")
+        monkeypatch.delenv("ACTORCLUSTER_KEEPER", raising=False)
+        yield folder
+
+
+def _accepted(host) -> int:
+    """How many logins the host's sshd accepted so far (its log, LogLevel VERBOSE)."""
+    return host.log_path.read_bytes().count(b"Accepted publickey")
+
+
+def _status(folder: str) -> dict:
+    (pid,) = keeper_pids(folder)
+    sockets = [name for name in os.listdir(folder) if name.endswith(".sock")]
+    answer = ask(os.path.join(folder, sockets[0]), {"op": "status"}, timeout=5)
+    assert answer is not None and answer["pid"] == pid
+    return answer
+
+
+def _echo(runtime: Runtime, text: str) -> str:
+    task = RuntimeTask("echo").run_command(f"echo {text}")
+    runtime.execute_task(task, execute_async=False)
+    return task.execution_log[-1].strip() if task.execution_log else ""
+
+
+def test_a_runtime_through_the_keeper_runs_commands_functions_files_and_tunnels(
+    ssh_bed, keepers, tmp_path
+):
+    host = ssh_bed.hosts[0]
+    with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs, keeper=True) as rt:
+        assert _echo(rt, "through-the-keeper") == "through-the-keeper"
+        assert list(rt.execute_function(lambda x: x * 2, x=21).function_returns) == [42]
+        source = tmp_path / "sent.bin"
+        source.write_bytes(os.urandom(300_000))
+        rt.send_file(str(source), "sent.bin")
+        back = tmp_path / "back.bin"
+        rt.get_file("sent.bin", str(back))
+        assert back.read_bytes() == source.read_bytes()
+        service, local = free_ports(2)
+        with EchoServer(service, on=host):
+            key = rt.expose_port_from_runtime(service, local, carrier="paramiko")
+            try:
+                echo_round_trip(local)
+            finally:
+                rt.stop_process(key)
+        status = _status(keepers)
+        assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
+
+
+_SCRIPT = """
+from actorcluster import Runtime, RuntimeTask
+with Runtime("host-1", connection_kwargs={"ssh_config_path": CONFIG}, keeper=True) as rt:
+    task = RuntimeTask("t").run_command("echo from-a-script")
+    rt.execute_task(task, execute_async=False)
+    print("".join(task.execution_log).strip())
+"""
+
+
+def _script(config: str) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, [env.get("PYTHONPATH")])])
+    code = f"CONFIG = {config!r}\n" + textwrap.dedent(_SCRIPT)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=env, timeout=90, check=False
+    )
+
+
+def test_a_second_script_makes_no_new_ssh_connection(ssh_bed, keepers):
+    host = ssh_bed.hosts[0]
+    first = _script(str(ssh_bed.ssh_config))
+    assert (first.returncode, first.stdout) == (0, b"from-a-script\n"), first.stderr
+    logins = _accepted(host)
+    assert logins >= 1
+    second = _script(str(ssh_bed.ssh_config))
+    assert (second.returncode, second.stdout) == (0, b"from-a-script\n"), second.stderr
+    assert _accepted(host) == logins  # the keeper's connection served it
+    assert len(keeper_pids(keepers)) == 1
+
+
+def test_keepers_turned_off_mean_a_direct_connection(ssh_bed, keepers, monkeypatch):
+    monkeypatch.setenv("ACTORCLUSTER_KEEPER", "0")
+    host = ssh_bed.hosts[0]
+    logins = _accepted(host)
+    with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs, keeper=True) as rt:
+        assert _echo(rt, "direct") == "direct"
+    assert _accepted(host) == logins + 1
+    assert keeper_pids(keepers) == []
+
+
+def test_a_keeper_killed_under_a_runtime_the_runtime_comes_back(make_ssh_bed, keepers):
+    bed = make_ssh_bed(1)
+    rt = Runtime("host-1", connection_kwargs=bed.connection_kwargs, keeper=True)
+    try:
+        assert _echo(rt, "before") == "before"
+        (pid,) = keeper_pids(keepers)
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not rt.handle.ready, 30, "the runtime saw its host lost")
+        assert _echo(rt, "after") == "after"
+        (new_pid,) = keeper_pids(keepers)  # the runtime started a new one, and uses it
+        assert new_pid != pid
+        status = _status(keepers)
+        assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
+    finally:
+        rt.cleanup()
+
+
+def test_a_second_local_user_cannot_use_the_channel_request(ssh_bed, keepers, other_user):  # noqa: F811
+    with Runtime("host-1", connection_kwargs=ssh_bed.connection_kwargs, keeper=True) as rt:
+        assert _echo(rt, "mine") == "mine"
+        (socket_name,) = [name for name in os.listdir(keepers) if name.endswith(".sock")]
+        socket_path = os.path.join(keepers, socket_name)
+        request = {
+            "op": "exec",
+            "key": socket_name[2:-5],
+            "host": "host-1",
+            "kwargs": ssh_bed.connection_kwargs,
+            "conn": 1,
+            "command": "echo stolen",
+            "timeout": 10,
+        }
+        probe = _PROBE.replace('{"op": "status"}', repr(request))
+        os.chmod(keepers, 0o755)
+        os.chmod(socket_path, 0o777)
+        try:
+            result = subprocess.run(
+                ["/usr/bin/python3", "-I", "-c", probe, socket_path],
+                capture_output=True,
+                user=other_user.pw_uid,
+                group=other_user.pw_gid,
+                extra_groups=[],
+                cwd="/",
+                timeout=30,
+                check=False,
+            )
+        finally:
+            os.chmod(socket_path, 0o600)
+            os.chmod(keepers, 0o700)
+        assert result.returncode == 0, result.stderr
+        said = result.stdout.decode()
+        assert said.startswith("closed:"), said
+        assert "exit" not in said
+        assert _echo(rt, "still-mine") == "still-mine"
+
+
+def test_an_unknown_host_gives_the_same_typed_error_as_without_the_keeper(keepers, tmp_path):
+    config = tmp_path / "ssh_config"
+    config.write_text("Host nowhere\n  HostName no-such-host.invalid\n")
+    kwargs = {"ssh_config_path": str(config)}
+    errors = []
+    for keeper in (False, True):
+        with pytest.raises(InvalidRuntimeError) as caught:
+            Runtime("nowhere", connection_kwargs=kwargs, keeper=keeper)
+        errors.append(caught.value)
+    assert type(errors[0]) is type(errors[1])
+    assert isinstance(errors[1].__cause__ or errors[1], (HostUnreachableError, InvalidRuntimeError))
+    assert "no-such-host.invalid" in str(errors[1])
+    assert len(keeper_pids(keepers)) == 1  # it was asked
