@@ -67,13 +67,16 @@ def test_a_runtime_through_the_keeper_runs_commands_functions_files_and_tunnels(
         back = tmp_path / "back.bin"
         rt.get_file("sent.bin", str(back))
         assert back.read_bytes() == source.read_bytes()
+        logins = _accepted(host)
         service, local = free_ports(2)
         with EchoServer(service, on=host):
             key = rt.expose_port_from_runtime(service, local, carrier="paramiko")
             try:
                 echo_round_trip(local)
+                echo_round_trip(local)
             finally:
                 rt.stop_process(key)
+        assert _accepted(host) == logins  # the tunnel's channels are the keeper's too
         status = _status(keepers)
         assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
 

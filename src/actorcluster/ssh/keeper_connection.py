@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from actorcluster.ssh.config import SshTarget
 
-__all__ = ["KeeperConnection", "SocketStream", "keeper_connect"]
+__all__ = ["KeeperConnection", "SocketStream", "UnixEnd", "keeper_connect"]
 
 log = get_logger(__name__)
 
@@ -205,6 +205,19 @@ class KeeperConnection(SshConnection):
         sock.close()
         return int(answer["exit"])
 
+    def open_forward(self, dest: tuple[str, int], src: tuple[str, int]) -> UnixEnd:
+        """A ``direct-tcpip`` channel the keeper opens (``ssh -L``: the host connects
+        to ``dest``), as one end of a relay.
+
+        Raises:
+            HostUnreachableError: the connection is lost, the keeper went away, or the
+                host could not (or would not) connect to ``dest``.
+        """
+        self.check_open(f"tunnel from {self._target.address} to {dest[0]}:{dest[1]}")
+        request = {"op": "forward", "to": list(dest), "peer": list(src)}
+        sock, _, pending = self._request(request, self._target.channel_timeout)
+        return UnixEnd(sock, pending)
+
     def open_direct_tcpip(
         self,
         dest: tuple[str, int],
@@ -213,7 +226,8 @@ class KeeperConnection(SshConnection):
         window_size: int = 2**24,
         max_packet_size: int = 2**15,
     ) -> paramiko.Channel:
-        """A ``direct-tcpip`` channel on a direct connection (``ssh -L``)."""
+        """A ``direct-tcpip`` channel on a direct connection (tunnels use
+        :meth:`open_forward`, through the keeper)."""
         direct = self._direct_connection()
         return direct.open_direct_tcpip(dest, src, timeout, window_size, max_packet_size)
 
@@ -434,3 +448,39 @@ class SocketStream:
             if select.select([err], [], [], deadline.remaining())[0]:
                 self._drain_stderr()
         return self.stderr_text()
+
+
+class UnixEnd:
+    """A forward through the keeper as one end of a relay (socket-like, ``OSError`` on
+    failure; see :class:`actorcluster.tunnels.relay.End`).
+
+    Args:
+        sock: the connected socket, the keeper splicing it to a ``direct-tcpip`` channel.
+        pending: bytes of the channel that came with the keeper's answer.
+    """
+
+    def __init__(self, sock: socket.socket, pending: bytes) -> None:
+        self.sock = sock
+        self._pending = pending
+        self.sendall = sock.sendall
+
+    def __repr__(self) -> str:
+        return f"<UnixEnd fd={self.sock.fileno()}>"
+
+    def recv(self, size: int) -> bytes:
+        """Up to ``size`` bytes; b"" once the host's side ended."""
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        return self.sock.recv(size)
+
+    def shutdown_write(self) -> None:
+        """Send EOF (the keeper passes it on to the channel)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Shut both ways (wakes a blocked recv), then close."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
