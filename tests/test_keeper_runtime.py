@@ -16,11 +16,11 @@ import pytest
 
 from actorcluster import HostUnreachableError, InvalidRuntimeError, Runtime, RuntimeTask
 from actorcluster.keeper.finder import ask
+from actorcluster.observe import subscribe
 from agent_harness import SRC
 from keepers import keeper_pids, private_keepers
 from test_keeper import _PROBE, other_user  # noqa: F401 - a fixture, used by name
 from test_tunnels_support import EchoServer, echo_round_trip, free_ports
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -121,14 +121,31 @@ def test_keepers_turned_off_mean_a_direct_connection(ssh_bed, keepers, monkeypat
     assert keeper_pids(keepers) == []
 
 
+def _until(subscription, kind: str, timeout: float = 30.0) -> list[str]:
+    """The kinds of the runtime events up to and including the first ``kind``."""
+    seen = []
+    for event in subscription.iter(timeout=timeout):
+        if event.kind.startswith("runtime."):
+            seen.append(event.kind)
+        if event.kind == kind:
+            return seen
+    raise AssertionError(f"no {kind} within {timeout} s; saw {seen}")
+
+
 def test_a_keeper_killed_under_a_runtime_the_runtime_comes_back(make_ssh_bed, keepers):
     bed = make_ssh_bed(1)
     rt = Runtime("host-1", connection_kwargs=bed.connection_kwargs, keeper=True)
     try:
         assert _echo(rt, "before") == "before"
         (pid,) = keeper_pids(keepers)
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not rt.handle.ready, 30, "the runtime saw its host lost")
+        running = RuntimeTask("slow").run_command("sleep 1; echo finished")
+        rt.execute_task(running, execute_async=True)
+        with subscribe() as subscription:
+            os.kill(pid, signal.SIGKILL)
+            seen = _until(subscription, "runtime.reattached")
+        assert seen[0] == "runtime.lost", seen
+        running.join(30)
+        assert "".join(running.execution_log).strip() == "finished"  # it went on meanwhile
         assert _echo(rt, "after") == "after"
         (new_pid,) = keeper_pids(keepers)  # the runtime started a new one, and uses it
         assert new_pid != pid
@@ -136,6 +153,23 @@ def test_a_keeper_killed_under_a_runtime_the_runtime_comes_back(make_ssh_bed, ke
         assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
     finally:
         rt.cleanup()
+
+
+def test_a_connection_dropped_under_the_keeper_the_runtime_reattaches(make_ssh_bed, keepers):
+    bed = make_ssh_bed(1)
+    host = bed.hosts[0]
+    with Runtime("host-1", connection_kwargs=bed.connection_kwargs, keeper=True) as rt:
+        assert _echo(rt, "before") == "before"
+        running = RuntimeTask("slow").run_command("sleep 1; echo finished")
+        rt.execute_task(running, execute_async=True)
+        with subscribe() as subscription:
+            assert host.kill_sshd_sessions()  # the keeper's connection drops
+            seen = _until(subscription, "runtime.reattached")
+        assert seen[0] == "runtime.lost", seen
+        running.join(30)
+        assert "".join(running.execution_log).strip() == "finished"
+        assert _echo(rt, "after") == "after"
+        assert _status(keepers)["hosts"] == ["host-1"]  # through the keeper's new connection
 
 
 def test_a_second_local_user_cannot_use_the_channel_request(ssh_bed, keepers, other_user):  # noqa: F811
