@@ -14,7 +14,13 @@ import textwrap
 
 import pytest
 
-from actorcluster import HostUnreachableError, InvalidRuntimeError, Runtime, RuntimeTask
+from actorcluster import (
+    HostUnreachableError,
+    InvalidRuntimeError,
+    Runtime,
+    RuntimeGroup,
+    RuntimeTask,
+)
 from actorcluster.keeper.finder import ask
 from actorcluster.observe import subscribe
 from agent_harness import SRC
@@ -79,6 +85,20 @@ def test_a_runtime_through_the_keeper_runs_commands_functions_files_and_tunnels(
         assert _accepted(host) == logins  # the tunnel's channels are the keeper's too
         status = _status(keepers)
         assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
+
+
+def test_a_group_and_its_added_runtime_go_through_the_keeper(ssh_bed, keepers):
+    logins = [_accepted(host) for host in ssh_bed.hosts]
+    kwargs = ssh_bed.connection_kwargs
+    with RuntimeGroup(hosts=["host-1"], connection_kwargs=kwargs, keeper=True) as group:
+        group.add_runtime("host-2")
+        for runtime in group.runtimes:
+            assert _echo(runtime, runtime.host) == runtime.host
+        assert _status(keepers)["hosts"] == ["host-1", "host-2"]
+    with RuntimeGroup(hosts=["host-1", "host-2"], connection_kwargs=kwargs, keeper=True) as again:
+        assert [_echo(runtime, "again") for runtime in again.runtimes] == ["again", "again"]
+    after = [_accepted(host) for host in ssh_bed.hosts]
+    assert after[:2] == [logins[0] + 1, logins[1] + 1]  # one login each, by the keeper
 
 
 _SCRIPT = """
