@@ -68,7 +68,7 @@ def test_a_runtime_through_the_keeper_runs_commands_functions_files_and_tunnels(
         assert _echo(rt, "through-the-keeper") == "through-the-keeper"
         assert list(rt.execute_function(lambda x: x * 2, x=21).function_returns) == [42]
         source = tmp_path / "sent.bin"
-        source.write_bytes(os.urandom(300_000))
+        source.write_bytes(os.urandom(8 * 2**20))
         rt.send_file(str(source), "sent.bin")
         back = tmp_path / "back.bin"
         rt.get_file("sent.bin", str(back))
@@ -78,11 +78,18 @@ def test_a_runtime_through_the_keeper_runs_commands_functions_files_and_tunnels(
         with EchoServer(service, on=host):
             key = rt.expose_port_from_runtime(service, local, carrier="paramiko")
             try:
-                echo_round_trip(local)
+                echo_round_trip(local, size=4 * 2**20)  # more than any buffer on the way
                 echo_round_trip(local)
             finally:
                 rt.stop_process(key)
         assert _accepted(host) == logins  # the tunnel's channels are the keeper's too
+        service, remote = free_ports(2)
+        with EchoServer(service):  # -R needs a transport here: a direct connection
+            key = rt.expose_port_to_runtime(service, remote, carrier="paramiko")
+            try:
+                echo_round_trip(remote, on=host)
+            finally:
+                rt.stop_process(key)
         status = _status(keepers)
         assert status["hosts"] == ["host-1"] and status["channels_open"] >= 1
 
