@@ -43,6 +43,7 @@ __all__ = ["KeeperConnection", "SocketStream", "UnixEnd", "keeper_connect"]
 log = get_logger(__name__)
 
 _STDERR_KEEP = 64 * 1024
+_SOCKET_BUFFER = 1 << 20
 _ASK_TIMEOUT = 10.0
 """Seconds a quick request (``alive``) may take."""
 _said: set[str] = set()
@@ -345,6 +346,9 @@ class SocketStream:
     """
 
     def __init__(self, sock: socket.socket, stderr_fd: int, pending: bytes, timeout: float) -> None:
+        with contextlib.suppress(OSError):  # the keeper's data waits here, in large reads
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
         sock.setblocking(False)
         os.set_blocking(stderr_fd, False)
         self._sock = sock

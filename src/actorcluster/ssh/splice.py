@@ -15,6 +15,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from actorcluster._workers import THREADS
+from actorcluster.ssh.channel_io import install_fast_pipe, send_all
 from actorcluster.ssh.translate import ssh_errors
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["exec_channel", "splice"]
 
-_CHUNK = 65536
+_CHUNK = 1 << 20
+"""Bytes read at most at once (the fast receive buffer hands over what it holds)."""
+_SOCKET_BUFFER = 1 << 20
+"""The Unix socket's send buffer: a channel's data waits there, not in many small sends."""
 
 
 def exec_channel(connection: SshConnection, command: str, window_size: int) -> paramiko.Channel:
@@ -43,6 +47,9 @@ def exec_channel(connection: SshConnection, command: str, window_size: int) -> p
 def splice(channel: paramiko.Channel, sock: socket.socket, stderr_fd: int | None) -> None:
     """Relay between ``sock`` and ``channel`` (and its stderr to ``stderr_fd``, which is
     closed after) until both directions ended; then close the channel."""
+    install_fast_pipe(channel)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
     try:
         jobs = [THREADS.start(_to_channel, sock, channel, name="keeper-splice-in")]
         if stderr_fd is not None:
@@ -66,7 +73,7 @@ def _to_channel(sock: socket.socket, channel: paramiko.Channel) -> None:
             if not data:
                 channel.shutdown_write()
                 return
-            channel.sendall(data)
+            send_all(channel, data)
     except Exception:  # the socket or the channel failed: end both
         with contextlib.suppress(Exception):
             channel.close()
