@@ -1,20 +1,23 @@
 """The keeper: a per-user process that keeps the command line's runtimes connected.
 
-Started by :mod:`actorcluster.cli.keeper_client` (``python -m
-actorcluster.cli.keeper_server SOCKET KEY READY_FD``), in a session of its own. It
-listens on a Unix socket (0600, in a 0700 folder), answers only processes of its own
-user (their credentials checked on every connection, ``SO_PEERCRED``), and serves each
-call on a thread of its own: the command line's own code (:func:`actorcluster.cli.app.main`)
-runs with the caller's stdin, stdout and stderr (:mod:`~actorcluster.cli.keeper_streams`)
-and borrows runtimes from the keeper's pool (:mod:`~actorcluster.cli.keeper_pool`)
-instead of connecting. A signal the caller forwards (Ctrl-C), or the caller going away,
-interrupts the call as Ctrl-C interrupts a command line: a ``KeyboardInterrupt`` in its
-thread, and every future it made cancelled (its remote commands killed).
+Started by :func:`actorcluster.keeper.finder.start_keeper` (``python -c ...
+keeper_server.main() SOCKET KEY READY_FD``), in a session of its own. It listens on a
+Unix socket (0600, in a 0700 folder), answers only processes of its own user (their
+credentials checked on every connection, ``SO_PEERCRED``), and serves each call on a
+thread of its own: the command line's own code (:func:`actorcluster.cli.app.main`) runs
+with the caller's stdin, stdout and stderr (:mod:`~actorcluster.cli.keeper_streams`) and
+borrows runtimes from the keeper's pool (:mod:`~actorcluster.cli.keeper_pool`) instead
+of connecting. It also lends channels on SSH connections it holds to library runtimes
+made with ``Runtime(host, keeper=True)`` (:mod:`~actorcluster.cli.keeper_channels`). A
+signal the caller forwards (Ctrl-C), or the caller going away, interrupts the call as
+Ctrl-C interrupts a command line: a ``KeyboardInterrupt`` in its thread, and every
+future it made cancelled (its remote commands killed).
 
-It exits when it has had nothing to do for ``$ACTORCLUSTER_KEEPER_IDLE`` seconds (300),
-when told to (``actorcluster keeper stop``), or when its ssh_config changed (a newer
-keeper serves that one), cleaning every runtime up. Killed outright, its hosts clean up
-after themselves once their session grace is over, as for any client that vanished.
+It exits when it has had nothing to do for ``$ACTORCLUSTER_KEEPER_IDLE`` seconds (300; a
+lent channel open counts as something to do), when told to (``actorcluster keeper
+stop``), or when its ssh_config changed (a newer keeper serves that one), cleaning every
+runtime up. Killed outright, its hosts clean up after themselves once their session
+grace is over, as for any client that vanished.
 """
 
 from __future__ import annotations

@@ -99,12 +99,30 @@ def _runtime_value(key: str, value: Any) -> Any:
     return value
 
 
+_PATH_KEYS = ("ssh_config_path", "known_hosts", "key_filename")
+"""Connection settings that name files: made absolute for the keeper (it works in ``/``)."""
+
+
+def _absolute(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith("~"):
+        return os.path.abspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_absolute(item) for item in value]
+    return value
+
+
 def _keeper_kwargs(ssh_kwargs: dict[str, Any]) -> str | None:
-    """``ssh_kwargs`` as the keeper gets them (JSON, the ssh_config's path made
-    absolute: the keeper works elsewhere); None when they are not plain data."""
+    """``ssh_kwargs`` as the keeper gets them (JSON, relative file names made absolute);
+    None when they are not plain data (a key object)."""
     given = dict(ssh_kwargs)
-    if isinstance(given.get("ssh_config_path"), str):
-        given["ssh_config_path"] = os.path.abspath(os.path.expanduser(given["ssh_config_path"]))
+    nested = given.get("connect_kwargs")
+    if isinstance(nested, Mapping):
+        given["connect_kwargs"] = dict(nested)
+    for settings in (given, given.get("connect_kwargs")):
+        if isinstance(settings, dict):
+            for key in _PATH_KEYS:
+                if key in settings:
+                    settings[key] = _absolute(settings[key])
     try:
         return json.dumps(given, sort_keys=True)
     except (TypeError, ValueError):  # a key object, bytes: they stay here
