@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._limits import (
@@ -93,9 +93,10 @@ class RuntimeOptions:
     keeper: bool = False
     """Whether the connection is the user's keeper's (``Runtime(host, keeper=True)``):
     channels opened through it, no connect of this process's own."""
-    keeper_kwargs: str | None = None
+    keeper_kwargs: str | None = field(default=None, repr=False)
     """The SSH connection settings as JSON, for the keeper to connect with; None: they
-    cannot be sent (a key object), so the connection is direct."""
+    cannot be sent (a key object), so the connection is direct. Never shown: it may
+    hold a password."""
 
     @property
     def is_local(self) -> bool:
