@@ -2,7 +2,8 @@
 connection keeper, for real (sshd hosts): commands, functions, transfers and tunnels
 through it; a second script in a fresh process makes no new SSH connection; a keeper
 killed with SIGKILL under a runtime (the runtime comes back); a second local user
-refused at the channel request; the same typed errors as a direct connect."""
+refused at the channel request; the same typed errors as a direct connect (unknown host,
+host key refused, authentication failed)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import textwrap
 import pytest
 
 from actorcluster import (
-    HostUnreachableError,
+    AuthenticationError,
     InvalidRuntimeError,
     Runtime,
     RuntimeGroup,
     RuntimeTask,
+    UnknownHostError,
+    UnknownHostKeyError,
 )
 from actorcluster.keeper.finder import ask
 from actorcluster.observe import subscribe
@@ -237,16 +240,46 @@ def test_a_second_local_user_cannot_use_the_channel_request(ssh_bed, keepers, ot
         assert _echo(rt, "still-mine") == "still-mine"
 
 
-def test_an_unknown_host_gives_the_same_typed_error_as_without_the_keeper(keepers, tmp_path):
+def _bad_settings(case: str, bed, tmp_path) -> tuple[str, dict]:
+    """A host and settings that fail as ``case`` says."""
+    if case == "unknown host":
+        config = tmp_path / "ssh_config"
+        config.write_text("Host nowhere\n  HostName no-such-host.invalid\n")
+        return "nowhere", {"ssh_config_path": str(config)}
+    if case == "host key refused":
+        empty = tmp_path / "known_hosts"
+        empty.write_text("")
+        return "host-1", {**bed.connection_kwargs, "known_hosts": str(empty)}
+    stranger = tmp_path / "id_stranger"  # "authentication failed": a key sshd does not know
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+        check=True,
+        timeout=30,
+    )
     config = tmp_path / "ssh_config"
-    config.write_text("Host nowhere\n  HostName no-such-host.invalid\n")
-    kwargs = {"ssh_config_path": str(config)}
+    config.write_text(bed.ssh_config.read_text().replace(str(bed.client_key), str(stranger)))
+    return "host-1", {"ssh_config_path": str(config)}
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unknown host", UnknownHostError),
+        ("host key refused", UnknownHostKeyError),
+        ("authentication failed", AuthenticationError),
+    ],
+)
+def test_bad_input_gives_the_same_typed_error_as_without_the_keeper(
+    case, expected, ssh_bed, keepers, tmp_path
+):
+    host, kwargs = _bad_settings(case, ssh_bed, tmp_path)
     errors = []
     for keeper in (False, True):
         with pytest.raises(InvalidRuntimeError) as caught:
-            Runtime("nowhere", connection_kwargs=kwargs, keeper=keeper)
+            Runtime(host, connection_kwargs=kwargs, keeper=keeper)
         errors.append(caught.value)
-    assert type(errors[0]) is type(errors[1])
-    assert isinstance(errors[1].__cause__ or errors[1], (HostUnreachableError, InvalidRuntimeError))
-    assert "no-such-host.invalid" in str(errors[1])
-    assert len(keeper_pids(keepers)) == 1  # it was asked
+    direct, kept = errors
+    assert isinstance(direct, expected), direct
+    assert type(kept) is type(direct), (direct, kept)
+    assert str(kept) == str(direct)
+    assert len(keeper_pids(keepers)) == 1  # the keeper was asked, and answered so
