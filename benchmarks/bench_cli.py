@@ -11,7 +11,12 @@ comes and goes weighs on each alike:
 - ``actorcluster run HOST -- true``: cold (``--no-keeper``: import, connect, run,
   clean up) against ``ssh HOST true`` (target: at most 1.5x), and through a warm keeper
   against ``ssh`` with ``ControlMaster auto`` + ``ControlPersist`` after its first call
-  (target: at most 0.5x).
+  (target: at most 0.5x);
+- a short library script (``Runtime("host-1", keeper=...)``, one command, cleanup):
+  through a warm keeper (``keeper=True``) against a direct connection (``keeper=False``)
+  and ``ssh HOST true`` (target: the keeper's below the direct one's). The keeper saves
+  the SSH connect only: the agent still starts, through the host's login shell, for
+  each script (about as long as ``ssh HOST true`` over a ControlPersist master).
 
 The command line is this checkout's (``PYTHONPATH=src``), started the way the installed
 ``actorcluster`` script starts it, with its modules' bytecode cached as an installed
@@ -165,6 +170,49 @@ def measure_run(report: Report, bed: SshBed, runs: int) -> None:
     )
 
 
+SCRIPT = (
+    "from actorcluster import Runtime, RuntimeTask\n"
+    "rt = Runtime('host-1', keeper={keeper})\n"
+    "rt.execute_task(RuntimeTask('t').run_command('true'), execute_async=False)\n"
+    "rt.cleanup()\n"
+)
+"""The short script timed: connect, one command, clean up (public API only)."""
+
+
+def measure_script(report: Report, bed: SshBed, runs: int) -> None:
+    """A short library script, through a warm keeper and direct, against ssh."""
+    section = report.section(
+        "a short script: Runtime(...), one command, cleanup", "ms", higher_is_better=False
+    )
+    config = str(bed.ssh_config)
+    keepers = tempfile.mkdtemp(prefix="acb-k-", dir="/tmp")
+    python = sys.executable
+    commands = {
+        "ssh host-1 true": _ssh(bed, "host-1", "true"),
+        "script, keeper=False": [python, "-c", SCRIPT.format(keeper=False)],
+        "script, keeper=True (warm keeper)": [python, "-c", SCRIPT.format(keeper=True)],
+    }
+    script_env = _env(ACTORCLUSTER_SSH_CONFIG=config, ACTORCLUSTER_KEEPER_DIR=keepers)
+    env = {"ssh host-1 true": dict(os.environ)} | dict.fromkeys(list(commands)[1:], script_env)
+    try:
+        samples = _interleaved(commands, env, runs)
+    finally:
+        for path in glob.glob(os.path.join(keepers, "k-*.sock")):
+            ask(path, {"op": "stop"})
+        shutil.rmtree(keepers, ignore_errors=True)
+    labels = {"script, keeper=False": "direct", "script, keeper=True (warm keeper)": "keeper"}
+    rows = {
+        name: section.add(name, values, ours=name in labels, label=labels.get(name, ""))
+        for name, values in samples.items()
+    }
+    median = {name: row.stats["median"] for name, row in rows.items()}
+    kept = median["script, keeper=True (warm keeper)"]
+    direct_ratio = kept / median["script, keeper=False"]
+    report.target("keeper script / direct script", direct_ratio, "below 1x", direct_ratio < 1)
+    ssh_ratio = kept / median["ssh host-1 true"]
+    report.target("keeper script / ssh host true", ssh_ratio, "(reported)", True)
+
+
 def main() -> None:
     """Measure, print the report, write the JSON if asked."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,6 +229,7 @@ def main() -> None:
         measure_startup(report, runs)
         with ssh_bed(1) as bed:
             measure_run(report, bed, runs)
+            measure_script(report, bed, runs)
     finally:
         shutil.rmtree(_PYCACHE, ignore_errors=True)
     print()

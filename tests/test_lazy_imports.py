@@ -119,7 +119,9 @@ THIN_ALLOWED = frozenset(
         "actorcluster",
         "actorcluster.cli",
         "actorcluster.cli.keeper_client",
-        "actorcluster.cli.keeper_paths",
+        "actorcluster.keeper",
+        "actorcluster.keeper.finder",
+        "actorcluster.keeper.paths",
         "_socket",
         "json",
         "json.decoder",
@@ -141,8 +143,8 @@ def test_a_call_through_the_keeper_imports_only_what_it_sends_with():
         "import sys\n"
         "before = set(sys.modules)\n"
         "from actorcluster.cli import main\n"
-        "from actorcluster.cli.keeper_paths import identity, keeper_dir\n"
-        "from actorcluster.cli.keeper_paths import keeper_wanted, parse_call\n"
+        "from actorcluster.keeper.paths import identity, keeper_dir\n"
+        "from actorcluster.keeper.paths import keeper_wanted, parse_call\n"
         "from actorcluster.cli.keeper_client import through_keeper\n"
         "keeper_wanted(parse_call(['run', 'host-1', '--', 'true']))\n"
         "identity(None)\n"

@@ -29,6 +29,9 @@ def test_options_keep_the_secrets_but_never_show_them() -> None:
     options = build_options("host-1", None, {"connect_kwargs": dict(SECRETS)})
     assert (options.target.password, options.target.passphrase) == (PASSWORD, PASSPHRASE)
     assert _shows_no_secret(repr(options), str(options), repr(options.target))
+    kept = build_options("host-1", None, {"connect_kwargs": dict(SECRETS)}, keeper=True)
+    assert kept.keeper_kwargs is not None and PASSWORD in kept.keeper_kwargs  # for the keeper
+    assert _shows_no_secret(repr(kept), str(kept))
 
 
 def test_a_bad_secret_is_named_but_not_shown() -> None:

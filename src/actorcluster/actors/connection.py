@@ -10,7 +10,7 @@ import pykka
 from actorcluster._logging import get_logger
 from actorcluster.errors import HostUnreachableError
 from actorcluster.observe import hooks as observe
-from actorcluster.ssh import connect
+from actorcluster.ssh import connect, keeper_connect
 from actorcluster.supervisors import SupervisedActor
 
 if TYPE_CHECKING:
@@ -74,11 +74,15 @@ class ConnectionActor(SupervisedActor):
         """Connect (nothing to do for the local runtime) and publish the connection."""
         super().on_start()
         observe.runtime_state(self._context, "connecting")
-        target = self._context.options.target
+        options = self._context.options
+        target = options.target
         if target is None:
             return
         try:
-            self._connection = connect(target)
+            if options.keeper:
+                self._connection = keeper_connect(options.host, target, options.keeper_kwargs)
+            else:
+                self._connection = connect(target)
         except Exception as exc:
             self._context.reconnect_failed(exc)
             raise

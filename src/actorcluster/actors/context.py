@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from actorcluster._limits import (
@@ -90,6 +90,13 @@ class RuntimeOptions:
     max_return_size: int = MAX_RETURN_SIZE
     """Bytes a function's return value may take once unpickled (see
     :mod:`actorcluster.steps.returns`)."""
+    keeper: bool = False
+    """Whether the connection is the user's keeper's (``Runtime(host, keeper=True)``):
+    channels opened through it, no connect of this process's own."""
+    keeper_kwargs: str | None = field(default=None, repr=False)
+    """The SSH connection settings as JSON, for the keeper to connect with; None: they
+    cannot be sent (a key object), so the connection is direct. Never shown: it may
+    hold a password."""
 
     @property
     def is_local(self) -> bool:

@@ -30,7 +30,7 @@ __all__ = ["ExitCode", "cli", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``) through
     the keeper when one serves it, else here; returns the exit status."""
-    from actorcluster.cli.keeper_paths import keeper_wanted, parse_call
+    from actorcluster.keeper.paths import keeper_wanted, parse_call
 
     args = list(sys.argv[1:] if argv is None else argv)
     if keeper_wanted(parse_call(args)):

@@ -26,9 +26,9 @@ import contextlib
 import json
 import os
 import sys
-import time
 
-from actorcluster.cli import keeper_paths as paths
+from actorcluster.keeper import paths
+from actorcluster.keeper.finder import ask, find_keeper, request_lines, start_keeper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ else:
     import _signal
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from typing import Any
-
-    from actorcluster._limits import Deadline
 
 __all__ = ["ask", "request_lines", "start_keeper", "through_keeper"]
 
@@ -57,106 +54,6 @@ def _absolute_config(argv: Sequence[str]) -> list[str]:
         elif word.startswith("--ssh-config="):
             args[index] = "--ssh-config=" + paths.config_file(word.split("=", 1)[1])
     return args
-
-
-def _connect(path: str) -> _socket.socket | None:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def start_keeper(folder: str, key: str, ssh_config: str | None) -> _socket.socket | None:
-    """Start the keeper named ``key`` (or find the one another call just started);
-    its connected socket, or None when it did not come up in time."""
-    import select
-    import subprocess
-
-    from actorcluster._limits import KEEPER_START_TIMEOUT as START_TIMEOUT
-    from actorcluster._limits import Deadline
-
-    path = paths.socket_path(folder, key)
-    ready_read, ready_write = os.pipe()
-    env = dict(os.environ)
-    env["ACTORCLUSTER_SSH_CONFIG"] = paths.config_file(ssh_config)
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    launch = (
-        f"import sys; sys.path.insert(0, {package_root!r}); "
-        "from actorcluster.cli.keeper_server import main; main()"
-    )
-    log = os.open(
-        os.path.join(folder, f"k-{key}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-    )
-    try:
-        subprocess.Popen(
-            [sys.executable, "-c", launch, path, key, str(ready_write)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(ready_write,),
-            start_new_session=True,
-            cwd="/",
-            env=env,
-        )
-    finally:
-        os.close(ready_write)
-        os.close(log)
-    try:
-        readable, _, _ = select.select([ready_read], [], [], START_TIMEOUT)
-        said = os.read(ready_read, 64) if readable else b""
-    finally:
-        os.close(ready_read)
-    if said.startswith(b"ready"):
-        return _connect(path)
-    if said.startswith(b"taken"):  # another call's keeper is starting: wait for it
-        return _await_listening(path, Deadline(START_TIMEOUT))
-    return None
-
-
-def _await_listening(path: str, deadline: Deadline) -> _socket.socket | None:
-    """A connection to the keeper at ``path`` once it listens (polled: it is another
-    call's child, with no pipe to us), or None at ``deadline``."""
-    while not deadline.expired():
-        sock = _connect(path)
-        if sock is not None:
-            return sock
-        time.sleep(0.01)
-    return None
-
-
-def request_lines(sock: _socket.socket) -> Iterator[dict[str, Any]]:
-    """The JSON lines the keeper sends, until it closes the connection."""
-    pending = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except InterruptedError:
-            continue
-        if not chunk:
-            return
-        pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            yield json.loads(line)
-
-
-def ask(path: str, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any] | None:
-    """Send a one-line ``request`` (``status``, ``stop``) to the keeper at ``path``; its
-    answer, or None when nobody answers there."""
-    sock = _connect(path)
-    if sock is None:
-        return None
-    try:
-        sock.settimeout(timeout)
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        return next(request_lines(sock), None)
-    except (OSError, ValueError):
-        return None
-    finally:
-        sock.close()
 
 
 @contextlib.contextmanager
@@ -204,30 +101,16 @@ def _std_fds_open() -> bool:
     return True
 
 
-def _keeper_for(ssh_config: str | None) -> tuple[_socket.socket, str] | None:
-    """A connection to the keeper for ``ssh_config`` (started if there is none), and
-    its name; None when there is no private folder or it would not start."""
-    folder = paths.keeper_dir()
-    if folder is None:
-        return None
-    try:
-        key = paths.identity(ssh_config)
-        sock = _connect(paths.socket_path(folder, key)) or start_keeper(folder, key, ssh_config)
-    except OSError:
-        return None
-    return None if sock is None else (sock, key)
-
-
 def through_keeper(argv: Sequence[str] | None = None) -> int | None:
     """Run the call through the user's keeper; its exit code, or None to run it here."""
     args = list(sys.argv[1:] if argv is None else argv)
     call = paths.parse_call(args)
     if not paths.keeper_wanted(call) or not _std_fds_open():
         return None
-    found = _keeper_for(call.ssh_config)
+    found = find_keeper(call.ssh_config)
     if found is None:
         return None
-    sock, key = found
+    sock, key, _ = found
     try:
         with _forwarding(sock):
             try:

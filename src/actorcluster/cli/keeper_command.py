@@ -10,7 +10,7 @@ import click
 
 from actorcluster.cli.console import note, print_json, print_table
 from actorcluster.cli.keeper_client import ask
-from actorcluster.cli.keeper_paths import keeper_dir
+from actorcluster.keeper.paths import keeper_dir
 
 __all__ = ["keeper"]
 

@@ -1,20 +1,23 @@
 """The keeper: a per-user process that keeps the command line's runtimes connected.
 
-Started by :mod:`actorcluster.cli.keeper_client` (``python -m
-actorcluster.cli.keeper_server SOCKET KEY READY_FD``), in a session of its own. It
-listens on a Unix socket (0600, in a 0700 folder), answers only processes of its own
-user (their credentials checked on every connection, ``SO_PEERCRED``), and serves each
-call on a thread of its own: the command line's own code (:func:`actorcluster.cli.app.main`)
-runs with the caller's stdin, stdout and stderr (:mod:`~actorcluster.cli.keeper_streams`)
-and borrows runtimes from the keeper's pool (:mod:`~actorcluster.cli.keeper_pool`)
-instead of connecting. A signal the caller forwards (Ctrl-C), or the caller going away,
-interrupts the call as Ctrl-C interrupts a command line: a ``KeyboardInterrupt`` in its
-thread, and every future it made cancelled (its remote commands killed).
+Started by :func:`actorcluster.keeper.finder.start_keeper` (``python -c ...
+keeper_server.main() SOCKET KEY READY_FD``), in a session of its own. It listens on a
+Unix socket (0600, in a 0700 folder), answers only processes of its own user (their
+credentials checked on every connection, ``SO_PEERCRED``), and serves each call on a
+thread of its own: the command line's own code (:func:`actorcluster.cli.app.main`) runs
+with the caller's stdin, stdout and stderr (:mod:`~actorcluster.cli.keeper_streams`) and
+borrows runtimes from the keeper's pool (:mod:`~actorcluster.cli.keeper_pool`) instead
+of connecting. It also lends channels on SSH connections it holds to library runtimes
+made with ``Runtime(host, keeper=True)`` (:mod:`~actorcluster.cli.keeper_channels`). A
+signal the caller forwards (Ctrl-C), or the caller going away, interrupts the call as
+Ctrl-C interrupts a command line: a ``KeyboardInterrupt`` in its thread, and every
+future it made cancelled (its remote commands killed).
 
-It exits when it has had nothing to do for ``$ACTORCLUSTER_KEEPER_IDLE`` seconds (300),
-when told to (``actorcluster keeper stop``), or when its ssh_config changed (a newer
-keeper serves that one), cleaning every runtime up. Killed outright, its hosts clean up
-after themselves once their session grace is over, as for any client that vanished.
+It exits when it has had nothing to do for ``$ACTORCLUSTER_KEEPER_IDLE`` seconds (300; a
+lent channel open counts as something to do), when told to (``actorcluster keeper
+stop``), or when its ssh_config changed (a newer keeper serves that one), cleaning every
+runtime up. Killed outright, its hosts clean up after themselves once their session
+grace is over, as for any client that vanished.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from typing import Any
 
 from actorcluster._logging import get_logger
 from actorcluster._workers import THREADS, Job
-from actorcluster.cli import keeper_paths as paths
 from actorcluster.cli import keeper_streams as streams
 from actorcluster.cli.app import main as run_here
 from actorcluster.cli.exits import ExitCode
+from actorcluster.cli.keeper_channels import CHANNEL_OPS, HeldConnections
 from actorcluster.cli.keeper_pool import Lease, RunHere, RuntimePool
 from actorcluster.futures import ActorFuture
+from actorcluster.keeper import paths
 
 __all__ = ["Keeper", "main", "serve"]
 
@@ -97,6 +101,8 @@ class Keeper:
         self.server = server
         self.key = key
         self.pool = RuntimePool()
+        self.held = HeldConnections()
+        """The SSH connections lent channel by channel to library runtimes."""
         self.started = time.time()
         self.last_used = time.monotonic()
         self.requests: set[_Request] = set()
@@ -122,7 +128,8 @@ class Keeper:
             "idle_exit": paths.idle_seconds(),
             "calls_in_flight": busy,
             "calls_served": self.served,
-            "hosts": self.pool.hosts(),
+            "hosts": sorted(set(self.pool.hosts()) | set(self.held.hosts())),
+            "channels_open": self.held.open_channels(),
         }
 
     def accept(self, sock: socket.socket) -> None:
@@ -156,6 +163,10 @@ class Keeper:
         serves = op == "run" and len(fds) == 3 and request.get("key") == self.key
         if serves and not self.stopping.is_set():  # stopping: the caller runs it itself
             self._serve_call(sock, fds, request)
+            return
+        lent = op in CHANNEL_OPS and request.get("key") == self.key
+        if lent and not self.stopping.is_set():  # stopping: the runtime connects itself
+            self.held.serve(sock, request, fds)
             return
         for fd in fds:
             os.close(fd)
@@ -279,10 +290,13 @@ class Keeper:
         """Whether the keeper should exit: it has no call in flight, and has had none
         for longer than the idle time, or its ssh_config changed since it started (a
         newer keeper serves that)."""
+        if self.held.busy():
+            return False
         with self.lock:
             if self.requests:
                 return False
-            idle = time.monotonic() - self.last_used > paths.idle_seconds()
+            last_used = max(self.last_used, self.held.last_used)
+            idle = time.monotonic() - last_used > paths.idle_seconds()
         return idle or paths.config_digest(self.config) != self.digest
 
     def close(self) -> None:
@@ -292,6 +306,7 @@ class Keeper:
         jobs = [THREADS.start(self.interrupt, call, name="keeper-interrupt") for call in calls]
         for job in jobs:
             job.join(_INTERRUPT_GRACE + 1)
+        self.held.close()  # the channels lent end with their connections
         with self.lock:
             readers = list(self.readers)
         for job in readers:  # each answers (run_here, or its interrupted call's exit) first

@@ -67,14 +67,18 @@ def start_handle(
     working_dir: str | None,
     connection_kwargs: Mapping[str, Any],
     supervisor: pykka.ActorRef[Any],
+    *,
+    keeper: bool = False,
 ) -> RuntimeHandle:
-    """A handle for ``host`` under ``supervisor``, not started yet.
+    """A handle for ``host`` under ``supervisor``, not started yet (``keeper``: through
+    the user's connection keeper).
 
     Raises:
         ConfigurationError: a connection setting is wrong.
     """
     start_in, _ = split_working_dir(working_dir)
-    return RuntimeHandle(build_options(host, start_in, connection_kwargs), supervisor)
+    options = build_options(host, start_in, connection_kwargs, keeper=keeper)
+    return RuntimeHandle(options, supervisor)
 
 
 def finish_start(
@@ -108,6 +112,7 @@ def connect_once(
     supervisor: pykka.ActorRef[Any],
     retain_tasks: int | None,
     timeout: float = START_TIMEOUT,
+    keeper: bool = False,
 ) -> Runtime | None:
     """Connect ``host`` once, under ``supervisor``; None if ``abandon`` was set first
     (the start is stopped: nothing is left).
@@ -115,7 +120,7 @@ def connect_once(
     Raises:
         InvalidRuntimeError, PathCreationError, ConfigurationError: it did not come up.
     """
-    handle = start_handle(host, working_dir, connection_kwargs, supervisor)
+    handle = start_handle(host, working_dir, connection_kwargs, supervisor, keeper=keeper)
     startup = handle.start_async()
     startup.add_done_callback(lambda _: abandon.set())
     if not abandon.wait(timeout) or not startup.done():

@@ -66,6 +66,7 @@ class RuntimeGroup(GroupStart, GroupTasks):
             host that was down keeps being connected in the background (capped
             backoff) and joins the group once reachable (:attr:`pending_hosts`; events
             ``group.host.waiting``, ``group.host.joined``, ``group.host.gave_up``).
+        keeper: as ``Runtime``'s: the runtimes use the user's connection keeper.
 
     Raises:
         UsageError: neither or both of ``runtimes`` and ``hosts``, two of the same host,
@@ -87,12 +88,13 @@ class RuntimeGroup(GroupStart, GroupTasks):
         timeout: float = START_TIMEOUT,
         retain_tasks: int | None = None,
         require: Require = "all",
+        keeper: bool = False,
     ) -> None:
         if bool(runtimes) == bool(hosts):
             raise UsageError("Either `runtimes` or `hosts` must be supplied. Not both or none.")
         host_list = as_hosts(hosts, "hosts")
         minimum = needed(require, len(host_list)) if host_list else 0
-        self._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
+        self._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor), keeper)
         try:
             if host_list:
                 self._connect(host_list, timeout, minimum)
@@ -109,12 +111,14 @@ class RuntimeGroup(GroupStart, GroupTasks):
         connection_kwargs: Mapping[str, Any] | None,
         retain_tasks: int | None,
         tree: GroupTree,
+        keeper: bool = False,
     ) -> None:
         self._members = Members()
         self._ledger = TaskLedger()
         self._working_dir = working_dir
         self._connection_kwargs = dict(connection_kwargs or {})
         self._retain_tasks = retain_tasks
+        self._keeper = keeper
         self._port_keys: list[tuple[str, str]] = []
         self._tree = tree
         self._lock = threading.Lock()
@@ -239,6 +243,7 @@ class RuntimeGroup(GroupStart, GroupTasks):
                 self._connection_kwargs,
                 supervisor=self._tree.ref,
                 retain_tasks=self._retain_tasks,
+                keeper=self._keeper,
             )
         elif not isinstance(runtime, Runtime):
             raise UsageError(f"runtime must be a Runtime, not {runtime!r}")

@@ -55,6 +55,7 @@ class GroupStart:
     _working_dir: str | None
     _connection_kwargs: dict[str, Any]
     _retain_tasks: int | None
+    _keeper: bool
 
     @property
     def pending_hosts(self) -> list[str]:
@@ -71,6 +72,7 @@ class GroupStart:
             supervisor=self._tree.ref,
             retain_tasks=self._retain_tasks,
             timeout=timeout,
+            keeper=self._keeper,
         )
         self._admit(hosts, connected.runtimes, dict(connected.errors), minimum)
 
@@ -97,7 +99,11 @@ class GroupStart:
         for host in dict.fromkeys(hosts):
             try:
                 handle = start_handle(
-                    host, self._working_dir, self._connection_kwargs, self._tree.ref
+                    host,
+                    self._working_dir,
+                    self._connection_kwargs,
+                    self._tree.ref,
+                    keeper=self._keeper,
                 )
                 self._starting.append(handle)
                 handle.start_async()
@@ -156,6 +162,7 @@ class GroupStart:
                 connection_kwargs=self._connection_kwargs,
                 supervisor=self._tree.ref,
                 retain_tasks=self._retain_tasks,
+                keeper=self._keeper,
             )
         except pykka.ActorDeadError:
             with self._lock:
@@ -203,12 +210,13 @@ async def connect_group(
     supervisor = kwargs.pop("supervisor", None)
     connection_kwargs = kwargs.pop("connection_kwargs", None)
     retain_tasks = kwargs.pop("retain_tasks", None)
+    keeper = kwargs.pop("keeper", False)
     if kwargs:
         raise UsageError(f"RuntimeGroup.connect() got unexpected arguments: {sorted(kwargs)}")
     group = cls.__new__(cls)
 
     def prepare() -> RuntimeGroup:
-        group._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor))
+        group._setup(working_dir, connection_kwargs, retain_tasks, GroupTree(supervisor), keeper)
         return group
 
     await settle(asyncio.to_thread(prepare), undo=cls._abandon)

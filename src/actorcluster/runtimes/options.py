@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,10 +99,45 @@ def _runtime_value(key: str, value: Any) -> Any:
     return value
 
 
+_PATH_KEYS = ("ssh_config_path", "known_hosts", "key_filename")
+"""Connection settings that name files: made absolute for the keeper (it works in ``/``)."""
+
+
+def _absolute(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith("~"):
+        return os.path.abspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_absolute(item) for item in value]
+    return value
+
+
+def _keeper_kwargs(ssh_kwargs: dict[str, Any]) -> str | None:
+    """``ssh_kwargs`` as the keeper gets them (JSON, relative file names made absolute);
+    None when they are not plain data (a key object)."""
+    given = dict(ssh_kwargs)
+    nested = given.get("connect_kwargs")
+    if isinstance(nested, Mapping):
+        given["connect_kwargs"] = dict(nested)
+    for settings in (given, given.get("connect_kwargs")):
+        if isinstance(settings, dict):
+            for key in _PATH_KEYS:
+                if key in settings:
+                    settings[key] = _absolute(settings[key])
+    try:
+        return json.dumps(given, sort_keys=True)
+    except (TypeError, ValueError):  # a key object, bytes: they stay here
+        return None
+
+
 def build_options(
-    host: str, working_dir: str | None, connection_kwargs: Mapping[str, Any] | None
+    host: str,
+    working_dir: str | None,
+    connection_kwargs: Mapping[str, Any] | None,
+    *,
+    keeper: bool = False,
 ) -> RuntimeOptions:
-    """Validate the constructor's arguments and resolve the host.
+    """Validate the constructor's arguments and resolve the host (``keeper``: the
+    connection is to be the user's keeper's; ignored for ``localhost``).
 
     Raises:
         UsageError: ``host`` or ``working_dir`` is not a non-empty string.
@@ -128,4 +165,9 @@ def build_options(
     # Unknown keys and bad values first, the error naming every accepted key.
     parse_ssh_kwargs(given, also_accepted=RUNTIME_KWARGS)
     target = None if host == LOCALHOST else resolve_target(host, given)
+    if not isinstance(keeper, bool):
+        raise UsageError(f"keeper must be True or False, not {keeper!r}")
+    if keeper and target is not None:
+        runtime["keeper"] = True
+        runtime["keeper_kwargs"] = _keeper_kwargs(given)
     return RuntimeOptions(host=host, target=target, working_dir=working_dir, **runtime)

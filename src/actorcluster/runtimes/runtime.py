@@ -99,6 +99,12 @@ class Runtime:
             values) for :attr:`function_returns`, :meth:`execution_log` and
             :meth:`print_log`; None (lazycluster's behaviour) keeps every task until
             :meth:`clear_tasks`. A service running millions of tasks sets a bound.
+        keeper: use the user's connection keeper (the command line's, see ``actorcluster
+            keeper``) for the SSH connection: a short script skips the connect, and the
+            keeper keeps the connection for the next one. Host keys and ssh_config are
+            checked by the keeper, with the same code; where no keeper can be used
+            (``ACTORCLUSTER_KEEPER=0``, no private runtime folder, it would not start)
+            the runtime connects directly. Ignored for ``localhost``.
 
     Raises:
         InvalidRuntimeError: the host cannot be used (its subclasses say why: unknown
@@ -120,10 +126,12 @@ class Runtime:
         *,
         supervisor: pykka.ActorRef[Any] | None = None,
         retain_tasks: int | None = None,
+        keeper: bool = False,
     ) -> None:
         ledger = TaskLedger(retain_tasks)
         start_in, move_to = _split_working_dir(working_dir)
-        handle = RuntimeHandle(build_options(host, start_in, connection_kwargs), supervisor)
+        options = build_options(host, start_in, connection_kwargs, keeper=keeper)
+        handle = RuntimeHandle(options, supervisor)
         handle.start()
         self._attach(handle, ledger)
         self._move_to(move_to)
@@ -196,6 +204,7 @@ class Runtime:
         *,
         supervisor: pykka.ActorRef[Any] | None = None,
         retain_tasks: int | None = None,
+        keeper: bool = False,
     ) -> Runtime:
         """Create a runtime from asyncio without blocking the event loop (the same
         arguments and errors as ``Runtime(...)``)::
@@ -207,7 +216,8 @@ class Runtime:
         """
         import asyncio  # here: a program that never awaits is spared it (~10 ms)
 
-        handle = RuntimeHandle(build_options(host, working_dir, connection_kwargs), supervisor)
+        options = build_options(host, working_dir, connection_kwargs, keeper=keeper)
+        handle = RuntimeHandle(options, supervisor)
         # Cancelled while the subtree starts: wait for the start, then stop it.
         await settle(asyncio.to_thread(handle.start_async), undo=lambda _: handle.stop())
         await handle.started()
@@ -235,6 +245,7 @@ class Runtime:
         supervisor: pykka.ActorRef[Any] | None = None,
         retain_tasks: int | None = None,
         timeout: float = START_TIMEOUT,
+        keeper: bool = False,
     ) -> ConnectedRuntimes:
         """Connect to many hosts at once (each with the same arguments as ``Runtime``).
 
@@ -249,7 +260,8 @@ class Runtime:
         start_in, move_to = _split_working_dir(working_dir)
         for host in dict.fromkeys(hosts):
             try:
-                handle = RuntimeHandle(build_options(host, start_in, connection_kwargs), supervisor)
+                options = build_options(host, start_in, connection_kwargs, keeper=keeper)
+                handle = RuntimeHandle(options, supervisor)
                 handle.start_async()
             except ActorClusterError as error:
                 errors[host] = error

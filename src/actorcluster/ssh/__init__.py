@@ -11,17 +11,20 @@ from actorcluster.ssh.agent_stream import ChannelStream
 from actorcluster.ssh.config import SshTarget, resolve_target
 from actorcluster.ssh.config_files import CONFIG_ENV_VAR, config_hosts, config_path
 from actorcluster.ssh.connect import SshConnection, connect
+from actorcluster.ssh.keeper_connection import KeeperConnection, keeper_connect
 from actorcluster.ssh.options import SshOptions, parse_ssh_kwargs
 
 __all__ = [
     "CONFIG_ENV_VAR",
     "ChannelStream",
+    "KeeperConnection",
     "SshConnection",
     "SshOptions",
     "SshTarget",
     "config_hosts",
     "config_path",
     "connect",
+    "keeper_connect",
     "parse_ssh_kwargs",
     "resolve_target",
 ]

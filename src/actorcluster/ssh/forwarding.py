@@ -29,6 +29,7 @@ import paramiko
 from actorcluster._logging import get_logger
 from actorcluster.errors import HostUnreachableError, RemoteError
 from actorcluster.ssh.channel_io import install_fast_pipe, send_all
+from actorcluster.ssh.keeper_connection import KeeperConnection, UnixEnd
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,7 +104,7 @@ class ChannelEnd:
 
 def open_channel_end(
     connection: SshConnection, dest: tuple[str, int], src: tuple[str, int]
-) -> ChannelEnd:
+) -> ChannelEnd | UnixEnd:
     """Open a ``direct-tcpip`` channel: the host connects to ``dest`` for us.
 
     Args:
@@ -115,6 +116,8 @@ def open_channel_end(
         HostUnreachableError: the connection is closed, or the host could not (or would
             not) connect to ``dest``; ``ConnectionRefusedHostError`` if refused.
     """
+    if isinstance(connection, KeeperConnection):  # the keeper's connection: through it
+        return connection.open_forward(dest, src)
     channel = connection.open_direct_tcpip(
         dest,
         src=src,

@@ -31,6 +31,7 @@ __all__ = [
     "config_file",
     "identity",
     "idle_seconds",
+    "keeper_allowed",
     "keeper_dir",
     "keeper_wanted",
     "parse_call",
@@ -134,10 +135,15 @@ def parse_call(argv: Sequence[str]) -> Call:
     return Call(None, ssh_config, no_keeper, True)
 
 
+def keeper_allowed(environ: dict[str, str] | None = None) -> bool:
+    """Whether keepers may be used at all (``$ACTORCLUSTER_KEEPER`` does not say no)."""
+    env = os.environ if environ is None else environ
+    return env.get(ENABLE_ENV, "1").strip().lower() not in ("0", "no", "off", "false")
+
+
 def keeper_wanted(call: Call, environ: dict[str, str] | None = None) -> bool:
     """Whether ``call`` may go through a keeper."""
-    env = os.environ if environ is None else environ
-    if env.get(ENABLE_ENV, "1").strip().lower() in ("0", "no", "off", "false"):
+    if not keeper_allowed(environ):
         return False
     return call.command in KEEPER_COMMANDS and not call.no_keeper and not call.direct_only
 
