@@ -9,16 +9,19 @@ leaked one. A ``close()`` that fails (it times out when the scheduler stopped re
 and the client's stream to it is full, or the machine is too slow for its timeout)
 leaves them too. :func:`connect` hands back a client that stops its loop thread when
 its start fails, and, when its close fails, aborts its connections to the scheduler
-and stops its loop thread before raising (each step bounded): nothing is left but the
-error. Not from ``__del__`` (the garbage collector may run it on a thread holding
-distributed's loop-runner lock, which stopping the loop takes: a deadlock), nor from
-the loop's own thread, nor at interpreter exit.
+and stops its loop thread before raising (each step bounded; not from ``__del__``:
+the garbage collector may run it on a thread holding distributed's loop-runner lock,
+which stopping the loop takes, a deadlock; nor from the loop's own thread, nor at
+interpreter exit). Whichever way its loop thread ends, the sockets still registered
+with the loop are then closed (distributed's reconnect, cancelled as the loop stops,
+leaves the socket of the connect it had in flight): nothing is left but the error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -47,16 +50,22 @@ def _class() -> type[Client]:
             try:
                 super().start(**kwargs)  # type: ignore[no-untyped-call]
             except BaseException:
+                thread = _loop_thread(self)
                 self._loop_runner.stop()  # type: ignore[no-untyped-call]
+                _close_left_sockets(self, thread)
                 raise
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
+            thread = _loop_thread(self)
             try:
-                return super().close(*args, **kwargs)  # type: ignore[no-untyped-call]
+                closed = super().close(*args, **kwargs)  # type: ignore[no-untyped-call]
             except BaseException:
                 if not self.asynchronous and _may_stop_loop(self):
                     _abandon(self)
+                    _close_left_sockets(self, thread)
                 raise
+            _close_left_sockets(self, thread)
+            return closed
 
         def __del__(self) -> None:
             self._collected = True
@@ -103,6 +112,28 @@ def _abandon(client: Any) -> None:
     with contextlib.suppress(Exception):  # a loop thread that would not end: left as is
         client._loop_runner.stop(timeout=ABANDON_TIMEOUT)
     client.status = "closed"
+
+
+def _loop_thread(client: Any) -> threading.Thread | None:
+    """The thread running the loop this client started (None: it runs on another's)."""
+    thread = getattr(getattr(client, "_loop_runner", None), "_loop_thread", None)
+    return thread if isinstance(thread, threading.Thread) else None
+
+
+def _close_left_sockets(client: Any, thread: threading.Thread | None) -> None:
+    """Once ``thread`` (the client's loop) has ended: close the sockets still
+    registered with its loop. Nothing runs on a stopped loop, so nothing else will, and
+    the garbage collector would close them later with a ``ResourceWarning``."""
+    if thread is None or thread.is_alive():
+        return
+    handlers = getattr(client.loop, "handlers", None)
+    if not isinstance(handlers, dict):
+        return
+    for fileobj, _ in list(handlers.values()):
+        if isinstance(fileobj, socket.socket):
+            with contextlib.suppress(OSError):
+                fileobj.close()
+    handlers.clear()
 
 
 def _abort_comms(client: Any) -> None:
