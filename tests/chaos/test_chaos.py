@@ -46,7 +46,16 @@ from chaos.dask_load import DaskLoad
 from chaos.dump import dump_state
 from chaos.faults import FAULTS, Fault, Scene, run_schedule, schedule
 from chaos.report import recover_times, report
-from chaos.usage import TOLERANCE, Usage, back_to, describe_threads, grown, object_counts
+from chaos.usage import (
+    TOLERANCE,
+    Usage,
+    back_to,
+    describe_fds,
+    describe_threads,
+    grown,
+    object_counts,
+    release_captured_records,
+)
 from chaos.workload import Workload
 from cli_runner import cli_env
 from proctree import alive, environ
@@ -364,12 +373,14 @@ def test_a_seeded_chaos_run_keeps_every_promise(
     scene.runtimes.clear()
     scene.cluster = cluster = None
     del hostile, dask
+    release_captured_records()
     usage, over = back_to(baseline)
     print(f"after the run: {usage} (baseline {baseline}, tolerance {TOLERANCE})")
     if over:
         problems.append(
             f"not back at baseline after cleanup: over by {over} (now {usage}, baseline "
-            f"{baseline}; threads {describe_threads()}; objects grown {grown(objects)})"
+            f"{baseline}; threads {describe_threads()}; fds {describe_fds()}; "
+            f"objects grown {grown(objects)})"
         )
     assert not problems, f"chaos seed {seed}: " + "; ".join(problems[:20])
 

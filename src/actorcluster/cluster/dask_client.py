@@ -117,6 +117,7 @@ def _abandon(client: Any) -> None:
 def _loop_thread(client: Any) -> threading.Thread | None:
     """The thread running the loop this client started (None: it runs on another's)."""
     thread = getattr(getattr(client, "_loop_runner", None), "_loop_thread", None)
+    thread = getattr(thread, "_thread", thread)  # distributed wraps it (_CollectErrorThread)
     return thread if isinstance(thread, threading.Thread) else None
 
 
