@@ -50,21 +50,20 @@ def _class() -> type[Client]:
             try:
                 super().start(**kwargs)  # type: ignore[no-untyped-call]
             except BaseException:
-                thread = _loop_thread(self)
+                owned = _runs_loop_thread(self)
                 self._loop_runner.stop()  # type: ignore[no-untyped-call]
-                _close_left_sockets(self, thread)
+                _close_left_sockets(self, owned)
                 raise
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
-            thread = _loop_thread(self)
+            owned = _runs_loop_thread(self)
             try:
                 closed = super().close(*args, **kwargs)  # type: ignore[no-untyped-call]
             except BaseException:
                 if not self.asynchronous and _may_stop_loop(self):
-                    _abandon(self)
-                    _close_left_sockets(self, thread)
+                    _close_left_sockets(self, owned and _abandon(self))
                 raise
-            _close_left_sockets(self, thread)
+            _close_left_sockets(self, owned)
             return closed
 
         def __del__(self) -> None:
@@ -93,11 +92,11 @@ def _may_stop_loop(client: Any) -> bool:
     return running is not getattr(client.loop, "asyncio_loop", None)
 
 
-def _abandon(client: Any) -> None:
+def _abandon(client: Any) -> bool:
     """After a failed close: abort the client's connections on its loop (no flush, no
     goodbye: the scheduler is gone or not reading), then stop its loop thread; the
     client reads ``closed`` from now on (a later ``close()``, its ``__del__``, does
-    nothing)."""
+    nothing). Whether its loop thread ended."""
     aborted = threading.Event()
 
     def abort() -> None:
@@ -109,23 +108,27 @@ def _abandon(client: Any) -> None:
     with contextlib.suppress(RuntimeError):  # the loop is closed already
         client.loop.add_callback(abort)
         aborted.wait(ABANDON_TIMEOUT)
+    stopped = False
     with contextlib.suppress(Exception):  # a loop thread that would not end: left as is
         client._loop_runner.stop(timeout=ABANDON_TIMEOUT)
+        stopped = True
     client.status = "closed"
+    return stopped
 
 
-def _loop_thread(client: Any) -> threading.Thread | None:
-    """The thread running the loop this client started (None: it runs on another's)."""
-    thread = getattr(getattr(client, "_loop_runner", None), "_loop_thread", None)
-    thread = getattr(thread, "_thread", thread)  # distributed wraps it (_CollectErrorThread)
-    return thread if isinstance(thread, threading.Thread) else None
+def _runs_loop_thread(client: Any) -> bool:
+    """Whether the client's loop runner has a loop thread running (its own: a runner
+    on a loop another started has none)."""
+    return getattr(getattr(client, "_loop_runner", None), "_loop_thread", None) is not None
 
 
-def _close_left_sockets(client: Any, thread: threading.Thread | None) -> None:
-    """Once ``thread`` (the client's loop) has ended: close the sockets still
-    registered with its loop. Nothing runs on a stopped loop, so nothing else will, and
-    the garbage collector would close them later with a ``ResourceWarning``."""
-    if thread is None or thread.is_alive():
+def _close_left_sockets(client: Any, owned: bool) -> None:
+    """Once the loop thread the client ran (``owned``) has been joined: close the
+    sockets still registered with its loop. Nothing runs on a stopped loop, so nothing
+    else will, and the garbage collector would close them later with a
+    ``ResourceWarning``. A runner whose loop another client still uses keeps its
+    thread: nothing is touched then."""
+    if not owned or _runs_loop_thread(client):
         return
     handlers = getattr(client.loop, "handlers", None)
     if not isinstance(handlers, dict):
