@@ -195,23 +195,29 @@ print("answered:" if answer else "closed:", answer.decode())
 """
 
 
+def probe_as(user, probe: str, socket_path: str) -> str:
+    """What ``probe`` (a script of :data:`_PROBE`'s kind) prints when ``user`` runs it
+    against the keeper's socket."""
+    result = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", probe, socket_path],
+        capture_output=True,
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+        cwd="/",
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode()
+
+
 def test_a_second_local_user_cannot_use_the_keeper(ssh_bed, keepers, other_user):
     assert cli("run", "host-1", "--", "true", ssh_config=ssh_bed.ssh_config).returncode == 0
     (socket_path,) = _sockets(keepers)
 
     def probe() -> str:
-        result = subprocess.run(
-            ["/usr/bin/python3", "-I", "-c", _PROBE, socket_path],
-            capture_output=True,
-            user=other_user.pw_uid,
-            group=other_user.pw_gid,
-            extra_groups=[],
-            cwd="/",
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.decode()
+        return probe_as(other_user, _PROBE, socket_path)
 
     assert probe().startswith("refused: PermissionError")  # the folder is 0700
     os.chmod(keepers, 0o755)

@@ -28,7 +28,7 @@ from actorcluster.keeper.finder import ask
 from actorcluster.observe import subscribe
 from agent_harness import SRC
 from keepers import keeper_pids, private_keepers
-from test_keeper import _PROBE, other_user  # noqa: F401 - a fixture, used by name
+from test_keeper import _PROBE, other_user, probe_as  # noqa: F401 - a fixture, used by name
 from test_tunnels_support import EchoServer, echo_round_trip, free_ports
 
 pytestmark = pytest.mark.timeout(180)
@@ -220,21 +220,10 @@ def test_a_second_local_user_cannot_use_the_channel_request(ssh_bed, keepers, ot
         os.chmod(keepers, 0o755)
         os.chmod(socket_path, 0o777)
         try:
-            result = subprocess.run(
-                ["/usr/bin/python3", "-I", "-c", probe, socket_path],
-                capture_output=True,
-                user=other_user.pw_uid,
-                group=other_user.pw_gid,
-                extra_groups=[],
-                cwd="/",
-                timeout=30,
-                check=False,
-            )
+            said = probe_as(other_user, probe, socket_path)
         finally:
             os.chmod(socket_path, 0o600)
             os.chmod(keepers, 0o700)
-        assert result.returncode == 0, result.stderr
-        said = result.stdout.decode()
         assert said.startswith("closed:"), said
         assert "exit" not in said
         assert _echo(rt, "still-mine") == "still-mine"
